@@ -1,0 +1,139 @@
+//! Grey-world AWB: the average of the usable AWB zones is grey. Zones that are
+//! saturated or too dark are left out; gains move towards the estimate at
+//! `speed` per frame.
+
+use super::{AlgoInitError, AlgoResult, Algorithm, IpaContext, parse_params};
+use crate::stages::stats::Stats3A;
+use crate::tuning::StageParams;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GreyWorldParams {
+    /// 0..=1: fraction of the way to the estimate per frame (1 = at once).
+    pub speed: f32,
+    pub min_gain: f32,
+    pub max_gain: f32,
+    /// Zones whose green mean is below this fraction of full scale are ignored.
+    pub dark_threshold: f32,
+}
+
+impl Default for GreyWorldParams {
+    fn default() -> Self {
+        GreyWorldParams {
+            speed: 0.5,
+            min_gain: 0.25,
+            max_gain: 8.0,
+            dark_threshold: 0.01,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct GreyWorldAwb {
+    pub p: GreyWorldParams,
+}
+
+impl GreyWorldAwb {
+    /// The grey-world gains from statistics, or `None` with no usable zone.
+    pub fn estimate(&self, stats: &Stats3A) -> Option<[f32; 3]> {
+        let dark = self.p.dark_threshold * 65535.0;
+        let mut sum = [0.0f64; 3];
+        let mut n = 0;
+        for z in &stats.zones {
+            if z.quads == 0 || z.saturated > z.quads || z.mean[1] < dark {
+                continue;
+            }
+            for (s, m) in sum.iter_mut().zip(z.mean) {
+                *s += m as f64;
+            }
+            n += 1;
+        }
+        if n == 0 || sum[0] <= 0.0 || sum[2] <= 0.0 {
+            return None;
+        }
+        let clamp = |g: f64| (g as f32).clamp(self.p.min_gain, self.p.max_gain);
+        Some([clamp(sum[1] / sum[0]), 1.0, clamp(sum[1] / sum[2])])
+    }
+}
+
+impl Algorithm for GreyWorldAwb {
+    fn name(&self) -> &'static str {
+        "awb.grey_world"
+    }
+    fn init(&mut self, params: &serde_json::Value) -> Result<(), AlgoInitError> {
+        let p: GreyWorldParams = parse_params(params)?;
+        if !(0.0..=1.0).contains(&p.speed) {
+            return Err(AlgoInitError {
+                field: ".speed".into(),
+                message: format!("{} is outside 0..=1", p.speed),
+            });
+        }
+        if !(p.min_gain > 0.0 && p.min_gain <= p.max_gain) {
+            return Err(AlgoInitError {
+                field: ".min_gain".into(),
+                message: "must be > 0 and <= max_gain".into(),
+            });
+        }
+        self.p = p;
+        Ok(())
+    }
+    fn prepare(&self, ctx: &IpaContext, stages: &mut StageParams) {
+        stages.white_balance.gains = ctx.wb_gains;
+    }
+    fn process(&self, stats: &Stats3A, r: &mut AlgoResult) {
+        r.next.awb_active = true;
+        let Some(target) = self.estimate(stats) else {
+            r.metadata.push(("awb_valid".into(), 0.0));
+            return;
+        };
+        let s = self.p.speed;
+        for (g, t) in r.next.wb_gains.iter_mut().zip(target) {
+            *g += (t - *g) * s;
+        }
+        r.metadata.push(("awb_r".into(), r.next.wb_gains[0] as f64));
+        r.metadata.push(("awb_b".into(), r.next.wb_gains[2] as f64));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::demosaic::mosaic;
+    use crate::stages::stats::{StatsParams, compute};
+    use crate::types::BayerOrder;
+
+    #[test]
+    fn neutralises_a_colour_cast() {
+        let (w, h) = (64, 48);
+        let img: Vec<u16> = (0..w * h).flat_map(|_| [10000u16, 20000, 12500]).collect();
+        let m = mosaic(BayerOrder::Gbrg, w, h, &img);
+        let stats = compute(&StatsParams::default(), BayerOrder::Gbrg, w, h, &m);
+        let mut awb = GreyWorldAwb::default();
+        awb.init(&serde_json::json!({"speed": 1.0})).unwrap();
+        let mut r = AlgoResult::new(&IpaContext::default());
+        awb.process(&stats, &mut r);
+        assert!((r.next.wb_gains[0] - 2.0).abs() < 1e-4);
+        assert!((r.next.wb_gains[2] - 1.6).abs() < 1e-4);
+        let mut sp = StageParams::default();
+        awb.prepare(&r.next, &mut sp);
+        assert_eq!(sp.white_balance.gains, r.next.wb_gains);
+    }
+
+    #[test]
+    fn bad_params_name_the_field() {
+        let mut awb = GreyWorldAwb::default();
+        assert_eq!(
+            awb.init(&serde_json::json!({"speed": 3.0}))
+                .unwrap_err()
+                .field,
+            ".speed"
+        );
+        assert_eq!(
+            awb.init(&serde_json::json!({"sped": 3.0}))
+                .unwrap_err()
+                .field,
+            ".sped"
+        );
+    }
+}

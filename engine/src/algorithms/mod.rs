@@ -1,0 +1,142 @@
+//! 3A algorithms in libcamera's libipa shape: each is a module with
+//! `init(tuning block)`, `configure(sensor)`, `prepare(context, stage params)`
+//! and `process(context, stats) -> next context + controls + metadata`,
+//! registered by name. They hold configuration only; the moving state (the
+//! [`IpaContext`]) travels with each frame, so the workers that run them stay
+//! stateless and the dispatcher folds each result into the next frame's context.
+
+pub mod ae;
+pub mod awb;
+
+use crate::stages::stats::Stats3A;
+use crate::tuning::StageParams;
+use serde::Serialize;
+
+/// The names `create` knows.
+pub const NAMES: [&str; 2] = ["awb.grey_world", "ae.mean_luminance"];
+
+/// Build an algorithm by its registered name.
+pub fn create(name: &str) -> Option<Box<dyn Algorithm>> {
+    match name {
+        "awb.grey_world" => Some(Box::new(awb::GreyWorldAwb::default())),
+        "ae.mean_luminance" => Some(Box::new(ae::MeanLuminanceAe::default())),
+        _ => None,
+    }
+}
+
+/// Sensor facts an algorithm may adapt to.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SensorConfig {
+    pub min_exposure_us: f32,
+    pub max_exposure_us: f32,
+    pub min_gain: f32,
+    pub max_gain: f32,
+}
+
+impl Default for SensorConfig {
+    fn default() -> Self {
+        SensorConfig {
+            min_exposure_us: 10.0,
+            max_exposure_us: 33_000.0,
+            min_gain: 1.0,
+            max_gain: 16.0,
+        }
+    }
+}
+
+/// The per-frame 3A state: what the sensor was set to and the current gains.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct IpaContext {
+    pub exposure_us: f32,
+    pub analogue_gain: f32,
+    pub wb_gains: [f32; 3],
+    /// Whether an AWB algorithm drives `wb_gains`.
+    pub awb_active: bool,
+    pub frames_processed: u64,
+}
+
+impl Default for IpaContext {
+    fn default() -> Self {
+        IpaContext {
+            exposure_us: 10_000.0,
+            analogue_gain: 1.0,
+            wb_gains: [1.8, 1.0, 1.6],
+            awb_active: false,
+            frames_processed: 0,
+        }
+    }
+}
+
+/// A sensor control an algorithm asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Control {
+    ExposureUs(f32),
+    AnalogueGain(f32),
+}
+
+/// What `process` produces.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlgoResult {
+    /// The context for the frames after this one.
+    pub next: IpaContext,
+    pub controls: Vec<Control>,
+    pub metadata: Vec<(String, f64)>,
+}
+
+impl AlgoResult {
+    pub fn new(ctx: &IpaContext) -> Self {
+        AlgoResult {
+            next: *ctx,
+            controls: Vec::new(),
+            metadata: Vec::new(),
+        }
+    }
+    /// One line for telemetry.
+    pub fn summary(&self) -> String {
+        self.metadata
+            .iter()
+            .map(|(k, v)| format!("{k}={v:.4}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// A bad algorithm block: `field` is the path below `params`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlgoInitError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Parse an algorithm's parameter block with the field path on error.
+pub fn parse_params<T: serde::de::DeserializeOwned + Default>(
+    v: &serde_json::Value,
+) -> Result<T, AlgoInitError> {
+    if v.is_null() {
+        return Ok(T::default());
+    }
+    serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+        let p = e.path().to_string();
+        AlgoInitError {
+            field: if p == "." {
+                String::new()
+            } else {
+                format!(".{p}")
+            },
+            message: e.into_inner().to_string(),
+        }
+    })
+}
+
+/// The libipa algorithm interface.
+pub trait Algorithm: Send + Sync + std::fmt::Debug {
+    fn name(&self) -> &'static str;
+    /// Read the algorithm's tuning block.
+    fn init(&mut self, params: &serde_json::Value) -> Result<(), AlgoInitError>;
+    /// Adapt to the sensor.
+    fn configure(&mut self, _sensor: &SensorConfig) {}
+    /// Before a frame: write this frame's stage parameters from the context.
+    fn prepare(&self, _ctx: &IpaContext, _stages: &mut StageParams) {}
+    /// After a frame's statistics: update the context, ask for controls.
+    fn process(&self, stats: &Stats3A, result: &mut AlgoResult);
+}

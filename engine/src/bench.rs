@@ -1,0 +1,409 @@
+//! Measurements behind `isp bench` and the criterion benches: per-stage and
+//! end-to-end times of the real engine on pre-rendered frames, the envelope
+//! round trip of a no-op stage, and realtime latency with the background lane
+//! saturated.
+
+use crate::clock::now_ns;
+use crate::completion_dispatcher::{CompletionDispatcher, DispatchCtx, Router};
+use crate::envelope::{CompletionEvent, Envelope, Payload, StageId};
+use crate::housekeeper::Housekeeper;
+use crate::pipeline::{Engine, EngineConfig, PathMode};
+use crate::resource_manager::{PoolConfig, ResourceManager};
+use crate::sources::synthetic::{Scene, SyntheticSource};
+use crate::sources::{FrameMeta, FrameSource, SourceError};
+use crate::telemetry::{EventKind, TelemetryManager};
+use crate::threading_manager::{ThreadingConfig, ThreadingManager};
+use crate::tuning::{FrameParams, Tuning};
+use crate::types::{BayerOrder, Lane, Outcome, Packing, RawFormat};
+use crossbeam_channel::{Sender, unbounded};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// p-th percentile (0..=100) of `v` (sorted in place), nearest rank.
+pub fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    v[rank.min(v.len()) - 1]
+}
+
+#[derive(Clone, Copy, Debug, Serialize, PartialEq)]
+pub struct Spread {
+    pub p50: f64,
+    pub p99: f64,
+    pub mean: f64,
+    pub n: usize,
+}
+
+impl Spread {
+    pub fn of(mut v: Vec<f64>) -> Spread {
+        let n = v.len();
+        let mean = v.iter().sum::<f64>() / n.max(1) as f64;
+        Spread {
+            p50: percentile(&mut v, 50.0),
+            p99: percentile(&mut v, 99.0),
+            mean,
+            n,
+        }
+    }
+}
+
+/// Frames rendered once, then replayed from memory (the source costs nothing).
+#[derive(Debug)]
+pub struct MemorySource {
+    fmt: RawFormat,
+    frames: Vec<Vec<u8>>,
+    next: u64,
+    limit: u64,
+}
+
+impl MemorySource {
+    pub fn synthetic(scene: Scene, fmt: RawFormat, distinct: usize, limit: u64) -> Self {
+        let mut s = SyntheticSource::new(scene, fmt);
+        let frames = (0..distinct)
+            .map(|_| {
+                let mut b = vec![0u8; fmt.frame_bytes()];
+                let _ = s.next_frame(&mut b);
+                b
+            })
+            .collect();
+        MemorySource {
+            fmt,
+            frames,
+            next: 0,
+            limit,
+        }
+    }
+}
+
+impl FrameSource for MemorySource {
+    fn name(&self) -> String {
+        "memory".into()
+    }
+    fn format(&self) -> RawFormat {
+        self.fmt
+    }
+    fn frame_count(&self) -> Option<u64> {
+        Some(self.limit)
+    }
+    fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError> {
+        if self.next >= self.limit {
+            return Ok(None);
+        }
+        let f = &self.frames[(self.next as usize) % self.frames.len()];
+        dst[..f.len()].copy_from_slice(f);
+        self.next += 1;
+        Ok(Some(FrameMeta {
+            sequence: self.next - 1,
+            timestamp_ns: now_ns(),
+            exposure_us: 10_000.0,
+            analogue_gain: 1.0,
+            controls: Default::default(),
+        }))
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PipelineBench {
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    pub path: PathMode,
+    pub frames: u64,
+    pub backend: &'static str,
+    pub cores: usize,
+    /// Run time per stage, ms.
+    pub stages_ms: BTreeMap<&'static str, Spread>,
+    /// Compute of the preview (raw_isp + fast_isp) per frame, ms.
+    pub preview_compute_ms: Spread,
+    /// Submit of the frame to its output published, ms.
+    pub end_to_end_ms: Spread,
+    pub frames_per_s: f64,
+    pub dropped: u64,
+}
+
+/// Run the real engine over `frames` pre-rendered frames.
+pub fn pipeline(
+    width: u32,
+    height: u32,
+    frames: u64,
+    path: PathMode,
+) -> Result<PipelineBench, crate::pipeline::EngineError> {
+    let fmt = RawFormat::new(width, height, 10, BayerOrder::Rggb, Packing::Plain);
+    let mut src = MemorySource::synthetic(Scene::Checker, fmt, 4, frames + 3);
+    let cfg = EngineConfig {
+        path,
+        max_in_flight: 2,
+        ..Default::default()
+    };
+    let engine = Engine::new(cfg, Tuning::default())?;
+    let results = engine.subscribe(true);
+    let drain = std::thread::spawn(move || {
+        let mut published = BTreeMap::new();
+        while let Ok(r) = results.recv() {
+            published.insert((r.frame_id, r.lane), now_ns());
+        }
+        published
+    });
+    // Warm up: pools fill, caches and page tables settle.
+    engine.feed(&mut src, Some(3), |_| {})?;
+    engine.flush(Duration::from_secs(60));
+    let warm = engine.telemetry.len();
+    let t0 = Instant::now();
+    engine.feed(&mut src, Some(frames), |_| {})?;
+    engine.flush(Duration::from_secs(600));
+    let wall = t0.elapsed().as_secs_f64();
+    engine.shutdown();
+    let published = drain.join().unwrap_or_default();
+    let snap = engine.telemetry.snapshot();
+    let mut stages: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    let mut first: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut preview: BTreeMap<u64, f64> = BTreeMap::new();
+    let mut dropped = 0;
+    for e in snap
+        .iter()
+        .skip(warm)
+        .filter(|e| e.kind == EventKind::Stage)
+    {
+        if e.outcome == Outcome::Dropped {
+            dropped += 1;
+        }
+        if e.outcome != Outcome::Ok {
+            continue;
+        }
+        stages
+            .entry(e.stage)
+            .or_default()
+            .push(e.run_ns() as f64 / 1e6);
+        if e.stage == "raw_isp" || e.stage == "slow_isp" {
+            first.insert(e.frame_id, e.enqueue_ns);
+        }
+        if e.stage == "raw_isp" || e.stage == "fast_isp" {
+            *preview.entry(e.frame_id).or_default() += e.run_ns() as f64 / 1e6;
+        }
+    }
+    let lane = if path == PathMode::Slow {
+        Lane::Background
+    } else {
+        Lane::Realtime
+    };
+    let e2e: Vec<f64> = first
+        .iter()
+        .filter_map(|(id, t)| {
+            published
+                .get(&(*id, lane))
+                .map(|p| (p.saturating_sub(*t)) as f64 / 1e6)
+        })
+        .collect();
+    Ok(PipelineBench {
+        width,
+        height,
+        format: fmt.describe(),
+        path,
+        frames,
+        backend: "cpu",
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        stages_ms: stages
+            .into_iter()
+            .map(|(k, v)| (k, Spread::of(v)))
+            .collect(),
+        preview_compute_ms: Spread::of(
+            preview
+                .into_values()
+                .filter(|_| path != PathMode::Slow)
+                .collect(),
+        ),
+        end_to_end_ms: Spread::of(e2e),
+        frames_per_s: frames as f64 / wall,
+        dropped,
+    })
+}
+
+/// Forwards the completion time of every no-op envelope.
+struct Echo(Sender<(u64, u64)>);
+
+impl Router for Echo {
+    fn route(&mut self, ev: CompletionEvent, _ctx: &mut DispatchCtx) {
+        let _ = self.0.send((ev.envelope.enqueue_ns, now_ns()));
+    }
+}
+
+fn bare_params() -> Arc<FrameParams> {
+    let t = Tuning::default();
+    Arc::new(FrameParams {
+        version: 1,
+        format: RawFormat::new(2, 2, 10, BayerOrder::Rggb, Packing::Plain),
+        linear_output: false,
+        stages: t.stages.clone(),
+        lut: Arc::new(crate::stages::tone::ToneLut {
+            to8: Vec::new(),
+            to16: Vec::new(),
+        }),
+        algorithms: Arc::new(Vec::new()),
+    })
+}
+
+fn noop_envelope(
+    i: u64,
+    lane: Lane,
+    worker: crate::envelope::WorkerFn,
+    params: &Arc<FrameParams>,
+) -> Envelope {
+    Envelope {
+        frame_id: i,
+        stage: StageId::Noop,
+        lane,
+        worker,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        pin_owner: String::new(),
+        params: params.clone(),
+        ipa: Default::default(),
+        payload: Payload::None,
+        enqueue_ns: 0,
+        deadline_ns: None,
+        continuation: false,
+    }
+}
+
+struct Rig {
+    threading: Arc<ThreadingManager>,
+    dispatcher: CompletionDispatcher,
+    done: crossbeam_channel::Receiver<(u64, u64)>,
+}
+
+fn rig() -> Rig {
+    let rm = Arc::new(ResourceManager::new(
+        Box::new(crate::allocator::HeapAllocator),
+        PoolConfig::default(),
+    ));
+    let tm = Arc::new(TelemetryManager::new());
+    let inbox = CompletionDispatcher::channel();
+    let threading = Arc::new(ThreadingManager::new(
+        ThreadingConfig::default(),
+        inbox.0.clone(),
+    ));
+    let (tx, done) = unbounded();
+    let dispatcher = CompletionDispatcher::start(
+        inbox,
+        rm,
+        tm,
+        Housekeeper::new(Default::default()),
+        Box::new(Echo(tx)),
+    );
+    Rig {
+        threading,
+        dispatcher,
+        done,
+    }
+}
+
+/// Submit -> completion (seen by a dispatcher subscriber) of a no-op stage,
+/// one envelope at a time, µs.
+pub fn roundtrip(n: usize) -> Spread {
+    let mut r = rig();
+    let params = bare_params();
+    let mut v = Vec::with_capacity(n);
+    for i in 0..n + 100 {
+        let t0 = now_ns();
+        let _ = r.threading.submit(noop_envelope(
+            i as u64,
+            Lane::Realtime,
+            crate::isp::noop,
+            &params,
+        ));
+        if let Ok((_, t1)) = r.done.recv()
+            && i >= 100
+        {
+            v.push((t1 - t0) as f64 / 1e3);
+        }
+    }
+    r.threading.shutdown();
+    r.dispatcher.shutdown();
+    Spread::of(v)
+}
+
+/// A stage that burns about `ms` of CPU on every core of its lane's pool.
+fn burn(env: &Envelope) -> Result<crate::envelope::StageOutput, crate::envelope::StageError> {
+    let ms = env.frame_id as f64 / 1000.0;
+    rayon::broadcast(|_| {
+        let t = Instant::now();
+        let mut x = 1u64;
+        while t.elapsed().as_secs_f64() * 1000.0 < ms {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            std::hint::black_box(x);
+        }
+    });
+    Ok(crate::envelope::StageOutput::None)
+}
+
+#[derive(Debug, Serialize)]
+pub struct QosBench {
+    /// Realtime latency (submit -> completion) of a 2 ms stage, idle, ms.
+    pub idle_ms: Spread,
+    /// The same with the background lane saturated by 20 ms stages.
+    pub loaded_ms: Spread,
+    pub p99_ratio: f64,
+}
+
+/// Realtime latency with and without a saturated background lane.
+pub fn qos(n: usize) -> QosBench {
+    let measure = |load: bool| {
+        let mut r = rig();
+        let params = bare_params();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let filler = load.then(|| {
+            let (stop, params) = (stop.clone(), params.clone());
+            let tm = r.threading.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Background submit blocks while the lane is full: saturation.
+                    let _ = tm.submit(noop_envelope(20_000, Lane::Background, burn, &params));
+                }
+            })
+        });
+        if load {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let mut v = Vec::new();
+        for i in 0..n + 10 {
+            let t0 = now_ns();
+            let _ = r
+                .threading
+                .submit(noop_envelope(2_000, Lane::Realtime, burn, &params));
+            loop {
+                match r.done.recv() {
+                    Ok((enq, t1)) if enq >= t0 => {
+                        if i >= 10 {
+                            v.push((t1 - t0) as f64 / 1e6);
+                        }
+                        break;
+                    }
+                    Ok(_) => continue,
+                    Err(_) => break,
+                }
+            }
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        r.threading.shutdown();
+        if let Some(f) = filler {
+            let _ = f.join();
+        }
+        r.dispatcher.shutdown();
+        Spread::of(v)
+    };
+    let idle_ms = measure(false);
+    let loaded_ms = measure(true);
+    QosBench {
+        p99_ratio: loaded_ms.p99 / idle_ms.p99.max(1e-9),
+        idle_ms,
+        loaded_ms,
+    }
+}

@@ -1,0 +1,405 @@
+//! `isp`: the headless CLI of ISP Studio.
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use isp_engine::allocator::AllocatorKind;
+use isp_engine::bench;
+use isp_engine::image_io;
+use isp_engine::pipeline::{Engine, EngineConfig, PathMode};
+use isp_engine::sources::{self, FrameSource, SourceOptions, session::SessionRecorder};
+use isp_engine::telemetry::EventKind;
+use isp_engine::tuning::Tuning;
+use isp_engine::types::{BayerOrder, Outcome};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "isp",
+    version,
+    about = "ISP Studio engine: process, record, inspect and benchmark RAW camera frames"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone, Default)]
+struct SourceArgs {
+    /// Width in pixels (raw: and synthetic: sources).
+    #[arg(long)]
+    width: Option<u32>,
+    /// Height in pixels (raw: and synthetic: sources).
+    #[arg(long)]
+    height: Option<u32>,
+    /// Bits per sample: 8, 10, 12, 14 or 16.
+    #[arg(long)]
+    bits: Option<u8>,
+    /// Bayer order: RGGB, BGGR, GRBG or GBRG.
+    #[arg(long, value_parser = parse_bayer)]
+    bayer: Option<BayerOrder>,
+    /// MIPI CSI-2 packed samples (RAW10P/RAW12P).
+    #[arg(long)]
+    packed: bool,
+    /// Bytes per row, when rows are padded.
+    #[arg(long)]
+    stride: Option<u32>,
+}
+
+fn parse_bayer(s: &str) -> Result<BayerOrder, String> {
+    BayerOrder::parse(s).ok_or_else(|| format!("`{s}` is not one of RGGB, BGGR, GRBG, GBRG"))
+}
+
+fn parse_path(s: &str) -> Result<PathMode, String> {
+    match s {
+        "fast" => Ok(PathMode::Fast),
+        "slow" => Ok(PathMode::Slow),
+        _ => Err(format!("`{s}` is not fast or slow")),
+    }
+}
+
+fn parse_alloc(s: &str) -> Result<AllocatorKind, String> {
+    AllocatorKind::parse(s).ok_or_else(|| format!("`{s}` is not heap, memfd, dmabuf or auto"))
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the pipeline and write PNGs, telemetry.csv and summary.json.
+    Process {
+        /// A session directory, raw:PATH, synthetic:NAME (checker, gradient,
+        /// zoneplate, flat); none for the demo session.
+        source: Option<String>,
+        #[command(flatten)]
+        geometry: SourceArgs,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Tuning file (JSON); default: the session's tuning.json, else built-in.
+        #[arg(long)]
+        tuning: Option<PathBuf>,
+        /// Frames to process (default: all of a finite source, 30 of a live one).
+        #[arg(long)]
+        frames: Option<u64>,
+        /// fast: realtime preview (8-bit); slow: background capture (16-bit).
+        #[arg(long, default_value = "fast", value_parser = parse_path)]
+        path: PathMode,
+        /// Write 16-bit linear PNGs (the slow path without the tone curve).
+        #[arg(long)]
+        linear16: bool,
+        /// Frame memory: heap, memfd, dmabuf or auto.
+        #[arg(long, default_value = "auto", value_parser = parse_alloc)]
+        allocator: AllocatorKind,
+    },
+    /// Record a source into a new session directory.
+    Record {
+        source: String,
+        #[command(flatten)]
+        geometry: SourceArgs,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        frames: u64,
+        /// Milliseconds to wait between frames (for tests of interrupted recordings).
+        #[arg(long, hide = true, default_value_t = 0)]
+        interval_ms: u64,
+    },
+    /// Describe a source.
+    Info {
+        source: Option<String>,
+        #[command(flatten)]
+        geometry: SourceArgs,
+    },
+    /// Measure the pipeline: JSON with per-stage and end-to-end ms/frame.
+    Bench {
+        #[arg(long, default_value_t = 1920)]
+        width: u32,
+        #[arg(long, default_value_t = 1080)]
+        height: u32,
+        #[arg(long, default_value_t = 60)]
+        frames: u64,
+        #[arg(long, default_value = "fast", value_parser = parse_path)]
+        path: PathMode,
+        /// Also measure the envelope round trip and the lane QoS.
+        #[arg(long)]
+        runtime: bool,
+    },
+}
+
+fn opts(g: &SourceArgs) -> SourceOptions {
+    SourceOptions {
+        width: g.width,
+        height: g.height,
+        bits: g.bits,
+        bayer: g.bayer,
+        packed: g.packed,
+        stride: g.stride,
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ISP_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Process {
+            source,
+            geometry,
+            out,
+            tuning,
+            frames,
+            path,
+            linear16,
+            allocator,
+        } => process(
+            source.as_deref(),
+            &geometry,
+            &out,
+            tuning.as_deref(),
+            frames,
+            path,
+            linear16,
+            allocator,
+        ),
+        Cmd::Record {
+            source,
+            geometry,
+            out,
+            frames,
+            interval_ms,
+        } => record(&source, &geometry, &out, frames, interval_ms),
+        Cmd::Info { source, geometry } => info(source.as_deref(), &geometry),
+        Cmd::Bench {
+            width,
+            height,
+            frames,
+            path,
+            runtime,
+        } => run_bench(width, height, frames, path, runtime),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("isp: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Res = Result<(), String>;
+
+fn load_tuning(
+    explicit: Option<&Path>,
+    src: &dyn FrameSource,
+    spec: Option<&str>,
+) -> Result<Tuning, String> {
+    if let Some(p) = explicit {
+        return Tuning::load(p).map_err(|e| e.to_string());
+    }
+    // A session may carry the tuning it was recorded with.
+    let dir = match spec {
+        None | Some("demo") => sources::demo_session_dir().ok(),
+        Some(s) if !s.contains(':') => Some(PathBuf::from(s)),
+        _ => None,
+    };
+    if let Some(p) = dir.map(|d| d.join("tuning.json")).filter(|p| p.exists()) {
+        return Tuning::load(&p).map_err(|e| e.to_string());
+    }
+    let _ = src;
+    Ok(Tuning::default())
+}
+
+fn progress(total: Option<u64>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = match total {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::no_length(),
+    };
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {pos}/{len} frames [{elapsed_precise}] {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+#[allow(clippy::too_many_arguments)]
+fn process(
+    spec: Option<&str>,
+    g: &SourceArgs,
+    out: &Path,
+    tuning: Option<&Path>,
+    frames: Option<u64>,
+    path: PathMode,
+    linear16: bool,
+    allocator: AllocatorKind,
+) -> Res {
+    let mut src = sources::open(spec, &opts(g)).map_err(|e| e.to_string())?;
+    let tuning = load_tuning(tuning, src.as_ref(), spec)?;
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let path = if linear16 { PathMode::Slow } else { path };
+    let cfg = EngineConfig {
+        allocator,
+        path,
+        linear_output: linear16,
+        ..Default::default()
+    };
+    let engine = Engine::new(cfg, tuning).map_err(|e| e.to_string())?;
+    if let Some(n) = &engine.allocator_note {
+        eprintln!("isp: {n}");
+    }
+    let limit = frames.or(src.frame_count()).unwrap_or(30);
+    let results = engine.subscribe(true);
+    let out_dir = out.to_path_buf();
+    let writer = std::thread::spawn(move || -> Result<(u64, u64, Vec<String>), String> {
+        let (mut ok, mut bad, mut errors) = (0, 0, Vec::new());
+        while let Ok(r) = results.recv() {
+            if r.outcome != Outcome::Ok {
+                bad += 1;
+                errors.push(format!(
+                    "frame {}: {} {}",
+                    r.frame_id,
+                    r.outcome.name(),
+                    r.error.clone().unwrap_or_default()
+                ));
+                continue;
+            }
+            let (w, h) = (r.format.width as usize, r.format.height as usize);
+            if let Some(px) = r.preview_rgba() {
+                let p = out_dir.join(format!("frame_{:06}.png", r.meta.sequence));
+                image_io::write_rgba8(&p, w, h, &px).map_err(|e| e.to_string())?;
+            }
+            if let Some(px) = r.capture_rgb16() {
+                let p = out_dir.join(format!("frame_{:06}.png", r.meta.sequence));
+                image_io::write_rgb16(&p, w, h, &px).map_err(|e| e.to_string())?;
+            }
+            ok += 1;
+        }
+        Ok((ok, bad, errors))
+    });
+    let pb = progress(Some(limit));
+    let fed = engine.feed(src.as_mut(), Some(limit), |_| pb.inc(1));
+    engine.flush(Duration::from_secs(600));
+    engine.shutdown();
+    pb.finish_and_clear();
+    let (ok, bad, errors) = writer
+        .join()
+        .map_err(|_| "the PNG writer thread panicked".to_string())??;
+    let fed = fed.map_err(|e| e.to_string())?;
+    for e in &errors {
+        eprintln!("isp: {e}");
+    }
+    let csv = out.join("telemetry.csv");
+    engine
+        .telemetry
+        .export_csv(&csv)
+        .map_err(|e| e.to_string())?;
+    let snap = engine.telemetry.snapshot();
+    let mut per: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut drops = 0u64;
+    for e in snap.iter().filter(|e| e.kind == EventKind::Stage) {
+        if e.outcome == Outcome::Dropped {
+            drops += 1;
+        }
+        if e.outcome == Outcome::Ok {
+            per.entry(e.stage)
+                .or_default()
+                .push(e.run_ns() as f64 / 1e6);
+        }
+    }
+    let stages: BTreeMap<&str, serde_json::Value> = per
+        .into_iter()
+        .map(|(k, v)| {
+            let s = bench::Spread::of(v);
+            (k, serde_json::json!({"p50_ms": s.p50, "p99_ms": s.p99, "mean_ms": s.mean, "count": s.n}))
+        })
+        .collect();
+    let summary = serde_json::json!({
+        "source": src.name(),
+        "format": src.format().describe(),
+        "path": path,
+        "frames": fed,
+        "written": ok,
+        "failed": bad,
+        "drops": drops,
+        "params_version": engine.params.version(),
+        "allocator": engine.rm.allocator_name(),
+        "stages": stages,
+        "ipa": engine.ipa(),
+    });
+    let sp = out.join("summary.json");
+    std::fs::write(
+        &sp,
+        serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n",
+    )
+    .map_err(|e| format!("{}: {e}", sp.display()))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&summary).unwrap_or_default()
+    );
+    if bad > 0 {
+        return Err(format!("{bad} frame(s) failed"));
+    }
+    Ok(())
+}
+
+fn record(spec: &str, g: &SourceArgs, out: &Path, frames: u64, interval_ms: u64) -> Res {
+    let mut src = sources::open(Some(spec), &opts(g)).map_err(|e| e.to_string())?;
+    let fmt = src.format();
+    let mut rec = SessionRecorder::create(out, fmt, &src.name()).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; fmt.frame_bytes()];
+    let pb = progress(Some(frames));
+    for _ in 0..frames {
+        let Some(meta) = src.next_frame(&mut buf).map_err(|e| e.to_string())? else {
+            break;
+        };
+        rec.write_frame(&meta, &buf).map_err(|e| e.to_string())?;
+        pb.inc(1);
+        if interval_ms > 0 {
+            std::thread::sleep(Duration::from_millis(interval_ms));
+        }
+    }
+    pb.finish_and_clear();
+    let n = rec.frames();
+    rec.finish().map_err(|e| e.to_string())?;
+    println!(
+        "recorded {n} frames of {} into {}",
+        fmt.describe(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn info(spec: Option<&str>, g: &SourceArgs) -> Res {
+    let src = sources::open(spec, &opts(g)).map_err(|e| e.to_string())?;
+    let fmt = src.format();
+    let v = serde_json::json!({
+        "source": src.name(),
+        "format": fmt,
+        "describe": fmt.describe(),
+        "frame_bytes": fmt.frame_bytes(),
+        "frames": src.frame_count(),
+        "live": src.is_live(),
+    });
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    Ok(())
+}
+
+fn run_bench(width: u32, height: u32, frames: u64, path: PathMode, runtime: bool) -> Res {
+    let p = bench::pipeline(width, height, frames, path).map_err(|e| e.to_string())?;
+    let mut v = serde_json::to_value(&p).map_err(|e| e.to_string())?;
+    if runtime {
+        v["roundtrip_us"] = serde_json::to_value(bench::roundtrip(5000)).unwrap_or_default();
+        v["qos"] = serde_json::to_value(bench::qos(200)).unwrap_or_default();
+    }
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    Ok(())
+}

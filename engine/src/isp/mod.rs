@@ -1,0 +1,192 @@
+//! The seed's pipeline steps as stateless workers, `fn(&Envelope) ->
+//! Result<StageOutput, StageError>`:
+//!
+//! | worker    | lane       | reads -> writes                                   |
+//! |-----------|------------|---------------------------------------------------|
+//! | RawISP    | realtime   | raw bytes -> 16-bit mosaic (unpack, black level, DPC) |
+//! | RawAlgo   | realtime   | 16-bit mosaic -> 3A statistics                    |
+//! | FastISP   | realtime   | 16-bit mosaic -> RGBA8 preview (fused schedule)   |
+//! | FastAlgo  | realtime   | statistics -> AE/AWB result                       |
+//! | SlowISP   | background | raw bytes -> RGB16 full resolution (reference stages) + statistics |
+//! | SlowAlgo  | background | statistics -> AE/AWB result for the capture       |
+
+use crate::envelope::{Envelope, Payload, StageError, StageOutput};
+use crate::stages::{self, black_level, defect_pixel, demosaic, fused, stats, unpack};
+
+fn invalid(stage: &'static str, e: impl std::fmt::Display) -> StageError {
+    StageError::Invalid {
+        stage,
+        message: e.to_string(),
+    }
+}
+
+fn input<'a>(
+    env: &'a Envelope,
+    stage: &'static str,
+    i: usize,
+) -> Result<&'a crate::resource_manager::BufferRef, StageError> {
+    env.inputs
+        .get(i)
+        .ok_or_else(|| invalid(stage, format!("missing input buffer {i}")))
+}
+
+fn output<'a>(
+    env: &'a Envelope,
+    stage: &'static str,
+    i: usize,
+) -> Result<&'a crate::resource_manager::BufferRef, StageError> {
+    env.outputs
+        .get(i)
+        .ok_or_else(|| invalid(stage, format!("missing output buffer {i}")))
+}
+
+/// Unpack + black level (+ defect pixel correction) into a 16-bit mosaic.
+pub fn raw_into(
+    env: &Envelope,
+    stage: &'static str,
+    src: &[u8],
+    dst: &mut [u16],
+) -> Result<(), StageError> {
+    use rayon::prelude::*;
+    let p = &env.params;
+    let fmt = p.format;
+    let (w, h) = (fmt.width as usize, fmt.height as usize);
+    if dst.len() < w * h {
+        return Err(invalid(
+            stage,
+            format!(
+                "output holds {} samples, {w}x{h} needs {}",
+                dst.len(),
+                w * h
+            ),
+        ));
+    }
+    unpack::check_frame(&fmt, src.len()).map_err(|e| invalid(stage, e))?;
+    let k = p.stages.black_level.resolve(fmt.max_value());
+    let stride = fmt.stride as usize;
+    let row_bytes = fmt.min_stride() as usize;
+    dst[..w * h]
+        .par_chunks_mut(w * 32)
+        .enumerate()
+        .for_each(|(band, chunk)| {
+            for (r, out) in chunk.chunks_exact_mut(w).enumerate() {
+                let y = band * 32 + r;
+                unpack::unpack_row(&fmt, &src[y * stride..y * stride + row_bytes], out);
+                black_level::apply_row(black_level::row_constants(&k, fmt.bayer, y), out);
+            }
+        });
+    if p.stages.defect_pixel.enabled {
+        let copy = dst[..w * h].to_vec();
+        defect_pixel::apply(&p.stages.defect_pixel, w, h, &copy, &mut dst[..w * h]);
+    }
+    Ok(())
+}
+
+/// RawISP: raw bytes -> 16-bit mosaic.
+pub fn raw_isp(env: &Envelope) -> Result<StageOutput, StageError> {
+    const S: &str = "raw_isp";
+    let src = input(env, S, 0)?.read()?;
+    let mut dst = output(env, S, 0)?.write()?;
+    raw_into(env, S, src.bytes(), dst.u16s_mut())?;
+    Ok(StageOutput::None)
+}
+
+/// RawAlgo: 3A statistics of the mosaic.
+pub fn raw_algo(env: &Envelope) -> Result<StageOutput, StageError> {
+    const S: &str = "raw_algo";
+    let fmt = env.params.format;
+    let src = input(env, S, 0)?.read()?;
+    let data = src.u16s();
+    stages::check_len(S, fmt.width as usize, fmt.height as usize, 1, data.len())
+        .map_err(|e| invalid(S, e))?;
+    let st = stats::compute(
+        &env.params.stages.stats,
+        fmt.bayer,
+        fmt.width as usize,
+        fmt.height as usize,
+        data,
+    );
+    Ok(StageOutput::Stats(Box::new(st)))
+}
+
+/// FastISP: the fused preview.
+pub fn fast_isp(env: &Envelope) -> Result<StageOutput, StageError> {
+    const S: &str = "fast_isp";
+    let p = &env.params;
+    let fmt = p.format;
+    let (w, h) = (fmt.width as usize, fmt.height as usize);
+    let src = input(env, S, 0)?.read()?;
+    let mut dst = output(env, S, 0)?.write()?;
+    stages::check_len(S, w, h, 1, src.u16s().len()).map_err(|e| invalid(S, e))?;
+    stages::check_len(S, w, h, 4, dst.len()).map_err(|e| invalid(S, e))?;
+    let st = &p.stages;
+    let fp = fused::FastParams {
+        order: fmt.bayer,
+        lsc: st.lens_shading.enabled.then_some(&st.lens_shading),
+        wb: st.white_balance.effective(),
+        method: st.demosaic.method,
+        ccm: st.ccm.effective(),
+        lut: &p.lut,
+    };
+    fused::preview_rgba8(&fp, w, h, src.u16s(), dst.bytes_mut());
+    Ok(StageOutput::None)
+}
+
+/// FastAlgo / SlowAlgo: run the algorithms on the frame's statistics.
+pub fn fast_algo(env: &Envelope) -> Result<StageOutput, StageError> {
+    let Payload::Stats(st) = &env.payload else {
+        return Err(invalid(env.stage.name(), "no statistics in the envelope"));
+    };
+    let mut r = crate::algorithms::AlgoResult::new(&env.ipa);
+    for a in env.params.algorithms.iter() {
+        a.process(st, &mut r);
+    }
+    r.next.frames_processed += 1;
+    Ok(StageOutput::Algo(Box::new(r)))
+}
+
+/// SlowAlgo shares FastAlgo's code; it runs on the background lane.
+pub fn slow_algo(env: &Envelope) -> Result<StageOutput, StageError> {
+    fast_algo(env)
+}
+
+/// The whole reference chain from raw bytes, into interleaved RGB16
+/// (display-encoded, or linear when `params.linear_output`). Also returns the
+/// statistics of the mosaic.
+pub fn reference_rgb16(
+    env: &Envelope,
+    src: &[u8],
+    out: &mut [u16],
+) -> Result<stats::Stats3A, StageError> {
+    const S: &str = "slow_isp";
+    let p = &env.params;
+    let fmt = p.format;
+    let (w, h) = (fmt.width as usize, fmt.height as usize);
+    stages::check_len(S, w, h, 3, out.len()).map_err(|e| invalid(S, e))?;
+    let mut mosaic = vec![0u16; w * h];
+    raw_into(env, S, src, &mut mosaic)?;
+    let st = stats::compute(&p.stages.stats, fmt.bayer, w, h, &mosaic);
+    stages::lens_shading::apply(&p.stages.lens_shading, fmt.bayer, w, h, &mut mosaic);
+    stages::white_balance::apply(&p.stages.white_balance, fmt.bayer, w, &mut mosaic);
+    let rgb = &mut out[..w * h * 3];
+    demosaic::apply(&p.stages.demosaic, fmt.bayer, w, h, &mosaic, rgb);
+    stages::ccm::apply(&p.stages.ccm, rgb);
+    if !p.linear_output {
+        stages::tone::apply_rgb16(&p.lut, rgb);
+    }
+    Ok(st)
+}
+
+/// SlowISP: full-resolution 16-bit output through the reference stages.
+pub fn slow_isp(env: &Envelope) -> Result<StageOutput, StageError> {
+    const S: &str = "slow_isp";
+    let src = input(env, S, 0)?.read()?;
+    let mut dst = output(env, S, 0)?.write()?;
+    let st = reference_rgb16(env, src.bytes(), dst.u16s_mut())?;
+    Ok(StageOutput::Stats(Box::new(st)))
+}
+
+/// A stage that does nothing (for round-trip measurements).
+pub fn noop(_env: &Envelope) -> Result<StageOutput, StageError> {
+    Ok(StageOutput::None)
+}

@@ -1,0 +1,38 @@
+//! ISP Studio engine: the pipeline runtime (the seed's ResourceManager,
+//! PlatformAllocator, ThreadingManager with two QoS lanes, stateless workers,
+//! CompletionDispatcher, TelemetryManager, Housekeeper), the CPU reference
+//! ISP stages, 3A algorithms, frame sources and recorded sessions.
+//! No GUI dependency; the app and the `isp` CLI both use this API.
+//! See ARCHITECTURE.md for the map.
+
+#![cfg_attr(
+    test,
+    allow(clippy::needless_range_loop, clippy::too_many_arguments, clippy::field_reassign_with_default)
+)]
+
+pub mod algorithms;
+pub mod allocator;
+pub mod bench;
+pub mod clock;
+pub mod completion_dispatcher;
+pub mod envelope;
+pub mod fusion;
+pub mod housekeeper;
+pub mod image_io;
+pub mod isp;
+pub mod pipeline;
+pub mod resource_manager;
+pub mod sources;
+pub mod stages;
+pub mod telemetry;
+pub mod threading_manager;
+pub mod tuning;
+pub mod types;
+
+/// The demo session's files, embedded at build time (see build.rs).
+pub mod demo {
+    include!(concat!(env!("OUT_DIR"), "/demo_files.rs"));
+}
+
+pub use pipeline::{Engine, EngineConfig, FrameResult, PathMode};
+pub use tuning::{ParamStore, Tuning};

@@ -1,0 +1,179 @@
+//! FrameSource: where RAW frames come from. Implemented for synthetic scenes,
+//! raw files, recorded sessions, and (in `v4l`-enabled builds, a later step)
+//! live cameras. Sources deliver sensor bytes exactly as the sensor would.
+
+pub mod raw_file;
+pub mod session;
+pub mod synthetic;
+
+use crate::algorithms::Control;
+use crate::types::{BayerOrder, FormatError, Packing, RawFormat};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Per-frame metadata as a sensor reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameMeta {
+    pub sequence: u64,
+    pub timestamp_ns: u64,
+    pub exposure_us: f32,
+    pub analogue_gain: f32,
+    #[serde(default)]
+    pub controls: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("{source_name}: bad format: {error}")]
+    Format {
+        source_name: String,
+        error: FormatError,
+    },
+    #[error("{0}: seeking is not supported")]
+    NoSeek(String),
+    #[error("{0}")]
+    Spec(String),
+}
+
+impl SourceError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        SourceError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+    pub fn invalid(path: &Path, message: impl Into<String>) -> Self {
+        SourceError::Invalid {
+            path: path.display().to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A stream of RAW frames.
+pub trait FrameSource: Send {
+    /// A short name: `session:/path`, `synthetic:checker`, ...
+    fn name(&self) -> String;
+    fn format(&self) -> RawFormat;
+    /// Frames available, or `None` for an endless (live) source.
+    fn frame_count(&self) -> Option<u64>;
+    /// Read the next frame's bytes into `dst` (`format().frame_bytes()` long).
+    /// `Ok(None)` at the end of the stream.
+    fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError>;
+    /// Jump so that the next frame read is `index`.
+    fn seek(&mut self, _index: u64) -> Result<(), SourceError> {
+        Err(SourceError::NoSeek(self.name()))
+    }
+    /// Whether frames arrive on their own clock (a camera) or as fast as read.
+    fn is_live(&self) -> bool {
+        false
+    }
+    /// Apply sensor controls (AE's exposure and gain). Sources without a
+    /// sensor ignore them.
+    fn set_controls(&mut self, _controls: &[Control]) -> Result<(), SourceError> {
+        Ok(())
+    }
+    /// Frames per second the source paces at, if it does.
+    fn fps(&self) -> Option<f32> {
+        None
+    }
+}
+
+/// Geometry options for `raw:` and `synthetic:` sources.
+#[derive(Clone, Debug, Default)]
+pub struct SourceOptions {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub bits: Option<u8>,
+    pub bayer: Option<BayerOrder>,
+    pub packed: bool,
+    pub stride: Option<u32>,
+}
+
+impl SourceOptions {
+    fn format(&self, default: (u32, u32, u8)) -> RawFormat {
+        let packing = if self.packed {
+            Packing::Csi2
+        } else {
+            Packing::Plain
+        };
+        let mut f = RawFormat::new(
+            self.width.unwrap_or(default.0),
+            self.height.unwrap_or(default.1),
+            self.bits.unwrap_or(default.2),
+            self.bayer.unwrap_or_default(),
+            packing,
+        );
+        if let Some(s) = self.stride {
+            f.stride = s;
+        }
+        f
+    }
+}
+
+/// Where the demo session is unpacked to (or found in a source checkout).
+pub fn demo_session_dir() -> Result<PathBuf, SourceError> {
+    session::demo_session_dir()
+}
+
+/// Open a source from its command-line spelling: a session directory,
+/// `raw:PATH`, `synthetic:NAME` or nothing (the demo session).
+pub fn open(spec: Option<&str>, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, SourceError> {
+    match spec {
+        None => Ok(Box::new(
+            session::SessionSource::open(&demo_session_dir()?)?,
+        )),
+        Some(s) if s.starts_with("raw:") => {
+            let path = Path::new(&s[4..]);
+            let (Some(_), Some(_)) = (opts.width, opts.height) else {
+                return Err(SourceError::Spec(format!(
+                    "{s}: a raw file needs --width and --height (and --bits, --bayer)"
+                )));
+            };
+            Ok(Box::new(raw_file::RawFileSource::open(
+                path,
+                opts.format((0, 0, 10)),
+            )?))
+        }
+        Some(s) if s.starts_with("synthetic:") => {
+            let scene = synthetic::Scene::parse(&s[10..]).ok_or_else(|| {
+                SourceError::Spec(format!(
+                    "{s}: unknown scene (known: {})",
+                    synthetic::Scene::NAMES.join(", ")
+                ))
+            })?;
+            let fmt = opts.format((1280, 720, 10));
+            fmt.validate().map_err(|error| SourceError::Format {
+                source_name: s.to_string(),
+                error,
+            })?;
+            Ok(Box::new(synthetic::SyntheticSource::new(scene, fmt)))
+        }
+        Some("demo") => Ok(Box::new(
+            session::SessionSource::open(&demo_session_dir()?)?,
+        )),
+        Some(s) => {
+            let p = Path::new(s);
+            if p.is_dir() {
+                Ok(Box::new(session::SessionSource::open(p)?))
+            } else if p.exists() {
+                Err(SourceError::Spec(format!(
+                    "{s}: not a session directory (for a raw file write raw:{s})"
+                )))
+            } else {
+                Err(SourceError::io(
+                    p,
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                ))
+            }
+        }
+    }
+}

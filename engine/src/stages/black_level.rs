@@ -1,0 +1,152 @@
+//! Black level: subtract the sensor pedestal per CFA site and scale so the
+//! white level lands on 65535. Disabled, it still scales (pedestal 0), so the
+//! stages after always see 16-bit data.
+
+use crate::types::BayerOrder;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlackLevelParams {
+    pub enabled: bool,
+    /// Pedestal per site `[R, Gr, Gb, B]`, in sensor units.
+    pub levels: [u16; 4],
+    /// Saturation level in sensor units; `null` means the bit depth's maximum.
+    pub white_level: Option<u16>,
+}
+
+impl Default for BlackLevelParams {
+    fn default() -> Self {
+        BlackLevelParams {
+            enabled: true,
+            levels: [64, 64, 64, 64],
+            white_level: None,
+        }
+    }
+}
+
+impl BlackLevelParams {
+    /// `(pedestal, scale)` per site `[R, Gr, Gb, B]` for a sensor whose
+    /// largest value is `max_value`.
+    pub fn resolve(&self, max_value: u16) -> [(f32, f32); 4] {
+        let white = self.white_level.unwrap_or(max_value) as f32;
+        let mut out = [(0.0, 1.0); 4];
+        for (i, o) in out.iter_mut().enumerate() {
+            let bl = if self.enabled {
+                self.levels[i] as f32
+            } else {
+                0.0
+            };
+            let range = (white - bl).max(1.0);
+            *o = (bl, 65535.0 / range);
+        }
+        out
+    }
+
+    /// Problems with these values for a sensor of `max_value`, as text.
+    pub fn check(&self, max_value: u16) -> Result<(), String> {
+        let white = self.white_level.unwrap_or(max_value);
+        if let Some(&bl) = self.levels.iter().find(|&&l| l >= white) {
+            return Err(format!(
+                "black level {bl} is not below the white level {white}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `(pedestal, scale)` for the even and odd columns of row `y`.
+pub fn row_constants(k: &[(f32, f32); 4], order: BayerOrder, y: usize) -> [(f32, f32); 2] {
+    let tile = order.tile();
+    [
+        k[tile[(y & 1) * 2].index()],
+        k[tile[(y & 1) * 2 + 1].index()],
+    ]
+}
+
+/// One row in place.
+#[inline]
+pub fn apply_row(row_k: [(f32, f32); 2], row: &mut [u16]) {
+    for pair in row.chunks_exact_mut(2) {
+        for (v, (bl, scale)) in pair.iter_mut().zip(row_k) {
+            *v = super::clamp_u16((*v as f32 - bl).max(0.0) * scale);
+        }
+    }
+}
+
+/// Apply to a whole mosaic.
+pub fn apply(
+    p: &BlackLevelParams,
+    max_value: u16,
+    order: BayerOrder,
+    width: usize,
+    src: &[u16],
+    dst: &mut [u16],
+) {
+    let k = p.resolve(max_value);
+    for (y, (si, di)) in src
+        .chunks_exact(width)
+        .zip(dst.chunks_exact_mut(width))
+        .enumerate()
+    {
+        di.copy_from_slice(si);
+        apply_row(row_constants(&k, order, y), di);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_hand() {
+        // RAW10, pedestal 64: 64 -> 0, 1023 -> 65535, 543.5 is the midpoint.
+        let p = BlackLevelParams {
+            enabled: true,
+            levels: [64, 64, 64, 64],
+            white_level: None,
+        };
+        let src = [64u16, 1023, 10, 544];
+        let mut dst = [0u16; 4];
+        apply(&p, 1023, BayerOrder::Rggb, 2, &src, &mut dst);
+        assert_eq!(dst[0], 0);
+        assert_eq!(dst[1], 65535);
+        assert_eq!(dst[2], 0); // below the pedestal clamps to 0
+        assert_eq!(dst[3], ((544.0 - 64.0) * 65535.0f32 / 959.0).round() as u16);
+    }
+
+    #[test]
+    fn per_site_levels_follow_the_bayer_order() {
+        let p = BlackLevelParams {
+            enabled: true,
+            levels: [10, 20, 30, 40],
+            white_level: Some(1010),
+        };
+        // BGGR: (0,0) is B, (1,1) is R.
+        let src = [40u16, 30, 20, 10];
+        let mut dst = [1u16; 4];
+        apply(&p, 1023, BayerOrder::Bggr, 2, &src, &mut dst);
+        assert_eq!(dst, [0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn disabled_still_scales() {
+        let p = BlackLevelParams {
+            enabled: false,
+            ..Default::default()
+        };
+        let mut dst = [0u16; 2];
+        apply(&p, 255, BayerOrder::Rggb, 2, &[255, 0], &mut dst);
+        assert_eq!(dst, [65535, 0]);
+    }
+
+    #[test]
+    fn check_rejects_pedestal_above_white() {
+        let p = BlackLevelParams {
+            levels: [64, 64, 2000, 64],
+            ..Default::default()
+        };
+        assert!(p.check(1023).is_err());
+        assert!(BlackLevelParams::default().check(1023).is_ok());
+    }
+}

@@ -1,0 +1,88 @@
+//! The CPU reference ISP: one file per stage, its parameters a serde struct
+//! beside it. These functions are the definition of correct; the fused fast
+//! path (`fused.rs`) and the GPU shaders are held to them.
+//!
+//! Data: `unpack` turns sensor bytes into one u16 per pixel at the sensor's bit
+//! depth; `black_level` subtracts the pedestal and scales to the full 16-bit
+//! range; everything after works on 0..=65535 linear values until
+//! `tone` encodes for display.
+
+pub mod black_level;
+pub mod ccm;
+pub mod defect_pixel;
+pub mod demosaic;
+pub mod fused;
+pub mod lens_shading;
+pub mod stats;
+pub mod tone;
+pub mod unpack;
+pub mod white_balance;
+pub mod yuv;
+
+/// Mirror an index into `0..n` without repeating the edge sample
+/// (`-1 -> 1`, `n -> n-2`). Offsets of even size keep the Bayer phase.
+#[inline]
+pub fn reflect(i: isize, n: usize) -> usize {
+    let n = n as isize;
+    let mut i = i;
+    if i < 0 {
+        i = -i;
+    }
+    if i >= n {
+        i = 2 * (n - 1) - i;
+    }
+    i.clamp(0, n - 1) as usize
+}
+
+/// Round to the nearest 16-bit value (halves up) and clamp. Every stage and
+/// the fused path round this one way, so they agree bit for bit.
+#[inline(always)]
+pub fn clamp_u16(v: f32) -> u16 {
+    (v + 0.5).clamp(0.0, 65535.0) as u16
+}
+
+/// Why a stage refused its input.
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
+pub enum StageInputError {
+    #[error("{stage}: buffer holds {got} samples, {width}x{height} needs {need}")]
+    Size {
+        stage: &'static str,
+        width: usize,
+        height: usize,
+        need: usize,
+        got: usize,
+    },
+}
+
+pub fn check_len(
+    stage: &'static str,
+    width: usize,
+    height: usize,
+    per_px: usize,
+    got: usize,
+) -> Result<(), StageInputError> {
+    let need = width * height * per_px;
+    if got < need {
+        return Err(StageInputError::Size {
+            stage,
+            width,
+            height,
+            need,
+            got,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reflect;
+    #[test]
+    fn reflect_keeps_phase() {
+        assert_eq!(reflect(-1, 8), 1);
+        assert_eq!(reflect(-2, 8), 2);
+        assert_eq!(reflect(8, 8), 6);
+        assert_eq!(reflect(9, 8), 5);
+        assert_eq!(reflect(3, 8), 3);
+    }
+}

@@ -1,0 +1,281 @@
+//! 3A statistics on the black-level-corrected 16-bit mosaic: per-channel
+//! sums, 256-bin histograms, an AE/AWB zone grid of channel means and a
+//! focus metric (mean absolute green gradient between neighbouring quads).
+
+use crate::types::BayerOrder;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsParams {
+    pub zones_x: usize,
+    pub zones_y: usize,
+    /// A quad with any site at or above this is counted as saturated.
+    pub saturation: u16,
+}
+
+impl Default for StatsParams {
+    fn default() -> Self {
+        StatsParams {
+            zones_x: 16,
+            zones_y: 12,
+            saturation: 65000,
+        }
+    }
+}
+
+impl StatsParams {
+    pub fn check(&self) -> Result<(), String> {
+        if self.zones_x == 0 || self.zones_y == 0 || self.zones_x > 64 || self.zones_y > 64 {
+            return Err(format!(
+                "zone grid {}x{} must be 1..=64 each way",
+                self.zones_x, self.zones_y
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Zone {
+    /// Mean R, G, B of the zone's unsaturated quads, 0..=65535.
+    pub mean: [f32; 3],
+    pub quads: u32,
+    pub saturated: u32,
+}
+
+pub const HIST_BINS: usize = 256;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stats3A {
+    pub width: usize,
+    pub height: usize,
+    /// Sum of samples per colour (both greens in G) and how many.
+    pub sums: [f64; 3],
+    pub counts: [u64; 3],
+    /// Histograms per colour of `value >> 8`.
+    pub histograms: [Vec<u32>; 3],
+    pub zones_x: usize,
+    pub zones_y: usize,
+    pub zones: Vec<Zone>,
+    /// Mean absolute difference of green between neighbouring quads, 0..=1.
+    pub focus: f64,
+}
+
+impl Stats3A {
+    pub fn mean(&self, c: usize) -> f64 {
+        self.sums[c] / self.counts[c].max(1) as f64
+    }
+}
+
+#[derive(Clone)]
+struct Acc {
+    sums: [f64; 3],
+    counts: [u64; 3],
+    hist: [Vec<u32>; 3],
+    zsum: Vec<[f64; 3]>,
+    zquads: Vec<u32>,
+    zsat: Vec<u32>,
+    focus: f64,
+    focus_n: u64,
+}
+
+impl Acc {
+    fn new(zones: usize) -> Self {
+        Acc {
+            sums: [0.0; 3],
+            counts: [0; 3],
+            hist: std::array::from_fn(|_| vec![0; HIST_BINS]),
+            zsum: vec![[0.0; 3]; zones],
+            zquads: vec![0; zones],
+            zsat: vec![0; zones],
+            focus: 0.0,
+            focus_n: 0,
+        }
+    }
+    fn merge(mut self, o: Acc) -> Acc {
+        for c in 0..3 {
+            self.sums[c] += o.sums[c];
+            self.counts[c] += o.counts[c];
+            for (a, b) in self.hist[c].iter_mut().zip(&o.hist[c]) {
+                *a += b;
+            }
+        }
+        for z in 0..self.zsum.len() {
+            for c in 0..3 {
+                self.zsum[z][c] += o.zsum[z][c];
+            }
+            self.zquads[z] += o.zquads[z];
+            self.zsat[z] += o.zsat[z];
+        }
+        self.focus += o.focus;
+        self.focus_n += o.focus_n;
+        self
+    }
+}
+
+/// Statistics of a 16-bit mosaic (rows of quads in parallel on the current pool).
+pub fn compute(
+    p: &StatsParams,
+    order: BayerOrder,
+    width: usize,
+    height: usize,
+    data: &[u16],
+) -> Stats3A {
+    use rayon::prelude::*;
+    let (qw, qh) = (width / 2, height / 2);
+    let nz = p.zones_x * p.zones_y;
+    let tile = order.tile();
+    let (rx, ry) = order.red_pos();
+    let bx = 1 - rx;
+    let by = 1 - ry;
+    let zx: Vec<usize> = (0..qw).map(|q| q * p.zones_x / qw.max(1)).collect();
+    let band = 16;
+    let acc = (0..qh.div_ceil(band))
+        .into_par_iter()
+        .fold(
+            || Acc::new(nz),
+            |mut a, b| {
+                for qy in b * band..((b + 1) * band).min(qh) {
+                    let zy = qy * p.zones_y / qh.max(1);
+                    let r0 = &data[(2 * qy) * width..(2 * qy + 1) * width];
+                    let r1 = &data[(2 * qy + 1) * width..(2 * qy + 2) * width];
+                    let rows = [r0, r1];
+                    let next = (qy + 1 < qh).then(|| {
+                        [
+                            &data[(2 * qy + 2) * width..(2 * qy + 3) * width],
+                            &data[(2 * qy + 3) * width..(2 * qy + 4) * width],
+                        ]
+                    });
+                    let green = |rs: [&[u16]; 2], qx: usize| -> i32 {
+                        (rs[ry][2 * qx + bx] as i32 + rs[by][2 * qx + rx] as i32) / 2
+                    };
+                    for qx in 0..qw {
+                        let r = rows[ry][2 * qx + rx];
+                        let b = rows[by][2 * qx + bx];
+                        let g1 = rows[ry][2 * qx + bx];
+                        let g2 = rows[by][2 * qx + rx];
+                        a.sums[0] += r as f64;
+                        a.sums[1] += g1 as f64 + g2 as f64;
+                        a.sums[2] += b as f64;
+                        a.counts[0] += 1;
+                        a.counts[1] += 2;
+                        a.counts[2] += 1;
+                        a.hist[0][(r >> 8) as usize] += 1;
+                        a.hist[1][(g1 >> 8) as usize] += 1;
+                        a.hist[1][(g2 >> 8) as usize] += 1;
+                        a.hist[2][(b >> 8) as usize] += 1;
+                        let z = zy * p.zones_x + zx[qx];
+                        if r.max(b).max(g1).max(g2) >= p.saturation {
+                            a.zsat[z] += 1;
+                        } else {
+                            let zs = &mut a.zsum[z];
+                            zs[0] += r as f64;
+                            zs[1] += (g1 as f64 + g2 as f64) * 0.5;
+                            zs[2] += b as f64;
+                            a.zquads[z] += 1;
+                        }
+                        let g = green(rows, qx);
+                        if qx + 1 < qw {
+                            a.focus += (green(rows, qx + 1) - g).abs() as f64;
+                            a.focus_n += 1;
+                        }
+                        if let Some(n) = next {
+                            a.focus += (green(n, qx) - g).abs() as f64;
+                            a.focus_n += 1;
+                        }
+                    }
+                }
+                let _ = tile;
+                a
+            },
+        )
+        .reduce(|| Acc::new(nz), Acc::merge);
+    let zones = (0..nz)
+        .map(|z| {
+            let n = acc.zquads[z].max(1) as f64;
+            Zone {
+                mean: std::array::from_fn(|c| (acc.zsum[z][c] / n) as f32),
+                quads: acc.zquads[z],
+                saturated: acc.zsat[z],
+            }
+        })
+        .collect();
+    Stats3A {
+        width,
+        height,
+        sums: acc.sums,
+        counts: acc.counts,
+        histograms: acc.hist,
+        zones_x: p.zones_x,
+        zones_y: p.zones_y,
+        zones,
+        focus: acc.focus / acc.focus_n.max(1) as f64 / 65535.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::demosaic::mosaic;
+
+    fn flat(order: BayerOrder, w: usize, h: usize, rgb: [u16; 3]) -> Vec<u16> {
+        let img: Vec<u16> = (0..w * h).flat_map(|_| rgb).collect();
+        mosaic(order, w, h, &img)
+    }
+
+    #[test]
+    fn sums_histograms_and_zones_by_hand() {
+        for order in BayerOrder::ALL {
+            let (w, h) = (32, 24);
+            let d = flat(order, w, h, [1000, 2000, 3000]);
+            let s = compute(&StatsParams::default(), order, w, h, &d);
+            assert_eq!(s.counts, [192, 384, 192]);
+            assert_eq!(s.sums, [192000.0, 768000.0, 576000.0]);
+            assert_eq!(s.mean(1), 2000.0);
+            assert_eq!(s.histograms[0][1000 >> 8], 192);
+            assert_eq!(s.histograms[2][3000 >> 8], 192);
+            assert_eq!(s.zones.len(), 16 * 12);
+            for z in &s.zones {
+                assert_eq!(z.mean, [1000.0, 2000.0, 3000.0]);
+                assert_eq!(z.quads, 1);
+            }
+            assert_eq!(s.focus, 0.0);
+        }
+    }
+
+    #[test]
+    fn saturated_quads_are_left_out_of_zone_means() {
+        let (w, h) = (4, 4);
+        let mut d = flat(BayerOrder::Rggb, w, h, [100, 100, 100]);
+        d[0] = 65535;
+        let p = StatsParams {
+            zones_x: 1,
+            zones_y: 1,
+            saturation: 65000,
+        };
+        let s = compute(&p, BayerOrder::Rggb, w, h, &d);
+        assert_eq!(s.zones[0].saturated, 1);
+        assert_eq!(s.zones[0].quads, 3);
+        assert_eq!(s.zones[0].mean, [100.0; 3]);
+    }
+
+    #[test]
+    fn focus_grows_with_detail() {
+        let (w, h) = (64, 64);
+        let smooth = flat(BayerOrder::Rggb, w, h, [5000; 3]);
+        let sharp: Vec<u16> = (0..w * h)
+            .map(|i| {
+                if (i % w / 2 + i / w / 2) % 2 == 0 {
+                    1000
+                } else {
+                    9000
+                }
+            })
+            .collect();
+        let p = StatsParams::default();
+        let a = compute(&p, BayerOrder::Rggb, w, h, &smooth).focus;
+        let b = compute(&p, BayerOrder::Rggb, w, h, &sharp).focus;
+        assert!(b > a + 0.05, "{a} {b}");
+    }
+}

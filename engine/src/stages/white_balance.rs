@@ -1,0 +1,77 @@
+//! White balance: a gain per colour, applied to the mosaic.
+
+use crate::types::BayerOrder;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhiteBalanceParams {
+    pub enabled: bool,
+    /// Gains `[R, G, B]`. With AWB on, the algorithm's gains replace these.
+    pub gains: [f32; 3],
+}
+
+impl Default for WhiteBalanceParams {
+    fn default() -> Self {
+        WhiteBalanceParams {
+            enabled: true,
+            gains: [1.8, 1.0, 1.6],
+        }
+    }
+}
+
+impl WhiteBalanceParams {
+    pub fn effective(&self) -> [f32; 3] {
+        if self.enabled { self.gains } else { [1.0; 3] }
+    }
+    pub fn check(&self) -> Result<(), String> {
+        match self
+            .gains
+            .iter()
+            .find(|g| !g.is_finite() || **g < 0.0 || **g > 16.0)
+        {
+            Some(g) => Err(format!("gain {g} is outside 0..=16")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Apply in place to a 16-bit mosaic.
+pub fn apply(p: &WhiteBalanceParams, order: BayerOrder, width: usize, data: &mut [u16]) {
+    let g = p.effective();
+    for (y, row) in data.chunks_exact_mut(width).enumerate() {
+        let k = [g[order.color_at(0, y).rgb()], g[order.color_at(1, y).rgb()]];
+        for (x, v) in row.iter_mut().enumerate() {
+            *v = super::clamp_u16(*v as f32 * k[x & 1]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn by_hand() {
+        let p = WhiteBalanceParams {
+            enabled: true,
+            gains: [2.0, 1.0, 1.5],
+        };
+        let mut d = vec![100u16, 100, 100, 100, 50000, 7, 9, 65535];
+        apply(&p, BayerOrder::Grbg, 2, &mut d);
+        // GRBG: row 0 = G R, row 1 = B G
+        assert_eq!(&d[..4], &[100, 200, 150, 100]);
+        assert_eq!(&d[4..], &[50000, 14, 14, 65535]);
+    }
+
+    #[test]
+    fn disabled_is_identity() {
+        let p = WhiteBalanceParams {
+            enabled: false,
+            gains: [3.0, 3.0, 3.0],
+        };
+        let mut d = vec![1u16, 2, 3, 4];
+        apply(&p, BayerOrder::Rggb, 2, &mut d);
+        assert_eq!(d, vec![1, 2, 3, 4]);
+    }
+}

@@ -1,0 +1,376 @@
+//! The tuning file: one versioned JSON document of named stage blocks and a
+//! list of named algorithm blocks (libipa style). Loading names the exact
+//! field that is wrong. The [`ParamStore`] holds the live parameters; every
+//! update gets a new version, and frames take one snapshot at their start,
+//! so a change lands on a frame boundary and every output names its version.
+
+use crate::algorithms::{self, Algorithm};
+use crate::stages::{
+    black_level::BlackLevelParams, ccm::CcmParams, defect_pixel::DefectPixelParams,
+    demosaic::DemosaicParams, lens_shading::LensShadingParams, stats::StatsParams, tone::ToneLut,
+    tone::ToneParams, white_balance::WhiteBalanceParams, yuv::YuvParams,
+};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+/// The schema this build reads and writes.
+pub const TUNING_SCHEMA: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StageParams {
+    pub black_level: BlackLevelParams,
+    pub defect_pixel: DefectPixelParams,
+    pub lens_shading: LensShadingParams,
+    pub white_balance: WhiteBalanceParams,
+    pub demosaic: DemosaicParams,
+    pub ccm: CcmParams,
+    pub tone: ToneParams,
+    pub yuv: YuvParams,
+    pub stats: StatsParams,
+}
+
+/// One algorithm block: `{"name": "awb.grey_world", "enabled": true, "params": {...}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlgorithmBlock {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub params: serde_json::Value,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tuning {
+    pub schema_version: u32,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub stages: StageParams,
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<AlgorithmBlock>,
+}
+
+fn default_algorithms() -> Vec<AlgorithmBlock> {
+    vec![
+        AlgorithmBlock {
+            name: "awb.grey_world".into(),
+            enabled: true,
+            params: serde_json::json!({}),
+        },
+        AlgorithmBlock {
+            name: "ae.mean_luminance".into(),
+            enabled: true,
+            params: serde_json::json!({}),
+        },
+    ]
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            schema_version: TUNING_SCHEMA,
+            name: "default".into(),
+            stages: StageParams::default(),
+            algorithms: default_algorithms(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TuningError {
+    #[error("{origin}: cannot read: {source}")]
+    Io {
+        origin: String,
+        source: std::io::Error,
+    },
+    #[error("{origin}: field `{field}`: {message}")]
+    Field {
+        origin: String,
+        field: String,
+        message: String,
+    },
+    #[error("{origin}: schema_version {found} is not supported (this build reads {TUNING_SCHEMA})")]
+    Schema { origin: String, found: u32 },
+}
+
+impl Tuning {
+    /// Parse and check a tuning document; `origin` (a file name) goes into errors.
+    pub fn from_json(text: &str, origin: &str) -> Result<Tuning, TuningError> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let t: Tuning = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            TuningError::Field {
+                origin: origin.to_string(),
+                field: if field == "." {
+                    "(document)".into()
+                } else {
+                    field
+                },
+                message: e.into_inner().to_string(),
+            }
+        })?;
+        if t.schema_version != TUNING_SCHEMA {
+            return Err(TuningError::Schema {
+                origin: origin.to_string(),
+                found: t.schema_version,
+            });
+        }
+        t.check(origin)?;
+        Ok(t)
+    }
+
+    pub fn load(path: &Path) -> Result<Tuning, TuningError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| TuningError::Io {
+            origin: origin.clone(),
+            source: e,
+        })?;
+        Self::from_json(&text, &origin)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Write atomically (temp file + rename).
+    pub fn save(&self, path: &Path) -> Result<(), TuningError> {
+        let origin = path.display().to_string();
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, self.to_json() + "\n")
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| TuningError::Io { origin, source: e })
+    }
+
+    /// Value checks that the types alone cannot express.
+    pub fn check(&self, origin: &str) -> Result<(), TuningError> {
+        let s = &self.stages;
+        let field = |f: &str, r: Result<(), String>| {
+            r.map_err(|m| TuningError::Field {
+                origin: origin.to_string(),
+                field: f.to_string(),
+                message: m,
+            })
+        };
+        field("stages.black_level", s.black_level.check(u16::MAX))?;
+        field("stages.lens_shading", s.lens_shading.check())?;
+        field("stages.white_balance.gains", s.white_balance.check())?;
+        field("stages.ccm.matrix", s.ccm.check())?;
+        field("stages.tone", s.tone.check())?;
+        field("stages.stats", s.stats.check())?;
+        for (i, b) in self.algorithms.iter().enumerate() {
+            let mut a = algorithms::create(&b.name).ok_or_else(|| TuningError::Field {
+                origin: origin.to_string(),
+                field: format!("algorithms[{i}].name"),
+                message: format!(
+                    "unknown algorithm `{}` (known: {})",
+                    b.name,
+                    algorithms::NAMES.join(", ")
+                ),
+            })?;
+            a.init(&b.params).map_err(|e| TuningError::Field {
+                origin: origin.to_string(),
+                field: format!("algorithms[{i}].params{}", e.field),
+                message: e.message,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Instantiate the enabled algorithms.
+    pub fn algorithms(&self) -> Vec<Box<dyn Algorithm>> {
+        self.algorithms
+            .iter()
+            .filter(|b| b.enabled)
+            .filter_map(|b| {
+                let mut a = algorithms::create(&b.name)?;
+                a.init(&b.params).ok()?;
+                Some(a)
+            })
+            .collect()
+    }
+}
+
+/// One version of the parameters with everything derived from it.
+pub struct ParamSet {
+    pub version: u64,
+    pub tuning: Arc<Tuning>,
+    pub lut: Arc<ToneLut>,
+    pub algorithms: Arc<Vec<Box<dyn Algorithm>>>,
+}
+
+impl Clone for ParamSet {
+    fn clone(&self) -> Self {
+        ParamSet {
+            version: self.version,
+            tuning: self.tuning.clone(),
+            lut: self.lut.clone(),
+            algorithms: self.algorithms.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ParamSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ParamSet(v{})", self.version)
+    }
+}
+
+/// The parameters of one frame: a version's stage blocks after the
+/// algorithms' `prepare` (e.g. AWB's gains), plus the shared derived data.
+#[derive(Debug, Clone)]
+pub struct FrameParams {
+    pub version: u64,
+    /// The frame's RAW format.
+    pub format: crate::types::RawFormat,
+    /// Slow path: write linear 16-bit (no tone curve).
+    pub linear_output: bool,
+    pub stages: StageParams,
+    pub lut: Arc<ToneLut>,
+    pub algorithms: Arc<Vec<Box<dyn Algorithm>>>,
+}
+
+/// The live parameters.
+#[derive(Debug)]
+pub struct ParamStore {
+    current: RwLock<ParamSet>,
+}
+
+impl ParamStore {
+    pub fn new(tuning: Tuning) -> Self {
+        let lut = Arc::new(ToneLut::build(&tuning.stages.tone));
+        ParamStore {
+            current: RwLock::new(ParamSet {
+                version: 1,
+                algorithms: Arc::new(tuning.algorithms()),
+                tuning: Arc::new(tuning),
+                lut,
+            }),
+        }
+    }
+
+    /// The current version (cheap: a few `Arc` clones).
+    pub fn snapshot(&self) -> ParamSet {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn version(&self) -> u64 {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .version
+    }
+
+    /// Replace the parameters; the next frame to start uses them. Returns the
+    /// new version. Invalid parameters are refused and the old ones stay.
+    pub fn update(&self, tuning: Tuning) -> Result<u64, TuningError> {
+        tuning.check("update")?;
+        let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let lut = if tuning.stages.tone == cur.tuning.stages.tone {
+            cur.lut.clone()
+        } else {
+            Arc::new(ToneLut::build(&tuning.stages.tone))
+        };
+        let algorithms = if tuning.algorithms == cur.tuning.algorithms {
+            cur.algorithms.clone()
+        } else {
+            Arc::new(tuning.algorithms())
+        };
+        *cur = ParamSet {
+            version: cur.version + 1,
+            tuning: Arc::new(tuning),
+            lut,
+            algorithms,
+        };
+        Ok(cur.version)
+    }
+
+    /// Change the parameters with a closure (a slider's edit).
+    pub fn edit(&self, f: impl FnOnce(&mut Tuning)) -> Result<u64, TuningError> {
+        let mut t = (*self.snapshot().tuning).clone();
+        f(&mut t);
+        self.update(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_round_trips_through_json() {
+        let t = Tuning::default();
+        let back = Tuning::from_json(&t.to_json(), "mem").unwrap();
+        assert_eq!(t, back);
+    }
+
+    #[test]
+    fn malformed_files_name_the_field() {
+        let e = Tuning::from_json(
+            r#"{"schema_version":1,"stages":{"ccm":{"matrix":[[1,0,0],[0,"x",0],[0,0,1]]}}}"#,
+            "t.json",
+        )
+        .unwrap_err();
+        let m = e.to_string();
+        assert!(
+            m.starts_with("t.json: field `stages.ccm.matrix[1][1]`"),
+            "{m}"
+        );
+
+        let e = Tuning::from_json(
+            r#"{"schema_version":1,"stages":{"tone":{"contrats":2}}}"#,
+            "t.json",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("stages.tone"), "{e}");
+
+        let e = Tuning::from_json(
+            r#"{"schema_version":1,"stages":{"white_balance":{"gains":[1,1,-3]}}}"#,
+            "t.json",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("stages.white_balance.gains"), "{e}");
+
+        let e = Tuning::from_json(
+            r#"{"schema_version":1,"algorithms":[{"name":"awb.nope"}]}"#,
+            "t.json",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("algorithms[0].name"), "{e}");
+
+        let e = Tuning::from_json(r#"{"schema_version":1,"algorithms":[{"name":"ae.mean_luminance","params":{"target":"high"}}]}"#, "t.json").unwrap_err();
+        assert!(e.to_string().contains("algorithms[0].params.target"), "{e}");
+
+        let e = Tuning::from_json(r#"{"schema_version":9}"#, "t.json").unwrap_err();
+        assert!(matches!(e, TuningError::Schema { found: 9, .. }));
+
+        let e = Tuning::from_json("{not json", "t.json").unwrap_err();
+        assert!(e.to_string().starts_with("t.json: field"), "{e}");
+    }
+
+    #[test]
+    fn updates_bump_the_version_and_bad_updates_change_nothing() {
+        let store = ParamStore::new(Tuning::default());
+        assert_eq!(store.version(), 1);
+        let v = store.edit(|t| t.stages.tone.contrast = 1.5).unwrap();
+        assert_eq!(v, 2);
+        let snap = store.snapshot();
+        assert_eq!(snap.tuning.stages.tone.contrast, 1.5);
+        assert!(store.edit(|t| t.stages.tone.contrast = -1.0).is_err());
+        assert_eq!(store.version(), 2);
+        // A snapshot taken before an update keeps its version.
+        store.edit(|t| t.stages.tone.contrast = 1.2).unwrap();
+        assert_eq!(snap.version, 2);
+        assert_eq!(store.version(), 3);
+    }
+}

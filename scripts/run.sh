@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The main job: the studio on a display, else the CLI on the embedded demo session.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  exec cargo run --release -p isp-studio -- "$@"
+else
+  cargo build --release -p isp-engine
+  exec target/release/isp process --out out/demo "$@"
+fi
