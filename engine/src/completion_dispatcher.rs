@@ -219,7 +219,21 @@ impl CompletionDispatcher {
         let thread = std::thread::Builder::new()
             .name("completion-dispatcher".into())
             .spawn(move || {
-                while let Ok(msg) = rx.recv() {
+                let mut stopping = false;
+                loop {
+                    // After Shutdown, finish what is queued (including the
+                    // unpins that handling it produces), then stop.
+                    let msg = if stopping {
+                        match rx.try_recv() {
+                            Ok(m) => m,
+                            Err(_) => break,
+                        }
+                    } else {
+                        match rx.recv() {
+                            Ok(m) => m,
+                            Err(_) => break,
+                        }
+                    };
                     match msg {
                         DispatcherMsg::Completion(ev) => {
                             let ev = *ev;
@@ -236,7 +250,7 @@ impl CompletionDispatcher {
                             hk.sweep(&ctx.rm, &ctx.telemetry, now_ns());
                         }
                         DispatcherMsg::Call(f) => f(&mut ctx),
-                        DispatcherMsg::Shutdown => break,
+                        DispatcherMsg::Shutdown => stopping = true,
                     }
                 }
                 router.finish(&mut ctx);

@@ -7,7 +7,11 @@
 
 #![cfg_attr(
     test,
-    allow(clippy::needless_range_loop, clippy::too_many_arguments, clippy::field_reassign_with_default)
+    allow(
+        clippy::needless_range_loop,
+        clippy::too_many_arguments,
+        clippy::field_reassign_with_default
+    )
 )]
 
 pub mod algorithms;
