@@ -333,11 +333,19 @@ pub fn roundtrip(n: usize) -> Spread {
 fn burn(env: &Envelope) -> Result<crate::envelope::StageOutput, crate::envelope::StageError> {
     let ms = env.frame_id as f64 / 1000.0;
     rayon::broadcast(|_| {
-        let t = Instant::now();
-        let mut x = 1u64;
-        while t.elapsed().as_secs_f64() * 1000.0 < ms {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-            std::hint::black_box(x);
+        // Work in slices of ~0.25 ms, stepping aside for realtime work
+        // between them as long background stages do between row bands.
+        let mut left = ms;
+        while left > 0.0 {
+            crate::threading_manager::yield_to_realtime();
+            let slice = left.min(0.25);
+            let t = Instant::now();
+            let mut x = 1u64;
+            while t.elapsed().as_secs_f64() * 1000.0 < slice {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                std::hint::black_box(x);
+            }
+            left -= slice;
         }
     });
     Ok(crate::envelope::StageOutput::None)

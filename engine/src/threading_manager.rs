@@ -20,8 +20,9 @@ use crate::types::{Lane, Outcome};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select, unbounded};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Where completions go (the CompletionDispatcher's inbox).
 pub type CompletionSink = Sender<crate::completion_dispatcher::DispatcherMsg>;
@@ -134,6 +135,53 @@ pub enum SubmitError {
     Closed,
 }
 
+/// Lets background pixel loops step aside while realtime work runs: the
+/// kernel's SCHED_IDLE already gives realtime threads the CPU, this also keeps
+/// background loops off the caches, the memory bus and SMT siblings.
+#[derive(Debug, Default)]
+pub struct QosGate {
+    realtime_busy: Mutex<usize>,
+    idle: Condvar,
+}
+
+impl QosGate {
+    fn enter(&self) {
+        *self.realtime_busy.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+    }
+    fn exit(&self) {
+        let mut n = self.realtime_busy.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.idle.notify_all();
+        }
+    }
+    /// Wait (at most `max`) until no realtime work runs.
+    fn wait_idle(&self, max: Duration) {
+        let n = self.realtime_busy.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self.idle.wait_timeout_while(n, max, |n| *n > 0);
+    }
+}
+
+thread_local! {
+    static BACKGROUND_GATE: std::cell::RefCell<Option<Arc<QosGate>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Called by long background loops between bands of work: returns at once on
+/// realtime threads, and on background threads while no realtime work runs;
+/// otherwise waits for the realtime lane to go idle (at most 20 ms, so a busy
+/// realtime lane slows the background lane but never starves it).
+pub fn yield_to_realtime() {
+    BACKGROUND_GATE.with(|g| {
+        if let Some(g) = g.borrow().as_ref() {
+            g.wait_idle(Duration::from_millis(20));
+        }
+    });
+}
+
+fn set_background_gate(gate: &Arc<QosGate>) {
+    BACKGROUND_GATE.with(|g| *g.borrow_mut() = Some(gate.clone()));
+}
+
 /// Lower the calling thread to the background QoS class.
 fn lower_priority() {
     // SAFETY: sched_setscheduler/setpriority on the calling thread with a valid
@@ -162,6 +210,7 @@ impl LaneHandle {
         completions: CompletionSink,
         stop: &Receiver<()>,
         threads: &mut Vec<JoinHandle<()>>,
+        gate: &Arc<QosGate>,
     ) -> Self {
         let (tx, rx) = bounded::<Envelope>(cfg.queue.max(1));
         let (cont_tx, cont_rx) = unbounded::<Envelope>();
@@ -179,6 +228,7 @@ impl LaneHandle {
             completions: completions.clone(),
         });
         let background = lane == Lane::Background;
+        let pool_gate = gate.clone();
         let pool = Arc::new(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(cfg.data_threads.max(1))
@@ -186,6 +236,7 @@ impl LaneHandle {
                 .start_handler(move |_| {
                     if background {
                         lower_priority();
+                        set_background_gate(&pool_gate);
                     }
                 })
                 .build()
@@ -203,13 +254,16 @@ impl LaneHandle {
             let sink = completions.clone();
             let pool = pool.clone();
             let stop = stop.clone();
+            let gate = gate.clone();
             let h = std::thread::Builder::new()
                 .name(format!("{}-worker-{i}", lane.name()))
                 .spawn(move || {
                     if background {
                         lower_priority();
+                        set_background_gate(&gate);
                     }
-                    worker_loop(i as u16, rx, cont_rx, stop, sink, pool, counters)
+                    let gate = (!background).then_some(gate);
+                    worker_loop(i as u16, rx, cont_rx, stop, sink, pool, counters, gate)
                 })
                 .expect("spawning a lane worker thread");
             threads.push(h);
@@ -248,6 +302,7 @@ fn worker_loop(
     sink: CompletionSink,
     pool: Arc<rayon::ThreadPool>,
     counters: Arc<WorkerCounters>,
+    realtime_gate: Option<Arc<QosGate>>,
 ) {
     loop {
         // Continuations first: they finish frames already in flight.
@@ -259,11 +314,17 @@ fn worker_loop(
                 recv(stop) -> _ => break,
             },
         };
+        if let Some(g) = &realtime_gate {
+            g.enter();
+        }
         let start = now_ns();
         let result = pool.install(|| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (env.worker)(&env)))
         });
         let end = now_ns();
+        if let Some(g) = &realtime_gate {
+            g.exit();
+        }
         counters.busy_ns.fetch_add(end - start, Ordering::Relaxed);
         counters.jobs.fetch_add(1, Ordering::Relaxed);
         let (outcome, output, error) = match result {
@@ -308,12 +369,14 @@ impl ThreadingManager {
     pub fn new(cfg: ThreadingConfig, completions: CompletionSink) -> Self {
         let (stop_tx, stop_rx) = bounded::<()>(0);
         let mut threads = Vec::new();
+        let qos = Arc::new(QosGate::default());
         let realtime = LaneHandle::start(
             Lane::Realtime,
             cfg.realtime,
             completions.clone(),
             &stop_rx,
             &mut threads,
+            &qos,
         );
         let background = LaneHandle::start(
             Lane::Background,
@@ -321,6 +384,7 @@ impl ThreadingManager {
             completions,
             &stop_rx,
             &mut threads,
+            &qos,
         );
         ThreadingManager {
             realtime,

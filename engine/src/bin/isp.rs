@@ -6,7 +6,7 @@ use isp_engine::allocator::AllocatorKind;
 use isp_engine::bench;
 use isp_engine::image_io;
 use isp_engine::pipeline::{Engine, EngineConfig, PathMode};
-use isp_engine::sources::{self, FrameSource, SourceOptions, session::SessionRecorder};
+use isp_engine::sources::{self, SourceOptions, session::SessionRecorder};
 use isp_engine::telemetry::EventKind;
 use isp_engine::tuning::Tuning;
 use isp_engine::types::{BayerOrder, Outcome};
@@ -112,6 +112,15 @@ enum Cmd {
         #[command(flatten)]
         geometry: SourceArgs,
     },
+    /// Print the built-in tuning (a starting point for a tuning file), or
+    /// check a tuning file and print it normalised.
+    Tuning {
+        /// A tuning file to check.
+        file: Option<PathBuf>,
+        /// Lens-shading grid matching a radial fall-off of this strength (17x13).
+        #[arg(long)]
+        radial_lsc: Option<f32>,
+    },
     /// Measure the pipeline: JSON with per-stage and end-to-end ms/frame.
     Bench {
         #[arg(long, default_value_t = 1920)]
@@ -176,6 +185,7 @@ fn main() -> ExitCode {
             interval_ms,
         } => record(&source, &geometry, &out, frames, interval_ms),
         Cmd::Info { source, geometry } => info(source.as_deref(), &geometry),
+        Cmd::Tuning { file, radial_lsc } => tuning_cmd(file.as_deref(), radial_lsc),
         Cmd::Bench {
             width,
             height,
@@ -195,25 +205,15 @@ fn main() -> ExitCode {
 
 type Res = Result<(), String>;
 
-fn load_tuning(
-    explicit: Option<&Path>,
-    src: &dyn FrameSource,
-    spec: Option<&str>,
-) -> Result<Tuning, String> {
+fn load_tuning(explicit: Option<&Path>, spec: Option<&str>) -> Result<Tuning, String> {
     if let Some(p) = explicit {
         return Tuning::load(p).map_err(|e| e.to_string());
     }
     // A session may carry the tuning it was recorded with.
-    let dir = match spec {
-        None | Some("demo") => sources::demo_session_dir().ok(),
-        Some(s) if !s.contains(':') => Some(PathBuf::from(s)),
-        _ => None,
-    };
-    if let Some(p) = dir.map(|d| d.join("tuning.json")).filter(|p| p.exists()) {
-        return Tuning::load(&p).map_err(|e| e.to_string());
+    match sources::session_tuning(spec) {
+        Some(r) => r.map_err(|e| e.to_string()),
+        None => Ok(Tuning::default()),
     }
-    let _ = src;
-    Ok(Tuning::default())
 }
 
 fn progress(total: Option<u64>) -> ProgressBar {
@@ -243,7 +243,7 @@ fn process(
     allocator: AllocatorKind,
 ) -> Res {
     let mut src = sources::open(spec, &opts(g)).map_err(|e| e.to_string())?;
-    let tuning = load_tuning(tuning, src.as_ref(), spec)?;
+    let tuning = load_tuning(tuning, spec)?;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let path = if linear16 { PathMode::Slow } else { path };
     let cfg = EngineConfig {
@@ -390,6 +390,19 @@ fn info(spec: Option<&str>, g: &SourceArgs) -> Res {
         "live": src.is_live(),
     });
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    Ok(())
+}
+
+fn tuning_cmd(file: Option<&Path>, radial_lsc: Option<f32>) -> Res {
+    let mut t = match file {
+        Some(p) => Tuning::load(p).map_err(|e| e.to_string())?,
+        None => Tuning::default(),
+    };
+    if let Some(k) = radial_lsc {
+        t.stages.lens_shading =
+            isp_engine::stages::lens_shading::LensShadingParams::radial(17, 13, [k; 4]);
+    }
+    println!("{}", t.to_json());
     Ok(())
 }
 

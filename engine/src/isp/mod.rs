@@ -165,12 +165,18 @@ pub fn reference_rgb16(
     stages::check_len(S, w, h, 3, out.len()).map_err(|e| invalid(S, e))?;
     let mut mosaic = vec![0u16; w * h];
     raw_into(env, S, src, &mut mosaic)?;
+    // Between stages the background lane steps aside for realtime work.
+    use crate::threading_manager::yield_to_realtime;
     let st = stats::compute(&p.stages.stats, fmt.bayer, w, h, &mosaic);
+    yield_to_realtime();
     stages::lens_shading::apply(&p.stages.lens_shading, fmt.bayer, w, h, &mut mosaic);
     stages::white_balance::apply(&p.stages.white_balance, fmt.bayer, w, &mut mosaic);
+    yield_to_realtime();
     let rgb = &mut out[..w * h * 3];
     demosaic::apply(&p.stages.demosaic, fmt.bayer, w, h, &mosaic, rgb);
+    yield_to_realtime();
     stages::ccm::apply(&p.stages.ccm, rgb);
+    yield_to_realtime();
     if !p.linear_output {
         stages::tone::apply_rgb16(&p.lut, rgb);
     }

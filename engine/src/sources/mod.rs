@@ -124,6 +124,20 @@ pub fn demo_session_dir() -> Result<PathBuf, SourceError> {
     session::demo_session_dir()
 }
 
+/// The tuning a source comes with: a session's `tuning.json` (the demo
+/// session has one), else `None`.
+pub fn session_tuning(
+    spec: Option<&str>,
+) -> Option<Result<crate::tuning::Tuning, crate::tuning::TuningError>> {
+    let dir = match spec {
+        None | Some("demo") => demo_session_dir().ok()?,
+        Some(s) if !s.contains(':') => PathBuf::from(s),
+        _ => return None,
+    };
+    let p = dir.join("tuning.json");
+    p.exists().then(|| crate::tuning::Tuning::load(&p))
+}
+
 /// Open a source from its command-line spelling: a session directory,
 /// `raw:PATH`, `synthetic:NAME` or nothing (the demo session).
 pub fn open(spec: Option<&str>, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, SourceError> {

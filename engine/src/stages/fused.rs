@@ -7,7 +7,7 @@
 //! `lens_shading -> white_balance -> demosaic -> ccm -> tone` one by one.
 
 use super::clamp_u16;
-use super::demosaic::{DemosaicMethod, bilinear_at, malvar_at};
+use super::demosaic::DemosaicMethod;
 use super::lens_shading::LensShadingParams;
 use super::reflect;
 use super::tone::ToneLut;
@@ -29,61 +29,78 @@ pub struct FastParams<'a> {
 /// Output rows per parallel task.
 const BAND: usize = 64;
 
+/// Per-thread scratch, kept across frames: nothing is allocated per frame
+/// once the sizes settle.
 #[derive(Default)]
 struct Scratch {
+    /// The band's source rows after LSC and WB, 2 mirrored pixels each side.
     rows: Vec<i32>,
+    /// Lens-shading grid row for the current source row, per CFA site.
     cols: [Vec<f32>; 4],
-    xw: Vec<(u32, f32)>,
+    /// Per column: grid cell, weight of the right grid point, and 1 - weight.
+    x0: Vec<u32>,
+    ax: Vec<f32>,
+    ax1: Vec<f32>,
+    gain: Vec<f32>,
+    wb: Vec<f32>,
+    row: RowBufs,
 }
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-const fn site(k: u8) -> CfaColor {
-    match k {
-        0 => CfaColor::R,
-        1 => CfaColor::Gr,
-        2 => CfaColor::Gb,
-        _ => CfaColor::B,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
 /// Lens shading + white balance of source row `yy` into `out` (w + 4 wide,
 /// mirrored by two on each side).
+#[inline(always)]
 fn prepare_row(
     p: &FastParams,
     w: usize,
     h: usize,
     yy: usize,
     src: &[u16],
-    sc_cols: &mut [Vec<f32>; 4],
-    xw: &[(u32, f32)],
+    sc: &mut Scratch,
     out: &mut [i32],
 ) {
     let tile = p.order.tile();
     let sites = [tile[(yy & 1) * 2], tile[(yy & 1) * 2 + 1]];
-    let wb = [p.wb[sites[0].rgb()], p.wb[sites[1].rgb()]];
+    let wbp = [p.wb[sites[0].rgb()], p.wb[sites[1].rgb()]];
     let row = &src[yy * w..yy * w + w];
     let body = &mut out[2..w + 2];
+    let wb = &mut sc.wb[..w];
+    for pair in wb.chunks_exact_mut(2) {
+        pair.copy_from_slice(&wbp);
+    }
     match p.lsc {
         Some(lsc) => {
-            lsc.column_gains(yy, h, sc_cols);
-            let c0 = &sc_cols[sites[0].index()];
-            let c1 = &sc_cols[sites[1].index()];
-            for x in 0..w {
-                let (x0, ax) = xw[x];
-                let cg = if x & 1 == 0 { c0 } else { c1 };
-                let x0 = x0 as usize;
-                let g = cg[x0] * (1.0 - ax) + cg[x0 + 1] * ax;
-                let v = clamp_u16(row[x] as f32 * g);
-                body[x] = clamp_u16(v as f32 * wb[x & 1]) as i32;
+            lsc.column_gains(yy, h, &mut sc.cols);
+            let c0 = &sc.cols[sites[0].index()];
+            let c1 = &sc.cols[sites[1].index()];
+            let (x0, ax, ax1, gain) = (&sc.x0[..w], &sc.ax[..w], &sc.ax1[..w], &mut sc.gain[..w]);
+            // The grid cell changes rarely along a row: walk the runs of equal
+            // cells so the inner loop has no gathers and vectorises.
+            let mut x = 0;
+            while x < w {
+                let i = x0[x] as usize;
+                let mut end = x + 1;
+                while end < w && x0[end] as usize == i {
+                    end += 1;
+                }
+                let (a0, b0, a1, b1) = (c0[i], c0[i + 1], c1[i], c1[i + 1]);
+                for k in x..end {
+                    let (a, b) = if k & 1 == 0 { (a0, b0) } else { (a1, b1) };
+                    gain[k] = a * ax1[k] + b * ax[k];
+                }
+                x = end;
+            }
+            for (((b, &s), &g), &k) in body.iter_mut().zip(row).zip(gain.iter()).zip(wb.iter()) {
+                let v = clamp_u16(s as f32 * g);
+                *b = clamp_u16(v as f32 * k) as i32;
             }
         }
         None => {
-            for (x, (b, &s)) in body.iter_mut().zip(row).enumerate() {
-                *b = clamp_u16(s as f32 * wb[x & 1]) as i32;
+            for ((b, &s), &k) in body.iter_mut().zip(row).zip(wb.iter()) {
+                *b = clamp_u16(s as f32 * k) as i32;
             }
         }
     }
@@ -93,69 +110,187 @@ fn prepare_row(
     out[w + 3] = out[w - 1];
 }
 
-#[inline(always)]
-fn finish(p: &FastParams, rgb: [u16; 3], o: &mut [u8]) {
-    let m = &p.ccm;
-    let c = super::ccm::mul(m, rgb[0] as f32, rgb[1] as f32, rgb[2] as f32);
-    o[0] = p.lut.to8[c[0] as usize];
-    o[1] = p.lut.to8[c[1] as usize];
-    o[2] = p.lut.to8[c[2] as usize];
-    o[3] = 255;
+/// Per-thread row buffers for the demosaic of one output row.
+#[derive(Default)]
+struct RowBufs {
+    /// Green at a red/blue site; the colour left/right of a green site; the
+    /// colour above/below it; the opposite colour at a red/blue site.
+    g_rb: Vec<i32>,
+    horiz: Vec<i32>,
+    vert: Vec<i32>,
+    cross: Vec<i32>,
+    rgb: [Vec<u16>; 3],
+    out: [Vec<u16>; 3],
 }
 
-/// One output row whose two sites are the constants `S0`, `S1`.
+/// Demosaic one output row into planar RGB. Every candidate value is
+/// computed for every column in straight loops the compiler vectorises; the
+/// Bayer phase then picks per column. Same integer formulas and rounding as
+/// `demosaic::malvar_at` / `bilinear_at`.
 #[inline(always)]
-fn out_row<const S0: u8, const S1: u8, const MALVAR: bool>(
+fn demosaic_row(p: &FastParams, y: usize, w: usize, pw: usize, rows: &[i32], rb: &mut RowBufs) {
+    let r0 = &rows[0..pw];
+    let r1 = &rows[pw..2 * pw];
+    let r2 = &rows[2 * pw..3 * pw];
+    let r3 = &rows[3 * pw..4 * pw];
+    let r4 = &rows[4 * pw..5 * pw];
+    let (ga, ha, va, xa) = (
+        &mut rb.g_rb[..w],
+        &mut rb.horiz[..w],
+        &mut rb.vert[..w],
+        &mut rb.cross[..w],
+    );
+    let round16 = |s: i32| ((s + 8) >> 4).clamp(0, 65535);
+    if p.method == DemosaicMethod::Malvar {
+        for x in 0..w {
+            let c = r2[x + 2];
+            let h1 = r2[x + 1] + r2[x + 3];
+            let h2 = r2[x] + r2[x + 4];
+            let v1 = r1[x + 2] + r3[x + 2];
+            let v2 = r0[x + 2] + r4[x + 2];
+            let d = r1[x + 1] + r1[x + 3] + r3[x + 1] + r3[x + 3];
+            ga[x] = round16(8 * c + 4 * (h1 + v1) - 2 * (h2 + v2));
+            ha[x] = round16(10 * c + 8 * h1 - 2 * h2 - 2 * d + v2);
+            va[x] = round16(10 * c + 8 * v1 - 2 * v2 - 2 * d + h2);
+            xa[x] = round16(12 * c + 4 * d - 3 * (h2 + v2));
+        }
+    } else {
+        for x in 0..w {
+            let h1 = r2[x + 1] + r2[x + 3];
+            let v1 = r1[x + 2] + r3[x + 2];
+            let d = r1[x + 1] + r1[x + 3] + r3[x + 1] + r3[x + 3];
+            ga[x] = (h1 + v1 + 2) >> 2;
+            ha[x] = (h1 + 1) >> 1;
+            va[x] = (v1 + 1) >> 1;
+            xa[x] = (d + 2) >> 2;
+        }
+    }
+    let tile = p.order.tile();
+    let sites = [tile[(y & 1) * 2], tile[(y & 1) * 2 + 1]];
+    let [rr, gg, bb] = &mut rb.rgb;
+    let (rr, gg, bb) = (&mut rr[..w], &mut gg[..w], &mut bb[..w]);
+    let c = &r2[2..w + 2];
+    let pick = |site: CfaColor| match site {
+        CfaColor::R => [&*c, &*ga, &*xa],
+        CfaColor::B => [&*xa, &*ga, &*c],
+        CfaColor::Gr => [&*ha, &*c, &*va],
+        CfaColor::Gb => [&*va, &*c, &*ha],
+    };
+    let (even, odd) = (pick(sites[0]), pick(sites[1]));
+    for (ch, out) in [rr, gg, bb].into_iter().enumerate() {
+        let (e, o) = (even[ch], odd[ch]);
+        // A select on the column's parity, which vectorises as a blend.
+        for x in 0..w {
+            out[x] = if x & 1 == 0 { e[x] } else { o[x] } as u16;
+        }
+    }
+}
+
+/// CCM and tone curve of one planar row into RGBA8.
+#[inline(always)]
+fn finish_row(p: &FastParams, w: usize, rb: &mut RowBufs, out: &mut [u8]) {
+    let m = &p.ccm;
+    let [rr, gg, bb] = &rb.rgb;
+    let [cr, cg, cb] = &mut rb.out;
+    let (cr, cg, cb) = (&mut cr[..w], &mut cg[..w], &mut cb[..w]);
+    for x in 0..w {
+        let (r, g, b) = (rr[x] as f32, gg[x] as f32, bb[x] as f32);
+        cr[x] = clamp_u16(m[0][0] * r + m[0][1] * g + m[0][2] * b);
+        cg[x] = clamp_u16(m[1][0] * r + m[1][1] * g + m[1][2] * b);
+        cb[x] = clamp_u16(m[2][0] * r + m[2][1] * g + m[2][2] * b);
+    }
+    let lut = &p.lut.to8[..65536];
+    for (x, o) in out.chunks_exact_mut(4).take(w).enumerate() {
+        let px = u32::from_le_bytes([
+            lut[cr[x] as usize],
+            lut[cg[x] as usize],
+            lut[cb[x] as usize],
+            255,
+        ]);
+        o.copy_from_slice(&px.to_le_bytes());
+    }
+}
+
+/// One band of output rows starting at `y0`.
+#[inline(always)]
+fn band(
     p: &FastParams,
     w: usize,
-    pw: usize,
-    rows: &[i32],
-    out: &mut [u8],
+    h: usize,
+    y0: usize,
+    src: &[u16],
+    chunk: &mut [u8],
+    sc: &mut Scratch,
 ) {
-    // rows: five padded rows, the output row in the middle.
-    let centre = 2 * pw + 2;
-    let px = |x: usize, s: CfaColor| {
-        let base = centre + x;
-        let at = |dx: isize, dy: isize| rows[(base as isize + dy * pw as isize + dx) as usize];
-        if MALVAR {
-            malvar_at(s, at)
-        } else {
-            bilinear_at(s, at)
-        }
-    };
-    for (xp, o) in out.chunks_exact_mut(8).enumerate().take(w / 2) {
-        let x = xp * 2;
-        let a = px(x, site(S0));
-        finish(p, a, &mut o[0..4]);
-        let b = px(x + 1, site(S1));
-        finish(p, b, &mut o[4..8]);
+    let pw = w + 4;
+    let y1 = (y0 + BAND).min(h);
+    let nrows = y1 - y0 + 4;
+    sc.rows.resize(nrows * pw, 0);
+    for v in [&mut sc.gain, &mut sc.wb, &mut sc.ax, &mut sc.ax1] {
+        v.resize(w, 0.0);
     }
+    sc.x0.resize(w, 0);
+    for v in [
+        &mut sc.row.g_rb,
+        &mut sc.row.horiz,
+        &mut sc.row.vert,
+        &mut sc.row.cross,
+    ] {
+        v.resize(w, 0);
+    }
+    for v in sc.row.rgb.iter_mut().chain(sc.row.out.iter_mut()) {
+        v.resize(w, 0);
+    }
+    if let Some(lsc) = p.lsc {
+        for x in 0..w {
+            let (x0, ax) = lsc.x_weight(x, w);
+            sc.x0[x] = x0 as u32;
+            sc.ax[x] = ax;
+            sc.ax1[x] = 1.0 - ax;
+        }
+    }
+    let mut rows = std::mem::take(&mut sc.rows);
+    for k in 0..nrows {
+        let yy = reflect(y0 as isize + k as isize - 2, h);
+        prepare_row(p, w, h, yy, src, sc, &mut rows[k * pw..(k + 1) * pw]);
+    }
+    for (k, o) in chunk.chunks_exact_mut(w * 4).enumerate() {
+        demosaic_row(p, y0 + k, w, pw, &rows[k * pw..(k + 5) * pw], &mut sc.row);
+        finish_row(p, w, &mut sc.row, o);
+    }
+    sc.rows = rows;
 }
 
-fn dispatch_row(p: &FastParams, y: usize, w: usize, pw: usize, rows: &[i32], out: &mut [u8]) {
-    let tile = p.order.tile();
-    let s = [
-        tile[(y & 1) * 2].index() as u8,
-        tile[(y & 1) * 2 + 1].index() as u8,
-    ];
-    let malvar = p.method == DemosaicMethod::Malvar;
-    macro_rules! go {
-        ($a:literal, $b:literal) => {
-            if malvar {
-                out_row::<$a, $b, true>(p, w, pw, rows, out)
-            } else {
-                out_row::<$a, $b, false>(p, w, pw, rows, out)
-            }
-        };
+/// The same band compiled for AVX2 (picked at run time where the CPU has it).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn band_avx2(
+    p: &FastParams,
+    w: usize,
+    h: usize,
+    y0: usize,
+    src: &[u16],
+    chunk: &mut [u8],
+    sc: &mut Scratch,
+) {
+    band(p, w, h, y0, src, chunk, sc)
+}
+
+fn band_dispatch(
+    p: &FastParams,
+    w: usize,
+    h: usize,
+    y0: usize,
+    src: &[u16],
+    chunk: &mut [u8],
+    sc: &mut Scratch,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { band_avx2(p, w, h, y0, src, chunk, sc) };
     }
-    match (s[0], s[1]) {
-        (0, 1) => go!(0, 1),
-        (1, 0) => go!(1, 0),
-        (2, 3) => go!(2, 3),
-        (3, 2) => go!(3, 2),
-        // The other pairs cannot come out of a Bayer tile.
-        _ => go!(0, 1),
-    }
+    band(p, w, h, y0, src, chunk, sc)
 }
 
 /// The fused preview: 16-bit black-level-corrected mosaic -> RGBA8.
@@ -163,38 +298,14 @@ fn dispatch_row(p: &FastParams, y: usize, w: usize, pw: usize, rows: &[i32], out
 pub fn preview_rgba8(p: &FastParams, w: usize, h: usize, src: &[u16], out: &mut [u8]) {
     use rayon::prelude::*;
     assert!(
-        w >= 4 && h >= 4 && src.len() >= w * h && out.len() >= w * h * 4,
-        "fused path needs a frame of at least 4x4"
+        w >= 4 && h >= 4 && w % 2 == 0 && src.len() >= w * h && out.len() >= w * h * 4,
+        "fused path needs an even-width frame of at least 4x4"
     );
-    let pw = w + 4;
     out[..w * h * 4]
         .par_chunks_mut(w * 4 * BAND)
         .enumerate()
-        .for_each(|(band, chunk)| {
-            SCRATCH.with(|sc| {
-                let mut sc = sc.borrow_mut();
-                let sc = &mut *sc;
-                let y0 = band * BAND;
-                let y1 = (y0 + BAND).min(h);
-                let nrows = y1 - y0 + 4;
-                sc.rows.resize(nrows * pw, 0);
-                sc.xw.clear();
-                if let Some(lsc) = p.lsc {
-                    sc.xw.extend((0..w).map(|x| {
-                        let (x0, ax) = lsc.x_weight(x, w);
-                        (x0 as u32, ax)
-                    }));
-                }
-                for k in 0..nrows {
-                    let yy = reflect(y0 as isize + k as isize - 2, h);
-                    let (rows, cols, xw) = (&mut sc.rows, &mut sc.cols, &sc.xw);
-                    prepare_row(p, w, h, yy, src, cols, xw, &mut rows[k * pw..(k + 1) * pw]);
-                }
-                for (k, o) in chunk.chunks_exact_mut(w * 4).enumerate() {
-                    let y = y0 + k;
-                    dispatch_row(p, y, w, pw, &sc.rows[k * pw..(k + 5) * pw], o);
-                }
-            })
+        .for_each(|(b, chunk)| {
+            SCRATCH.with(|sc| band_dispatch(p, w, h, b * BAND, src, chunk, &mut sc.borrow_mut()))
         });
 }
 

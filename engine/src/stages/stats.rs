@@ -70,33 +70,36 @@ impl Stats3A {
 
 #[derive(Clone)]
 struct Acc {
-    sums: [f64; 3],
-    counts: [u64; 3],
+    sums: [u64; 3],
     hist: [Vec<u32>; 3],
-    zsum: Vec<[f64; 3]>,
+    /// Per zone: sums of R, G1+G2, B over unsaturated quads.
+    zsum: Vec<[u64; 3]>,
     zquads: Vec<u32>,
     zsat: Vec<u32>,
-    focus: f64,
+    focus: u64,
     focus_n: u64,
+    /// Green (mean of the two) per quad of the previous and current quad row.
+    prev: Vec<i32>,
+    cur: Vec<i32>,
 }
 
 impl Acc {
     fn new(zones: usize) -> Self {
         Acc {
-            sums: [0.0; 3],
-            counts: [0; 3],
+            sums: [0; 3],
             hist: std::array::from_fn(|_| vec![0; HIST_BINS]),
-            zsum: vec![[0.0; 3]; zones],
+            zsum: vec![[0; 3]; zones],
             zquads: vec![0; zones],
             zsat: vec![0; zones],
-            focus: 0.0,
+            focus: 0,
             focus_n: 0,
+            prev: Vec::new(),
+            cur: Vec::new(),
         }
     }
     fn merge(mut self, o: Acc) -> Acc {
         for c in 0..3 {
             self.sums[c] += o.sums[c];
-            self.counts[c] += o.counts[c];
             for (a, b) in self.hist[c].iter_mut().zip(&o.hist[c]) {
                 *a += b;
             }
@@ -114,7 +117,9 @@ impl Acc {
     }
 }
 
-/// Statistics of a 16-bit mosaic (rows of quads in parallel on the current pool).
+/// Statistics of a 16-bit mosaic (bands of quad rows in parallel on the
+/// current pool). Integer accumulation throughout, so the result does not
+/// depend on how the work was split.
 pub fn compute(
     p: &StatsParams,
     order: BayerOrder,
@@ -125,68 +130,82 @@ pub fn compute(
     use rayon::prelude::*;
     let (qw, qh) = (width / 2, height / 2);
     let nz = p.zones_x * p.zones_y;
-    let tile = order.tile();
     let (rx, ry) = order.red_pos();
-    let bx = 1 - rx;
-    let by = 1 - ry;
+    let (bx, by) = (1 - rx, 1 - ry);
     let zx: Vec<usize> = (0..qw).map(|q| q * p.zones_x / qw.max(1)).collect();
+    let sat = p.saturation;
+    // Greens of quad row `qy` into `out`.
+    let greens = |qy: usize, out: &mut Vec<i32>| {
+        let rows = [
+            &data[(2 * qy) * width..(2 * qy + 1) * width],
+            &data[(2 * qy + 1) * width..(2 * qy + 2) * width],
+        ];
+        out.clear();
+        out.extend(
+            (0..qw).map(|qx| (rows[ry][2 * qx + bx] as i32 + rows[by][2 * qx + rx] as i32) / 2),
+        );
+    };
     let band = 16;
     let acc = (0..qh.div_ceil(band))
         .into_par_iter()
         .fold(
             || Acc::new(nz),
             |mut a, b| {
-                for qy in b * band..((b + 1) * band).min(qh) {
+                let q0 = b * band;
+                if q0 > 0 {
+                    greens(q0 - 1, &mut a.prev);
+                }
+                for qy in q0..((b + 1) * band).min(qh) {
                     let zy = qy * p.zones_y / qh.max(1);
-                    let r0 = &data[(2 * qy) * width..(2 * qy + 1) * width];
-                    let r1 = &data[(2 * qy + 1) * width..(2 * qy + 2) * width];
-                    let rows = [r0, r1];
-                    let next = (qy + 1 < qh).then(|| {
-                        [
-                            &data[(2 * qy + 2) * width..(2 * qy + 3) * width],
-                            &data[(2 * qy + 3) * width..(2 * qy + 4) * width],
-                        ]
-                    });
-                    let green = |rs: [&[u16]; 2], qx: usize| -> i32 {
-                        (rs[ry][2 * qx + bx] as i32 + rs[by][2 * qx + rx] as i32) / 2
-                    };
+                    let zrow = zy * p.zones_x;
+                    let rows = [
+                        &data[(2 * qy) * width..(2 * qy + 1) * width],
+                        &data[(2 * qy + 1) * width..(2 * qy + 2) * width],
+                    ];
+                    let (mut sr, mut sg, mut sb) = (0u64, 0u64, 0u64);
                     for qx in 0..qw {
                         let r = rows[ry][2 * qx + rx];
                         let b = rows[by][2 * qx + bx];
                         let g1 = rows[ry][2 * qx + bx];
                         let g2 = rows[by][2 * qx + rx];
-                        a.sums[0] += r as f64;
-                        a.sums[1] += g1 as f64 + g2 as f64;
-                        a.sums[2] += b as f64;
-                        a.counts[0] += 1;
-                        a.counts[1] += 2;
-                        a.counts[2] += 1;
+                        sr += r as u64;
+                        sg += g1 as u64 + g2 as u64;
+                        sb += b as u64;
                         a.hist[0][(r >> 8) as usize] += 1;
                         a.hist[1][(g1 >> 8) as usize] += 1;
                         a.hist[1][(g2 >> 8) as usize] += 1;
                         a.hist[2][(b >> 8) as usize] += 1;
-                        let z = zy * p.zones_x + zx[qx];
-                        if r.max(b).max(g1).max(g2) >= p.saturation {
+                        let z = zrow + zx[qx];
+                        if r.max(b).max(g1).max(g2) >= sat {
                             a.zsat[z] += 1;
                         } else {
                             let zs = &mut a.zsum[z];
-                            zs[0] += r as f64;
-                            zs[1] += (g1 as f64 + g2 as f64) * 0.5;
-                            zs[2] += b as f64;
+                            zs[0] += r as u64;
+                            zs[1] += g1 as u64 + g2 as u64;
+                            zs[2] += b as u64;
                             a.zquads[z] += 1;
                         }
-                        let g = green(rows, qx);
-                        if qx + 1 < qw {
-                            a.focus += (green(rows, qx + 1) - g).abs() as f64;
-                            a.focus_n += 1;
-                        }
-                        if let Some(n) = next {
-                            a.focus += (green(n, qx) - g).abs() as f64;
-                            a.focus_n += 1;
-                        }
                     }
+                    a.sums[0] += sr;
+                    a.sums[1] += sg;
+                    a.sums[2] += sb;
+                    // Focus: |dG| to the right neighbour and to the quad above.
+                    let mut cur = std::mem::take(&mut a.cur);
+                    greens(qy, &mut cur);
+                    let mut f = 0u64;
+                    for w in cur.windows(2) {
+                        f += (w[1] - w[0]).unsigned_abs() as u64;
+                    }
+                    a.focus_n += qw.saturating_sub(1) as u64;
+                    if qy > 0 {
+                        for (c, p) in cur.iter().zip(&a.prev) {
+                            f += (c - p).unsigned_abs() as u64;
+                        }
+                        a.focus_n += qw as u64;
+                    }
+                    a.focus += f;
+                    a.cur = std::mem::replace(&mut a.prev, cur);
                 }
-                let _ = tile;
                 a
             },
         )
@@ -194,23 +213,29 @@ pub fn compute(
     let zones = (0..nz)
         .map(|z| {
             let n = acc.zquads[z].max(1) as f64;
+            let s = acc.zsum[z];
             Zone {
-                mean: std::array::from_fn(|c| (acc.zsum[z][c] / n) as f32),
+                mean: [
+                    (s[0] as f64 / n) as f32,
+                    (s[1] as f64 / 2.0 / n) as f32,
+                    (s[2] as f64 / n) as f32,
+                ],
                 quads: acc.zquads[z],
                 saturated: acc.zsat[z],
             }
         })
         .collect();
+    let quads = (qw * qh) as u64;
     Stats3A {
         width,
         height,
-        sums: acc.sums,
-        counts: acc.counts,
+        sums: acc.sums.map(|v| v as f64),
+        counts: [quads, 2 * quads, quads],
         histograms: acc.hist,
         zones_x: p.zones_x,
         zones_y: p.zones_y,
         zones,
-        focus: acc.focus / acc.focus_n.max(1) as f64 / 65535.0,
+        focus: acc.focus as f64 / acc.focus_n.max(1) as f64 / 65535.0,
     }
 }
 
