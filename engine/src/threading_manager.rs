@@ -294,6 +294,7 @@ impl LaneHandle {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn worker_loop(
     id: u16,
     rx: Receiver<Envelope>,

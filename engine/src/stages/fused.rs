@@ -298,7 +298,7 @@ fn band_dispatch(
 pub fn preview_rgba8(p: &FastParams, w: usize, h: usize, src: &[u16], out: &mut [u8]) {
     use rayon::prelude::*;
     assert!(
-        w >= 4 && h >= 4 && w % 2 == 0 && src.len() >= w * h && out.len() >= w * h * 4,
+        w >= 4 && h >= 4 && w.is_multiple_of(2) && src.len() >= w * h && out.len() >= w * h * 4,
         "fused path needs an even-width frame of at least 4x4"
     );
     out[..w * h * 4]

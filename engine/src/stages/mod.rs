@@ -37,6 +37,7 @@ pub fn reflect(i: isize, n: usize) -> usize {
 /// Round to the nearest 16-bit value (halves up) and clamp. Every stage and
 /// the fused path round this one way, so they agree bit for bit.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // clamp keeps NaN; max/min turn it into 0
 pub fn clamp_u16(v: f32) -> u16 {
     // max/min (not clamp) so NaN becomes 0; the range is then known, and the
     // unchecked conversion vectorises where a saturating `as u16` does not.
