@@ -19,6 +19,7 @@ pub mod allocator;
 pub mod bench;
 pub mod clock;
 pub mod completion_dispatcher;
+pub mod controls;
 pub mod envelope;
 pub mod fusion;
 pub mod housekeeper;

@@ -493,6 +493,12 @@ pub struct Engine {
     new_frames: Sender<(Arc<FrameCtx>, Lane, Option<BufferRef>)>,
     in_flight: Arc<InFlight>,
     next_frame: Mutex<u64>,
+    /// Modifier chain and write scheduling for sensor controls (feeder side).
+    controls_out: Mutex<(
+        crate::controls::Coordinator,
+        crate::controls::IoctlApplier,
+        u64,
+    )>,
     config: EngineConfig,
     pub allocator_note: Option<String>,
 }
@@ -552,6 +558,11 @@ impl Engine {
             new_frames: nf_tx,
             in_flight: Arc::default(),
             next_frame: Mutex::new(0),
+            controls_out: Mutex::new((
+                crate::controls::Coordinator::standard(config.sensor),
+                crate::controls::IoctlApplier::new(Default::default()),
+                0,
+            )),
             config,
             allocator_note: note,
         })
@@ -748,10 +759,7 @@ impl Engine {
                 {
                 }
             }
-            let controls = self.take_controls();
-            if !controls.is_empty() {
-                source.set_controls(&controls)?;
-            }
+            self.apply_controls(source)?;
             let buf = self.acquire_raw(&fmt)?;
             let meta = {
                 let mut m = buf.write()?;
@@ -773,6 +781,38 @@ impl Engine {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Run the algorithms' latest controls through the Coordinator's chain,
+    /// schedule them with the IoctlApplier and write what is due before the
+    /// next frame is captured.
+    fn apply_controls(&self, source: &mut dyn FrameSource) -> Result<(), EngineError> {
+        let requested = self.take_controls();
+        let mut g = self.controls_out.lock().unwrap_or_else(|p| p.into_inner());
+        let (coordinator, applier, frame) = &mut *g;
+        if !requested.is_empty() {
+            let modified = coordinator.run(requested);
+            let target = applier.push(*frame, &modified);
+            self.telemetry.note(
+                "coordinator",
+                format!("{modified:?} take effect at frame {target}"),
+            );
+        }
+        let due = applier.due(*frame);
+        *frame += 1;
+        if !due.is_empty() {
+            source.set_controls(&due)?;
+        }
+        Ok(())
+    }
+
+    /// Manual exposure/gain that win over AE (None gives control back).
+    pub fn set_manual_controls(&self, exposure_us: Option<f32>, analogue_gain: Option<f32>) {
+        let mut g = self.controls_out.lock().unwrap_or_else(|p| p.into_inner());
+        g.0.chain[0] = Box::new(crate::controls::ManualOverride {
+            exposure_us,
+            analogue_gain,
+        });
     }
 
     /// Wait until every submitted frame is done and its results dropped.

@@ -155,5 +155,16 @@ fn ae_and_awb_converge_on_the_synthetic_sensor() {
     assert!((ipa.wb_gains[2] - 1.6).abs() < 0.35, "{ipa:?}");
     // AE opened the exposure from its 10 ms start on this dark chart.
     assert!(ipa.exposure_us > 12_000.0, "{ipa:?}");
-    assert!(src.exposure().0 > 12_000.0);
+    // The sensor got it through the Modifier chain: flicker-free exposure
+    // (whole 10 ms steps at 50 Hz), the rest as gain.
+    let (e, g) = src.exposure();
+    assert!(e * g > 12_000.0, "{e} {g}");
+    assert_eq!(e % 10_000.0, 0.0, "{e}");
+    let notes = engine
+        .telemetry
+        .snapshot()
+        .iter()
+        .filter(|e| e.stage == "coordinator")
+        .count();
+    assert!(notes > 0);
 }

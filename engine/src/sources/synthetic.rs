@@ -141,7 +141,7 @@ pub struct SensorModel {
     /// Scene reflectance 1.0 at 10 ms, gain 1 reaches this fraction of full scale.
     pub sensitivity: f32,
     /// Frames between writing a control and seeing it take effect.
-    pub control_delay: usize,
+    pub delays: crate::controls::ControlDelays,
     pub seed: u64,
     pub fps: f32,
 }
@@ -157,7 +157,7 @@ impl Default for SensorModel {
             full_well: 12000.0,
             read_noise: 1.2,
             sensitivity: 0.5,
-            control_delay: 2,
+            delays: crate::controls::ControlDelays::default(),
             seed: 0x15b5_7d10,
             fps: 30.0,
         }
@@ -355,10 +355,11 @@ impl FrameSource for SyntheticSource {
         Ok(())
     }
     fn set_controls(&mut self, controls: &[Control]) -> Result<(), SourceError> {
-        self.pending.push_back((
-            self.frame + self.model.control_delay as u64,
-            controls.to_vec(),
-        ));
+        for c in controls {
+            self.pending
+                .push_back((self.frame + self.model.delays.of(c), vec![*c]));
+        }
+        self.pending.make_contiguous().sort_by_key(|p| p.0);
         Ok(())
     }
     fn fps(&self) -> Option<f32> {

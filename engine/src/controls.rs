@@ -1,0 +1,253 @@
+//! From 3A results to sensor writes: the Coordinator runs the algorithms'
+//! requested controls through a chain of Modifiers (sensor limits, flicker
+//! avoidance, manual overrides), and the IoctlApplier schedules the writes so
+//! that controls with different sensor latencies land on the same frame
+//! (libcamera's DelayedControls). The writes go to the source: V4L2 controls
+//! on a camera, the sensor model on a synthetic source.
+
+use crate::algorithms::{Control, SensorConfig};
+use std::collections::VecDeque;
+
+/// One step of the chain.
+pub trait Modifier: Send + std::fmt::Debug {
+    fn name(&self) -> &'static str;
+    fn modify(&mut self, controls: &mut Vec<Control>, sensor: &SensorConfig);
+}
+
+/// Clamp to the sensor's ranges; exposure in whole line times.
+#[derive(Debug, Clone, Copy)]
+pub struct SensorLimits {
+    pub line_time_us: f32,
+}
+
+impl Default for SensorLimits {
+    fn default() -> Self {
+        SensorLimits { line_time_us: 10.0 }
+    }
+}
+
+impl Modifier for SensorLimits {
+    fn name(&self) -> &'static str {
+        "sensor_limits"
+    }
+    fn modify(&mut self, controls: &mut Vec<Control>, s: &SensorConfig) {
+        for c in controls.iter_mut() {
+            *c = match *c {
+                Control::ExposureUs(e) => {
+                    let e = e.clamp(s.min_exposure_us, s.max_exposure_us);
+                    Control::ExposureUs(
+                        ((e / self.line_time_us).floor() * self.line_time_us)
+                            .max(self.line_time_us),
+                    )
+                }
+                Control::AnalogueGain(g) => Control::AnalogueGain(g.clamp(s.min_gain, s.max_gain)),
+            }
+        }
+    }
+}
+
+/// Exposures longer than half a mains period become whole half-periods, so
+/// lights on `hz` mains do not beat against the frame.
+#[derive(Debug, Clone, Copy)]
+pub struct FlickerAvoidance {
+    pub hz: f32,
+}
+
+impl Modifier for FlickerAvoidance {
+    fn name(&self) -> &'static str {
+        "flicker_avoidance"
+    }
+    fn modify(&mut self, controls: &mut Vec<Control>, s: &SensorConfig) {
+        let half = 1e6 / (2.0 * self.hz);
+        let mut total = None;
+        for c in controls.iter() {
+            if let Control::ExposureUs(e) = c {
+                total = Some(*e);
+            }
+        }
+        let Some(e) = total else { return };
+        if e < half {
+            return;
+        }
+        let q = (e / half).floor() * half;
+        // Keep the brightness: the lost exposure goes into gain.
+        for c in controls.iter_mut() {
+            match c {
+                Control::ExposureUs(x) => *x = q,
+                Control::AnalogueGain(g) => *g = (*g * e / q).clamp(s.min_gain, s.max_gain),
+            }
+        }
+    }
+}
+
+/// Values the user fixed by hand win over the algorithms.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ManualOverride {
+    pub exposure_us: Option<f32>,
+    pub analogue_gain: Option<f32>,
+}
+
+impl Modifier for ManualOverride {
+    fn name(&self) -> &'static str {
+        "manual_override"
+    }
+    fn modify(&mut self, controls: &mut Vec<Control>, _s: &SensorConfig) {
+        for c in controls.iter_mut() {
+            match c {
+                Control::ExposureUs(x) => *x = self.exposure_us.unwrap_or(*x),
+                Control::AnalogueGain(g) => *g = self.analogue_gain.unwrap_or(*g),
+            }
+        }
+    }
+}
+
+/// Runs the Modifier chain.
+#[derive(Debug)]
+pub struct Coordinator {
+    pub chain: Vec<Box<dyn Modifier>>,
+    pub sensor: SensorConfig,
+}
+
+impl Coordinator {
+    /// Manual override, then flicker avoidance (50 Hz), then the sensor's limits.
+    pub fn standard(sensor: SensorConfig) -> Self {
+        Coordinator {
+            chain: vec![
+                Box::new(ManualOverride::default()),
+                Box::new(FlickerAvoidance { hz: 50.0 }),
+                Box::new(SensorLimits::default()),
+            ],
+            sensor,
+        }
+    }
+
+    pub fn run(&mut self, mut controls: Vec<Control>) -> Vec<Control> {
+        for m in self.chain.iter_mut() {
+            m.modify(&mut controls, &self.sensor);
+        }
+        controls
+    }
+}
+
+/// Frames between writing a control and the first frame it affects.
+#[derive(Debug, Clone, Copy)]
+pub struct ControlDelays {
+    pub exposure: u64,
+    pub gain: u64,
+}
+
+impl Default for ControlDelays {
+    fn default() -> Self {
+        ControlDelays {
+            exposure: 2,
+            gain: 1,
+        }
+    }
+}
+
+impl ControlDelays {
+    pub fn of(&self, c: &Control) -> u64 {
+        match c {
+            Control::ExposureUs(_) => self.exposure,
+            Control::AnalogueGain(_) => self.gain,
+        }
+    }
+    fn max(&self) -> u64 {
+        self.exposure.max(self.gain)
+    }
+}
+
+/// Schedules control writes so a set of controls takes effect together.
+#[derive(Debug, Default)]
+pub struct IoctlApplier {
+    pub delays: ControlDelays,
+    /// (frame at which to write, control).
+    queue: VecDeque<(u64, Control)>,
+}
+
+impl IoctlApplier {
+    pub fn new(delays: ControlDelays) -> Self {
+        IoctlApplier {
+            delays,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Controls decided before frame `frame` is captured; they all take effect
+    /// at `frame + max delay`. Returns that frame.
+    pub fn push(&mut self, frame: u64, controls: &[Control]) -> u64 {
+        let target = frame + self.delays.max();
+        // A newer set replaces writes not yet issued.
+        self.queue.clear();
+        for c in controls {
+            self.queue.push_back((target - self.delays.of(c), *c));
+        }
+        self.queue.make_contiguous().sort_by_key(|e| e.0);
+        target
+    }
+
+    /// The writes to issue before capturing frame `frame`.
+    pub fn due(&mut self, frame: u64) -> Vec<Control> {
+        let mut out = Vec::new();
+        while self.queue.front().is_some_and(|e| e.0 <= frame) {
+            if let Some((_, c)) = self.queue.pop_front() {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_clamps_quantises_and_avoids_flicker() {
+        let mut c = Coordinator::standard(SensorConfig::default());
+        let out = c.run(vec![
+            Control::ExposureUs(25_000.0),
+            Control::AnalogueGain(1.0),
+        ]);
+        // 25 ms at 50 Hz -> 20 ms (two half-periods), gain makes up 1.25x.
+        assert_eq!(out[0], Control::ExposureUs(20_000.0));
+        assert!(matches!(out[1], Control::AnalogueGain(g) if (g - 1.25).abs() < 1e-5));
+        let out = c.run(vec![
+            Control::ExposureUs(1234.5),
+            Control::AnalogueGain(99.0),
+        ]);
+        assert_eq!(
+            out,
+            vec![Control::ExposureUs(1230.0), Control::AnalogueGain(16.0)]
+        );
+        c.chain[0] = Box::new(ManualOverride {
+            exposure_us: Some(5000.0),
+            analogue_gain: None,
+        });
+        assert_eq!(
+            c.run(vec![Control::ExposureUs(9000.0)]),
+            vec![Control::ExposureUs(5000.0)]
+        );
+    }
+
+    #[test]
+    fn applier_lines_controls_up_on_one_frame() {
+        let mut a = IoctlApplier::new(ControlDelays {
+            exposure: 2,
+            gain: 1,
+        });
+        let target = a.push(
+            10,
+            &[Control::ExposureUs(5000.0), Control::AnalogueGain(2.0)],
+        );
+        assert_eq!(target, 12);
+        assert_eq!(a.due(9), vec![]);
+        assert_eq!(a.due(10), vec![Control::ExposureUs(5000.0)]);
+        assert_eq!(a.due(11), vec![Control::AnalogueGain(2.0)]);
+        assert_eq!(a.pending(), 0);
+    }
+}
