@@ -225,12 +225,14 @@ pub fn pipeline(
     })
 }
 
-/// Forwards the completion time of every no-op envelope.
-struct Echo(Sender<(u64, u64)>);
+/// Forwards the lane, enqueue and completion time of every envelope.
+struct Echo(Sender<(Lane, u64, u64)>);
 
 impl Router for Echo {
     fn route(&mut self, ev: CompletionEvent, _ctx: &mut DispatchCtx) {
-        let _ = self.0.send((ev.envelope.enqueue_ns, now_ns()));
+        let _ = self
+            .0
+            .send((ev.envelope.lane, ev.envelope.enqueue_ns, now_ns()));
     }
 }
 
@@ -275,7 +277,7 @@ fn noop_envelope(
 struct Rig {
     threading: Arc<ThreadingManager>,
     dispatcher: CompletionDispatcher,
-    done: crossbeam_channel::Receiver<(u64, u64)>,
+    done: crossbeam_channel::Receiver<(Lane, u64, u64)>,
 }
 
 fn rig() -> Rig {
@@ -318,7 +320,7 @@ pub fn roundtrip(n: usize) -> Spread {
             crate::isp::noop,
             &params,
         ));
-        if let Ok((_, t1)) = r.done.recv()
+        if let Ok((_, _, t1)) = r.done.recv()
             && i >= 100
         {
             v.push((t1 - t0) as f64 / 1e3);
@@ -387,7 +389,7 @@ pub fn qos(n: usize) -> QosBench {
                 .submit(noop_envelope(2_000, Lane::Realtime, burn, &params));
             loop {
                 match r.done.recv() {
-                    Ok((enq, t1)) if enq >= t0 => {
+                    Ok((Lane::Realtime, enq, t1)) if enq >= t0 => {
                         if i >= 10 {
                             v.push((t1 - t0) as f64 / 1e6);
                         }

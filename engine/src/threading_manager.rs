@@ -521,3 +521,180 @@ impl Drop for ThreadingManager {
         self.shutdown();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::completion_dispatcher::DispatcherMsg;
+    use crate::envelope::{Payload, StageError, StageId, StageOutput};
+    use crate::tuning::{FrameParams, Tuning};
+    use crate::types::{BayerOrder, Packing, RawFormat};
+
+    fn params() -> Arc<FrameParams> {
+        let t = Tuning::default();
+        Arc::new(FrameParams {
+            version: 1,
+            format: RawFormat::new(2, 2, 10, BayerOrder::Rggb, Packing::Plain),
+            linear_output: false,
+            stages: t.stages.clone(),
+            lut: Arc::new(crate::stages::tone::ToneLut {
+                to8: vec![],
+                to16: vec![],
+            }),
+            algorithms: Arc::new(vec![]),
+        })
+    }
+
+    fn sleepy(env: &Envelope) -> Result<StageOutput, StageError> {
+        std::thread::sleep(Duration::from_millis(env.frame_id % 1000));
+        Ok(StageOutput::None)
+    }
+
+    fn env(id: u64, lane: Lane) -> Envelope {
+        Envelope {
+            frame_id: id,
+            stage: StageId::Noop,
+            lane,
+            worker: sleepy,
+            inputs: vec![],
+            outputs: vec![],
+            pin_owner: String::new(),
+            params: params(),
+            ipa: Default::default(),
+            payload: Payload::None,
+            enqueue_ns: 0,
+            deadline_ns: None,
+            continuation: false,
+        }
+    }
+
+    fn outcomes(rx: &crossbeam_channel::Receiver<DispatcherMsg>) -> Vec<(u64, Outcome)> {
+        rx.try_iter()
+            .filter_map(|m| match m {
+                DispatcherMsg::Completion(c) => Some((c.envelope.frame_id, c.outcome)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn cfg() -> ThreadingConfig {
+        let lane = LaneConfig {
+            workers: 1,
+            queue: 2,
+            data_threads: 1,
+        };
+        ThreadingConfig {
+            realtime: lane,
+            background: lane,
+        }
+    }
+
+    #[test]
+    fn saturated_realtime_drops_the_oldest_and_never_blocks() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let tm = ThreadingManager::new(cfg(), tx);
+        let t0 = std::time::Instant::now();
+        for i in 0..10 {
+            tm.submit(env(1000 + i * 1000 + 50, Lane::Realtime))
+                .unwrap();
+        }
+        // Ten submits of 50+ ms work returned long before one of them could run.
+        assert!(t0.elapsed() < Duration::from_millis(300));
+        tm.shutdown();
+        let out = outcomes(&rx);
+        assert_eq!(out.len(), 10, "one completion per envelope: {out:?}");
+        let dropped: Vec<u64> = out
+            .iter()
+            .filter(|o| o.1 == Outcome::Dropped)
+            .map(|o| o.0)
+            .collect();
+        assert!(!dropped.is_empty());
+        // The newest envelope was never the one dropped.
+        assert!(!dropped.contains(&10_050));
+        assert_eq!(tm.stats(Lane::Realtime).dropped as usize, dropped.len());
+    }
+
+    /// Workers of frame ids >= 1_000_000 wait until the latch opens.
+    static LATCH: Mutex<bool> = Mutex::new(false);
+    static LATCH_CV: Condvar = Condvar::new();
+
+    fn latched(_env: &Envelope) -> Result<StageOutput, StageError> {
+        let mut open = LATCH.lock().unwrap();
+        while !*open {
+            open = LATCH_CV.wait(open).unwrap();
+        }
+        Ok(StageOutput::None)
+    }
+
+    fn open_latch(v: bool) {
+        *LATCH.lock().unwrap() = v;
+        LATCH_CV.notify_all();
+    }
+
+    #[test]
+    fn background_applies_backpressure_and_shutdown_loses_nothing() {
+        open_latch(false);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let tm = Arc::new(ThreadingManager::new(cfg(), tx));
+        let mut accepted = 0;
+        let mut full = 0;
+        for i in 0..6 {
+            let mut e = env(i, Lane::Background);
+            e.worker = latched;
+            match tm.try_submit(e) {
+                Ok(()) => accepted += 1,
+                Err(SubmitError::Full(_)) => full += 1,
+                Err(SubmitError::Closed) => panic!("closed"),
+            }
+            // Let the worker take the first one off the queue.
+            let t = std::time::Instant::now();
+            while i == 0
+                && tm.pending(Lane::Background) > 0
+                && t.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        // One running, two queued; the rest were refused, not dropped.
+        assert_eq!((accepted, full), (3, 3));
+        // A blocking submit waits for room: it cannot return while the worker is held.
+        let t2 = tm.clone();
+        let blocked = std::thread::spawn(move || {
+            let mut e = env(99, Lane::Background);
+            e.worker = latched;
+            t2.submit(e)
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!blocked.is_finished());
+        open_latch(true);
+        assert!(blocked.join().unwrap().is_ok());
+        tm.shutdown();
+        assert!(matches!(
+            tm.submit(env(7, Lane::Realtime)),
+            Err(SubmitError::Closed)
+        ));
+        let out = outcomes(&rx);
+        // Every accepted envelope completed exactly once, ok or cancelled.
+        let mut ids: Vec<u64> = out.iter().map(|o| o.0).collect();
+        ids.sort();
+        assert_eq!(ids, vec![0, 1, 2, 7, 99]);
+        assert!(out.iter().all(|o| o.1 != Outcome::Dropped));
+        assert!(out.contains(&(7, Outcome::Cancelled)));
+    }
+
+    #[test]
+    fn utilisation_is_busy_time_over_wall_time() {
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let tm = ThreadingManager::new(cfg(), tx);
+        let a = tm.stats(Lane::Realtime);
+        tm.submit(env(1_040, Lane::Realtime)).unwrap();
+        std::thread::sleep(Duration::from_millis(80));
+        let b = tm.stats(Lane::Realtime);
+        let u = utilization(&a, &b);
+        assert_eq!(u.len(), 1);
+        assert!(u[0] > 0.05 && u[0] <= 1.0, "{u:?}");
+        assert!(b.busy_ns[0] - a.busy_ns[0] >= 40_000_000);
+        assert_eq!(b.jobs[0], 1);
+        tm.shutdown();
+    }
+}

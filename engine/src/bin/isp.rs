@@ -411,7 +411,7 @@ fn run_bench(width: u32, height: u32, frames: u64, path: PathMode, runtime: bool
     let mut v = serde_json::to_value(&p).map_err(|e| e.to_string())?;
     if runtime {
         v["roundtrip_us"] = serde_json::to_value(bench::roundtrip(5000)).unwrap_or_default();
-        v["qos"] = serde_json::to_value(bench::qos(200)).unwrap_or_default();
+        v["qos"] = serde_json::to_value(bench::qos(1000)).unwrap_or_default();
     }
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     Ok(())

@@ -72,6 +72,9 @@ impl Stats3A {
 struct Acc {
     sums: [u64; 3],
     hist: [Vec<u32>; 3],
+    /// Eight partial histograms (R, G1, G2, B by even/odd quad) so that
+    /// neighbouring quads of a flat area do not queue on one counter.
+    part: Vec<[u32; HIST_BINS]>,
     /// Per zone: sums of R, G1+G2, B over unsaturated quads.
     zsum: Vec<[u64; 3]>,
     zquads: Vec<u32>,
@@ -88,6 +91,7 @@ impl Acc {
         Acc {
             sums: [0; 3],
             hist: std::array::from_fn(|_| vec![0; HIST_BINS]),
+            part: vec![[0; HIST_BINS]; 8],
             zsum: vec![[0; 3]; zones],
             zquads: vec![0; zones],
             zsat: vec![0; zones],
@@ -163,28 +167,46 @@ pub fn compute(
                         &data[(2 * qy + 1) * width..(2 * qy + 2) * width],
                     ];
                     let (mut sr, mut sg, mut sb) = (0u64, 0u64, 0u64);
-                    for qx in 0..qw {
-                        let r = rows[ry][2 * qx + rx];
-                        let b = rows[by][2 * qx + bx];
-                        let g1 = rows[ry][2 * qx + bx];
-                        let g2 = rows[by][2 * qx + rx];
-                        sr += r as u64;
-                        sg += g1 as u64 + g2 as u64;
-                        sb += b as u64;
-                        a.hist[0][(r >> 8) as usize] += 1;
-                        a.hist[1][(g1 >> 8) as usize] += 1;
-                        a.hist[1][(g2 >> 8) as usize] += 1;
-                        a.hist[2][(b >> 8) as usize] += 1;
-                        let z = zrow + zx[qx];
-                        if r.max(b).max(g1).max(g2) >= sat {
-                            a.zsat[z] += 1;
-                        } else {
-                            let zs = &mut a.zsum[z];
-                            zs[0] += r as u64;
-                            zs[1] += g1 as u64 + g2 as u64;
-                            zs[2] += b as u64;
-                            a.zquads[z] += 1;
+                    let mut qx = 0;
+                    // One zone column at a time: its sums stay in registers.
+                    while qx < qw {
+                        let zc = zx[qx];
+                        let mut end = qx + 1;
+                        while end < qw && zx[end] == zc {
+                            end += 1;
                         }
+                        let (mut zr, mut zg, mut zb, mut nq, mut ns) =
+                            (0u64, 0u64, 0u64, 0u32, 0u32);
+                        for q in qx..end {
+                            let r = rows[ry][2 * q + rx];
+                            let b = rows[by][2 * q + bx];
+                            let g1 = rows[ry][2 * q + bx];
+                            let g2 = rows[by][2 * q + rx];
+                            sr += r as u64;
+                            sg += g1 as u64 + g2 as u64;
+                            sb += b as u64;
+                            let k = (q & 1) * 4;
+                            a.part[k][(r >> 8) as usize] += 1;
+                            a.part[k + 1][(g1 >> 8) as usize] += 1;
+                            a.part[k + 2][(g2 >> 8) as usize] += 1;
+                            a.part[k + 3][(b >> 8) as usize] += 1;
+                            if r.max(b).max(g1).max(g2) >= sat {
+                                ns += 1;
+                            } else {
+                                zr += r as u64;
+                                zg += g1 as u64 + g2 as u64;
+                                zb += b as u64;
+                                nq += 1;
+                            }
+                        }
+                        let z = zrow + zc;
+                        let zs = &mut a.zsum[z];
+                        zs[0] += zr;
+                        zs[1] += zg;
+                        zs[2] += zb;
+                        a.zquads[z] += nq;
+                        a.zsat[z] += ns;
+                        qx = end;
                     }
                     a.sums[0] += sr;
                     a.sums[1] += sg;
@@ -205,6 +227,12 @@ pub fn compute(
                     }
                     a.focus += f;
                     a.cur = std::mem::replace(&mut a.prev, cur);
+                }
+                for (k, part) in a.part.iter_mut().enumerate() {
+                    let c = [0, 1, 1, 2][k % 4];
+                    for (h, p) in a.hist[c].iter_mut().zip(part.iter_mut()) {
+                        *h += std::mem::take(p);
+                    }
                 }
                 a
             },
