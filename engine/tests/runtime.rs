@@ -214,3 +214,55 @@ fn housekeeper_reports_pins_held_too_long() {
     let st = engine.rm.stats();
     assert_eq!((st.pins, st.allocated), (0, 0), "{st:?}");
 }
+
+#[test]
+fn the_isp_recovers_the_synthetic_ground_truth() {
+    use isp_engine::sources::synthetic::Scene;
+    use isp_engine::stages::lens_shading::LensShadingParams;
+    // A tuning that undoes exactly what the simulated sensor does: pedestal,
+    // vignetting, colour cast and crosstalk. No 3A, linear output.
+    let mut tuning = Tuning {
+        algorithms: vec![],
+        ..Default::default()
+    };
+    tuning.stages.lens_shading = LensShadingParams::radial(17, 13, [0.4; 4]);
+    tuning.stages.white_balance.gains = [1.8, 1.0, 1.6];
+    let cfg = EngineConfig {
+        path: PathMode::Slow,
+        linear_output: true,
+        ..Default::default()
+    };
+    let engine = Engine::new(cfg, tuning).unwrap();
+    let rx = engine.subscribe(true);
+    let fmt = RawFormat::new(480, 320, 12, BayerOrder::Gbrg, Packing::Plain);
+    let mut src = SyntheticSource::new(Scene::Checker, fmt);
+    let truth = src.ground_truth();
+    engine.feed(&mut src, Some(1), |_| {}).unwrap();
+    let r = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    let out = r.capture_rgb16().unwrap();
+    let (w, h) = (480usize, 320usize);
+    let sensitivity = 0.5; // reflectance 1.0 -> half of full scale at 10 ms
+    let mut worst = 0.0f32;
+    for patch in 0..24 {
+        let (cx, cy) = Scene::checker_centre(patch, w, h);
+        for c in 0..3 {
+            let (mut got, mut want, mut n) = (0.0f32, 0.0f32, 0.0f32);
+            for y in cy - 4..=cy + 4 {
+                for x in cx - 4..=cx + 4 {
+                    got += out[(y * w + x) * 3 + c] as f32 / 65535.0 / sensitivity;
+                    want += truth[(y * w + x) * 3 + c];
+                    n += 1.0;
+                }
+            }
+            let err = (got / n - want / n).abs();
+            worst = worst.max(err);
+            assert!(
+                err < 0.02 + 0.05 * want / n,
+                "patch {patch} channel {c}: {} vs {}",
+                got / n,
+                want / n
+            );
+        }
+    }
+    assert!(worst < 0.05, "{worst}");
+}
