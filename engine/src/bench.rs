@@ -34,7 +34,9 @@ pub fn percentile(v: &mut [f64], p: f64) -> f64 {
 #[derive(Clone, Copy, Debug, Serialize, PartialEq)]
 pub struct Spread {
     pub p50: f64,
+    pub p90: f64,
     pub p99: f64,
+    pub max: f64,
     pub mean: f64,
     pub n: usize,
 }
@@ -45,7 +47,9 @@ impl Spread {
         let mean = v.iter().sum::<f64>() / n.max(1) as f64;
         Spread {
             p50: percentile(&mut v, 50.0),
+            p90: percentile(&mut v, 90.0),
             p99: percentile(&mut v, 99.0),
+            max: v.last().copied().unwrap_or(0.0),
             mean,
             n,
         }
@@ -124,6 +128,7 @@ pub struct PipelineBench {
     pub end_to_end_ms: Spread,
     pub frames_per_s: f64,
     pub dropped: u64,
+    pub in_flight: usize,
 }
 
 /// Run the real engine over `frames` pre-rendered frames.
@@ -133,11 +138,23 @@ pub fn pipeline(
     frames: u64,
     path: PathMode,
 ) -> Result<PipelineBench, crate::pipeline::EngineError> {
+    pipeline_with(width, height, frames, path, 2)
+}
+
+/// As [`pipeline`], with `in_flight` frames allowed at once (1: every stage
+/// has the machine to itself, the per-frame compute time; more: throughput).
+pub fn pipeline_with(
+    width: u32,
+    height: u32,
+    frames: u64,
+    path: PathMode,
+    in_flight: usize,
+) -> Result<PipelineBench, crate::pipeline::EngineError> {
     let fmt = RawFormat::new(width, height, 10, BayerOrder::Rggb, Packing::Plain);
     let mut src = MemorySource::synthetic(Scene::Checker, fmt, 4, frames + 3);
     let cfg = EngineConfig {
         path,
-        max_in_flight: 2,
+        max_in_flight: in_flight,
         ..Default::default()
     };
     let engine = Engine::new(cfg, Tuning::default())?;
@@ -222,6 +239,7 @@ pub fn pipeline(
         end_to_end_ms: Spread::of(e2e),
         frames_per_s: frames as f64 / wall,
         dropped,
+        in_flight,
     })
 }
 

@@ -134,6 +134,10 @@ enum Cmd {
         /// Also measure the envelope round trip and the lane QoS.
         #[arg(long)]
         runtime: bool,
+        /// Frames in flight: 1 gives each frame the machine (per-frame
+        /// compute), 2 or more overlap frames (throughput).
+        #[arg(long, default_value_t = 2)]
+        in_flight: usize,
     },
 }
 
@@ -192,7 +196,8 @@ fn main() -> ExitCode {
             frames,
             path,
             runtime,
-        } => run_bench(width, height, frames, path, runtime),
+            in_flight,
+        } => run_bench(width, height, frames, path, runtime, in_flight),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -406,8 +411,16 @@ fn tuning_cmd(file: Option<&Path>, radial_lsc: Option<f32>) -> Res {
     Ok(())
 }
 
-fn run_bench(width: u32, height: u32, frames: u64, path: PathMode, runtime: bool) -> Res {
-    let p = bench::pipeline(width, height, frames, path).map_err(|e| e.to_string())?;
+fn run_bench(
+    width: u32,
+    height: u32,
+    frames: u64,
+    path: PathMode,
+    runtime: bool,
+    in_flight: usize,
+) -> Res {
+    let p = bench::pipeline_with(width, height, frames, path, in_flight.max(1))
+        .map_err(|e| e.to_string())?;
     let mut v = serde_json::to_value(&p).map_err(|e| e.to_string())?;
     if runtime {
         v["roundtrip_us"] = serde_json::to_value(bench::roundtrip(5000)).unwrap_or_default();
