@@ -664,7 +664,13 @@ impl Engine {
             *n += 1;
             *n
         };
-        let (params, ipa) = self.frame_params(format);
+        let (params, mut ipa) = self.frame_params(format);
+        // AE works from what the sensor actually did for this frame (its
+        // metadata), not from what was last asked: controls land frames later.
+        if meta.exposure_us > 0.0 {
+            ipa.exposure_us = meta.exposure_us;
+            ipa.analogue_gain = meta.analogue_gain.max(f32::MIN_POSITIVE);
+        }
         self.in_flight.enter();
         let frame = Arc::new(FrameCtx {
             frame_id,
