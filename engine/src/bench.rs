@@ -254,7 +254,8 @@ impl Router for Echo {
     }
 }
 
-fn bare_params() -> Arc<FrameParams> {
+/// Parameters for envelopes that touch no pixels (round trips, lane tests).
+pub(crate) fn bare_params() -> Arc<FrameParams> {
     let t = Tuning::default();
     Arc::new(FrameParams {
         version: 1,

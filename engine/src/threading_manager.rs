@@ -527,22 +527,9 @@ mod tests {
     use super::*;
     use crate::completion_dispatcher::DispatcherMsg;
     use crate::envelope::{Payload, StageError, StageId, StageOutput};
-    use crate::tuning::{FrameParams, Tuning};
-    use crate::types::{BayerOrder, Packing, RawFormat};
 
-    fn params() -> Arc<FrameParams> {
-        let t = Tuning::default();
-        Arc::new(FrameParams {
-            version: 1,
-            format: RawFormat::new(2, 2, 10, BayerOrder::Rggb, Packing::Plain),
-            linear_output: false,
-            stages: t.stages.clone(),
-            lut: Arc::new(crate::stages::tone::ToneLut {
-                to8: vec![],
-                to16: vec![],
-            }),
-            algorithms: Arc::new(vec![]),
-        })
+    fn params() -> Arc<crate::tuning::FrameParams> {
+        crate::bench::bare_params()
     }
 
     fn sleepy(env: &Envelope) -> Result<StageOutput, StageError> {

@@ -119,6 +119,12 @@ pub fn fast_isp(env: &Envelope) -> Result<StageOutput, StageError> {
     let mut dst = output(env, S, 0)?.write()?;
     stages::check_len(S, w, h, 1, src.u16s().len()).map_err(|e| invalid(S, e))?;
     stages::check_len(S, w, h, 4, dst.len()).map_err(|e| invalid(S, e))?;
+    if w < 4 || h < 4 {
+        return Err(invalid(
+            S,
+            format!("{w}x{h} is smaller than the 4x4 the demosaic needs"),
+        ));
+    }
     let st = &p.stages;
     let fp = fused::FastParams {
         order: fmt.bayer,
