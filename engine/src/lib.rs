@@ -22,6 +22,7 @@ pub mod completion_dispatcher;
 pub mod controls;
 pub mod envelope;
 pub mod fusion;
+pub mod gpu;
 pub mod housekeeper;
 pub mod image_io;
 pub mod isp;

@@ -13,6 +13,7 @@ pub mod defect_pixel;
 pub mod demosaic;
 pub mod fused;
 pub mod lens_shading;
+pub mod scaler;
 pub mod stats;
 pub mod tone;
 pub mod unpack;

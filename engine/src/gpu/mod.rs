@@ -1,0 +1,296 @@
+//! The GPU backend: the ISP stages as wgpu compute shaders (`shaders/*.wgsl`,
+//! one per CPU stage in `stages/`, same name), held to the CPU reference.
+//!
+//! - [`GpuContext`]: one wgpu device and queue, created here
+//!   ([`GpuContext::new`]) or adopted from the caller ([`GpuContext::adopt`],
+//!   the app hands over eframe's device).
+//! - [`GpuIsp`]: pipelines built once, per-geometry frame slots (pooled
+//!   buffers, a staging buffer per slot, cached bind groups), the fused preview
+//!   (one dispatch: raw bytes -> RGBA8 + 3A statistics) and every stage on its
+//!   own for taps and tests.
+//! - [`Backend`]: `cpu | gpu | auto`, as the CLI and the engine take it.
+//!
+//! Faults (no adapter, device lost, out of memory, a shader or command that
+//! fails validation, a wait that times out) come back as [`GpuError`]; the
+//! device's uncaptured-error handler records instead of panicking.
+
+mod isp;
+mod uniforms;
+
+pub use isp::{GpuFrame, GpuIsp, GpuTimings, Kernel, Tap, TapImage, TimerKind};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Which ISP backend runs the preview.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Cpu,
+    Gpu,
+    /// The GPU when an adapter exists, else the CPU; a GPU fault switches to the CPU.
+    #[default]
+    Auto,
+}
+
+impl Backend {
+    pub fn parse(s: &str) -> Option<Backend> {
+        match s {
+            "cpu" => Some(Backend::Cpu),
+            "gpu" => Some(Backend::Gpu),
+            "auto" => Some(Backend::Auto),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Gpu => "gpu",
+            Backend::Auto => "auto",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum GpuError {
+    #[error("no GPU adapter: {0}")]
+    NoAdapter(String),
+    #[error("GPU device request failed on {adapter}: {message}")]
+    Device { adapter: String, message: String },
+    #[error("shader module failed validation: {0}")]
+    Shader(String),
+    #[error("GPU validation error in {what}: {message}")]
+    Validation { what: &'static str, message: String },
+    #[error("GPU out of memory in {what}: {message}")]
+    OutOfMemory { what: &'static str, message: String },
+    #[error("GPU device lost: {0}")]
+    Lost(String),
+    #[error("GPU did not finish within {0:?}")]
+    Timeout(Duration),
+    #[error("GPU buffer mapping failed: {0}")]
+    Map(String),
+    #[error("{0}")]
+    Input(String),
+    #[error("{what} needs {need} bytes, the adapter allows {max}")]
+    TooLarge {
+        what: &'static str,
+        need: u64,
+        max: u64,
+    },
+}
+
+/// The shader sources, in the order they are concatenated into one module.
+pub const SHADER_FILES: [(&str, &str); 13] = [
+    ("common", include_str!("../../../shaders/common.wgsl")),
+    ("unpack", include_str!("../../../shaders/unpack.wgsl")),
+    (
+        "black_level",
+        include_str!("../../../shaders/black_level.wgsl"),
+    ),
+    (
+        "defect_pixel",
+        include_str!("../../../shaders/defect_pixel.wgsl"),
+    ),
+    (
+        "lens_shading",
+        include_str!("../../../shaders/lens_shading.wgsl"),
+    ),
+    (
+        "white_balance",
+        include_str!("../../../shaders/white_balance.wgsl"),
+    ),
+    ("demosaic", include_str!("../../../shaders/demosaic.wgsl")),
+    ("ccm", include_str!("../../../shaders/ccm.wgsl")),
+    ("tone", include_str!("../../../shaders/tone.wgsl")),
+    ("yuv", include_str!("../../../shaders/yuv.wgsl")),
+    ("stats", include_str!("../../../shaders/stats.wgsl")),
+    ("scaler", include_str!("../../../shaders/scaler.wgsl")),
+    ("fused", include_str!("../../../shaders/fused.wgsl")),
+];
+
+/// All stage shaders as one WGSL module (they share `common.wgsl`'s bindings
+/// and call each other's per-pixel functions; the fused kernel is built from them).
+pub fn shader_source() -> String {
+    let mut s = String::new();
+    for (name, text) in SHADER_FILES {
+        s.push_str(&format!("// ===== shaders/{name}.wgsl =====\n"));
+        s.push_str(text);
+        s.push('\n');
+    }
+    s
+}
+
+/// One wgpu device and queue and what is known about its adapter.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    /// Errors nobody captured (an owned device's handler records them here).
+    uncaptured: Arc<Mutex<Option<String>>>,
+    lost: Arc<Mutex<Option<String>>>,
+    lost_flag: Arc<AtomicBool>,
+    /// How long a wait for the GPU may take before it is a fault.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuContext({})", self.adapter_name())
+    }
+}
+
+/// Rank adapters: real GPUs first, Vulkan/Metal/DX12 before GL.
+fn adapter_rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    };
+    let api = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    };
+    (kind, api)
+}
+
+/// The limits the engine asks for: WebGPU's downlevel set (so eframe's device
+/// qualifies), with the adapter's texture sizes and buffer sizes.
+pub fn required_limits(adapter: &wgpu::Limits) -> wgpu::Limits {
+    let mut l = wgpu::Limits::downlevel_defaults().using_resolution(adapter.clone());
+    l.max_storage_buffer_binding_size = adapter.max_storage_buffer_binding_size;
+    l.max_buffer_size = adapter.max_buffer_size;
+    l
+}
+
+impl GpuContext {
+    /// Create a device on the best adapter (`WGPU_BACKEND` and the other wgpu
+    /// environment variables are honoured). Asks for timestamp queries where
+    /// the adapter has them.
+    pub fn new() -> Result<Arc<GpuContext>, GpuError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        adapters.retain(|a| {
+            let d = a.get_downlevel_capabilities();
+            d.flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+        });
+        adapters.sort_by_key(|a| adapter_rank(&a.get_info()));
+        let Some(adapter) = adapters.into_iter().next() else {
+            return Err(GpuError::NoAdapter(
+                "wgpu found no adapter with compute shaders (on Linux install \
+                 mesa-vulkan-drivers for the lavapipe software adapter)"
+                    .into(),
+            ));
+        };
+        let info = adapter.get_info();
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("isp-engine"),
+            required_features: features,
+            required_limits: required_limits(&adapter.limits()),
+            ..Default::default()
+        };
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&desc)).map_err(|e| GpuError::Device {
+                adapter: info.name.clone(),
+                message: e.to_string(),
+            })?;
+        let ctx = Self::wrap(device, queue, info);
+        let sink = ctx.uncaptured.clone();
+        ctx.device
+            .on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                tracing::error!("uncaptured GPU error: {e}");
+                *sink.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+            }));
+        Ok(Arc::new(ctx))
+    }
+
+    /// Use a device someone else created (eframe's): the preview then stays
+    /// on that device and can be drawn without a CPU copy. The device needs
+    /// the limits of [`required_limits`].
+    pub fn adopt(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Arc<Self> {
+        Arc::new(Self::wrap(device, queue, info))
+    }
+
+    fn wrap(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        let lost: Arc<Mutex<Option<String>>> = Arc::default();
+        let lost_flag = Arc::new(AtomicBool::new(false));
+        let (l, f) = (lost.clone(), lost_flag.clone());
+        device.set_device_lost_callback(move |reason, msg| {
+            *l.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{reason:?}: {msg}"));
+            f.store(true, Ordering::Release);
+        });
+        GpuContext {
+            device,
+            queue,
+            info,
+            uncaptured: Arc::default(),
+            lost,
+            lost_flag,
+            timeout: Duration::from_secs(20),
+        }
+    }
+
+    /// "NVIDIA H100 80GB HBM3 (Vulkan, DiscreteGpu)".
+    pub fn adapter_name(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    pub fn has_timestamps(&self) -> bool {
+        self.device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// A fault already seen: the device was lost or an error went uncaptured.
+    pub fn check(&self) -> Result<(), GpuError> {
+        if self.lost_flag.load(Ordering::Acquire) {
+            let m = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            return Err(GpuError::Lost(m.unwrap_or_default()));
+        }
+        if let Some(m) = self
+            .uncaptured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(GpuError::Validation {
+                what: "uncaptured",
+                message: m,
+            });
+        }
+        Ok(())
+    }
+
+    /// Destroy the device (tests use it to provoke a device-lost fault).
+    pub fn destroy(&self) {
+        self.device.destroy();
+    }
+}
+
+/// For tests and benches: a context, or why there is none. A missing adapter
+/// is an error unless `ISP_SKIP_GPU_TESTS=1` says to skip (never with `CI=true`).
+pub fn context_for_tests() -> Option<Arc<GpuContext>> {
+    match GpuContext::new() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            let skip = std::env::var("ISP_SKIP_GPU_TESTS").is_ok_and(|v| v == "1");
+            if skip && !ci {
+                eprintln!("SKIPPING GPU test (ISP_SKIP_GPU_TESTS=1): {e}");
+                None
+            } else {
+                panic!(
+                    "GPU tests need an adapter: {e}. Install mesa-vulkan-drivers \
+                     (lavapipe); set ISP_SKIP_GPU_TESTS=1 to skip outside CI"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+// black_level.wgsl: subtract the pedestal per CFA site and scale the white
+// level to 65535. Twin of engine/src/stages/black_level.rs.
+
+fn black_level_px(v: u32, x: u32, y: u32) -> u32 {
+    let s = site_at(x, y);
+    return clamp_u16(max(f32(v) - P.bl_ped[s], 0.0) * P.bl_scale[s]);
+}
+
+// Mosaic in `src` -> mosaic in `dst`, one invocation per word.
+@compute @workgroup_size(16, 16)
+fn black_level(@builtin(global_invocation_id) id: vec3<u32>) {
+    let half = P.dims.x / 2u;
+    if (id.x >= half || id.y >= P.dims.y) {
+        return;
+    }
+    let i = id.y * half + id.x;
+    let w = src[i];
+    let x = id.x * 2u;
+    dst[i] = pack2(black_level_px(w & 0xffffu, x, id.y), black_level_px(w >> 16u, x + 1u, id.y));
+}

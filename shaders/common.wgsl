@@ -1,0 +1,85 @@
+// common.wgsl: what every stage shader shares. The host (engine/src/gpu/)
+// prepends this file to each module, so the parameter block, the bindings and
+// the rounding rule are defined once.
+//
+// Data on the GPU, all in `array<u32>`:
+//   raw bytes       4 bytes a word, little-endian, rows `stride` bytes apart
+//   mosaic (u16)    2 samples a word, rows `width` samples long (width is even)
+//   RGB16           interleaved R,G,B u16, 2 samples a word (3 words = 2 pixels)
+//   RGBA8           1 pixel a word
+//   YUV16           three planes of u16 one after the other, 2 samples a word
+
+struct Params {
+    // width, height, raw stride in bytes, flags (FLAG_*)
+    dims: vec4<u32>,
+    // bits, packing (0 plain, 1 CSI-2), CFA tile (2 bits per site, CfaColor
+    // index of (0,0),(1,0),(0,1),(1,1)), defect threshold
+    fmt: vec4<u32>,
+    // black level pedestal and scale per site [R, Gr, Gb, B]
+    bl_ped: vec4<f32>,
+    bl_scale: vec4<f32>,
+    // white balance gains (r, g, b, -)
+    wb: vec4<f32>,
+    // colour correction matrix rows (r, g, b, -)
+    ccm0: vec4<f32>,
+    ccm1: vec4<f32>,
+    ccm2: vec4<f32>,
+    // lens shading grid width, height, word offset of the grid in `aux`, -
+    lsc: vec4<u32>,
+    // statistics: zones x, zones y, saturation, -
+    st: vec4<u32>,
+    // output width, height (scaler), RGBA8 row stride in words (fused), -
+    outp: vec4<u32>,
+    // yuv: kr, kb, limited range (1.0) or full (0.0), -
+    yuv: vec4<f32>,
+};
+
+const FLAG_DPC: u32 = 1u;
+const FLAG_LSC: u32 = 2u;
+const FLAG_MALVAR: u32 = 4u;
+
+// Word offsets in `aux`: the 8-bit tone table (4 entries a word), then the
+// 16-bit one (2 a word), then the lens shading grid (f32 bits, 4 planes).
+const LUT8_AT: u32 = 0u;
+const LUT16_AT: u32 = 16384u;
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> src: array<u32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(3) var<storage, read> aux: array<u32>;
+@group(0) @binding(4) var<storage, read_write> stats: array<atomic<u32>>;
+
+// Round to the nearest 16-bit value, halves up, and clamp: the CPU's
+// `stages::clamp_u16`.
+fn clamp_u16(v: f32) -> u32 {
+    return u32(min(max(v + 0.5, 0.0), 65535.0));
+}
+
+// Mirror an index into 0..n without repeating the edge sample: the CPU's
+// `stages::reflect`.
+fn reflect_i(i: i32, n: i32) -> i32 {
+    var j = abs(i);
+    if (j >= n) {
+        j = 2 * (n - 1) - j;
+    }
+    return clamp(j, 0, n - 1);
+}
+
+// CfaColor index (R 0, Gr 1, Gb 2, B 3) of the site at (x, y).
+fn site_at(x: u32, y: u32) -> u32 {
+    return (P.fmt.z >> (2u * ((y & 1u) * 2u + (x & 1u)))) & 3u;
+}
+
+// RGB channel of a CfaColor index.
+fn site_rgb(site: u32) -> u32 {
+    return select(select(1u, 2u, site == 3u), 0u, site == 0u);
+}
+
+// Sample i of a u16 array held two a word in `src`.
+fn src16(i: u32) -> u32 {
+    return (src[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
+}
+
+fn pack2(lo: u32, hi: u32) -> u32 {
+    return (lo & 0xffffu) | (hi << 16u);
+}

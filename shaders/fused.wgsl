@@ -1,0 +1,110 @@
+// fused.wgsl: the whole preview in one dispatch, raw bytes -> RGBA8 and the
+// 3A statistics. Twin of engine/src/stages/fused.rs (the CPU's fused schedule)
+// and, through it, of the reference stages: unpack, black level, defect pixel
+// correction, statistics, lens shading, white balance, demosaic, CCM, tone.
+//
+// A workgroup makes a 32x32 tile (one 2x2 quad per invocation). It reads the
+// raw frame once for the tile plus a 4-pixel mirrored halo (2 for the defect
+// test, 2 for the demosaic), keeps every intermediate in workgroup memory and
+// writes only RGBA8 (rows `outp.z` words apart, so a texture copy needs
+// no repacking) and its statistics partials. Slots outside the frame hold
+// the value at the mirrored position; both neighbourhoods are symmetric, so
+// that equals the CPU's mirror padding.
+
+const FT: u32 = 32u; // output tile side
+const FS: u32 = 40u; // tile + 4-pixel halo each side
+const FI: u32 = 36u; // tile + 2: what the demosaic reads
+
+var<workgroup> fz_bl: array<u32, 1600>; // FS x FS, after black level
+var<workgroup> fz_v: array<i32, 1296>;  // FI x FI, after DPC, then after LSC and WB
+
+fn fz_bl_at(sx: u32, sy: u32) -> i32 {
+    return i32(fz_bl[sy * FS + sx]);
+}
+
+fn fz_at(ix: u32, iy: u32) -> i32 {
+    return fz_v[iy * FI + ix];
+}
+
+fn fz_nbhd(ix: u32, iy: u32) -> Nbhd {
+    return Nbhd(fz_at(ix, iy),
+        fz_at(ix - 1u, iy), fz_at(ix + 1u, iy), fz_at(ix, iy - 1u), fz_at(ix, iy + 1u),
+        fz_at(ix - 2u, iy), fz_at(ix + 2u, iy), fz_at(ix, iy - 2u), fz_at(ix, iy + 2u),
+        fz_at(ix - 1u, iy - 1u), fz_at(ix + 1u, iy - 1u), fz_at(ix - 1u, iy + 1u), fz_at(ix + 1u, iy + 1u));
+}
+
+// Mean green of the quad whose top-left slot is (ix, iy).
+fn fz_green(ix: u32, iy: u32) -> i32 {
+    let rx = red_x();
+    let ry = red_y();
+    return (fz_at(ix + 1u - rx, iy + ry) + fz_at(ix + rx, iy + 1u - ry)) / 2;
+}
+
+@compute @workgroup_size(16, 16)
+fn fused_preview(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                 @builtin(local_invocation_index) li: u32) {
+    let w = i32(P.dims.x);
+    let h = i32(P.dims.y);
+    let ox = i32(wg.x * FT);
+    let oy = i32(wg.y * FT);
+    stats_clear(li);
+    // 1. Unpack and black level: the tile and its halo, each raw sample read once.
+    for (var i = li; i < FS * FS; i += 256u) {
+        let gx = u32(reflect_i(ox - 4 + i32(i % FS), w));
+        let gy = u32(reflect_i(oy - 4 + i32(i / FS), h));
+        fz_bl[i] = black_level_px(unpack_px(gx, gy), gx, gy);
+    }
+    workgroupBarrier();
+    // 2. Defect pixel correction over the demosaic's footprint.
+    let dpc_on = (P.dims.w & FLAG_DPC) != 0u;
+    for (var i = li; i < FI * FI; i += 256u) {
+        let sx = i % FI + 2u;
+        let sy = i / FI + 2u;
+        var c = fz_bl_at(sx, sy);
+        if (dpc_on) {
+            c = dpc_decide(c, fz_bl_at(sx - 2u, sy), fz_bl_at(sx + 2u, sy), fz_bl_at(sx, sy - 2u),
+                fz_bl_at(sx, sy + 2u), fz_bl_at(sx - 2u, sy - 2u), fz_bl_at(sx + 2u, sy - 2u),
+                fz_bl_at(sx - 2u, sy + 2u), fz_bl_at(sx + 2u, sy + 2u));
+        }
+        fz_v[i] = c;
+    }
+    workgroupBarrier();
+    // 3. Statistics of this invocation's quad (the mosaic the CPU's RawAlgo sees).
+    let z0 = zone_of(wg.x * 16u, wg.y * 16u);
+    let qx = wg.x * 16u + lid.x;
+    let qy = wg.y * 16u + lid.y;
+    let lx = 2u + 2u * lid.x;
+    let ly = 2u + 2u * lid.y;
+    if (qx < P.dims.x / 2u && qy < P.dims.y / 2u) {
+        let rx = red_x();
+        let ry = red_y();
+        let g = fz_green(lx, ly);
+        var focus = 0u;
+        if (qx > 0u) {
+            focus += u32(abs(g - fz_green(lx - 2u, ly)));
+        }
+        if (qy > 0u) {
+            focus += u32(abs(g - fz_green(lx, ly - 2u)));
+        }
+        stats_quad(qx, qy, u32(fz_at(lx + rx, ly + ry)), u32(fz_at(lx + 1u - rx, ly + ry)),
+                   u32(fz_at(lx + rx, ly + 1u - ry)), u32(fz_at(lx + 1u - rx, ly + 1u - ry)), focus, z0);
+    }
+    workgroupBarrier();
+    // 4. Lens shading and white balance in place, at each slot's frame position.
+    for (var i = li; i < FI * FI; i += 256u) {
+        let gx = u32(reflect_i(ox - 2 + i32(i % FI), w));
+        let gy = u32(reflect_i(oy - 2 + i32(i / FI), h));
+        fz_v[i] = i32(wb_px(lsc_px(u32(fz_v[i]), gx, gy), gx, gy));
+    }
+    workgroupBarrier();
+    // 5. Demosaic, CCM and tone for the quad's four pixels.
+    for (var k = 0u; k < 4u; k++) {
+        let px = u32(ox) + 2u * lid.x + (k & 1u);
+        let py = u32(oy) + 2u * lid.y + (k >> 1u);
+        if (px < P.dims.x && py < P.dims.y) {
+            let rgb = ccm_px(demosaic_at(site_at(px, py), fz_nbhd(lx + (k & 1u), ly + (k >> 1u))));
+            dst[py * P.outp.z + px] = rgba8_of(rgb);
+        }
+    }
+    stats_flush(li, z0);
+}

@@ -1,0 +1,27 @@
+// scaler.wgsl: resize RGBA8 by averaging each output pixel's box of source
+// pixels (rounded, integer). Twin of engine/src/stages/scaler.rs; exact.
+
+@compute @workgroup_size(16, 16)
+fn scaler(@builtin(global_invocation_id) id: vec3<u32>) {
+    let w = P.dims.x;
+    let h = P.dims.y;
+    let ow = P.outp.x;
+    let oh = P.outp.y;
+    if (id.x >= ow || id.y >= oh) {
+        return;
+    }
+    let x0 = id.x * w / ow;
+    let x1 = max((id.x + 1u) * w / ow, x0 + 1u);
+    let y0 = id.y * h / oh;
+    let y1 = max((id.y + 1u) * h / oh, y0 + 1u);
+    var s = vec4<u32>(0u);
+    for (var y = y0; y < y1; y++) {
+        for (var x = x0; x < x1; x++) {
+            let p = src[y * w + x];
+            s += vec4<u32>(p & 0xffu, (p >> 8u) & 0xffu, (p >> 16u) & 0xffu, p >> 24u);
+        }
+    }
+    let n = (x1 - x0) * (y1 - y0);
+    let o = (s + vec4<u32>(n / 2u)) / n;
+    dst[id.y * ow + id.x] = o.x | (o.y << 8u) | (o.z << 16u) | (o.w << 24u);
+}

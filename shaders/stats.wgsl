@@ -1,0 +1,166 @@
+// stats.wgsl: 3A statistics of the black-level-corrected mosaic: per-channel
+// sums, 256-bin histograms, AE/AWB zone means (saturated quads left out) and
+// a focus metric. Twin of engine/src/stages/stats.rs; integer, so exact.
+//
+// Each invocation takes one 2x2 quad. A workgroup (16x16 quads) accumulates
+// in workgroup memory with atomics (histograms, a 4x4 window of zones, the
+// sums) and flushes once to the global buffer; global sums are 64-bit as
+// (lo, hi) word pairs with the carry added by hand.
+
+var<workgroup> st_hist: array<atomic<u32>, 768>;
+var<workgroup> st_zone: array<atomic<u32>, 80>;
+var<workgroup> st_misc: array<atomic<u32>, 4>;
+
+// Word offsets in `stats`.
+const ST_SUMS: u32 = 0u;   // R, G (both greens), B sums as (lo, hi)
+const ST_FOCUS: u32 = 6u;  // focus sum (lo, hi)
+const ST_HIST: u32 = 8u;   // 3 x 256 bins
+const ST_ZONES: u32 = 776u; // per zone: R, G, B sums (lo, hi), quads, saturated
+
+fn stats_clear(li: u32) {
+    for (var i = li; i < 768u; i += 256u) {
+        atomicStore(&st_hist[i], 0u);
+    }
+    if (li < 80u) {
+        atomicStore(&st_zone[li], 0u);
+    }
+    if (li < 4u) {
+        atomicStore(&st_misc[li], 0u);
+    }
+}
+
+fn add64(i: u32, v: u32) {
+    if (v == 0u) {
+        return;
+    }
+    let old = atomicAdd(&stats[i], v);
+    if (old > 0xffffffffu - v) {
+        atomicAdd(&stats[i + 1u], 1u);
+    }
+}
+
+fn zone_of(qx: u32, qy: u32) -> vec2<u32> {
+    let qw = max(P.dims.x / 2u, 1u);
+    let qh = max(P.dims.y / 2u, 1u);
+    return vec2<u32>(qx * P.st.x / qw, qy * P.st.y / qh);
+}
+
+// One quad: its four samples (g1 on the red row, g2 on the blue row) and its
+// share of the focus sum. z0 is the first zone of the workgroup.
+fn stats_quad(qx: u32, qy: u32, r: u32, g1: u32, g2: u32, b: u32, focus: u32, z0: vec2<u32>) {
+    atomicAdd(&st_misc[0], r);
+    atomicAdd(&st_misc[1], g1 + g2);
+    atomicAdd(&st_misc[2], b);
+    atomicAdd(&st_misc[3], focus);
+    atomicAdd(&st_hist[r >> 8u], 1u);
+    atomicAdd(&st_hist[256u + (g1 >> 8u)], 1u);
+    atomicAdd(&st_hist[256u + (g2 >> 8u)], 1u);
+    atomicAdd(&st_hist[512u + (b >> 8u)], 1u);
+    let z = zone_of(qx, qy);
+    let sat = max(max(r, b), max(g1, g2)) >= P.st.z;
+    let d = z - z0;
+    if (d.x < 4u && d.y < 4u) {
+        let s = (d.y * 4u + d.x) * 5u;
+        if (sat) {
+            atomicAdd(&st_zone[s + 4u], 1u);
+        } else {
+            atomicAdd(&st_zone[s], r);
+            atomicAdd(&st_zone[s + 1u], g1 + g2);
+            atomicAdd(&st_zone[s + 2u], b);
+            atomicAdd(&st_zone[s + 3u], 1u);
+        }
+    } else {
+        // Zones narrower than a quarter of the workgroup: straight to global.
+        let zi = ST_ZONES + (z.y * P.st.x + z.x) * 8u;
+        if (sat) {
+            atomicAdd(&stats[zi + 7u], 1u);
+        } else {
+            add64(zi, r);
+            add64(zi + 2u, g1 + g2);
+            add64(zi + 4u, b);
+            atomicAdd(&stats[zi + 6u], 1u);
+        }
+    }
+}
+
+// After a barrier: the workgroup's totals into the global buffer.
+fn stats_flush(li: u32, z0: vec2<u32>) {
+    for (var i = li; i < 768u; i += 256u) {
+        let v = atomicLoad(&st_hist[i]);
+        if (v > 0u) {
+            atomicAdd(&stats[ST_HIST + i], v);
+        }
+    }
+    if (li < 16u) {
+        let z = z0 + vec2<u32>(li % 4u, li / 4u);
+        let s = li * 5u;
+        if (z.x < P.st.x && z.y < P.st.y) {
+            let zi = ST_ZONES + (z.y * P.st.x + z.x) * 8u;
+            add64(zi, atomicLoad(&st_zone[s]));
+            add64(zi + 2u, atomicLoad(&st_zone[s + 1u]));
+            add64(zi + 4u, atomicLoad(&st_zone[s + 2u]));
+            let q = atomicLoad(&st_zone[s + 3u]);
+            if (q > 0u) {
+                atomicAdd(&stats[zi + 6u], q);
+            }
+            let n = atomicLoad(&st_zone[s + 4u]);
+            if (n > 0u) {
+                atomicAdd(&stats[zi + 7u], n);
+            }
+        }
+    }
+    if (li == 0u) {
+        add64(ST_SUMS, atomicLoad(&st_misc[0]));
+        add64(ST_SUMS + 2u, atomicLoad(&st_misc[1]));
+        add64(ST_SUMS + 4u, atomicLoad(&st_misc[2]));
+        add64(ST_FOCUS, atomicLoad(&st_misc[3]));
+    }
+}
+
+// Red's position in the 2x2 tile.
+fn red_x() -> u32 {
+    return P.st.w & 1u;
+}
+fn red_y() -> u32 {
+    return P.st.w >> 1u;
+}
+
+fn st_px(x: u32, y: u32) -> i32 {
+    return i32(src16(y * P.dims.x + x));
+}
+
+// Mean green of quad (qx, qy), rounded down (the CPU's `greens`).
+fn st_green(qx: u32, qy: u32) -> i32 {
+    let rx = red_x();
+    let ry = red_y();
+    return (st_px(2u * qx + 1u - rx, 2u * qy + ry) + st_px(2u * qx + rx, 2u * qy + 1u - ry)) / 2;
+}
+
+// Mosaic in `src` -> statistics in `stats` (cleared by the host first).
+@compute @workgroup_size(16, 16)
+fn stats_3a(@builtin(global_invocation_id) id: vec3<u32>, @builtin(workgroup_id) wg: vec3<u32>,
+            @builtin(local_invocation_index) li: u32) {
+    stats_clear(li);
+    workgroupBarrier();
+    let z0 = zone_of(wg.x * 16u, wg.y * 16u);
+    let qx = id.x;
+    let qy = id.y;
+    if (qx < P.dims.x / 2u && qy < P.dims.y / 2u) {
+        let rx = red_x();
+        let ry = red_y();
+        let x = 2u * qx;
+        let y = 2u * qy;
+        let g = st_green(qx, qy);
+        var focus = 0u;
+        if (qx > 0u) {
+            focus += u32(abs(g - st_green(qx - 1u, qy)));
+        }
+        if (qy > 0u) {
+            focus += u32(abs(g - st_green(qx, qy - 1u)));
+        }
+        stats_quad(qx, qy, u32(st_px(x + rx, y + ry)), u32(st_px(x + 1u - rx, y + ry)),
+                   u32(st_px(x + rx, y + 1u - ry)), u32(st_px(x + 1u - rx, y + 1u - ry)), focus, z0);
+    }
+    workgroupBarrier();
+    stats_flush(li, z0);
+}

@@ -1,0 +1,33 @@
+// yuv.wgsl: RGB16 -> Y, U, V planes (BT.601 / BT.709, full or limited range).
+// Twin of engine/src/stages/yuv.rs; float arithmetic, so held to +-1 LSB.
+
+fn yuv_px(v: vec3<u32>) -> vec3<u32> {
+    let r = f32(v.x) / 65535.0;
+    let g = f32(v.y) / 65535.0;
+    let b = f32(v.z) / 65535.0;
+    let kr = P.yuv.x;
+    let kb = P.yuv.y;
+    let kg = 1.0 - kr - kb;
+    let y = kr * r + kg * g + kb * b;
+    var o = vec3<f32>(y, (b - y) / (2.0 * (1.0 - kb)) + 0.5, (r - y) / (2.0 * (1.0 - kr)) + 0.5);
+    if (P.yuv.z != 0.0) {
+        o = vec3<f32>((16.0 + 219.0 * o.x) / 255.0, (16.0 + 224.0 * o.y) / 255.0, (16.0 + 224.0 * o.z) / 255.0);
+    }
+    return vec3<u32>(clamp_u16(o.x * 65535.0), clamp_u16(o.y * 65535.0), clamp_u16(o.z * 65535.0));
+}
+
+// RGB16 in `src` -> planes Y, U, V (each width*height u16) in `dst`.
+@compute @workgroup_size(256)
+fn yuv(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
+    let i = (id.y * n.x * 256u + id.x) * 2u;
+    let plane = P.dims.x * P.dims.y / 2u;
+    if (i >= P.dims.x * P.dims.y) {
+        return;
+    }
+    let p = load_rgb2(i);
+    let a = yuv_px(p[0]);
+    let b = yuv_px(p[1]);
+    dst[i / 2u] = pack2(a.x, b.x);
+    dst[plane + i / 2u] = pack2(a.y, b.y);
+    dst[2u * plane + i / 2u] = pack2(a.z, b.z);
+}
