@@ -28,7 +28,8 @@ struct Params {
     lsc: vec4<u32>,
     // statistics: zones x, zones y, saturation, -
     st: vec4<u32>,
-    // output width, height (scaler), RGBA8 row stride in words (fused), -
+    // output width, height (scaler), RGBA8 row stride in words (fused),
+    // tiles per fused workgroup
     outp: vec4<u32>,
     // yuv: kr, kb, limited range (1.0) or full (0.0), -
     yuv: vec4<f32>,

@@ -3,7 +3,8 @@
 // and, through it, of the reference stages: unpack, black level, defect pixel
 // correction, statistics, lens shading, white balance, demosaic, CCM, tone.
 //
-// A workgroup makes a 32x32 tile (one 2x2 quad per invocation). It reads the
+// A workgroup makes `outp.w` 32x32 tiles, one under the other (one 2x2 quad per
+// invocation per tile), and flushes its histograms and sums once. It reads the
 // raw frame once for the tile plus a 4-pixel mirrored halo (2 for the defect
 // test, 2 for the demosaic), keeps every intermediate in workgroup memory and
 // writes only RGBA8 (rows `outp.z` words apart, so a texture copy needs
@@ -43,11 +44,25 @@ fn fz_green(ix: u32, iy: u32) -> i32 {
 @compute @workgroup_size(16, 16)
 fn fused_preview(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
+    stats_clear(li);
+    let rows = P.outp.w;
+    for (var t = 0u; t < rows; t++) {
+        let ty = wg.y * rows + t;
+        if (ty * FT >= P.dims.y) {
+            break; // uniform: the same for the whole workgroup
+        }
+        fused_tile(vec2<u32>(wg.x, ty), lid.xy, li);
+    }
+    workgroupBarrier();
+    stats_flush_totals(li);
+}
+
+// One 32x32 tile; ends with the zone window flushed and cleared.
+fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) {
     let w = i32(P.dims.x);
     let h = i32(P.dims.y);
-    let ox = i32(wg.x * FT);
-    let oy = i32(wg.y * FT);
-    stats_clear(li);
+    let ox = i32(tile.x * FT);
+    let oy = i32(tile.y * FT);
     // 1. Unpack and black level: the tile and its halo, each raw sample read once.
     for (var i = li; i < FS * FS; i += 256u) {
         let gx = u32(reflect_i(ox - 4 + i32(i % FS), w));
@@ -70,9 +85,9 @@ fn fused_preview(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     }
     workgroupBarrier();
     // 3. Statistics of this invocation's quad (the mosaic the CPU's RawAlgo sees).
-    let z0 = zone_of(wg.x * 16u, wg.y * 16u);
-    let qx = wg.x * 16u + lid.x;
-    let qy = wg.y * 16u + lid.y;
+    let z0 = zone_of(tile.x * 16u, tile.y * 16u);
+    let qx = tile.x * 16u + lid.x;
+    let qy = tile.y * 16u + lid.y;
     let lx = 2u + 2u * lid.x;
     let ly = 2u + 2u * lid.y;
     if (qx < P.dims.x / 2u && qy < P.dims.y / 2u) {
@@ -106,5 +121,6 @@ fn fused_preview(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             dst[py * P.outp.z + px] = rgba8_of(rgb);
         }
     }
-    stats_flush(li, z0);
+    workgroupBarrier();
+    stats_flush_zones(li, z0);
 }

@@ -9,13 +9,14 @@
 
 var<workgroup> st_hist: array<atomic<u32>, 768>;
 var<workgroup> st_zone: array<atomic<u32>, 80>;
-var<workgroup> st_misc: array<atomic<u32>, 4>;
+var<workgroup> st_misc: array<atomic<u32>, 5>; // R, G, B, focus, global atomics issued
 
 // Word offsets in `stats`.
 const ST_SUMS: u32 = 0u;   // R, G (both greens), B sums as (lo, hi)
 const ST_FOCUS: u32 = 6u;  // focus sum (lo, hi)
-const ST_HIST: u32 = 8u;   // 3 x 256 bins
-const ST_ZONES: u32 = 776u; // per zone: R, G, B sums (lo, hi), quads, saturated
+const ST_COUNT: u32 = 8u;  // global atomic operations the kernel issued (bytes-moved accounting)
+const ST_HIST: u32 = 9u;   // 3 x 256 bins
+const ST_ZONES: u32 = 777u; // per zone: R, G, B sums (lo, hi), quads, saturated
 
 fn stats_clear(li: u32) {
     for (var i = li; i < 768u; i += 256u) {
@@ -24,18 +25,28 @@ fn stats_clear(li: u32) {
     if (li < 80u) {
         atomicStore(&st_zone[li], 0u);
     }
-    if (li < 4u) {
+    if (li < 5u) {
         atomicStore(&st_misc[li], 0u);
     }
 }
 
-fn add64(i: u32, v: u32) {
+// Add v to the 64-bit (lo, hi) pair at i; returns the global atomics used.
+fn add64(i: u32, v: u32) -> u32 {
     if (v == 0u) {
-        return;
+        return 0u;
     }
     let old = atomicAdd(&stats[i], v);
     if (old > 0xffffffffu - v) {
         atomicAdd(&stats[i + 1u], 1u);
+        return 2u;
+    }
+    return 1u;
+}
+
+// Count global atomics for the bytes-moved figure (one workgroup add each).
+fn count_global(n: u32) {
+    if (n > 0u) {
+        atomicAdd(&st_misc[4], n);
     }
 }
 
@@ -74,46 +85,64 @@ fn stats_quad(qx: u32, qy: u32, r: u32, g1: u32, g2: u32, b: u32, focus: u32, z0
         let zi = ST_ZONES + (z.y * P.st.x + z.x) * 8u;
         if (sat) {
             atomicAdd(&stats[zi + 7u], 1u);
+            count_global(1u);
         } else {
-            add64(zi, r);
-            add64(zi + 2u, g1 + g2);
-            add64(zi + 4u, b);
+            count_global(add64(zi, r) + add64(zi + 2u, g1 + g2) + add64(zi + 4u, b) + 1u);
             atomicAdd(&stats[zi + 6u], 1u);
         }
     }
 }
 
-// After a barrier: the workgroup's totals into the global buffer.
-fn stats_flush(li: u32, z0: vec2<u32>) {
+// After a barrier: the zone window's sums into the global buffer, and the
+// window cleared for the next tile (each invocation owns one slot).
+fn stats_flush_zones(li: u32, z0: vec2<u32>) {
+    if (li < 16u) {
+        let z = z0 + vec2<u32>(li % 4u, li / 4u);
+        let s = li * 5u;
+        var n = 0u;
+        if (z.x < P.st.x && z.y < P.st.y) {
+            let zi = ST_ZONES + (z.y * P.st.x + z.x) * 8u;
+            n += add64(zi, atomicLoad(&st_zone[s]));
+            n += add64(zi + 2u, atomicLoad(&st_zone[s + 1u]));
+            n += add64(zi + 4u, atomicLoad(&st_zone[s + 2u]));
+            let q = atomicLoad(&st_zone[s + 3u]);
+            if (q > 0u) {
+                atomicAdd(&stats[zi + 6u], q);
+                n += 1u;
+            }
+            let k = atomicLoad(&st_zone[s + 4u]);
+            if (k > 0u) {
+                atomicAdd(&stats[zi + 7u], k);
+                n += 1u;
+            }
+        }
+        for (var j = 0u; j < 5u; j++) {
+            atomicStore(&st_zone[s + j], 0u);
+        }
+        count_global(n);
+    }
+}
+
+// After a barrier: histograms and sums into the global buffer.
+fn stats_flush_totals(li: u32) {
+    var n = 0u;
     for (var i = li; i < 768u; i += 256u) {
         let v = atomicLoad(&st_hist[i]);
         if (v > 0u) {
             atomicAdd(&stats[ST_HIST + i], v);
-        }
-    }
-    if (li < 16u) {
-        let z = z0 + vec2<u32>(li % 4u, li / 4u);
-        let s = li * 5u;
-        if (z.x < P.st.x && z.y < P.st.y) {
-            let zi = ST_ZONES + (z.y * P.st.x + z.x) * 8u;
-            add64(zi, atomicLoad(&st_zone[s]));
-            add64(zi + 2u, atomicLoad(&st_zone[s + 1u]));
-            add64(zi + 4u, atomicLoad(&st_zone[s + 2u]));
-            let q = atomicLoad(&st_zone[s + 3u]);
-            if (q > 0u) {
-                atomicAdd(&stats[zi + 6u], q);
-            }
-            let n = atomicLoad(&st_zone[s + 4u]);
-            if (n > 0u) {
-                atomicAdd(&stats[zi + 7u], n);
-            }
+            n += 1u;
         }
     }
     if (li == 0u) {
-        add64(ST_SUMS, atomicLoad(&st_misc[0]));
-        add64(ST_SUMS + 2u, atomicLoad(&st_misc[1]));
-        add64(ST_SUMS + 4u, atomicLoad(&st_misc[2]));
-        add64(ST_FOCUS, atomicLoad(&st_misc[3]));
+        n += add64(ST_SUMS, atomicLoad(&st_misc[0]));
+        n += add64(ST_SUMS + 2u, atomicLoad(&st_misc[1]));
+        n += add64(ST_SUMS + 4u, atomicLoad(&st_misc[2]));
+        n += add64(ST_FOCUS, atomicLoad(&st_misc[3]));
+    }
+    count_global(n);
+    workgroupBarrier();
+    if (li == 0u) {
+        atomicAdd(&stats[ST_COUNT], atomicLoad(&st_misc[4]) + 1u);
     }
 }
 
@@ -162,5 +191,6 @@ fn stats_3a(@builtin(global_invocation_id) id: vec3<u32>, @builtin(workgroup_id)
                    u32(st_px(x + rx, y + 1u - ry)), u32(st_px(x + 1u - rx, y + 1u - ry)), focus, z0);
     }
     workgroupBarrier();
-    stats_flush(li, z0);
+    stats_flush_zones(li, z0);
+    stats_flush_totals(li);
 }

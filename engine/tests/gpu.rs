@@ -36,9 +36,7 @@ impl Rng {
         self.next() % n
     }
     fn u16s(&mut self, n: usize, max: u16) -> Vec<u16> {
-        (0..n)
-            .map(|_| self.below(max as u64 + 1) as u16)
-            .collect()
+        (0..n).map(|_| self.below(max as u64 + 1) as u16).collect()
     }
 }
 
@@ -66,12 +64,20 @@ fn busy_stages(rng: &mut Rng) -> StageParams {
 
 fn max_diff16(a: &[u16], b: &[u16]) -> u16 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
 }
 
 fn max_diff8(a: &[u8], b: &[u8]) -> u8 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
 }
 
 fn le_bytes(v: &[u16]) -> Vec<u8> {
@@ -130,7 +136,11 @@ fn random_raw(rng: &mut Rng, fmt: &RawFormat) -> Vec<u8> {
     // A few hot and dead pixels for the defect correction.
     for _ in 0..fmt.pixels() / 50 {
         let i = rng.below(fmt.pixels() as u64) as usize;
-        samples[i] = if rng.below(2) == 0 { fmt.max_value() } else { 0 };
+        samples[i] = if rng.below(2) == 0 {
+            fmt.max_value()
+        } else {
+            0
+        };
     }
     let mut bytes = vec![0u8; fmt.frame_bytes()];
     unpack::pack(fmt, &samples, &mut bytes).unwrap();
@@ -177,4 +187,379 @@ fn fused_preview_matches_the_cpu_on_random_frames() {
             }
         }
     }
+}
+
+#[test]
+fn fused_preview_matches_on_synthetic_scenes_at_default_tuning() {
+    let Some(g) = gpu() else { return };
+    for scene in [
+        Scene::Checker,
+        Scene::Gradient,
+        Scene::ZonePlate,
+        Scene::Flat,
+    ] {
+        for order in BayerOrder::ALL {
+            let fmt = RawFormat::new(322, 182, 10, order, Packing::Csi2);
+            let p = params(fmt, StageParams::default());
+            let raw = smooth_raw(scene, &fmt);
+            let (want, want_st) = cpu_preview(&p, &raw);
+            let mut got = vec![0u8; want.len()];
+            let f = g.preview(&p, &raw, &mut got).unwrap();
+            let d = max_diff8(&got, &want);
+            let n = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+            assert!(
+                d <= 1,
+                "{scene:?} {order}: max diff {d} ({n} values differ)"
+            );
+            assert_eq!(f.stats, want_st, "{scene:?} {order}");
+        }
+    }
+}
+
+/// Each stage kernel on its own against the CPU stage, random inputs, odd
+/// sizes, all Bayer orders. Integer stages: at most 1 LSB; YUV (float): 1 LSB.
+#[test]
+fn every_stage_matches_its_cpu_twin() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(12345);
+    for order in BayerOrder::ALL {
+        for &(w, h) in &SIZES {
+            let (wu, hu) = (w as usize, h as usize);
+            let fmt = RawFormat::new(w, h, 12, order, Packing::Csi2);
+            let mut stg = busy_stages(&mut rng);
+            stg.demosaic.method = if rng.below(2) == 0 {
+                demosaic::DemosaicMethod::Malvar
+            } else {
+                demosaic::DemosaicMethod::Bilinear
+            };
+            stg.yuv.range = if rng.below(2) == 0 {
+                yuv::YuvRange::Full
+            } else {
+                yuv::YuvRange::Limited
+            };
+            let p = params(fmt, stg);
+            let st = &p.stages;
+            let what = format!("{order} {w}x{h}");
+
+            // unpack
+            let raw = random_raw(&mut rng, &fmt);
+            let mut want = vec![0u16; wu * hu];
+            unpack::unpack(&fmt, &raw, &mut want).unwrap();
+            let got = from_le(&g.run_stage(Kernel::Unpack, &p, &raw, None).unwrap());
+            assert_eq!(got, want, "unpack {what}");
+
+            // black level
+            let m = rng.u16s(wu * hu, fmt.max_value());
+            let mut want = vec![0u16; wu * hu];
+            black_level::apply(&st.black_level, fmt.max_value(), order, wu, &m, &mut want);
+            let got = from_le(
+                &g.run_stage(Kernel::BlackLevel, &p, &le_bytes(&m), None)
+                    .unwrap(),
+            );
+            assert!(max_diff16(&got, &want) <= 1, "black level {what}");
+
+            // defect pixels (integer: exact)
+            let mut m = rng.u16s(wu * hu, 65535);
+            for v in m.iter_mut() {
+                *v = 20000 + *v / 8;
+            }
+            for _ in 0..wu * hu / 40 {
+                let i = rng.below((wu * hu) as u64) as usize;
+                m[i] = if rng.below(2) == 0 { 65535 } else { 0 };
+            }
+            let mut want = vec![0u16; wu * hu];
+            let fixed = defect_pixel::apply(&st.defect_pixel, wu, hu, &m, &mut want);
+            assert!(fixed > 0);
+            let got = from_le(
+                &g.run_stage(Kernel::DefectPixel, &p, &le_bytes(&m), None)
+                    .unwrap(),
+            );
+            assert_eq!(got, want, "defect pixel {what}");
+
+            // lens shading, white balance
+            let m = rng.u16s(wu * hu, 40000);
+            let mut want = m.clone();
+            lens_shading::apply(&st.lens_shading, order, wu, hu, &mut want);
+            let got = from_le(
+                &g.run_stage(Kernel::LensShading, &p, &le_bytes(&m), None)
+                    .unwrap(),
+            );
+            assert!(max_diff16(&got, &want) <= 1, "lens shading {what}");
+            let mut want = m.clone();
+            white_balance::apply(&st.white_balance, order, wu, &mut want);
+            let got = from_le(
+                &g.run_stage(Kernel::WhiteBalance, &p, &le_bytes(&m), None)
+                    .unwrap(),
+            );
+            assert!(max_diff16(&got, &want) <= 1, "white balance {what}");
+
+            // demosaic (integer: exact)
+            let m = rng.u16s(wu * hu, 65535);
+            let mut want = vec![0u16; wu * hu * 3];
+            demosaic::apply(&st.demosaic, order, wu, hu, &m, &mut want);
+            let got = from_le(
+                &g.run_stage(Kernel::Demosaic, &p, &le_bytes(&m), None)
+                    .unwrap(),
+            );
+            assert_eq!(got, want, "demosaic {:?} {what}", st.demosaic.method);
+
+            // CCM, tone (16 and 8 bit), YUV on RGB16
+            let rgb = rng.u16s(wu * hu * 3, 65535);
+            let mut want = rgb.clone();
+            ccm::apply(&st.ccm, &mut want);
+            let got = from_le(&g.run_stage(Kernel::Ccm, &p, &le_bytes(&rgb), None).unwrap());
+            assert!(max_diff16(&got, &want) <= 1, "ccm {what}");
+            let mut want = rgb.clone();
+            tone::apply_rgb16(&p.lut, &mut want);
+            let got = from_le(
+                &g.run_stage(Kernel::ToneRgb16, &p, &le_bytes(&rgb), None)
+                    .unwrap(),
+            );
+            assert_eq!(got, want, "tone rgb16 {what}");
+            let mut want8 = vec![0u8; wu * hu * 4];
+            tone::apply_rgba8(&p.lut, &rgb, &mut want8);
+            let got8 = g
+                .run_stage(Kernel::ToneRgba8, &p, &le_bytes(&rgb), None)
+                .unwrap();
+            assert_eq!(got8, want8, "tone rgba8 {what}");
+            let (mut y, mut u, mut v) = (
+                vec![0u16; wu * hu],
+                vec![0u16; wu * hu],
+                vec![0u16; wu * hu],
+            );
+            yuv::apply(&st.yuv, &rgb, &mut y, &mut u, &mut v);
+            let got = from_le(&g.run_stage(Kernel::Yuv, &p, &le_bytes(&rgb), None).unwrap());
+            let want: Vec<u16> = [y, u, v].concat();
+            assert!(max_diff16(&got, &want) <= 1, "yuv {:?} {what}", st.yuv);
+
+            // statistics (integer: exact)
+            let m = rng.u16s(wu * hu, 65535);
+            let want = stats::compute(&st.stats, order, wu, hu, &m);
+            assert_eq!(g.run_stats(&p, &m).unwrap(), want, "stats {what}");
+
+            // scaler (integer: exact), down and up
+            let rgba: Vec<u8> = (0..wu * hu * 4).map(|_| rng.below(256) as u8).collect();
+            for (ow, oh) in [(w / 3, h / 2), (w * 2 + 1, h + 3), (1, 1)] {
+                let mut want = vec![0u8; (ow * oh * 4) as usize];
+                scaler::apply(wu, hu, &rgba, ow as usize, oh as usize, &mut want);
+                let got = g
+                    .run_stage(Kernel::Scaler, &p, &rgba, Some((ow, oh)))
+                    .unwrap();
+                assert_eq!(got, want, "scaler {w}x{h} -> {ow}x{oh}");
+            }
+        }
+    }
+}
+
+/// Stats with zones narrower than a workgroup and a 1x1 grid, 64-bit sums.
+#[test]
+fn statistics_zone_grids_and_large_sums() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(777);
+    for (zx, zy, w, h) in [(64, 64, 200, 140), (1, 1, 1024, 768), (5, 3, 98, 66)] {
+        let fmt = RawFormat::new(w, h, 16, BayerOrder::Gbrg, Packing::Plain);
+        let mut st = StageParams::default();
+        st.stats.zones_x = zx;
+        st.stats.zones_y = zy;
+        let p = params(fmt, st);
+        let m: Vec<u16> = rng
+            .u16s((w * h) as usize, 65535)
+            .into_iter()
+            .map(|v| v | 0xC000)
+            .collect();
+        let want = stats::compute(&p.stages.stats, fmt.bayer, w as usize, h as usize, &m);
+        assert_eq!(
+            g.run_stats(&p, &m).unwrap(),
+            want,
+            "{zx}x{zy} zones, {w}x{h}"
+        );
+    }
+}
+
+/// Every tap equals the reference chain up to that stage.
+#[test]
+fn taps_follow_the_reference_chain() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(4242);
+    let fmt = RawFormat::new(98, 62, 10, BayerOrder::Grbg, Packing::Csi2);
+    let p = params(fmt, busy_stages(&mut rng));
+    let st = &p.stages;
+    let (w, h) = (98usize, 62usize);
+    let raw = random_raw(&mut rng, &fmt);
+    let mut unpacked = vec![0u16; w * h];
+    unpack::unpack(&fmt, &raw, &mut unpacked).unwrap();
+    let mut bl = vec![0u16; w * h];
+    black_level::apply(
+        &st.black_level,
+        fmt.max_value(),
+        fmt.bayer,
+        w,
+        &unpacked,
+        &mut bl,
+    );
+    let mut dpc = vec![0u16; w * h];
+    defect_pixel::apply(&st.defect_pixel, w, h, &bl, &mut dpc);
+    let mut lsc = dpc.clone();
+    lens_shading::apply(&st.lens_shading, fmt.bayer, w, h, &mut lsc);
+    let mut wb = lsc.clone();
+    white_balance::apply(&st.white_balance, fmt.bayer, w, &mut wb);
+    let mut rgb = vec![0u16; w * h * 3];
+    demosaic::apply(&st.demosaic, fmt.bayer, w, h, &wb, &mut rgb);
+    let mut cc = rgb.clone();
+    ccm::apply(&st.ccm, &mut cc);
+    let mut out = vec![0u8; w * h * 4];
+    tone::apply_rgba8(&p.lut, &cc, &mut out);
+    for tap in Tap::ALL {
+        let got = g.tap(&p, &raw, tap).unwrap();
+        match (tap, got) {
+            (Tap::Unpacked, TapImage::Mosaic(v)) => assert_eq!(v, unpacked),
+            (Tap::BlackLevel, TapImage::Mosaic(v)) => assert!(max_diff16(&v, &bl) <= 1),
+            (Tap::DefectPixel, TapImage::Mosaic(v)) => assert!(max_diff16(&v, &dpc) <= 1),
+            (Tap::LensShading, TapImage::Mosaic(v)) => assert!(max_diff16(&v, &lsc) <= 1),
+            (Tap::WhiteBalance, TapImage::Mosaic(v)) => assert!(max_diff16(&v, &wb) <= 2),
+            // Float stages before it may move a sample by one LSB, which the
+            // demosaic's kernels (weights up to 12/16) and the CCM can spread.
+            (Tap::Demosaic, TapImage::Rgb16(v)) => assert!(max_diff16(&v, &rgb) <= 8),
+            (Tap::Ccm, TapImage::Rgb16(v)) => assert!(max_diff16(&v, &cc) <= 24),
+            (Tap::Tone, TapImage::Rgba8(v)) => assert!(max_diff8(&v, &out) <= 1),
+            (t, other) => panic!("{t:?} gave {other:?}"),
+        }
+    }
+}
+
+/// Bytes moved per preview frame: reads from the dispatch geometry, the
+/// statistics traffic as the kernel counted it; on scenes and on noise (the
+/// worst case for histogram flushes).
+#[test]
+fn preview_moves_at_most_1_5x_the_ideal_bytes() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng(99);
+    for (w, h) in [(1920, 1080), (640, 360)] {
+        let fmt = RawFormat::new(w, h, 10, BayerOrder::Rggb, Packing::Csi2);
+        let p = params(fmt, StageParams::default());
+        let mut out = vec![0u8; (w * h * 4) as usize];
+        for (what, raw) in [
+            ("checker", smooth_raw(Scene::Checker, &fmt)),
+            ("zone plate", smooth_raw(Scene::ZonePlate, &fmt)),
+            ("noise", random_raw(&mut rng, &fmt)),
+        ] {
+            let f = g.preview(&p, &raw, &mut out).unwrap();
+            assert!(f.global_atomics > 0);
+            let b = GpuIsp::bytes_moved(&fmt, 16 * 12, f.global_atomics);
+            eprintln!("{w}x{h} RAW10P {what}: {b:?}");
+            assert!(b.ratio <= 1.5, "{w}x{h} {what}: {b:?}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let Some(g) = gpu() else { return };
+    let fmt = RawFormat::new(64, 32, 10, BayerOrder::Rggb, Packing::Csi2);
+    let p = params(fmt, StageParams::default());
+    let mut out = vec![0u8; 64 * 32 * 4];
+    let e = g.preview(&p, &[0u8; 100], &mut out).unwrap_err();
+    assert!(
+        matches!(e, GpuError::Input(_)) && e.to_string().contains("truncated"),
+        "{e}"
+    );
+    let e = g
+        .preview(&p, &vec![0u8; fmt.frame_bytes()], &mut out[..10])
+        .unwrap_err();
+    assert!(e.to_string().contains("RGBA8"), "{e}");
+    let tiny = params(
+        RawFormat::new(4, 4, 10, BayerOrder::Rggb, Packing::Csi2),
+        StageParams::default(),
+    );
+    assert!(g.preview(&tiny, &[0u8; 20], &mut out).is_err());
+    // A frame bigger than the adapter's buffers: refused before anything is allocated.
+    let huge = params(
+        RawFormat::new(60000, 60000, 16, BayerOrder::Rggb, Packing::Plain),
+        StageParams::default(),
+    );
+    let raw = vec![0u8; 16];
+    let e = g.preview(&huge, &raw, &mut out).unwrap_err();
+    assert!(
+        matches!(e, GpuError::Input(_) | GpuError::TooLarge { .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_shader_that_fails_validation_is_an_error_not_a_crash() {
+    let Some(ctx) = context_for_tests() else {
+        return;
+    };
+    let broken = isp_engine::gpu::shader_source().replace("fn clamp_u16", "fn clamp_u16 oops");
+    let e = GpuIsp::with_source(ctx.clone(), &broken).unwrap_err();
+    assert!(matches!(e, GpuError::Shader(_)), "{e}");
+    // The device is still usable afterwards.
+    GpuIsp::new(ctx).unwrap();
+}
+
+#[test]
+fn a_lost_device_is_an_error_not_a_crash() {
+    let Some(ctx) = context_for_tests() else {
+        return;
+    };
+    let g = GpuIsp::new(ctx.clone()).unwrap();
+    let fmt = RawFormat::new(64, 32, 10, BayerOrder::Rggb, Packing::Csi2);
+    let p = params(fmt, StageParams::default());
+    let raw = vec![0u8; fmt.frame_bytes()];
+    let mut out = vec![0u8; 64 * 32 * 4];
+    g.preview(&p, &raw, &mut out).unwrap();
+    ctx.destroy();
+    let e = g.preview(&p, &raw, &mut out).unwrap_err();
+    eprintln!("after destroy: {e}");
+    // And it stays an error, frame after frame.
+    assert!(g.preview(&p, &raw, &mut out).is_err());
+}
+
+#[test]
+fn an_adopted_device_runs_the_same_pipeline() {
+    let Some(own) = context_for_tests() else {
+        return;
+    };
+    // Build a device the way eframe's wgpu integration does, then adopt it.
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&Default::default())).unwrap();
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: isp_engine::gpu::required_limits(&adapter.limits()),
+        ..Default::default()
+    }))
+    .unwrap();
+    let adopted = GpuContext::adopt(device, queue, adapter.get_info());
+    assert!(!adopted.has_timestamps());
+    let g = GpuIsp::new(adopted).unwrap();
+    let fmt = RawFormat::new(130, 70, 10, BayerOrder::Bggr, Packing::Csi2);
+    let p = params(fmt, StageParams::default());
+    let raw = smooth_raw(Scene::Checker, &fmt);
+    let (want, _) = cpu_preview(&p, &raw);
+    let mut got = vec![0u8; want.len()];
+    let f = g.preview(&p, &raw, &mut got).unwrap();
+    assert!(max_diff8(&got, &want) <= 1);
+    // No timestamp queries on this device: the telemetry says CPU timing.
+    assert_eq!(f.timings.timer, isp_engine::gpu::TimerKind::Cpu);
+    drop(own);
+}
+
+#[test]
+fn steady_state_reuses_its_buffers() {
+    let Some(ctx) = context_for_tests() else {
+        return;
+    };
+    let g = GpuIsp::new(ctx).unwrap();
+    let fmt = RawFormat::new(256, 128, 10, BayerOrder::Rggb, Packing::Csi2);
+    let p = params(fmt, StageParams::default());
+    let raw = smooth_raw(Scene::Gradient, &fmt);
+    let mut out = vec![0u8; 256 * 128 * 4];
+    let mut first = None;
+    for _ in 0..5 {
+        let f = g.preview(&p, &raw, &mut out).unwrap();
+        let r = first.get_or_insert(out.clone());
+        assert_eq!(*r, out);
+        assert!(f.timings.compute_ns > 0);
+    }
+    assert_eq!(g.pooled_slots(), 1);
 }

@@ -83,7 +83,10 @@ impl Kernel {
             }
             Kernel::Stats => ((w / 2).div_ceil(16), (h / 2).div_ceil(16)),
             Kernel::Scaler => (ow.div_ceil(16), oh.div_ceil(16)),
-            Kernel::FusedPreview => (w.div_ceil(32), h.div_ceil(32)),
+            Kernel::FusedPreview => (
+                w.div_ceil(32),
+                h.div_ceil(32).div_ceil(uniforms::fused_rows(w, h)),
+            ),
         }
     }
 
@@ -209,6 +212,19 @@ pub struct GpuTimings {
 pub struct GpuFrame {
     pub stats: Stats3A,
     pub timings: GpuTimings,
+    /// Global-memory atomics the statistics flushes issued (bytes accounting).
+    pub global_atomics: u64,
+}
+
+/// Bytes one fused preview frame moves through GPU memory, against the ideal.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct BytesMoved {
+    pub raw_read: u64,
+    pub rgba_write: u64,
+    pub stats: u64,
+    pub total: u64,
+    pub ideal: u64,
+    pub ratio: f64,
 }
 
 const NO_QUERY: u8 = 0;
@@ -379,22 +395,40 @@ impl GpuIsp {
         &self.ctx
     }
 
+    /// Frame slots waiting in the pool (one per geometry in steady state).
+    pub fn pooled_slots(&self) -> usize {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Bytes the fused preview moves through GPU memory for one frame of
-    /// `fmt` (computed from the dispatch geometry: each workgroup reads its
-    /// 40x40 window of raw bytes, writes its 32x32 RGBA8 pixels and flushes
-    /// its statistics), and the ideal (the raw frame once, RGBA8 once, the
-    /// statistics once).
-    pub fn preview_bytes(fmt: &crate::types::RawFormat, zones: usize) -> (u64, u64) {
+    /// `fmt`, against the ideal (the raw frame read once, RGBA8 written once,
+    /// the statistics written once). Reads follow from the dispatch geometry
+    /// (each 32x32 tile reads a 40x40 window of raw words); the statistics
+    /// traffic is the count of global atomics the kernel itself reported
+    /// ([`GpuFrame::global_atomics`]), 8 bytes each (read and write).
+    pub fn bytes_moved(
+        fmt: &crate::types::RawFormat,
+        zones: usize,
+        global_atomics: u64,
+    ) -> BytesMoved {
         let (w, h) = (fmt.width as u64, fmt.height as u64);
-        let bpp = fmt.min_stride() as f64 / w as f64;
-        let (tx, ty) = (w.div_ceil(32), h.div_ceil(32));
-        let raw_read = (tx * ty) as f64 * 40.0 * 40.0 * bpp;
-        let out = w * h * 4;
-        let stats_ideal = uniforms::stats_words(zones) as u64 * 4;
-        // Each workgroup flushes its histograms, up to 16 zones and the sums.
-        let stats_moved = tx * ty * (768 + 16 * 8 + 8) * 4 + stats_ideal;
-        let ideal = fmt.frame_bytes() as u64 + out + stats_ideal;
-        (raw_read as u64 + out + stats_moved, ideal)
+        let tiles = w.div_ceil(32) * h.div_ceil(32);
+        // A 40-pixel row segment of raw bytes, in whole words, plus one word of misalignment.
+        let seg = (40 * fmt.min_stride() as u64).div_ceil(w).div_ceil(4) * 4 + 4;
+        let raw_read = tiles * 40 * seg;
+        let rgba_write = w * h * 4;
+        let stats_len = uniforms::stats_words(zones) as u64 * 4;
+        let stats = global_atomics * 8 + stats_len;
+        let ideal = fmt.frame_bytes() as u64 + rgba_write + stats_len;
+        let total = raw_read + rgba_write + stats;
+        BytesMoved {
+            raw_read,
+            rgba_write,
+            stats,
+            total,
+            ideal,
+            ratio: total as f64 / ideal as f64,
+        }
     }
 
     fn take_slot(&self, w: u32, h: u32, raw_bytes: u64) -> Result<Slot, GpuError> {
@@ -442,7 +476,7 @@ impl GpuIsp {
                 })
             };
             use wgpu::BufferUsages as U;
-            let readback_len = align(out_len, 256) + STATS_BYTES + 256;
+            let readback_len = align(out_len, 256) + align(STATS_BYTES, 256) + 256;
             let queries = self.ctx.has_timestamps().then(|| {
                 (
                     device.create_query_set(&wgpu::QuerySetDescriptor {
@@ -472,7 +506,12 @@ impl GpuIsp {
                 aux_words,
                 aux_key: None,
                 raw: buf("raw", raw_len, U::STORAGE | U::COPY_DST, false),
-                out: buf("rgba8", out_len, U::STORAGE | U::COPY_SRC | U::COPY_DST, false),
+                out: buf(
+                    "rgba8",
+                    out_len,
+                    U::STORAGE | U::COPY_SRC | U::COPY_DST,
+                    false,
+                ),
                 stats: buf(
                     "stats",
                     STATS_BYTES,
@@ -634,12 +673,17 @@ impl GpuIsp {
         loop {
             match s.upload_state.load(Ordering::Acquire) {
                 MAPPED => return Ok(()),
-                MAP_FAILED => return Err(GpuError::Map("staging buffer could not be mapped".into())),
+                MAP_FAILED => {
+                    return Err(GpuError::Map("staging buffer could not be mapped".into()));
+                }
                 NO_QUERY => {
                     let st = s.upload_state.clone();
                     st.store(1, Ordering::Release);
                     s.upload.map_async(wgpu::MapMode::Write, .., move |r| {
-                        st.store(if r.is_ok() { MAPPED } else { MAP_FAILED }, Ordering::Release);
+                        st.store(
+                            if r.is_ok() { MAPPED } else { MAP_FAILED },
+                            Ordering::Release,
+                        );
                     });
                 }
                 _ => {
@@ -742,7 +786,7 @@ impl GpuIsp {
         let stats_len = uniforms::stats_words(zones) as u64 * 4;
         let out_len = w as u64 * h as u64 * 4;
         let stats_at = align(out_len, 256);
-        let ts_at = stats_at + STATS_BYTES;
+        let ts_at = align(stats_at + STATS_BYTES, 256);
 
         self.upload_ready(s)?;
         let upload_start_ns = now_ns();
@@ -798,14 +842,13 @@ impl GpuIsp {
         let period = self.ctx.queue.get_timestamp_period() as f64;
         let has_ts = s.queries.is_some();
         let mut readback_ns = 0;
-        let (stats, gpu_ns) = self.read_back(s, idx, |bytes| {
+        let ((stats, global_atomics), gpu_ns) = self.read_back(s, idx, |bytes| {
             let t = now_ns();
             out[..out_len as usize].copy_from_slice(&bytes[..out_len as usize]);
-            let words: &[u32] = bytemuck::cast_slice(
-                &bytes[stats_at as usize..(stats_at + stats_len) as usize],
-            );
-            let st = decode_stats(p, words);
-            let ts: &[u64] = bytemuck::cast_slice(&bytes[ts_at as usize..ts_at as usize + 16]);
+            let words: &[u32] =
+                bytemuck::cast_slice(&bytes[stats_at as usize..(stats_at + stats_len) as usize]);
+            let st = (decode_stats(p, words), words[uniforms::ST_COUNT] as u64);
+            let ts = timestamps(&bytes[ts_at as usize..]);
             let gpu = (has_ts && ts[1] > ts[0]).then(|| ((ts[1] - ts[0]) as f64 * period) as u64);
             readback_ns = now_ns() - t;
             (st, gpu)
@@ -818,6 +861,7 @@ impl GpuIsp {
         };
         Ok(GpuFrame {
             stats,
+            global_atomics,
             timings: GpuTimings {
                 upload_start_ns,
                 upload_ns,
@@ -838,7 +882,10 @@ impl GpuIsp {
             .is_ok()
         {
             s.upload.map_async(wgpu::MapMode::Write, .., move |r| {
-                st.store(if r.is_ok() { MAPPED } else { MAP_FAILED }, Ordering::Release);
+                st.store(
+                    if r.is_ok() { MAPPED } else { MAP_FAILED },
+                    Ordering::Release,
+                );
             });
         }
     }
@@ -895,7 +942,7 @@ impl GpuIsp {
             })?;
             let gpu = if s.queries.is_some() {
                 self.read_back(&s, idx, |b| {
-                    let ts: &[u64] = bytemuck::cast_slice(&b[..16]);
+                    let ts = timestamps(b);
                     (ts[1] > ts[0]).then(|| (ts[1] - ts[0]) as f64 * period)
                 })?
             } else {
@@ -1078,7 +1125,7 @@ impl GpuIsp {
         }
         let idx = scoped(device, "stage chain", || {
             let mut u = Uniforms::new(p, w, h);
-            u.outp = [ow, oh, w, 0];
+            u.outp = [ow, oh, w, uniforms::fused_rows(w, h)];
             self.load_params(s, p, u)?;
             let first_src = if chain[0] == Kernel::Unpack {
                 Buf::Raw
@@ -1119,6 +1166,16 @@ impl GpuIsp {
         })?;
         self.read_back(s, idx, |b| b[..out_bytes as usize].to_vec())
     }
+}
+
+/// Two resolved timestamps (little-endian u64) at the start of `b`.
+fn timestamps(b: &[u8]) -> [u64; 2] {
+    let at = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    [at(0), at(8)]
 }
 
 /// The statistics buffer's words -> [`Stats3A`], with the CPU's arithmetic.

@@ -17,7 +17,7 @@
 mod isp;
 mod uniforms;
 
-pub use isp::{GpuFrame, GpuIsp, GpuTimings, Kernel, Tap, TapImage, TimerKind};
+pub use isp::{BytesMoved, GpuFrame, GpuIsp, GpuTimings, Kernel, Tap, TapImage, TimerKind};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

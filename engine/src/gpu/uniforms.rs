@@ -16,10 +16,18 @@ pub const LUT16_WORDS: usize = 32768;
 pub const LSC_AT: usize = LUT8_WORDS + LUT16_WORDS;
 
 /// Words of the statistics buffer for a zone grid (see stats.wgsl).
-pub const ST_HIST: usize = 8;
-pub const ST_ZONES: usize = 776;
+pub const ST_COUNT: usize = 8;
+pub const ST_HIST: usize = 9;
+pub const ST_ZONES: usize = 777;
 pub fn stats_words(zones: usize) -> usize {
     ST_ZONES + zones * 8
+}
+
+/// Tiles (32x32) a fused workgroup makes one under the other: more rows,
+/// fewer statistics flushes; fewer rows, more workgroups to fill a big GPU.
+pub fn fused_rows(width: u32, height: u32) -> u32 {
+    let tiles = width.div_ceil(32) * height.div_ceil(32);
+    if tiles < 1024 { 8 } else { 4 }
 }
 
 #[repr(C)]
@@ -90,7 +98,7 @@ impl Uniforms {
                 st.stats.saturation as u32,
                 (rx | (ry << 1)) as u32,
             ],
-            outp: [width, height, width, 0],
+            outp: [width, height, width, fused_rows(width, height)],
             yuv: [
                 kr,
                 kb,
