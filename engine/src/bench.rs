@@ -6,6 +6,7 @@
 use crate::clock::now_ns;
 use crate::completion_dispatcher::{CompletionDispatcher, DispatchCtx, Router};
 use crate::envelope::{CompletionEvent, Envelope, Payload, StageId};
+use crate::gpu::{Backend, BytesMoved, GpuContext, GpuIsp, TimerKind};
 use crate::housekeeper::Housekeeper;
 use crate::pipeline::{Engine, EngineConfig, PathMode};
 use crate::resource_manager::{PoolConfig, ResourceManager};
@@ -118,11 +119,13 @@ pub struct PipelineBench {
     pub format: String,
     pub path: PathMode,
     pub frames: u64,
-    pub backend: &'static str,
+    /// What ran the preview: "cpu (...)" or "gpu: <adapter>".
+    pub backend: String,
     pub cores: usize,
     /// Run time per stage, ms.
     pub stages_ms: BTreeMap<&'static str, Spread>,
-    /// Compute of the preview (raw_isp + fast_isp) per frame, ms.
+    /// Compute of the preview per frame, ms: raw_isp + fast_isp on the CPU;
+    /// on the GPU the fast_isp worker (upload, dispatch, wait, readback).
     pub preview_compute_ms: Spread,
     /// Submit of the frame to its output published, ms.
     pub end_to_end_ms: Spread,
@@ -138,7 +141,7 @@ pub fn pipeline(
     frames: u64,
     path: PathMode,
 ) -> Result<PipelineBench, crate::pipeline::EngineError> {
-    pipeline_with(width, height, frames, path, 2)
+    pipeline_with(width, height, frames, path, 2, Backend::Cpu)
 }
 
 /// As [`pipeline`], with `in_flight` frames allowed at once (1: every stage
@@ -149,12 +152,14 @@ pub fn pipeline_with(
     frames: u64,
     path: PathMode,
     in_flight: usize,
+    backend: Backend,
 ) -> Result<PipelineBench, crate::pipeline::EngineError> {
     let fmt = RawFormat::new(width, height, 10, BayerOrder::Rggb, Packing::Plain);
     let mut src = MemorySource::synthetic(Scene::Checker, fmt, 4, frames + 3);
     let cfg = EngineConfig {
         path,
         max_in_flight: in_flight,
+        backend,
         ..Default::default()
     };
     let engine = Engine::new(cfg, Tuning::default())?;
@@ -184,7 +189,7 @@ pub fn pipeline_with(
     for e in snap
         .iter()
         .skip(warm)
-        .filter(|e| e.kind == EventKind::Stage)
+        .filter(|e| e.kind == EventKind::Stage || e.kind == EventKind::Gpu)
     {
         if e.outcome == Outcome::Dropped {
             dropped += 1;
@@ -199,7 +204,10 @@ pub fn pipeline_with(
         if e.stage == "raw_isp" || e.stage == "slow_isp" {
             first.insert(e.frame_id, e.enqueue_ns);
         }
-        if e.stage == "raw_isp" || e.stage == "fast_isp" {
+        if e.stage == "fast_isp" {
+            first.entry(e.frame_id).or_insert(e.enqueue_ns);
+        }
+        if e.kind == EventKind::Stage && (e.stage == "raw_isp" || e.stage == "fast_isp") {
             *preview.entry(e.frame_id).or_default() += e.run_ns() as f64 / 1e6;
         }
     }
@@ -222,7 +230,7 @@ pub fn pipeline_with(
         format: fmt.describe(),
         path,
         frames,
-        backend: "cpu",
+        backend: engine.backend(),
         cores: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
@@ -290,6 +298,7 @@ fn noop_envelope(
         enqueue_ns: 0,
         deadline_ns: None,
         continuation: false,
+        gpu: None,
     }
 }
 
@@ -435,4 +444,123 @@ pub fn qos(n: usize) -> QosBench {
         idle_ms,
         loaded_ms,
     }
+}
+
+/// The fused preview on the GPU against the CPU, outside the engine.
+#[derive(Debug, Serialize)]
+pub struct GpuBench {
+    pub adapter: String,
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    /// How `compute_ms` was timed (GPU timestamps, or submit-to-done on the CPU).
+    pub timer: TimerKind,
+    /// The fused dispatch alone, raw already on the GPU.
+    pub compute_ms: Spread,
+    /// One whole preview frame: staging copy, upload, dispatch, readback, copy out.
+    pub with_transfers_ms: Spread,
+    /// Raw bytes into the staging buffer (CPU copy).
+    pub upload_ms: Spread,
+    /// Submit to the GPU reporting done (upload copy + dispatch + readback copy).
+    pub gpu_wall_ms: Spread,
+    /// RGBA8 and statistics out of the mapped readback buffer (CPU copy).
+    pub readback_ms: Spread,
+    /// The CPU's fused path on the same frame (unpack + black level + fused + stats).
+    pub cpu_preview_ms: Spread,
+    /// Largest difference of any RGBA8 value from the CPU's output (8-bit LSB).
+    pub max_diff_vs_cpu: u8,
+    pub stats_equal_cpu: bool,
+    pub bytes: BytesMoved,
+}
+
+/// Measure the GPU preview of a `width` x `height` RAW10 frame, `n` runs each.
+pub fn gpu_preview(
+    width: u32,
+    height: u32,
+    n: usize,
+    packing: Packing,
+) -> Result<GpuBench, String> {
+    let ctx = GpuContext::new().map_err(|e| e.to_string())?;
+    let g = GpuIsp::new(ctx).map_err(|e| e.to_string())?;
+    let fmt = RawFormat::new(width, height, 10, BayerOrder::Rggb, packing);
+    let mut src = SyntheticSource::new(Scene::Checker, fmt);
+    let mut raw = vec![0u8; fmt.frame_bytes()];
+    src.next_frame(&mut raw).map_err(|e| e.to_string())?;
+    let t = Tuning::default();
+    let set = crate::tuning::ParamStore::new(t).snapshot();
+    let p = FrameParams {
+        version: set.version,
+        format: fmt,
+        linear_output: false,
+        stages: set.tuning.stages.clone(),
+        lut: set.lut.clone(),
+        algorithms: set.algorithms.clone(),
+    };
+    let px = width as usize * height as usize;
+    let mut out = vec![0u8; px * 4];
+    // Warm up (slot, pipelines' first use).
+    let first = g.preview(&p, &raw, &mut out).map_err(|e| e.to_string())?;
+    let (compute, timer) = g.bench_compute(&p, &raw, n).map_err(|e| e.to_string())?;
+    let (mut whole, mut up, mut wall, mut rb) = (vec![], vec![], vec![], vec![]);
+    let mut atomics = first.global_atomics;
+    for _ in 0..n {
+        let t0 = Instant::now();
+        let f = g.preview(&p, &raw, &mut out).map_err(|e| e.to_string())?;
+        whole.push(t0.elapsed().as_secs_f64() * 1e3);
+        up.push(f.timings.upload_ns as f64 / 1e6);
+        wall.push(f.timings.gpu_wall_ns as f64 / 1e6);
+        rb.push(f.timings.readback_ns as f64 / 1e6);
+        atomics = f.global_atomics;
+    }
+    // The CPU on the same frame, through the same code the engine runs.
+    let env = Envelope {
+        frame_id: 0,
+        stage: StageId::FastIsp,
+        lane: Lane::Realtime,
+        worker: crate::isp::noop,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        pin_owner: String::new(),
+        params: Arc::new(p.clone()),
+        ipa: Default::default(),
+        payload: Payload::None,
+        enqueue_ns: 0,
+        deadline_ns: None,
+        continuation: false,
+        gpu: None,
+    };
+    let mut cpu_out = vec![0u8; px * 4];
+    let mut cpu = Vec::new();
+    let mut cpu_stats = None;
+    for _ in 0..n.clamp(1, 20) {
+        let t0 = Instant::now();
+        let st = crate::isp::cpu_preview(&env, "bench", &raw, &mut cpu_out)
+            .map_err(|e| e.to_string())?;
+        cpu.push(t0.elapsed().as_secs_f64() * 1e3);
+        cpu_stats = Some(st);
+    }
+    let gpu_frame = g.preview(&p, &raw, &mut out).map_err(|e| e.to_string())?;
+    let max_diff = out
+        .iter()
+        .zip(&cpu_out)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap_or(0);
+    let zones = p.stages.stats.zones_x * p.stages.stats.zones_y;
+    Ok(GpuBench {
+        adapter: g.context().adapter_name(),
+        width,
+        height,
+        format: fmt.describe(),
+        timer,
+        compute_ms: Spread::of(compute),
+        with_transfers_ms: Spread::of(whole),
+        upload_ms: Spread::of(up),
+        gpu_wall_ms: Spread::of(wall),
+        readback_ms: Spread::of(rb),
+        cpu_preview_ms: Spread::of(cpu),
+        max_diff_vs_cpu: max_diff,
+        stats_equal_cpu: cpu_stats.as_ref() == Some(&gpu_frame.stats),
+        bytes: GpuIsp::bytes_moved(&fmt, zones, atomics),
+    })
 }

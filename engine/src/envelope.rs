@@ -53,6 +53,18 @@ pub enum StageOutput {
     None,
     Stats(Box<Stats3A>),
     Algo(Box<AlgoResult>),
+    /// The GPU preview's statistics, timings, and a note when it fell back.
+    Gpu(Box<GpuOutput>),
+}
+
+/// What the GPU preview worker hands the router besides the image.
+#[derive(Debug)]
+pub struct GpuOutput {
+    pub stats: Stats3A,
+    /// `None` when the frame ran on the CPU after a fault.
+    pub timings: Option<crate::gpu::GpuTimings>,
+    /// Set when this frame switched the engine to the CPU.
+    pub switched: Option<String>,
 }
 
 /// A worker's failure.
@@ -95,6 +107,8 @@ pub struct Envelope {
     pub deadline_ns: Option<u64>,
     /// Whether the dispatcher continues the frame's chain after this stage.
     pub continuation: bool,
+    /// The GPU this envelope's worker runs on (GPU workers only).
+    pub gpu: Option<Arc<crate::gpu::GpuBackend>>,
 }
 
 impl Envelope {

@@ -16,6 +16,7 @@ use crate::completion_dispatcher::{
     CompletionDispatcher, DispatchCtx, DispatcherMsg, PinGuard, Router,
 };
 use crate::envelope::{CompletionEvent, Envelope, Payload, StageId, StageOutput, WorkerFn};
+use crate::gpu::{Backend, GpuBackend, GpuContext, GpuError, GpuIsp};
 use crate::housekeeper::{Housekeeper, HousekeeperConfig, HousekeeperTimer};
 use crate::isp;
 use crate::resource_manager::{
@@ -66,6 +67,11 @@ pub struct EngineConfig {
     /// Frames allowed in flight before `feed` waits (offline sources).
     pub max_in_flight: usize,
     pub sensor: SensorConfig,
+    /// Which backend runs the preview (`Cpu` by default in the library; the
+    /// CLI and the app default to `Auto`).
+    pub backend: Backend,
+    /// A GPU device to adopt instead of creating one (the app's eframe device).
+    pub gpu_context: Option<Arc<GpuContext>>,
 }
 
 impl Default for EngineConfig {
@@ -79,6 +85,8 @@ impl Default for EngineConfig {
             linear_output: false,
             max_in_flight: 3,
             sensor: SensorConfig::default(),
+            backend: Backend::Cpu,
+            gpu_context: None,
         }
     }
 }
@@ -93,6 +101,8 @@ pub enum EngineError {
     Source(#[from] SourceError),
     #[error("the engine is shut down")]
     Closed,
+    #[error("GPU backend: {0}")]
+    Gpu(#[from] GpuError),
 }
 
 /// Counts frames in flight; `feed` waits on it.
@@ -246,6 +256,7 @@ impl PipelineRouter {
             enqueue_ns: 0,
             deadline_ns: None,
             continuation: true,
+            gpu: None,
         }
     }
 
@@ -303,6 +314,55 @@ impl PipelineRouter {
             == 1
         {
             ctx.release_when_unpinned(e.frame.raw.id);
+        }
+    }
+
+    /// Rows for the GPU's own timings (upload, compute, readback) and a note
+    /// when the frame switched the engine to the CPU.
+    fn gpu_telemetry(ctx: &mut DispatchCtx, ev: &CompletionEvent, g: &crate::envelope::GpuOutput) {
+        use crate::telemetry::{EventKind, TelemetryEvent};
+        let env = &ev.envelope;
+        if let Some(t) = &g.timings {
+            let row = |stage: &'static str, start: u64, end: u64, detail: String| TelemetryEvent {
+                seq: 0,
+                kind: EventKind::Gpu,
+                frame_id: env.frame_id,
+                stage,
+                lane: Some(env.lane),
+                worker: ev.worker,
+                enqueue_ns: start,
+                start_ns: start,
+                end_ns: end,
+                buffers: Vec::new(),
+                params_version: env.params_version(),
+                outcome: Outcome::Ok,
+                detail,
+            };
+            ctx.telemetry.append(row(
+                "gpu_upload",
+                t.upload_start_ns,
+                t.upload_start_ns + t.upload_ns,
+                "timer=cpu raw bytes into the staging buffer".into(),
+            ));
+            ctx.telemetry.append(row(
+                "gpu_fused_preview",
+                t.submit_ns,
+                t.submit_ns + t.compute_ns,
+                format!(
+                    "timer={} submit_to_done_ms={:.3}",
+                    t.timer.name(),
+                    t.gpu_wall_ns as f64 / 1e6
+                ),
+            ));
+            ctx.telemetry.append(row(
+                "gpu_readback",
+                t.done_ns - t.readback_ns,
+                t.done_ns,
+                "timer=cpu RGBA8 and statistics out of the readback buffer".into(),
+            ));
+        }
+        if let Some(n) = &g.switched {
+            ctx.telemetry.note("backend", n.clone());
         }
     }
 
@@ -403,6 +463,10 @@ impl Router for PipelineRouter {
             StageId::FastIsp | StageId::SlowIsp => {
                 let out = ev.envelope.outputs.first().cloned();
                 let (stats, owner) = match (&ev.envelope.payload, std::mem::take(&mut ev.output)) {
+                    (_, StageOutput::Gpu(g)) => {
+                        Self::gpu_telemetry(ctx, &ev, &g);
+                        (Some(Arc::new(g.stats)), "subscribers:preview")
+                    }
                     (_, StageOutput::Stats(s)) => (Some(Arc::new(*s)), "subscribers:capture"),
                     (Payload::Stats(s), _) => (Some(s.clone()), "subscribers:preview"),
                     _ => (None, "subscribers"),
@@ -501,6 +565,8 @@ pub struct Engine {
     )>,
     config: EngineConfig,
     pub allocator_note: Option<String>,
+    gpu: Option<Arc<GpuBackend>>,
+    backend_note: String,
 }
 
 impl std::fmt::Debug for Engine {
@@ -544,6 +610,8 @@ impl Engine {
             Box::new(router),
         );
         let params = Arc::new(ParamStore::new(tuning));
+        let (gpu, backend_note) = Self::open_gpu(&config)?;
+        telemetry.note("backend", backend_note.clone());
         Ok(Engine {
             rm,
             telemetry,
@@ -565,7 +633,48 @@ impl Engine {
             )),
             config,
             allocator_note: note,
+            gpu,
+            backend_note,
         })
+    }
+
+    /// The GPU for `config.backend`, and a line saying what was chosen.
+    fn open_gpu(config: &EngineConfig) -> Result<(Option<Arc<GpuBackend>>, String), EngineError> {
+        let mode = config.backend;
+        if mode == Backend::Cpu {
+            return Ok((None, "cpu (asked for)".into()));
+        }
+        let opened = match &config.gpu_context {
+            Some(c) => Ok(c.clone()),
+            None => GpuContext::new(),
+        }
+        .and_then(GpuIsp::new);
+        match (opened, mode) {
+            (Ok(isp), _) => {
+                let note = format!("gpu: {}", isp.context().adapter_name());
+                Ok((Some(Arc::new(GpuBackend::new(isp, mode))), note))
+            }
+            (Err(e), Backend::Auto) => Ok((None, format!("cpu (auto: {e})"))),
+            (Err(e), _) => Err(EngineError::Gpu(e)),
+        }
+    }
+
+    /// What runs the preview now: "gpu: <adapter>" or "cpu (...)"; after a
+    /// fault in auto mode, the CPU and why.
+    pub fn backend(&self) -> String {
+        match &self.gpu {
+            Some(g) if g.active() => self.backend_note.clone(),
+            Some(g) => format!(
+                "cpu (auto, after a GPU fault: {})",
+                g.last_fault().unwrap_or_default()
+            ),
+            None => self.backend_note.clone(),
+        }
+    }
+
+    /// The engine's GPU ISP, when it has one (for taps and the app's texture path).
+    pub fn gpu(&self) -> Option<&GpuIsp> {
+        self.gpu.as_ref().map(|g| &g.isp)
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -582,6 +691,14 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .push(Subscriber { tx, lossless });
         rx
+    }
+
+    /// Drop every subscription: their receivers see the end of the stream.
+    pub fn unsubscribe_all(&self) {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     pub fn threading(&self) -> &ThreadingManager {
@@ -690,11 +807,21 @@ impl Engine {
             PathMode::Slow => &[Lane::Background],
             PathMode::Both => &[Lane::Realtime, Lane::Background],
         };
+        // On the GPU the realtime lane writes the RGBA8 preview straight from
+        // the raw bytes; no 16-bit mosaic is kept.
+        let gpu = self.gpu.clone().filter(|g| g.active());
         let mut work_bufs = Vec::new();
         for &lane in lanes {
-            let spec = match lane {
-                Lane::Realtime => BufferSpec::new(BufferKind::Bayer16, format.width, format.height),
-                Lane::Background => BufferSpec::new(BufferKind::Rgb16, format.width, format.height),
+            let spec = match (lane, &gpu) {
+                (Lane::Realtime, Some(_)) => {
+                    BufferSpec::new(BufferKind::Rgba8, format.width, format.height)
+                }
+                (Lane::Realtime, None) => {
+                    BufferSpec::new(BufferKind::Bayer16, format.width, format.height)
+                }
+                (Lane::Background, _) => {
+                    BufferSpec::new(BufferKind::Rgb16, format.width, format.height)
+                }
             };
             match self
                 .rm
@@ -713,7 +840,9 @@ impl Engine {
             }
         }
         for (lane, buf) in work_bufs {
+            let on_gpu = lane == Lane::Realtime && gpu.is_some();
             let (stage, worker): (StageId, WorkerFn) = match lane {
+                Lane::Realtime if on_gpu => (StageId::FastIsp, isp::gpu_preview),
                 Lane::Realtime => (StageId::RawIsp, isp::raw_isp),
                 Lane::Background => (StageId::SlowIsp, isp::slow_isp),
             };
@@ -731,11 +860,12 @@ impl Engine {
                 enqueue_ns: now_ns(),
                 deadline_ns: None,
                 continuation: false,
+                gpu: if on_gpu { gpu.clone() } else { None },
             };
             let _ = self.new_frames.send((
                 frame.clone(),
                 lane,
-                (lane == Lane::Realtime).then(|| buf.clone()),
+                (lane == Lane::Realtime && !on_gpu).then(|| buf.clone()),
             ));
             self.rm.pin(raw.id, &env.pin_owner)?;
             self.rm.pin(buf.id, &env.pin_owner)?;

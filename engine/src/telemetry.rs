@@ -22,6 +22,9 @@ pub enum EventKind {
     Pool,
     /// Anything else worth a row: backend switches, source errors, control writes.
     Note,
+    /// A GPU step of a frame (upload, compute, readback); `detail` says how
+    /// it was timed (`timer=timestamp` GPU timestamp queries, `timer=cpu`).
+    Gpu,
 }
 
 impl EventKind {
@@ -30,6 +33,7 @@ impl EventKind {
             EventKind::Stage => "stage",
             EventKind::Pool => "pool",
             EventKind::Note => "note",
+            EventKind::Gpu => "gpu",
         }
     }
 }

@@ -552,6 +552,7 @@ mod tests {
             enqueue_ns: 0,
             deadline_ns: None,
             continuation: false,
+            gpu: None,
         }
     }
 

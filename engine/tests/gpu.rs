@@ -2,12 +2,14 @@
 //! (lavapipe here and in CI). A missing adapter fails these tests; only
 //! `ISP_SKIP_GPU_TESTS=1` outside CI skips them, loudly.
 
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
+
 use isp_engine::gpu::{GpuContext, GpuError, GpuIsp, Kernel, Tap, TapImage, context_for_tests};
 use isp_engine::sources::FrameSource;
 use isp_engine::sources::synthetic::{Scene, SyntheticSource};
 use isp_engine::stages::{
-    self, black_level, ccm, defect_pixel, demosaic, fused, lens_shading, scaler, stats, tone,
-    unpack, white_balance, yuv,
+    black_level, ccm, defect_pixel, demosaic, fused, lens_shading, scaler, stats, tone, unpack,
+    white_balance, yuv,
 };
 use isp_engine::tuning::{FrameParams, StageParams};
 use isp_engine::types::{BayerOrder, Packing, RawFormat};

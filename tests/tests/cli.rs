@@ -14,7 +14,13 @@ fn isp(args: &[&str]) -> std::process::Output {
 fn process_demo_session_writes_pngs_csv_and_summary() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let o = isp(&["process", "--out", out.to_str().unwrap()]);
+    let o = isp(&[
+        "process",
+        "--backend",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let pngs: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
@@ -228,4 +234,83 @@ fn killed_recorder_leaves_a_readable_session() {
     for i in 0..n {
         s.read_frame(i, &mut buf).unwrap();
     }
+}
+
+fn read_rgba(path: &std::path::Path) -> Vec<u8> {
+    let f = std::fs::File::open(path).expect("PNG written");
+    let mut r = png::Decoder::new(std::io::BufReader::new(f))
+        .read_info()
+        .expect("PNG header");
+    let mut buf = vec![0; r.output_buffer_size().expect("PNG size")];
+    r.next_frame(&mut buf).expect("PNG data");
+    buf
+}
+
+/// `--backend gpu` on the demo session: same pictures as the CPU (1 LSB),
+/// GPU rows in the telemetry, the adapter in the summary. The tuning has no
+/// AE/AWB, so both runs use identical parameters on every frame.
+#[test]
+fn process_on_the_gpu_matches_the_cpu() {
+    if isp_engine::gpu::context_for_tests().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tuning = tmp.path().join("fixed.json");
+    let mut t = isp_engine::tuning::Tuning::load(
+        &isp_engine::sources::session::demo_session_dir()
+            .unwrap()
+            .join("tuning.json"),
+    )
+    .unwrap();
+    t.algorithms.clear();
+    t.save(&tuning).unwrap();
+    let mut outs = Vec::new();
+    for backend in ["gpu", "cpu"] {
+        let out = tmp.path().join(backend);
+        let o = isp(&[
+            "process",
+            "--backend",
+            backend,
+            "--tuning",
+            tuning.to_str().unwrap(),
+            "--frames",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        outs.push(out);
+    }
+    for f in ["frame_000000.png", "frame_000002.png"] {
+        let (g, c) = (read_rgba(&outs[0].join(f)), read_rgba(&outs[1].join(f)));
+        let d = g.iter().zip(&c).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+        assert!(d <= 1, "{f}: max diff {d}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outs[0].join("summary.json")).unwrap()).unwrap();
+    assert!(
+        summary["backend"].as_str().unwrap().starts_with("gpu: "),
+        "{summary}"
+    );
+    assert!(
+        summary["stages"]["gpu_fused_preview"]["count"]
+            .as_u64()
+            .unwrap()
+            == 3
+    );
+    let mut csv = csv::Reader::from_path(outs[0].join("telemetry.csv")).unwrap();
+    let gpu_rows = csv
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| &r[1] == "gpu" && &r[3] == "gpu_fused_preview")
+        .filter(|r| r[14].starts_with("timer="))
+        .count();
+    assert_eq!(gpu_rows, 3);
+}
+
+#[test]
+fn backend_flag_rejects_nonsense() {
+    let o = isp(&["process", "--backend", "tpu", "--out", "/tmp/x"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not cpu, gpu or auto"));
 }

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use isp_engine::allocator::AllocatorKind;
 use isp_engine::bench;
+use isp_engine::gpu::Backend;
 use isp_engine::image_io;
 use isp_engine::pipeline::{Engine, EngineConfig, PathMode};
 use isp_engine::sources::{self, SourceOptions, session::SessionRecorder};
@@ -61,6 +62,10 @@ fn parse_path(s: &str) -> Result<PathMode, String> {
     }
 }
 
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    Backend::parse(s).ok_or_else(|| format!("`{s}` is not cpu, gpu or auto"))
+}
+
 fn parse_alloc(s: &str) -> Result<AllocatorKind, String> {
     AllocatorKind::parse(s).ok_or_else(|| format!("`{s}` is not heap, memfd, dmabuf or auto"))
 }
@@ -92,6 +97,10 @@ enum Cmd {
         /// Frame memory: heap, memfd, dmabuf or auto.
         #[arg(long, default_value = "auto", value_parser = parse_alloc)]
         allocator: AllocatorKind,
+        /// Preview backend: cpu, gpu (wgpu compute) or auto (the GPU when
+        /// there is an adapter; a GPU fault switches to the CPU).
+        #[arg(long, default_value = "auto", value_parser = parse_backend)]
+        backend: Backend,
     },
     /// Record a source into a new session directory.
     Record {
@@ -138,6 +147,11 @@ enum Cmd {
         /// compute), 2 or more overlap frames (throughput).
         #[arg(long, default_value_t = 2)]
         in_flight: usize,
+        /// Preview backend of the engine run: cpu, gpu or auto. With gpu or
+        /// auto (and an adapter) the fused GPU preview is also measured on its
+        /// own: compute alone, with transfers, upload and readback, bytes moved.
+        #[arg(long, default_value = "auto", value_parser = parse_backend)]
+        backend: Backend,
     },
 }
 
@@ -171,6 +185,7 @@ fn main() -> ExitCode {
             path,
             linear16,
             allocator,
+            backend,
         } => process(
             source.as_deref(),
             &geometry,
@@ -180,6 +195,7 @@ fn main() -> ExitCode {
             path,
             linear16,
             allocator,
+            backend,
         ),
         Cmd::Record {
             source,
@@ -197,7 +213,8 @@ fn main() -> ExitCode {
             path,
             runtime,
             in_flight,
-        } => run_bench(width, height, frames, path, runtime, in_flight),
+            backend,
+        } => run_bench(width, height, frames, path, runtime, in_flight, backend),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -246,6 +263,7 @@ fn process(
     path: PathMode,
     linear16: bool,
     allocator: AllocatorKind,
+    backend: Backend,
 ) -> Res {
     let mut src = sources::open(spec, &opts(g)).map_err(|e| e.to_string())?;
     let tuning = load_tuning(tuning, spec)?;
@@ -255,12 +273,14 @@ fn process(
         allocator,
         path,
         linear_output: linear16,
+        backend,
         ..Default::default()
     };
     let engine = Engine::new(cfg, tuning).map_err(|e| e.to_string())?;
     if let Some(n) = &engine.allocator_note {
         eprintln!("isp: {n}");
     }
+    eprintln!("isp: backend {}", engine.backend());
     let limit = frames.or(src.frame_count()).unwrap_or(30);
     let results = engine.subscribe(true);
     let out_dir = out.to_path_buf();
@@ -310,7 +330,10 @@ fn process(
     let snap = engine.telemetry.snapshot();
     let mut per: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut drops = 0u64;
-    for e in snap.iter().filter(|e| e.kind == EventKind::Stage) {
+    for e in snap
+        .iter()
+        .filter(|e| e.kind == EventKind::Stage || e.kind == EventKind::Gpu)
+    {
         if e.outcome == Outcome::Dropped {
             drops += 1;
         }
@@ -337,6 +360,7 @@ fn process(
         "drops": drops,
         "params_version": engine.params.version(),
         "allocator": engine.rm.allocator_name(),
+        "backend": engine.backend(),
         "stages": stages,
         "ipa": engine.ipa(),
     });
@@ -418,10 +442,21 @@ fn run_bench(
     path: PathMode,
     runtime: bool,
     in_flight: usize,
+    backend: Backend,
 ) -> Res {
-    let p = bench::pipeline_with(width, height, frames, path, in_flight.max(1))
+    let p = bench::pipeline_with(width, height, frames, path, in_flight.max(1), backend)
         .map_err(|e| e.to_string())?;
+    let on_gpu = p.backend.starts_with("gpu");
     let mut v = serde_json::to_value(&p).map_err(|e| e.to_string())?;
+    if on_gpu {
+        let g = bench::gpu_preview(
+            width,
+            height,
+            frames as usize,
+            isp_engine::types::Packing::Plain,
+        )?;
+        v["gpu_preview"] = serde_json::to_value(&g).unwrap_or_default();
+    }
     if runtime {
         v["roundtrip_us"] = serde_json::to_value(bench::roundtrip(5000)).unwrap_or_default();
         v["qos"] = serde_json::to_value(bench::qos(1000)).unwrap_or_default();

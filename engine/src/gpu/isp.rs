@@ -457,11 +457,11 @@ impl GpuIsp {
         let px = w as u64 * h as u64;
         let out_len = px * 4;
         for (what, need) in [("raw frame", raw_len), ("RGBA8 output", out_len)] {
-            if need > limits.max_storage_buffer_binding_size as u64 {
+            if need > limits.max_storage_buffer_binding_size {
                 return Err(GpuError::TooLarge {
                     what,
                     need,
-                    max: limits.max_storage_buffer_binding_size as u64,
+                    max: limits.max_storage_buffer_binding_size,
                 });
             }
         }
@@ -579,7 +579,7 @@ impl GpuIsp {
             return Ok(());
         }
         let size = s.key.0 as u64 * s.key.1 as u64 * 6;
-        let max = self.ctx.device.limits().max_storage_buffer_binding_size as u64;
+        let max = self.ctx.device.limits().max_storage_buffer_binding_size;
         if size > max {
             return Err(GpuError::TooLarge {
                 what: "RGB16 intermediate",
@@ -603,7 +603,7 @@ impl GpuIsp {
         Ok(())
     }
 
-    fn buffer<'a>(s: &'a Slot, b: Buf) -> &'a wgpu::Buffer {
+    fn buffer(s: &Slot, b: Buf) -> &wgpu::Buffer {
         match (b, &s.scratch, &s.scaled) {
             (Buf::Raw, _, _) => &s.raw,
             (Buf::Out, _, _) => &s.out,
@@ -1133,7 +1133,7 @@ impl GpuIsp {
                 Buf::A
             };
             let mut padded;
-            let data = if input.len() % 4 == 0 {
+            let data = if input.len().is_multiple_of(4) {
                 input
             } else {
                 padded = input.to_vec();

@@ -170,13 +170,30 @@ impl GpuContext {
     /// environment variables are honoured). Asks for timestamp queries where
     /// the adapter has them.
     pub fn new() -> Result<Arc<GpuContext>, GpuError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-        adapters.retain(|a| {
-            let d = a.get_downlevel_capabilities();
-            d.flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
-        });
+        // Vulkan / Metal / DX12 first; GL only when they offer nothing (its
+        // EGL probe is noisy on headless machines). WGPU_BACKEND overrides.
+        let from_env = std::env::var_os("WGPU_BACKEND").is_some();
+        let tries: &[wgpu::Backends] = if from_env {
+            &[wgpu::Backends::all()]
+        } else {
+            &[wgpu::Backends::PRIMARY, wgpu::Backends::GL]
+        };
+        let mut adapters = Vec::new();
+        for &backends in tries {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            if !from_env {
+                desc.backends = backends;
+            }
+            let instance = wgpu::Instance::new(desc);
+            adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+            adapters.retain(|a| {
+                let d = a.get_downlevel_capabilities();
+                d.flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS)
+            });
+            if !adapters.is_empty() {
+                break;
+            }
+        }
         adapters.sort_by_key(|a| adapter_rank(&a.get_info()));
         let Some(adapter) = adapters.into_iter().next() else {
             return Err(GpuError::NoAdapter(
@@ -292,5 +309,46 @@ pub fn context_for_tests() -> Option<Arc<GpuContext>> {
                 );
             }
         }
+    }
+}
+
+/// The engine's GPU: the ISP, the mode it was asked for, and whether it is
+/// still trusted. A fault in `auto` mode clears `healthy`; frames after it
+/// run on the CPU.
+#[derive(Debug)]
+pub struct GpuBackend {
+    pub isp: GpuIsp,
+    pub mode: Backend,
+    healthy: AtomicBool,
+    fault: Mutex<Option<String>>,
+}
+
+impl GpuBackend {
+    pub fn new(isp: GpuIsp, mode: Backend) -> Self {
+        GpuBackend {
+            isp,
+            mode,
+            healthy: AtomicBool::new(true),
+            fault: Mutex::new(None),
+        }
+    }
+
+    /// Frames should go to the GPU.
+    pub fn active(&self) -> bool {
+        self.mode == Backend::Gpu || self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Record a fault; returns true the first time (the switch to the CPU).
+    pub fn fault(&self, e: &GpuError) -> bool {
+        let mut f = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() {
+            *f = Some(e.to_string());
+        }
+        self.healthy.swap(false, Ordering::AcqRel)
+    }
+
+    /// The first fault seen, if any.
+    pub fn last_fault(&self) -> Option<String> {
+        self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }

@@ -8,9 +8,10 @@
 //! | FastISP   | realtime   | 16-bit mosaic -> RGBA8 preview (fused schedule)   |
 //! | FastAlgo  | realtime   | statistics -> AE/AWB result                       |
 //! | SlowISP   | background | raw bytes -> RGB16 full resolution (reference stages) + statistics |
+//! | GpuPreview| realtime   | raw bytes -> RGBA8 preview + statistics, one GPU dispatch (replaces RawISP..FastISP) |
 //! | SlowAlgo  | background | statistics -> AE/AWB result for the capture       |
 
-use crate::envelope::{Envelope, Payload, StageError, StageOutput};
+use crate::envelope::{Envelope, GpuOutput, Payload, StageError, StageOutput};
 use crate::stages::{self, black_level, defect_pixel, demosaic, fused, stats, unpack};
 
 fn invalid(stage: &'static str, e: impl std::fmt::Display) -> StageError {
@@ -136,6 +137,72 @@ pub fn fast_isp(env: &Envelope) -> Result<StageOutput, StageError> {
     };
     fused::preview_rgba8(&fp, w, h, src.u16s(), dst.bytes_mut());
     Ok(StageOutput::None)
+}
+
+/// The CPU preview of one raw frame (RawISP, RawAlgo and FastISP in one
+/// call): what a GPU frame falls back to.
+pub fn cpu_preview(
+    env: &Envelope,
+    stage: &'static str,
+    src: &[u8],
+    out: &mut [u8],
+) -> Result<stats::Stats3A, StageError> {
+    let p = &env.params;
+    let fmt = p.format;
+    let (w, h) = (fmt.width as usize, fmt.height as usize);
+    stages::check_len(stage, w, h, 4, out.len()).map_err(|e| invalid(stage, e))?;
+    if w < 4 || h < 4 {
+        return Err(invalid(
+            stage,
+            format!("{w}x{h} is smaller than the 4x4 the demosaic needs"),
+        ));
+    }
+    let mut mosaic = vec![0u16; w * h];
+    raw_into(env, stage, src, &mut mosaic)?;
+    let st = &p.stages;
+    let fp = fused::FastParams {
+        order: fmt.bayer,
+        lsc: st.lens_shading.enabled.then_some(&st.lens_shading),
+        wb: st.white_balance.effective(),
+        method: st.demosaic.method,
+        ccm: st.ccm.effective(),
+        lut: &p.lut,
+    };
+    fused::preview_rgba8(&fp, w, h, &mosaic, out);
+    Ok(stats::compute(&st.stats, fmt.bayer, w, h, &mosaic))
+}
+
+/// GpuPreview: raw bytes -> RGBA8 preview and 3A statistics on the GPU. A
+/// GPU fault in `auto` mode runs this frame on the CPU and switches the
+/// engine over; in `gpu` mode it is the frame's error.
+pub fn gpu_preview(env: &Envelope) -> Result<StageOutput, StageError> {
+    const S: &str = "fast_isp";
+    let gpu = env
+        .gpu
+        .as_ref()
+        .ok_or_else(|| invalid(S, "no GPU attached to the envelope"))?;
+    let src = input(env, S, 0)?.read()?;
+    let mut dst = output(env, S, 0)?.write()?;
+    match gpu.isp.preview(&env.params, src.bytes(), dst.bytes_mut()) {
+        Ok(f) => Ok(StageOutput::Gpu(Box::new(GpuOutput {
+            stats: f.stats,
+            timings: Some(f.timings),
+            switched: None,
+        }))),
+        Err(e @ crate::gpu::GpuError::Input(_)) => Err(invalid(S, e)),
+        Err(e) => {
+            let first = gpu.fault(&e);
+            if gpu.mode != crate::gpu::Backend::Auto {
+                return Err(invalid(S, format!("GPU fault: {e}")));
+            }
+            let stats = cpu_preview(env, S, src.bytes(), dst.bytes_mut())?;
+            Ok(StageOutput::Gpu(Box::new(GpuOutput {
+                stats,
+                timings: None,
+                switched: first.then(|| format!("GPU fault: {e}; auto switches to the CPU")),
+            })))
+        }
+    }
 }
 
 /// FastAlgo / SlowAlgo: run the algorithms on the frame's statistics.
