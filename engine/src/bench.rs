@@ -486,16 +486,7 @@ pub fn gpu_preview(
     let mut src = SyntheticSource::new(Scene::Checker, fmt);
     let mut raw = vec![0u8; fmt.frame_bytes()];
     src.next_frame(&mut raw).map_err(|e| e.to_string())?;
-    let t = Tuning::default();
-    let set = crate::tuning::ParamStore::new(t).snapshot();
-    let p = FrameParams {
-        version: set.version,
-        format: fmt,
-        linear_output: false,
-        stages: set.tuning.stages.clone(),
-        lut: set.lut.clone(),
-        algorithms: set.algorithms.clone(),
-    };
+    let p = FrameParams::from_tuning(&Tuning::default(), fmt);
     let px = width as usize * height as usize;
     let mut out = vec![0u8; px * 4];
     // Warm up (slot, pipelines' first use).

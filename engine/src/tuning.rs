@@ -237,6 +237,21 @@ pub struct FrameParams {
     pub algorithms: Arc<Vec<Box<dyn Algorithm>>>,
 }
 
+impl FrameParams {
+    /// A frame's parameters straight from a tuning (no algorithm has
+    /// prepared them): for benches, tests and one-off processing.
+    pub fn from_tuning(t: &Tuning, format: crate::types::RawFormat) -> FrameParams {
+        FrameParams {
+            version: 0,
+            format,
+            linear_output: false,
+            stages: t.stages.clone(),
+            lut: Arc::new(ToneLut::build(&t.stages.tone)),
+            algorithms: Arc::new(t.algorithms()),
+        }
+    }
+}
+
 /// The live parameters.
 #[derive(Debug)]
 pub struct ParamStore {

@@ -565,3 +565,69 @@ fn steady_state_reuses_its_buffers() {
     }
     assert_eq!(g.pooled_slots(), 1);
 }
+
+/// The preview lands in a display texture on the GPU (what the app draws),
+/// equal to what is read back; any width, rows padded for the copy.
+#[test]
+fn preview_fills_the_display_texture_on_the_gpu() {
+    let Some(ctx) = context_for_tests() else {
+        return;
+    };
+    let g = GpuIsp::new(ctx.clone()).unwrap();
+    let (w, h) = (130u32, 70u32);
+    let fmt = RawFormat::new(w, h, 10, BayerOrder::Rggb, Packing::Csi2);
+    let p = params(fmt, StageParams::default());
+    let raw = smooth_raw(Scene::Checker, &fmt);
+    let size = wgpu::Extent3d {
+        width: w,
+        height: h,
+        depth_or_array_layers: 1,
+    };
+    let tex = ctx.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("display"),
+        size,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8UnormSrgb,
+        usage: wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    });
+    g.set_display_texture(Some(tex.clone()));
+    let mut out = vec![0u8; (w * h * 4) as usize];
+    g.preview(&p, &raw, &mut out).unwrap();
+    let row = 256 * (w * 4).div_ceil(256);
+    let buf = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: (row * h) as u64,
+        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+        mapped_at_creation: false,
+    });
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    enc.copy_texture_to_buffer(
+        tex.as_image_copy(),
+        wgpu::TexelCopyBufferInfo {
+            buffer: &buf,
+            layout: wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(row),
+                rows_per_image: Some(h),
+            },
+        },
+        size,
+    );
+    ctx.queue.submit([enc.finish()]);
+    buf.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .unwrap();
+    let view = buf.get_mapped_range(..).unwrap();
+    for y in 0..h as usize {
+        let t = &view[y * row as usize..y * row as usize + w as usize * 4];
+        assert_eq!(
+            t,
+            &out[y * w as usize * 4..(y + 1) * w as usize * 4],
+            "row {y}"
+        );
+    }
+}

@@ -265,6 +265,11 @@ struct Slot {
 
 const STATS_BYTES: u64 = (uniforms::ST_ZONES as u64 + 64 * 64 * 8) * 4;
 
+/// Words in one padded RGBA8 row of the preview (256-byte rows).
+fn row_words(w: u32) -> u32 {
+    w.div_ceil(64) * 64
+}
+
 fn align(v: u64, a: u64) -> u64 {
     v.div_ceil(a) * a
 }
@@ -276,6 +281,7 @@ pub struct GpuIsp {
     pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
     slots: Mutex<Vec<Slot>>,
     aux_scratch: Mutex<Vec<u32>>,
+    display: Mutex<Option<wgpu::Texture>>,
 }
 
 impl std::fmt::Debug for GpuIsp {
@@ -388,11 +394,19 @@ impl GpuIsp {
             pipelines,
             slots: Mutex::new(Vec::new()),
             aux_scratch: Mutex::new(Vec::new()),
+            display: Mutex::new(None),
         })
     }
 
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.ctx
+    }
+
+    /// A texture (RGBA8 sRGB, COPY_DST, on this context's device) every
+    /// preview of its size is also copied into on the GPU, for a UI to draw
+    /// without reading the frame back. `None` stops it.
+    pub fn set_display_texture(&self, texture: Option<wgpu::Texture>) {
+        *self.display.lock().unwrap_or_else(|p| p.into_inner()) = texture;
     }
 
     /// Frame slots waiting in the pool (one per geometry in steady state).
@@ -455,7 +469,9 @@ impl GpuIsp {
         let (w, h, raw_len) = key;
         let limits = self.ctx.device.limits();
         let px = w as u64 * h as u64;
-        let out_len = px * 4;
+        // RGBA8 rows padded to 256 bytes: a texture copy takes them as they are.
+        let out_len = row_words(w) as u64 * h as u64 * 4;
+        let _ = px;
         for (what, need) in [("raw frame", raw_len), ("RGBA8 output", out_len)] {
             if need > limits.max_storage_buffer_binding_size {
                 return Err(GpuError::TooLarge {
@@ -784,7 +800,8 @@ impl GpuIsp {
         let device = &self.ctx.device;
         let zones = p.stages.stats.zones_x * p.stages.stats.zones_y;
         let stats_len = uniforms::stats_words(zones) as u64 * 4;
-        let out_len = w as u64 * h as u64 * 4;
+        let rw = row_words(w) as usize;
+        let out_len = rw as u64 * h as u64 * 4;
         let stats_at = align(out_len, 256);
         let ts_at = align(stats_at + STATS_BYTES, 256);
 
@@ -803,7 +820,9 @@ impl GpuIsp {
         let upload_ns = now_ns() - upload_start_ns;
 
         let idx = scoped(device, "preview", || {
-            self.load_params(s, p, Uniforms::new(p, w, h))?;
+            let mut u = Uniforms::new(p, w, h);
+            u.outp[2] = rw as u32;
+            self.load_params(s, p, u)?;
             let group = self.bind_group(s, Buf::Raw, Buf::Out);
             let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("preview"),
@@ -829,6 +848,31 @@ impl GpuIsp {
                 pass.dispatch_workgroups(gx, gy, 1);
             }
             enc.copy_buffer_to_buffer(&s.out, 0, &s.readback, 0, out_len);
+            // The display texture, when one of this size is set: GPU to GPU.
+            if let Some(t) = self
+                .display
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .filter(|t| t.width() == w && t.height() == h)
+            {
+                enc.copy_buffer_to_texture(
+                    wgpu::TexelCopyBufferInfo {
+                        buffer: &s.out,
+                        layout: wgpu::TexelCopyBufferLayout {
+                            offset: 0,
+                            bytes_per_row: Some(rw as u32 * 4),
+                            rows_per_image: Some(h),
+                        },
+                    },
+                    t.as_image_copy(),
+                    wgpu::Extent3d {
+                        width: w,
+                        height: h,
+                        depth_or_array_layers: 1,
+                    },
+                );
+            }
             enc.copy_buffer_to_buffer(&s.stats, 0, &s.readback, stats_at, stats_len);
             if let Some((q, qb)) = &s.queries {
                 enc.resolve_query_set(q, 0..2, qb, 0);
@@ -844,7 +888,18 @@ impl GpuIsp {
         let mut readback_ns = 0;
         let ((stats, global_atomics), gpu_ns) = self.read_back(s, idx, |bytes| {
             let t = now_ns();
-            out[..out_len as usize].copy_from_slice(&bytes[..out_len as usize]);
+            let row = w as usize * 4;
+            if rw * 4 == row {
+                out[..row * h as usize].copy_from_slice(&bytes[..row * h as usize]);
+            } else {
+                for (o, b) in out
+                    .chunks_exact_mut(row)
+                    .zip(bytes.chunks(rw * 4))
+                    .take(h as usize)
+                {
+                    o.copy_from_slice(&b[..row]);
+                }
+            }
             let words: &[u32] =
                 bytemuck::cast_slice(&bytes[stats_at as usize..(stats_at + stats_len) as usize]);
             let st = (decode_stats(p, words), words[uniforms::ST_COUNT] as u64);
