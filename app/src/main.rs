@@ -5,6 +5,7 @@
 
 use clap::Parser;
 use eframe::egui;
+use isp_engine::gpu::{Backend, GpuContext};
 use isp_engine::pipeline::{Engine, EngineConfig, FrameResult};
 use isp_engine::sources::{self, SourceOptions};
 use isp_engine::tuning::Tuning;
@@ -24,12 +25,27 @@ struct Args {
     /// Quit after this many seconds (for screenshots and smoke tests).
     #[arg(long)]
     quit_after: Option<f32>,
+    /// Preview backend: cpu, gpu or auto (eframe's GPU device when it can
+    /// run compute shaders).
+    #[arg(long, default_value = "auto", value_parser = parse_backend)]
+    backend: Backend,
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    Backend::parse(s).ok_or_else(|| format!("`{s}` is not cpu, gpu or auto"))
+}
+
+/// The preview drawn straight from a GPU texture the engine fills.
+struct GpuView {
+    id: egui::TextureId,
+    size: [usize; 2],
 }
 
 struct Studio {
     engine: Arc<Engine>,
     results: crossbeam_channel::Receiver<Arc<FrameResult>>,
     texture: Option<egui::TextureHandle>,
+    gpu_view: Option<GpuView>,
     last: Option<Arc<FrameResult>>,
     status: String,
     frames: u64,
@@ -39,12 +55,61 @@ struct Studio {
 }
 
 impl Studio {
-    fn new(spec: Option<String>, quit_after: Option<f32>) -> Result<Self, String> {
+    fn new(
+        cc: &eframe::CreationContext<'_>,
+        spec: Option<String>,
+        quit_after: Option<f32>,
+        backend: Backend,
+    ) -> Result<Self, String> {
         let opts = SourceOptions::default();
         let mut src = sources::open(spec.as_deref(), &opts).map_err(|e| e.to_string())?;
-        let engine = Arc::new(
-            Engine::new(EngineConfig::default(), Tuning::default()).map_err(|e| e.to_string())?,
-        );
+        let tuning = match sources::session_tuning(spec.as_deref()) {
+            Some(t) => t.map_err(|e| e.to_string())?,
+            None => Tuning::default(),
+        };
+        // Hand eframe's device to the engine: the preview then stays on the GPU.
+        let rs = cc.wgpu_render_state.as_ref();
+        let gpu_context = rs.filter(|_| backend != Backend::Cpu).map(|rs| {
+            GpuContext::adopt(rs.device.clone(), rs.queue.clone(), rs.adapter.get_info())
+        });
+        let config = EngineConfig {
+            backend,
+            gpu_context,
+            ..Default::default()
+        };
+        let engine = Arc::new(Engine::new(config, tuning).map_err(|e| e.to_string())?);
+        let fmt = src.format();
+        let gpu_view = match (engine.gpu(), rs) {
+            (Some(g), Some(rs)) => {
+                let size = wgpu::Extent3d {
+                    width: fmt.width,
+                    height: fmt.height,
+                    depth_or_array_layers: 1,
+                };
+                let tex = rs.device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("preview"),
+                    size,
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: wgpu::TextureFormat::Rgba8UnormSrgb,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                });
+                let view = tex.create_view(&Default::default());
+                let id = rs.renderer.write().register_native_texture(
+                    &rs.device,
+                    &view,
+                    wgpu::FilterMode::Nearest,
+                );
+                g.set_display_texture(Some(tex));
+                Some(GpuView {
+                    id,
+                    size: [fmt.width as usize, fmt.height as usize],
+                })
+            }
+            _ => None,
+        };
         let results = engine.subscribe(false);
         let stop = Arc::new(AtomicBool::new(false));
         let status = format!("{} | {}", src.name(), src.format().describe());
@@ -72,6 +137,7 @@ impl Studio {
             engine,
             results,
             texture: None,
+            gpu_view,
             last: None,
             status,
             frames: 0,
@@ -85,8 +151,13 @@ impl Studio {
 impl eframe::App for Studio {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        // On the GPU the engine fills the texture itself; the CPU copy is
+        // only for the CPU backend (or after a GPU fault switched to it).
+        let on_gpu = self.gpu_view.is_some() && self.engine.backend().starts_with("gpu");
         while let Ok(r) = self.results.try_recv() {
-            if let Some(px) = r.preview_rgba() {
+            if on_gpu && r.preview.is_some() {
+                self.frames += 1;
+            } else if let Some(px) = r.preview_rgba() {
                 let img = egui::ColorImage::from_rgba_unmultiplied(
                     [r.format.width as usize, r.format.height as usize],
                     &px,
@@ -109,14 +180,18 @@ impl eframe::App for Studio {
                 .map(|r| (r.params_version, r.frame_id))
                 .unwrap_or((0, 0));
             ui.label(format!(
-                "{} | frame {f} | shown {} | params v{v} | allocator {}",
+                "{} | frame {f} | shown {} | params v{v} | allocator {} | backend {}",
                 self.status,
                 self.frames,
-                self.engine.rm.allocator_name()
+                self.engine.rm.allocator_name(),
+                self.engine.backend()
             ));
         });
         egui::CentralPanel::default().show(ui, |ui| {
-            if let Some(t) = &self.texture {
+            if let (true, Some(g)) = (on_gpu && self.frames > 0, &self.gpu_view) {
+                let size = egui::vec2(g.size[0] as f32, g.size[1] as f32);
+                ui.add(egui::Image::new((g.id, size)).shrink_to_fit());
+            } else if let Some(t) = &self.texture {
                 ui.add(egui::Image::new(t).shrink_to_fit());
             } else {
                 ui.label("waiting for the first frame...");
@@ -153,14 +228,39 @@ fn main() -> eframe::Result<()> {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1100.0, 700.0])
             .with_title("ISP Studio"),
+        wgpu_options: wgpu_options(),
         ..Default::default()
     };
     eframe::run_native(
         "ISP Studio",
         opts,
-        Box::new(move |_cc| match Studio::new(args.source, args.quit_after) {
-            Ok(s) => Ok(Box::new(s) as Box<dyn eframe::App>),
-            Err(e) => Err(e.into()),
-        }),
+        Box::new(
+            move |cc| match Studio::new(cc, args.source, args.quit_after, args.backend) {
+                Ok(s) => Ok(Box::new(s) as Box<dyn eframe::App>),
+                Err(e) => Err(e.into()),
+            },
+        ),
     )
+}
+
+/// eframe's wgpu device, asked for the limits the engine's compute shaders
+/// need (egui-wgpu's own choice on GL is WebGL2's, which has no compute) and
+/// for timestamp queries where the adapter has them.
+fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
+    use eframe::egui_wgpu::{WgpuSetup, WgpuSetupCreateNew};
+    let mut setup = WgpuSetupCreateNew::without_display_handle();
+    setup.device_descriptor = Arc::new(|adapter: &wgpu::Adapter| {
+        let mut limits = isp_engine::gpu::required_limits(&adapter.limits());
+        limits.max_texture_dimension_2d = adapter.limits().max_texture_dimension_2d.min(8192);
+        wgpu::DeviceDescriptor {
+            label: Some("isp-studio"),
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+            required_limits: limits,
+            ..Default::default()
+        }
+    });
+    eframe::egui_wgpu::WgpuConfiguration {
+        wgpu_setup: WgpuSetup::CreateNew(setup),
+        ..Default::default()
+    }
 }
