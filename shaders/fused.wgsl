@@ -46,19 +46,22 @@ fn fused_preview(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
                  @builtin(local_invocation_index) li: u32) {
     stats_clear(li);
     let rows = P.outp.w;
+    var sums = vec4<u32>(0u);
     for (var t = 0u; t < rows; t++) {
         let ty = wg.y * rows + t;
         if (ty * FT >= P.dims.y) {
             break; // uniform: the same for the whole workgroup
         }
-        fused_tile(vec2<u32>(wg.x, ty), lid.xy, li);
+        sums += fused_tile(vec2<u32>(wg.x, ty), lid.xy, li);
     }
+    stats_sums(sums);
     workgroupBarrier();
     stats_flush_totals(li);
 }
 
-// One 32x32 tile; ends with the zone window flushed and cleared.
-fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) {
+// One 32x32 tile; ends with the zone window flushed and cleared. Returns
+// this invocation's quad's R, G, B and focus terms.
+fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) -> vec4<u32> {
     let w = i32(P.dims.x);
     let h = i32(P.dims.y);
     let ox = i32(tile.x * FT);
@@ -90,6 +93,7 @@ fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) {
     let qy = tile.y * 16u + lid.y;
     let lx = 2u + 2u * lid.x;
     let ly = 2u + 2u * lid.y;
+    var sums = vec4<u32>(0u);
     if (qx < P.dims.x / 2u && qy < P.dims.y / 2u) {
         let rx = red_x();
         let ry = red_y();
@@ -101,8 +105,12 @@ fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) {
         if (qy > 0u) {
             focus += u32(abs(g - fz_green(lx, ly - 2u)));
         }
-        stats_quad(qx, qy, u32(fz_at(lx + rx, ly + ry)), u32(fz_at(lx + 1u - rx, ly + ry)),
-                   u32(fz_at(lx + rx, ly + 1u - ry)), u32(fz_at(lx + 1u - rx, ly + 1u - ry)), focus, z0);
+        let r = u32(fz_at(lx + rx, ly + ry));
+        let g1 = u32(fz_at(lx + 1u - rx, ly + ry));
+        let g2 = u32(fz_at(lx + rx, ly + 1u - ry));
+        let b = u32(fz_at(lx + 1u - rx, ly + 1u - ry));
+        stats_quad(qx, qy, r, g1, g2, b, z0);
+        sums = vec4<u32>(r, g1 + g2, b, focus);
     }
     workgroupBarrier();
     // 4. Lens shading and white balance in place, at each slot's frame position.
@@ -123,4 +131,5 @@ fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) {
     }
     workgroupBarrier();
     stats_flush_zones(li, z0);
+    return sums;
 }

@@ -56,13 +56,10 @@ fn zone_of(qx: u32, qy: u32) -> vec2<u32> {
     return vec2<u32>(qx * P.st.x / qw, qy * P.st.y / qh);
 }
 
-// One quad: its four samples (g1 on the red row, g2 on the blue row) and its
-// share of the focus sum. z0 is the first zone of the workgroup.
-fn stats_quad(qx: u32, qy: u32, r: u32, g1: u32, g2: u32, b: u32, focus: u32, z0: vec2<u32>) {
-    atomicAdd(&st_misc[0], r);
-    atomicAdd(&st_misc[1], g1 + g2);
-    atomicAdd(&st_misc[2], b);
-    atomicAdd(&st_misc[3], focus);
+// One quad: its four samples (g1 on the red row, g2 on the blue row) into
+// the histograms and zones. z0 is the first zone of the workgroup. The sums
+// and the focus term the caller keeps in registers (see `stats_sums`).
+fn stats_quad(qx: u32, qy: u32, r: u32, g1: u32, g2: u32, b: u32, z0: vec2<u32>) {
     atomicAdd(&st_hist[r >> 8u], 1u);
     atomicAdd(&st_hist[256u + (g1 >> 8u)], 1u);
     atomicAdd(&st_hist[256u + (g2 >> 8u)], 1u);
@@ -89,6 +86,15 @@ fn stats_quad(qx: u32, qy: u32, r: u32, g1: u32, g2: u32, b: u32, focus: u32, z0
         } else {
             count_global(add64(zi, r) + add64(zi + 2u, g1 + g2) + add64(zi + 4u, b) + 1u);
             atomicAdd(&stats[zi + 6u], 1u);
+        }
+    }
+}
+
+// An invocation's running sums (R, G, B, focus) into the workgroup's, once.
+fn stats_sums(acc: vec4<u32>) {
+    for (var c = 0u; c < 4u; c++) {
+        if (acc[c] > 0u) {
+            atomicAdd(&st_misc[c], acc[c]);
         }
     }
 }
@@ -187,8 +193,12 @@ fn stats_3a(@builtin(global_invocation_id) id: vec3<u32>, @builtin(workgroup_id)
         if (qy > 0u) {
             focus += u32(abs(g - st_green(qx, qy - 1u)));
         }
-        stats_quad(qx, qy, u32(st_px(x + rx, y + ry)), u32(st_px(x + 1u - rx, y + ry)),
-                   u32(st_px(x + rx, y + 1u - ry)), u32(st_px(x + 1u - rx, y + 1u - ry)), focus, z0);
+        let r = u32(st_px(x + rx, y + ry));
+        let g1 = u32(st_px(x + 1u - rx, y + ry));
+        let g2 = u32(st_px(x + rx, y + 1u - ry));
+        let b = u32(st_px(x + 1u - rx, y + 1u - ry));
+        stats_quad(qx, qy, r, g1, g2, b, z0);
+        stats_sums(vec4<u32>(r, g1 + g2, b, focus));
     }
     workgroupBarrier();
     stats_flush_zones(li, z0);

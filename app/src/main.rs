@@ -67,11 +67,18 @@ impl Studio {
             Some(t) => t.map_err(|e| e.to_string())?,
             None => Tuning::default(),
         };
-        // Hand eframe's device to the engine: the preview then stays on the GPU.
+        // Hand eframe's device to the engine: the preview then stays on the
+        // GPU. `auto` leaves a software rasterizer (lavapipe) alone: the CPU
+        // backend is faster there.
         let rs = cc.wgpu_render_state.as_ref();
-        let gpu_context = rs.filter(|_| backend != Backend::Cpu).map(|rs| {
-            GpuContext::adopt(rs.device.clone(), rs.queue.clone(), rs.adapter.get_info())
-        });
+        let gpu_context = rs
+            .filter(|rs| {
+                let software = rs.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+                backend == Backend::Gpu || (backend == Backend::Auto && !software)
+            })
+            .map(|rs| {
+                GpuContext::adopt(rs.device.clone(), rs.queue.clone(), rs.adapter.get_info())
+            });
         let config = EngineConfig {
             backend,
             gpu_context,

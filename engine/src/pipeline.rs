@@ -644,12 +644,26 @@ impl Engine {
         if mode == Backend::Cpu {
             return Ok((None, "cpu (asked for)".into()));
         }
+        let adopted = config.gpu_context.is_some();
         let opened = match &config.gpu_context {
             Some(c) => Ok(c.clone()),
             None => GpuContext::new(),
+        };
+        // `auto` on its own device skips a software rasterizer: it runs the
+        // shaders on the CPU, far slower than the CPU backend. A device the
+        // caller hands over, or `gpu`, is used as it is.
+        if let (Ok(ctx), Backend::Auto, false) = (&opened, mode, adopted)
+            && ctx.is_software()
+        {
+            return Ok((
+                None,
+                format!(
+                    "cpu (auto: the only adapter, {}, is a software rasterizer; --backend gpu uses it)",
+                    ctx.adapter_name()
+                ),
+            ));
         }
-        .and_then(GpuIsp::new);
-        match (opened, mode) {
+        match (opened.and_then(GpuIsp::new), mode) {
             (Ok(isp), _) => {
                 let note = format!("gpu: {}", isp.context().adapter_name());
                 Ok((Some(Arc::new(GpuBackend::new(isp, mode))), note))

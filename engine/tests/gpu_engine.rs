@@ -141,8 +141,18 @@ fn auto_switches_to_the_cpu_after_a_gpu_fault_and_loses_no_frame() {
     if context_for_tests().is_none() {
         return;
     }
-    let e = engine(Backend::Auto, PathMode::Fast);
-    assert!(e.backend().starts_with("gpu: "));
+    // Auto takes a device handed to it even when it is a software adapter.
+    let e = Engine::new(
+        EngineConfig {
+            backend: Backend::Auto,
+            gpu_context: context_for_tests(),
+            max_in_flight: 1,
+            ..Default::default()
+        },
+        Tuning::default(),
+    )
+    .unwrap();
+    assert!(e.backend().starts_with("gpu: "), "{}", e.backend());
     let before = run(&e, 4, Scene::Checker);
     assert!(before.iter().all(|r| r.outcome == Outcome::Ok));
     // The device goes away (as when a driver resets).
@@ -241,4 +251,31 @@ fn ae_and_awb_converge_on_the_gpu_statistics() {
         (g.exposure_us - c.exposure_us).abs() < 0.05 * c.exposure_us,
         "{g:?} {c:?}"
     );
+}
+
+#[test]
+fn auto_on_its_own_skips_a_software_adapter_and_says_why() {
+    let Some(ctx) = context_for_tests() else {
+        return;
+    };
+    let e = engine(Backend::Auto, PathMode::Fast);
+    if ctx.is_software() {
+        assert!(
+            e.backend().contains("software rasterizer"),
+            "{}",
+            e.backend()
+        );
+        assert!(e.gpu().is_none());
+    } else {
+        assert!(e.backend().starts_with("gpu: "), "{}", e.backend());
+    }
+    let notes: Vec<_> = e
+        .telemetry
+        .snapshot()
+        .iter()
+        .filter(|r| r.stage == "backend")
+        .map(|r| r.detail.clone())
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    e.shutdown();
 }

@@ -259,6 +259,12 @@ impl GpuContext {
         )
     }
 
+    /// A software rasterizer (lavapipe / llvmpipe, WARP, SwiftShader): it
+    /// runs the shaders on the CPU, slower than the CPU backend.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     pub fn has_timestamps(&self) -> bool {
         self.device
             .features()
