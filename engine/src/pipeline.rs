@@ -686,6 +686,24 @@ impl Engine {
         }
     }
 
+    /// One stage's output ("tap") for a raw frame of `format`, with the
+    /// current parameters (as the next frame would get them): computed on
+    /// demand on the GPU when the engine has one, else by the CPU reference
+    /// stages. For the inspector; the pipeline does not wait on it.
+    pub fn tap(
+        &self,
+        raw: &[u8],
+        format: RawFormat,
+        tap: crate::gpu::Tap,
+    ) -> Result<crate::gpu::TapImage, EngineError> {
+        let (params, _) = self.frame_params(format);
+        match self.gpu.as_ref().filter(|g| g.active()) {
+            Some(g) => Ok(g.isp.tap(&params, raw, tap)?),
+            None => isp::reference_tap(&params, raw, tap)
+                .map_err(|e| EngineError::Gpu(GpuError::Input(e.to_string()))),
+        }
+    }
+
     /// The engine's GPU ISP, when it has one (for taps and the app's texture path).
     pub fn gpu(&self) -> Option<&GpuIsp> {
         self.gpu.as_ref().map(|g| &g.isp)

@@ -279,3 +279,46 @@ fn auto_on_its_own_skips_a_software_adapter_and_says_why() {
     assert_eq!(notes.len(), 1, "{notes:?}");
     e.shutdown();
 }
+
+#[test]
+fn taps_agree_between_the_gpu_and_the_cpu_engine() {
+    use isp_engine::gpu::{Tap, TapImage};
+    if context_for_tests().is_none() {
+        return;
+    }
+    let gpu = engine_with(Backend::Gpu, PathMode::Fast, fixed_tuning());
+    let cpu = engine_with(Backend::Cpu, PathMode::Fast, fixed_tuning());
+    let f = fmt();
+    let mut src = isp_engine::sources::synthetic::SyntheticSource::new(Scene::ZonePlate, f);
+    let mut raw = vec![0u8; f.frame_bytes()];
+    use isp_engine::sources::FrameSource;
+    src.next_frame(&mut raw).unwrap();
+    for tap in Tap::ALL {
+        let (a, b) = (
+            gpu.tap(&raw, f, tap).unwrap(),
+            cpu.tap(&raw, f, tap).unwrap(),
+        );
+        let d = match (&a, &b) {
+            (TapImage::Mosaic(x), TapImage::Mosaic(y))
+            | (TapImage::Rgb16(x), TapImage::Rgb16(y)) => {
+                x.iter().zip(y).map(|(p, q)| p.abs_diff(*q)).max().unwrap() as u32
+            }
+            (TapImage::Rgba8(x), TapImage::Rgba8(y)) => {
+                x.iter().zip(y).map(|(p, q)| p.abs_diff(*q)).max().unwrap() as u32
+            }
+            _ => panic!("{tap:?}: {a:?} vs {b:?}"),
+        };
+        // 16-bit taps after float stages may differ by a few LSB (see gpu.rs);
+        // the displayed RGBA8 by at most one.
+        let limit = match tap {
+            Tap::Unpacked | Tap::BlackLevel | Tap::DefectPixel | Tap::LensShading => 1,
+            Tap::WhiteBalance => 2,
+            Tap::Demosaic => 8,
+            Tap::Ccm => 24,
+            Tap::Tone => 1,
+        };
+        assert!(d <= limit, "{tap:?}: {d}");
+    }
+    gpu.shutdown();
+    cpu.shutdown();
+}

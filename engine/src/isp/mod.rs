@@ -205,6 +205,54 @@ pub fn gpu_preview(env: &Envelope) -> Result<StageOutput, StageError> {
     }
 }
 
+/// The reference stages on raw bytes up to `tap`, on the CPU: the
+/// inspector's view of one stage's output when there is no GPU.
+pub fn reference_tap(
+    p: &crate::tuning::FrameParams,
+    raw: &[u8],
+    tap: crate::gpu::Tap,
+) -> Result<crate::gpu::TapImage, StageError> {
+    use crate::gpu::{Tap, TapImage};
+    const S: &str = "tap";
+    let fmt = p.format;
+    let st = &p.stages;
+    let (w, h) = (fmt.width as usize, fmt.height as usize);
+    let mut m = vec![0u16; w * h];
+    unpack::unpack(&fmt, raw, &mut m).map_err(|e| invalid(S, e))?;
+    if tap == Tap::Unpacked {
+        return Ok(TapImage::Mosaic(m));
+    }
+    let mut bl = vec![0u16; w * h];
+    black_level::apply(&st.black_level, fmt.max_value(), fmt.bayer, w, &m, &mut bl);
+    if tap == Tap::BlackLevel {
+        return Ok(TapImage::Mosaic(bl));
+    }
+    defect_pixel::apply(&st.defect_pixel, w, h, &bl, &mut m);
+    if tap == Tap::DefectPixel {
+        return Ok(TapImage::Mosaic(m));
+    }
+    stages::lens_shading::apply(&st.lens_shading, fmt.bayer, w, h, &mut m);
+    if tap == Tap::LensShading {
+        return Ok(TapImage::Mosaic(m));
+    }
+    stages::white_balance::apply(&st.white_balance, fmt.bayer, w, &mut m);
+    if tap == Tap::WhiteBalance {
+        return Ok(TapImage::Mosaic(m));
+    }
+    let mut rgb = vec![0u16; w * h * 3];
+    demosaic::apply(&st.demosaic, fmt.bayer, w, h, &m, &mut rgb);
+    if tap == Tap::Demosaic {
+        return Ok(TapImage::Rgb16(rgb));
+    }
+    stages::ccm::apply(&st.ccm, &mut rgb);
+    if tap == Tap::Ccm {
+        return Ok(TapImage::Rgb16(rgb));
+    }
+    let mut out = vec![0u8; w * h * 4];
+    stages::tone::apply_rgba8(&p.lut, &rgb, &mut out);
+    Ok(TapImage::Rgba8(out))
+}
+
 /// FastAlgo / SlowAlgo: run the algorithms on the frame's statistics.
 pub fn fast_algo(env: &Envelope) -> Result<StageOutput, StageError> {
     let Payload::Stats(st) = &env.payload else {
