@@ -557,13 +557,18 @@ fn steady_state_reuses_its_buffers() {
     let raw = smooth_raw(Scene::Gradient, &fmt);
     let mut out = vec![0u8; 256 * 128 * 4];
     let mut first = None;
+    let mut created = Vec::new();
     for _ in 0..5 {
         let f = g.preview(&p, &raw, &mut out).unwrap();
         let r = first.get_or_insert(out.clone());
         assert_eq!(*r, out);
         assert!(f.timings.compute_ns > 0);
+        created.push(g.objects_created());
     }
     assert_eq!(g.pooled_slots(), 1);
+    // The first frame makes its slot (buffers, a bind group); later ones make nothing.
+    assert!(created[0] > 0);
+    assert!(created.iter().all(|&c| c == created[0]), "{created:?}");
 }
 
 /// The preview lands in a display texture on the GPU (what the app draws),

@@ -282,6 +282,8 @@ pub struct GpuIsp {
     slots: Mutex<Vec<Slot>>,
     aux_scratch: Mutex<Vec<u32>>,
     display: Mutex<Option<wgpu::Texture>>,
+    /// GPU objects (buffers, query sets, bind groups) created so far.
+    created: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for GpuIsp {
@@ -395,6 +397,7 @@ impl GpuIsp {
             slots: Mutex::new(Vec::new()),
             aux_scratch: Mutex::new(Vec::new()),
             display: Mutex::new(None),
+            created: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -407,6 +410,16 @@ impl GpuIsp {
     /// without reading the frame back. `None` stops it.
     pub fn set_display_texture(&self, texture: Option<wgpu::Texture>) {
         *self.display.lock().unwrap_or_else(|p| p.into_inner()) = texture;
+    }
+
+    /// GPU buffers, query sets and bind groups this ISP has created: flat in
+    /// steady state (nothing per frame).
+    pub fn objects_created(&self) -> u64 {
+        self.created.load(Ordering::Relaxed)
+    }
+
+    fn count(&self, n: u64) {
+        self.created.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Frame slots waiting in the pool (one per geometry in steady state).
@@ -466,6 +479,7 @@ impl GpuIsp {
     }
 
     fn new_slot(&self, key: (u32, u32, u64)) -> Result<Slot, GpuError> {
+        self.count(if self.ctx.has_timestamps() { 9 } else { 7 });
         let (w, h, raw_len) = key;
         let limits = self.ctx.device.limits();
         let px = w as u64 * h as u64;
@@ -572,6 +586,7 @@ impl GpuIsp {
         let mut words = self.aux_scratch.lock().unwrap_or_else(|p| p.into_inner());
         uniforms::aux_words(p, &mut words);
         if words.len() > s.aux_words {
+            self.count(1);
             s.aux = scoped(&self.ctx.device, "aux buffer", || {
                 Ok(self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("tone+lsc"),
@@ -613,6 +628,7 @@ impl GpuIsp {
                 mapped_at_creation: false,
             })
         };
+        self.count(2);
         s.scratch = Some(scoped(&self.ctx.device, "scratch buffers", || {
             Ok((mk(), mk()))
         })?);
@@ -635,6 +651,7 @@ impl GpuIsp {
         if let Some(g) = s.groups.get(&(src, dst)) {
             return g.clone();
         }
+        self.count(1);
         let g = self
             .ctx
             .device
@@ -1154,6 +1171,7 @@ impl GpuIsp {
         let last = chain[chain.len() - 1];
         let out_bytes = last.output_bytes(w, h, ow, oh);
         if last == Kernel::Scaler && s.scaled.as_ref().is_none_or(|(n, _)| *n < out_bytes) {
+            self.count(1);
             s.scaled = Some((
                 out_bytes,
                 scoped(device, "scaler output", || {
@@ -1168,6 +1186,7 @@ impl GpuIsp {
             s.groups.retain(|k, _| k.1 != Buf::Scaled);
         }
         if out_bytes > s.readback_len {
+            self.count(1);
             s.readback = scoped(device, "readback", || {
                 Ok(device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("readback"),
