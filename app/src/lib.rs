@@ -1,0 +1,10 @@
+//! ISP Studio: the egui tuning and inspection app. It talks to the engine's
+//! public API only. [`Studio`] owns the [`state::AppState`] and the panels
+//! (`panels/`, one file each, each a movable window).
+
+pub mod panels;
+pub mod player;
+pub mod state;
+pub mod studio;
+
+pub use studio::{Options, Studio};

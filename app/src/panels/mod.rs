@@ -1,0 +1,41 @@
+//! The panels: one file each, all behind [`Panel`]. Each is a window the user
+//! can move, resize, collapse, close and reopen from the Panels menu.
+
+mod buffers;
+mod lanes;
+mod parameters;
+mod session;
+mod status;
+mod timeline;
+mod viewer;
+
+pub use buffers::Buffers;
+pub use lanes::Lanes;
+pub use parameters::Parameters;
+pub use session::Session;
+pub use status::{Log, status_bar};
+pub use timeline::Timeline;
+pub use viewer::Viewer;
+
+use crate::state::AppState;
+use eframe::egui;
+
+pub trait Panel {
+    fn title(&self) -> &'static str;
+    fn ui(&mut self, ui: &mut egui::Ui, state: &mut AppState);
+    /// Where the window opens first: (x, y, width, height) in points.
+    fn default_rect(&self) -> [f32; 4];
+}
+
+/// Every panel, in menu order.
+pub fn all() -> Vec<Box<dyn Panel>> {
+    vec![
+        Box::new(Viewer::default()),
+        Box::new(Parameters),
+        Box::new(Session::default()),
+        Box::new(Lanes::default()),
+        Box::new(Buffers),
+        Box::new(Timeline::default()),
+        Box::new(Log),
+    ]
+}

@@ -1,0 +1,206 @@
+//! Parameters: every stage's and algorithm's parameters, generated from the
+//! tuning structure (its JSON form), edited live: the next frame uses them.
+//! Per-stage bypass (`enabled`), a 3x3 CCM grid, the tone curve's points,
+//! undo/redo, open/save with file dialogs, and a diff against the file as loaded.
+
+use super::Panel;
+use crate::state::AppState;
+use eframe::egui;
+use serde_json::Value;
+
+#[derive(Default)]
+pub struct Parameters;
+
+/// Widgets for one JSON value; true when it changed.
+fn edit_value(ui: &mut egui::Ui, key: &str, v: &mut Value) -> bool {
+    match v {
+        Value::Bool(b) => {
+            let label = if key == "enabled" {
+                "enabled (off: bypass)"
+            } else {
+                key
+            };
+            ui.checkbox(b, label).changed()
+        }
+        Value::Number(n) => {
+            let mut f = n.as_f64().unwrap_or(0.0);
+            let int = n.is_u64() || n.is_i64();
+            let changed = ui
+                .horizontal(|ui| {
+                    let l = ui.label(key);
+                    let speed = if int {
+                        1.0
+                    } else {
+                        (f.abs() * 0.01).max(0.001)
+                    };
+                    ui.add(egui::DragValue::new(&mut f).speed(speed))
+                        .labelled_by(l.id)
+                        .changed()
+                })
+                .inner;
+            if changed {
+                *v = if int {
+                    Value::from(f.round().max(0.0) as u64)
+                } else {
+                    serde_json::Number::from_f64(f)
+                        .map(Value::Number)
+                        .unwrap_or(Value::Null)
+                };
+            }
+            changed
+        }
+        Value::Array(items) if items.iter().all(Value::is_number) && items.len() <= 8 => {
+            ui.horizontal(|ui| {
+                let l = ui.label(key);
+                let mut changed = false;
+                for (i, item) in items.iter_mut().enumerate() {
+                    changed |= edit_number(ui, item, &format!("{key}[{i}]"), l.id);
+                }
+                changed
+            })
+            .inner
+        }
+        Value::Array(items) if items.iter().all(Value::is_array) && items.len() <= 16 => {
+            // A matrix (the CCM) or the tone curve's points: a grid.
+            let mut changed = false;
+            let l = ui.label(key);
+            egui::Grid::new(key).show(ui, |ui| {
+                for (r, row) in items.iter_mut().enumerate() {
+                    if let Value::Array(cells) = row {
+                        for (c, cell) in cells.iter_mut().enumerate() {
+                            changed |= edit_number(ui, cell, &format!("{key}[{r}][{c}]"), l.id);
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+            changed
+        }
+        Value::Object(map) => {
+            let mut changed = false;
+            for (k, v) in map.iter_mut() {
+                changed |= edit_value(ui, k, v);
+            }
+            changed
+        }
+        Value::String(s) => {
+            ui.horizontal(|ui| {
+                ui.label(key);
+                ui.text_edit_singleline(s).lost_focus()
+            })
+            .inner
+        }
+        Value::Null => {
+            ui.label(format!("{key}: default"));
+            false
+        }
+        other => {
+            ui.label(format!(
+                "{key}: {} values",
+                other.as_array().map_or(1, Vec::len)
+            ));
+            false
+        }
+    }
+}
+
+fn edit_number(ui: &mut egui::Ui, v: &mut Value, id: &str, label: egui::Id) -> bool {
+    let mut f = v.as_f64().unwrap_or(0.0);
+    let r = ui.push_id(id, |ui| {
+        ui.add(egui::DragValue::new(&mut f).speed(0.01).max_decimals(4))
+            .labelled_by(label)
+    });
+    if r.inner.changed() {
+        *v = serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null);
+        return true;
+    }
+    false
+}
+
+impl Panel for Parameters {
+    fn title(&self) -> &'static str {
+        "Parameters"
+    }
+    fn default_rect(&self) -> [f32; 4] {
+        [10.0, 30.0, 300.0, 520.0]
+    }
+    fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(s.tuning.can_undo(), egui::Button::new("Undo"))
+                .clicked()
+                && s.tuning.undo()
+            {
+                s.apply_tuning();
+            }
+            if ui
+                .add_enabled(s.tuning.can_redo(), egui::Button::new("Redo"))
+                .clicked()
+                && s.tuning.redo()
+            {
+                s.apply_tuning();
+            }
+            if ui.button("Open...").clicked()
+                && let Some(p) = rfd::FileDialog::new()
+                    .add_filter("tuning", &["json"])
+                    .pick_file()
+            {
+                s.open_tuning(&p);
+            }
+            if ui.button("Save...").clicked()
+                && let Some(p) = rfd::FileDialog::new()
+                    .add_filter("tuning", &["json"])
+                    .set_file_name("tuning.json")
+                    .save_file()
+            {
+                s.save_tuning(&p);
+            }
+        });
+        let diff = s.tuning.diff();
+        egui::CollapsingHeader::new(format!("{} change(s) since loaded", diff.len()))
+            .id_salt("diff")
+            .show(ui, |ui| {
+                for d in &diff {
+                    ui.monospace(d);
+                }
+            });
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            let mut stages = serde_json::to_value(&s.tuning.current.stages).unwrap_or_default();
+            let mut changed = false;
+            if let Value::Object(map) = &mut stages {
+                for (name, block) in map.iter_mut() {
+                    egui::CollapsingHeader::new(name.as_str())
+                        .default_open(matches!(
+                            name.as_str(),
+                            "white_balance" | "ccm" | "black_level"
+                        ))
+                        .show(ui, |ui| changed |= edit_value(ui, name, block));
+                }
+            }
+            let mut algos = serde_json::to_value(&s.tuning.current.algorithms).unwrap_or_default();
+            let mut algos_changed = false;
+            if let Value::Array(list) = &mut algos {
+                for (i, a) in list.iter_mut().enumerate() {
+                    let name = a["name"].as_str().unwrap_or("algorithm").to_string();
+                    egui::CollapsingHeader::new(format!("3A: {name}"))
+                        .id_salt(("algo", i))
+                        .show(ui, |ui| algos_changed |= edit_value(ui, &name, a));
+                }
+            }
+            if changed {
+                match serde_json::from_value(stages) {
+                    Ok(st) => s.edit_tuning(|t| t.stages = st),
+                    Err(e) => s.error(format!("parameters: {e}")),
+                }
+            }
+            if algos_changed {
+                match serde_json::from_value(algos) {
+                    Ok(a) => s.edit_tuning(|t| t.algorithms = a),
+                    Err(e) => s.error(format!("algorithms: {e}")),
+                }
+            }
+        });
+    }
+}

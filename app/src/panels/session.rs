@@ -1,0 +1,67 @@
+//! Session: open a recorded session (folder dialog, drag and drop, or the
+//! command line), play, pause, step, seek, loop; export the telemetry CSV.
+
+use super::Panel;
+use crate::player::PlayerCmd;
+use crate::state::AppState;
+use eframe::egui;
+
+#[derive(Default)]
+pub struct Session {
+    seek: u64,
+}
+
+impl Panel for Session {
+    fn title(&self) -> &'static str {
+        "Session"
+    }
+    fn default_rect(&self) -> [f32; 4] {
+        [820.0, 30.0, 440.0, 150.0]
+    }
+    fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
+        let p = s.player.status();
+        ui.label(&p.name);
+        ui.horizontal(|ui| {
+            if p.playing {
+                if ui.button("Pause").clicked() {
+                    s.player.send(PlayerCmd::Pause);
+                }
+            } else if ui.button("Play").clicked() {
+                s.player.send(PlayerCmd::Play);
+            }
+            if ui.button("Step").clicked() {
+                s.player.send(PlayerCmd::Pause);
+                s.player.send(PlayerCmd::Step);
+            }
+            let mut looping = p.looping;
+            if ui.checkbox(&mut looping, "Loop").changed() {
+                s.player.send(PlayerCmd::Loop(looping));
+            }
+        });
+        if let Some(n) = p.count.filter(|n| *n > 0) {
+            if !ui.input(|i| i.pointer.any_down()) {
+                self.seek = p.position.saturating_sub(1).min(n - 1);
+            }
+            let r = ui.add(egui::Slider::new(&mut self.seek, 0..=n - 1).text("frame"));
+            if r.drag_stopped() || (r.changed() && !r.dragged()) {
+                s.player.send(PlayerCmd::Seek(self.seek));
+            }
+        } else {
+            ui.label(format!("frame {} (live)", p.position));
+        }
+        ui.horizontal(|ui| {
+            if ui.button("Open session...").clicked()
+                && let Some(dir) = rfd::FileDialog::new().pick_folder()
+            {
+                s.open_source(&dir.display().to_string());
+            }
+            if ui.button("Export telemetry CSV...").clicked()
+                && let Some(path) = rfd::FileDialog::new()
+                    .set_file_name("telemetry.csv")
+                    .save_file()
+            {
+                s.export_csv(&path);
+            }
+        });
+    }
+}

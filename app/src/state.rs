@@ -1,0 +1,233 @@
+//! AppState: what every panel reads and edits. The UI thread never waits on
+//! the engine: results arrive on a lossy channel, the player runs on its own
+//! thread, telemetry and pool views are cheap snapshots.
+
+use crate::player::{Player, PlayerCmd};
+use eframe::egui;
+use isp_engine::pipeline::{Engine, FrameResult};
+use isp_engine::tuning::Tuning;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One line of the status log.
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    pub time: f64,
+    pub error: bool,
+    pub text: String,
+}
+
+/// The tuning being edited: as loaded, as now, and the undo history.
+#[derive(Debug, Clone)]
+pub struct TuningEdit {
+    pub loaded: Tuning,
+    pub loaded_from: Option<PathBuf>,
+    pub current: Tuning,
+    undo: Vec<Tuning>,
+    redo: Vec<Tuning>,
+}
+
+impl TuningEdit {
+    pub fn new(t: Tuning, from: Option<PathBuf>) -> Self {
+        TuningEdit {
+            loaded: t.clone(),
+            loaded_from: from,
+            current: t,
+            undo: Vec::new(),
+            redo: Vec::new(),
+        }
+    }
+    pub fn can_undo(&self) -> bool {
+        !self.undo.is_empty()
+    }
+    pub fn can_redo(&self) -> bool {
+        !self.redo.is_empty()
+    }
+    /// Record `before` as an undo step (the edit already happened).
+    pub fn push_undo(&mut self, before: Tuning) {
+        if before != self.current {
+            self.undo.push(before);
+            self.redo.clear();
+        }
+    }
+    pub fn undo(&mut self) -> bool {
+        match self.undo.pop() {
+            Some(t) => {
+                self.redo.push(std::mem::replace(&mut self.current, t));
+                true
+            }
+            None => false,
+        }
+    }
+    pub fn redo(&mut self) -> bool {
+        match self.redo.pop() {
+            Some(t) => {
+                self.undo.push(std::mem::replace(&mut self.current, t));
+                true
+            }
+            None => false,
+        }
+    }
+    /// Dotted paths of the values that differ from the file as loaded.
+    pub fn diff(&self) -> Vec<String> {
+        let (a, b) = (
+            serde_json::to_value(&self.loaded).unwrap_or_default(),
+            serde_json::to_value(&self.current).unwrap_or_default(),
+        );
+        let mut out = Vec::new();
+        diff_values("", &a, &b, &mut out);
+        out
+    }
+}
+
+fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in y {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff_values(&p, x.get(k).unwrap_or(&Value::Null), v, out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                diff_values(&format!("{path}[{i}]"), p, q, out);
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} -> {b}")),
+        _ => {}
+    }
+}
+
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub player: Player,
+    pub results: crossbeam_channel::Receiver<Arc<FrameResult>>,
+    pub latest: Option<Arc<FrameResult>>,
+    pub frames_shown: u64,
+    pub log: Vec<LogLine>,
+    pub tuning: TuningEdit,
+    /// The frame the timeline selected (the viewer follows it while it is recent).
+    pub selected_frame: Option<u64>,
+    /// Frame ids and when they were shown (for fps).
+    pub shown_at: std::collections::VecDeque<f64>,
+    pub now: f64,
+    /// The texture the engine's GPU preview is copied into, when on the GPU.
+    pub gpu_texture: Option<(egui::TextureId, [usize; 2])>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppState")
+    }
+}
+
+impl AppState {
+    pub fn info(&mut self, text: impl Into<String>) {
+        self.log.push(LogLine {
+            time: self.now,
+            error: false,
+            text: text.into(),
+        });
+    }
+    pub fn error(&mut self, text: impl Into<String>) {
+        self.log.push(LogLine {
+            time: self.now,
+            error: true,
+            text: text.into(),
+        });
+    }
+
+    /// Hand the edited tuning to the engine: the next frame uses it.
+    pub fn apply_tuning(&mut self) {
+        match self.engine.params.update(self.tuning.current.clone()) {
+            Ok(v) => self.info(format!("parameters v{v}")),
+            Err(e) => self.error(format!("tuning refused: {e}")),
+        }
+    }
+
+    /// Change the tuning with `f`, as one undo step, and apply it.
+    pub fn edit_tuning(&mut self, f: impl FnOnce(&mut Tuning)) {
+        let before = self.tuning.current.clone();
+        f(&mut self.tuning.current);
+        self.tuning.push_undo(before);
+        self.apply_tuning();
+    }
+
+    /// Open a tuning file (what the Parameters panel's dialog calls).
+    pub fn open_tuning(&mut self, path: &Path) {
+        match Tuning::load(path) {
+            Ok(t) => {
+                self.tuning = TuningEdit::new(t, Some(path.to_path_buf()));
+                self.apply_tuning();
+                self.info(format!("opened {}", path.display()));
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    /// Save the tuning being edited (what the save dialog calls).
+    pub fn save_tuning(&mut self, path: &Path) {
+        match self.tuning.current.save(path) {
+            Ok(()) => {
+                self.tuning.loaded = self.tuning.current.clone();
+                self.tuning.loaded_from = Some(path.to_path_buf());
+                self.info(format!("saved {}", path.display()));
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    /// Open a recorded session or other source (dialog, drag and drop, argument).
+    pub fn open_source(&mut self, spec: &str) {
+        if let Some(Ok(t)) = isp_engine::sources::session_tuning(Some(spec)) {
+            self.tuning = TuningEdit::new(t, None);
+            self.apply_tuning();
+        }
+        self.player.send(PlayerCmd::Open(Some(spec.to_string())));
+        self.info(format!("opening {spec}"));
+    }
+
+    /// Write the telemetry as CSV (the export dialog's path).
+    pub fn export_csv(&mut self, path: &Path) {
+        match self.engine.telemetry.export_csv(path) {
+            Ok(()) => self.info(format!("telemetry written to {}", path.display())),
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    /// Frames shown per second over the last two seconds.
+    pub fn fps(&self) -> f64 {
+        let n = self
+            .shown_at
+            .iter()
+            .filter(|t| self.now - **t < 2.0)
+            .count();
+        n as f64 / 2.0
+    }
+
+    /// Take new results and errors; call once per UI frame.
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        self.now = ctx.input(|i| i.time);
+        while let Ok(r) = self.results.try_recv() {
+            if let Some(e) = &r.error {
+                self.error(format!("frame {}: {e}", r.frame_id));
+            }
+            if r.preview.is_some() {
+                self.frames_shown += 1;
+                self.shown_at.push_back(self.now);
+                self.latest = Some(r);
+            }
+        }
+        while self.shown_at.len() > 240 {
+            self.shown_at.pop_front();
+        }
+        for e in self.player.take_errors() {
+            self.error(e);
+        }
+    }
+}

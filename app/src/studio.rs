@@ -1,0 +1,210 @@
+//! The studio: eframe app that owns the AppState and the panels.
+
+use crate::panels::{self, Panel};
+use crate::player::{Player, open_source};
+use crate::state::{AppState, TuningEdit};
+use eframe::egui;
+use isp_engine::gpu::{Backend, GpuContext};
+use isp_engine::pipeline::{Engine, EngineConfig};
+use isp_engine::tuning::Tuning;
+use std::sync::Arc;
+
+/// How the studio starts.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// A session directory, raw:PATH or synthetic:NAME; `None` for the demo session.
+    pub source: Option<String>,
+    pub backend: Backend,
+    pub quit_after: Option<f32>,
+    /// Frames per second the player feeds.
+    pub fps: Option<f32>,
+}
+
+pub struct Studio {
+    pub state: AppState,
+    panels: Vec<(Box<dyn Panel>, bool)>,
+    quit_at: Option<f64>,
+    /// UI frame CPU time, ms (the last 120 frames).
+    pub frame_ms: std::collections::VecDeque<f64>,
+}
+
+impl std::fmt::Debug for Studio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Studio")
+    }
+}
+
+impl Studio {
+    /// Build the studio; `render` is eframe's wgpu state when there is one
+    /// (its device is handed to the engine so the preview stays on the GPU).
+    pub fn new(
+        render: Option<&eframe::egui_wgpu::RenderState>,
+        opts: Options,
+    ) -> Result<Self, String> {
+        let src = open_source(opts.source.as_deref()).map_err(|e| e.to_string())?;
+        let tuning = match isp_engine::sources::session_tuning(opts.source.as_deref()) {
+            Some(t) => t.map_err(|e| e.to_string())?,
+            None => Tuning::default(),
+        };
+        let backend = opts.backend;
+        // `auto` leaves a software rasterizer (lavapipe) alone: the CPU is faster there.
+        let gpu_context = render
+            .filter(|rs| {
+                let software = rs.adapter.get_info().device_type == wgpu::DeviceType::Cpu;
+                backend == Backend::Gpu || (backend == Backend::Auto && !software)
+            })
+            .map(|rs| {
+                GpuContext::adopt(rs.device.clone(), rs.queue.clone(), rs.adapter.get_info())
+            });
+        let config = EngineConfig {
+            backend,
+            gpu_context,
+            ..Default::default()
+        };
+        let engine = Arc::new(Engine::new(config, tuning.clone()).map_err(|e| e.to_string())?);
+        let fmt = src.format();
+        let gpu_texture = match (engine.gpu(), render) {
+            (Some(g), Some(rs)) => {
+                let tex = rs.device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("preview"),
+                    size: wgpu::Extent3d {
+                        width: fmt.width,
+                        height: fmt.height,
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: wgpu::TextureFormat::Rgba8UnormSrgb,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                });
+                let view = tex.create_view(&Default::default());
+                let id = rs.renderer.write().register_native_texture(
+                    &rs.device,
+                    &view,
+                    wgpu::FilterMode::Nearest,
+                );
+                g.set_display_texture(Some(tex));
+                Some((id, [fmt.width as usize, fmt.height as usize]))
+            }
+            _ => None,
+        };
+        let results = engine.subscribe(false);
+        let player = Player::start(engine.clone(), src, opts.fps.unwrap_or(30.0));
+        let mut state = AppState {
+            engine,
+            player,
+            results,
+            latest: None,
+            frames_shown: 0,
+            log: Vec::new(),
+            tuning: TuningEdit::new(tuning, None),
+            selected_frame: None,
+            shown_at: Default::default(),
+            now: 0.0,
+            gpu_texture,
+        };
+        let backend = state.engine.backend();
+        state.info(format!("backend: {backend}"));
+        Ok(Studio {
+            state,
+            panels: panels::all().into_iter().map(|p| (p, true)).collect(),
+            quit_at: opts.quit_after.map(|s| s as f64),
+            frame_ms: Default::default(),
+        })
+    }
+
+    /// Draw one UI frame (eframe calls it; tests call it through kittest).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let t0 = std::time::Instant::now();
+        let ctx = ui.ctx().clone();
+        self.state.poll(&ctx);
+        // Drag and drop a session folder onto the window.
+        let dropped: Vec<_> = ctx.input(|i| i.raw.dropped_files.clone());
+        for f in dropped {
+            let p = f.path();
+            if !p.as_os_str().is_empty() {
+                self.state.open_source(&p.display().to_string());
+            }
+        }
+        egui::Panel::top("menu").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.menu_button("Panels", |ui| {
+                    for (p, open) in &mut self.panels {
+                        ui.checkbox(open, p.title());
+                    }
+                    if ui.button("Reset layout").clicked() {
+                        ui.ctx().memory_mut(|m| m.reset_areas());
+                    }
+                });
+                let ms = self.frame_ms.back().copied().unwrap_or(0.0);
+                ui.label(format!("UI {ms:.2} ms"));
+            });
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            panels::status_bar(ui, &self.state);
+        });
+        egui::CentralPanel::default().show(ui, |ui| {
+            for (p, open) in &mut self.panels {
+                let [x, y, w, h] = p.default_rect();
+                egui::Window::new(p.title())
+                    .open(open)
+                    .default_pos([x, y])
+                    .default_size([w, h])
+                    .resizable(true)
+                    .show(ui.ctx(), |ui| p.ui(ui, &mut self.state));
+            }
+        });
+        if let Some(q) = self.quit_at
+            && ctx.input(|i| i.time) > q
+        {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        self.frame_ms.push_back(t0.elapsed().as_secs_f64() * 1e3);
+        while self.frame_ms.len() > 120 {
+            self.frame_ms.pop_front();
+        }
+        ctx.request_repaint_after(std::time::Duration::from_millis(16));
+    }
+}
+
+impl eframe::App for Studio {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+}
+
+impl Drop for Studio {
+    fn drop(&mut self) {
+        // Let go of every frame so the player's feed is never left waiting
+        // for a slot, then stop the player and the engine.
+        self.state.latest = None;
+        self.state.engine.unsubscribe_all();
+        while self.state.results.try_recv().is_ok() {}
+        self.state.player.send(crate::player::PlayerCmd::Stop);
+        self.state.engine.shutdown();
+    }
+}
+
+/// eframe's wgpu device, asked for the limits the engine's compute shaders
+/// need (egui-wgpu's own choice on GL is WebGL2's, which has no compute) and
+/// for timestamp queries where the adapter has them.
+pub fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
+    use eframe::egui_wgpu::{WgpuSetup, WgpuSetupCreateNew};
+    let mut setup = WgpuSetupCreateNew::without_display_handle();
+    setup.device_descriptor = Arc::new(|adapter: &wgpu::Adapter| {
+        let mut limits = isp_engine::gpu::required_limits(&adapter.limits());
+        limits.max_texture_dimension_2d = adapter.limits().max_texture_dimension_2d.min(8192);
+        wgpu::DeviceDescriptor {
+            label: Some("isp-studio"),
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+            required_limits: limits,
+            ..Default::default()
+        }
+    });
+    eframe::egui_wgpu::WgpuConfiguration {
+        wgpu_setup: WgpuSetup::CreateNew(setup),
+        ..Default::default()
+    }
+}

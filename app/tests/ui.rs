@@ -1,0 +1,195 @@
+//! The studio driven through egui_kittest: real clicks on real widgets, the
+//! engine and player running underneath on the demo session.
+
+#![allow(clippy::unwrap_used)]
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use isp_engine::gpu::Backend;
+use isp_studio::{Options, Studio};
+use std::time::{Duration, Instant};
+
+fn studio(backend: Backend) -> Harness<'static, Studio> {
+    let s = Studio::new(
+        None,
+        Options {
+            source: None,
+            backend,
+            quit_after: None,
+            fps: Some(60.0),
+        },
+    )
+    .unwrap();
+    Harness::builder()
+        .with_size([1280.0, 760.0])
+        .build_ui_state(|ui, s: &mut Studio| s.show(ui), s)
+}
+
+/// Step the UI until `cond` holds (the engine and player run on their threads).
+fn wait_for(h: &mut Harness<'static, Studio>, what: &str, cond: impl Fn(&Studio) -> bool) {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(20) {
+        h.step();
+        if cond(h.state()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn every_panel_shows_on_the_demo_session() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frames_shown >= 3);
+    for title in [
+        "Viewer",
+        "Parameters",
+        "Session",
+        "Lanes",
+        "Buffers",
+        "Timeline",
+        "Log",
+    ] {
+        h.get_by_label(title);
+    }
+    h.get_by_label_contains("RAW10P RGGB 640x360");
+}
+
+#[test]
+fn bypassing_a_stage_changes_the_next_frame_and_undo_restores_it() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.latest.is_some());
+    let v0 = h.state().state.engine.params.version();
+    let before = h
+        .state()
+        .state
+        .latest
+        .as_ref()
+        .unwrap()
+        .preview_rgba()
+        .unwrap();
+    // The open stage blocks, sorted: black_level, ccm, white_balance.
+    let boxes = h
+        .get_all_by_label("enabled (off: bypass)")
+        .collect::<Vec<_>>();
+    assert!(boxes.len() >= 3);
+    boxes[2].click();
+    h.step();
+    assert!(!h.state().state.tuning.current.stages.white_balance.enabled);
+    let v1 = h.state().state.engine.params.version();
+    assert!(v1 > v0);
+    wait_for(&mut h, "a frame with the new parameters", |s| {
+        s.state
+            .latest
+            .as_ref()
+            .is_some_and(|r| r.params_version == v1)
+    });
+    let after = h
+        .state()
+        .state
+        .latest
+        .as_ref()
+        .unwrap()
+        .preview_rgba()
+        .unwrap();
+    assert_ne!(before, after, "white balance off must change the picture");
+    assert_eq!(h.state().state.tuning.diff().len(), 1);
+    h.get_by_label("Undo").click();
+    h.step();
+    assert!(h.state().state.tuning.current.stages.white_balance.enabled);
+    assert!(h.state().state.tuning.diff().is_empty());
+}
+
+#[test]
+fn export_csv_and_open_a_session_through_the_dialog_paths() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frames_shown >= 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let csv_path = tmp.path().join("t.csv");
+    h.state_mut().state.export_csv(&csv_path);
+    let mut r = csv::Reader::from_path(&csv_path).unwrap();
+    let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(headers, isp_engine::telemetry::CSV_COLUMNS);
+    assert!(r.records().count() > 3);
+    // Record a small synthetic session and open it as the folder dialog would.
+    let sess = tmp.path().join("sess");
+    let fmt = isp_engine::types::RawFormat::new(
+        96,
+        64,
+        10,
+        isp_engine::types::BayerOrder::Bggr,
+        isp_engine::types::Packing::Csi2,
+    );
+    let mut src = isp_engine::sources::synthetic::SyntheticSource::new(
+        isp_engine::sources::synthetic::Scene::Gradient,
+        fmt,
+    );
+    let mut rec =
+        isp_engine::sources::session::SessionRecorder::create(&sess, fmt, "test").unwrap();
+    let mut buf = vec![0u8; fmt.frame_bytes()];
+    for _ in 0..3 {
+        use isp_engine::sources::FrameSource;
+        let m = src.next_frame(&mut buf).unwrap().unwrap();
+        rec.write_frame(&m, &buf).unwrap();
+    }
+    rec.finish().unwrap();
+    h.state_mut().state.open_source(&sess.display().to_string());
+    wait_for(&mut h, "the new session's frames", |s| {
+        s.state
+            .latest
+            .as_ref()
+            .is_some_and(|r| r.format.width == 96 && r.format.height == 64)
+    });
+    assert!(h.query_all_by_label_contains("96x64").count() >= 1);
+    // A folder that is not a session: a clear error in the log, no crash.
+    h.state_mut().state.open_source("/nonexistent/session");
+    wait_for(&mut h, "the error", |s| {
+        s.state
+            .log
+            .iter()
+            .any(|l| l.error && l.text.contains("/nonexistent/session"))
+    });
+}
+
+/// The whole app rendered with the wgpu renderer (lavapipe here) to a PNG: a
+/// real picture with the panels in it.
+#[test]
+fn snapshot_of_the_whole_app_is_a_real_picture() {
+    if isp_engine::gpu::context_for_tests().is_none() {
+        return;
+    }
+    let s = Studio::new(
+        None,
+        Options {
+            backend: Backend::Cpu,
+            fps: Some(60.0),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut h = Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_ui_state(|ui, s: &mut Studio| s.show(ui), s);
+    wait_for(&mut h, "frames", |s| s.state.frames_shown >= 3);
+    h.run_steps(3);
+    let img = h.render().unwrap();
+    assert_eq!((img.width(), img.height()), (1280, 760));
+    let px: Vec<[u8; 4]> = img.pixels().map(|p| p.0).collect();
+    let distinct: std::collections::HashSet<_> = px.iter().step_by(7).collect();
+    assert!(distinct.len() > 200, "{} colours: blank?", distinct.len());
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    img.save(dir.join("studio.png")).unwrap();
+    for title in ["Viewer", "Parameters", "Timeline"] {
+        h.get_by_label(title);
+    }
+    // UI frame CPU time, for the record (targets live in benchmarks).
+    let mut ms: Vec<f64> = h.state().frame_ms.iter().copied().collect();
+    ms.sort_by(f64::total_cmp);
+    eprintln!(
+        "UI frame p50 {:.2} ms over {} frames",
+        ms[ms.len() / 2],
+        ms.len()
+    );
+}
