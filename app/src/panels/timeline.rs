@@ -33,12 +33,13 @@ fn colour(stage: &str) -> egui::Color32 {
     egui::ecolor::Hsva::new((h % 360) as f32 / 360.0, 0.6, 0.85, 1.0).into()
 }
 
-fn row_of(e: &TelemetryEvent) -> Option<usize> {
-    let lane = match e.lane? {
-        Lane::Realtime => 0,
-        Lane::Background => 1,
-    };
-    Some(lane * 8 + e.worker.unwrap_or(0).min(7) as usize)
+/// The row of an event: the realtime lane's workers, then the background's.
+fn row_of(e: &TelemetryEvent, rt_workers: usize) -> Option<usize> {
+    let w = e.worker.unwrap_or(0) as usize;
+    match e.lane? {
+        Lane::Realtime => Some(w.min(rt_workers.saturating_sub(1))),
+        Lane::Background => Some(rt_workers + w),
+    }
 }
 
 impl Panel for Timeline {
@@ -89,8 +90,11 @@ impl Panel for Timeline {
         }
         let painter = ui.painter_at(rect);
         painter.rect_filled(rect, 0.0, ui.visuals().extreme_bg_color);
-        let rows = 16.0;
-        let row_h = rect.height() / rows;
+        let threading = s.engine.threading();
+        let rt = threading.stats(Lane::Realtime).busy_ns.len().max(1);
+        let bg = threading.stats(Lane::Background).busy_ns.len().max(1);
+        let n_rows = (rt + bg).min(16);
+        let row_h = (rect.height() / n_rows as f32).min(28.0);
         let x_of = |t: u64| {
             rect.left()
                 + ((t.saturating_sub(start)) as f64 / span_ns.max(1) as f64) as f32 * rect.width()
@@ -110,13 +114,15 @@ impl Panel for Timeline {
         };
         let hover = resp.hover_pos();
         let mut hovered: Option<TelemetryEvent> = None;
-        let mut last_px = [f32::MIN; 16];
+        let mut last_px = vec![f32::MIN; n_rows];
         for i in first..snap.len() {
             let Some(e) = snap.get(i) else { break };
             if e.kind != EventKind::Stage || e.end_ns < start || e.start_ns > end {
                 continue;
             }
-            let Some(row) = row_of(e) else { continue };
+            let Some(row) = row_of(e, rt).filter(|r| *r < n_rows) else {
+                continue;
+            };
             let (x0, x1) = (x_of(e.start_ns), x_of(e.end_ns).max(x_of(e.start_ns) + 1.0));
             // Aggregate: one span per pixel column per row when zoomed out.
             if x1 - x0 <= 1.0 && x0.floor() == last_px[row] {
@@ -141,6 +147,23 @@ impl Panel for Timeline {
             if hover.is_some_and(|p| r.expand(1.0).contains(p)) {
                 hovered = Some(e.clone());
             }
+        }
+        for r in 0..n_rows {
+            let (lane, w) = if r < rt {
+                ("realtime", r)
+            } else {
+                ("background", r - rt)
+            };
+            painter.text(
+                egui::pos2(
+                    rect.left() + 2.0,
+                    rect.top() + r as f32 * row_h + row_h / 2.0,
+                ),
+                egui::Align2::LEFT_CENTER,
+                format!("{lane} {w}"),
+                egui::FontId::proportional(10.0),
+                ui.visuals().strong_text_color(),
+            );
         }
         if let Some(e) = hovered {
             resp.clone().on_hover_text(format!(

@@ -405,7 +405,7 @@ impl GpuIsp {
         &self.ctx
     }
 
-    /// A texture (RGBA8 sRGB, COPY_DST, on this context's device) every
+    /// A texture (Rgba8Unorm holding sRGB-encoded bytes, as egui expects; COPY_DST, on this context's device) every
     /// preview of its size is also copied into on the GPU, for a UI to draw
     /// without reading the frame back. `None` stops it.
     pub fn set_display_texture(&self, texture: Option<wgpu::Texture>) {
@@ -746,19 +746,21 @@ impl GpuIsp {
             *r2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
         });
         self.wait(idx)?;
-        let got = res.lock().unwrap_or_else(|p| p.into_inner()).take();
-        match got {
-            Some(Ok(())) => {}
-            Some(Err(e)) => return Err(GpuError::Map(e.to_string())),
-            None => {
-                // The callback runs on the next poll at the latest.
-                let _ = self.ctx.device.poll(wgpu::PollType::Poll);
-                match res.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    Some(Ok(())) => {}
-                    Some(Err(e)) => return Err(GpuError::Map(e.to_string())),
-                    None => return Err(GpuError::Map("readback never mapped".into())),
-                }
+        // The callback runs on whichever thread polls: on a shared device
+        // (eframe's) another thread may be running it right now. Wait for it.
+        let t0 = Instant::now();
+        loop {
+            match res.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(Ok(())) => break,
+                Some(Err(e)) => return Err(GpuError::Map(e.to_string())),
+                None => {}
             }
+            if t0.elapsed() > self.ctx.timeout {
+                return Err(GpuError::Map("the readback buffer was never mapped".into()));
+            }
+            let _ = self.ctx.device.poll(wgpu::PollType::Poll);
+            self.ctx.check()?;
+            std::thread::yield_now();
         }
         let out = {
             let view = s
