@@ -193,3 +193,50 @@ fn snapshot_of_the_whole_app_is_a_real_picture() {
         ms.len()
     );
 }
+
+#[test]
+fn a_ccm_coefficient_edited_in_its_drag_value_changes_the_next_frame() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.latest.is_some());
+    let before = h
+        .state()
+        .state
+        .latest
+        .as_ref()
+        .unwrap()
+        .preview_rgba()
+        .unwrap();
+    // The CCM grid's cells are labelled by "matrix"; the first is row 0, column 0.
+    let cells: Vec<_> = h
+        .get_all_by_role_and_label(egui::accesskit::Role::SpinButton, "matrix")
+        .collect();
+    assert_eq!(cells.len(), 9);
+    cells[0].set_value_accesskit(1.0);
+    h.step();
+    let m = h.state().state.tuning.current.stages.ccm.matrix;
+    assert!((m[0][0] - 1.0).abs() < 1e-6, "{m:?}");
+    let v = h.state().state.engine.params.version();
+    wait_for(&mut h, "a frame with the new matrix", |s| {
+        s.state
+            .latest
+            .as_ref()
+            .is_some_and(|r| r.params_version == v)
+    });
+    let after = h
+        .state()
+        .state
+        .latest
+        .as_ref()
+        .unwrap()
+        .preview_rgba()
+        .unwrap();
+    assert_ne!(before, after);
+    assert!(
+        h.state()
+            .state
+            .tuning
+            .diff()
+            .iter()
+            .any(|d| d.contains("ccm.matrix[0][0]"))
+    );
+}
