@@ -118,7 +118,13 @@ pub struct AppState {
     pub now: f64,
     /// The texture the engine's GPU preview is copied into, when on the GPU.
     pub gpu_texture: Option<(egui::TextureId, [usize; 2])>,
+    /// The last few previews (frame id, RGBA8, size), so a frame selected in
+    /// the timeline can be shown after newer ones arrived.
+    pub recent: std::collections::VecDeque<(u64, Arc<Vec<u8>>, [usize; 2])>,
 }
+
+/// Previews kept for selection.
+pub const RECENT_FRAMES: usize = 8;
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -200,6 +206,18 @@ impl AppState {
         }
     }
 
+    /// Select a frame (the timeline's click): every panel follows it; the
+    /// viewer shows it while it is among the recent previews.
+    pub fn select_frame(&mut self, id: Option<u64>) {
+        self.selected_frame = id;
+    }
+
+    /// The selected frame's preview, when it is still kept.
+    pub fn selected_preview(&self) -> Option<(u64, Arc<Vec<u8>>, [usize; 2])> {
+        let id = self.selected_frame?;
+        self.recent.iter().find(|(f, _, _)| *f == id).cloned()
+    }
+
     /// Frames shown per second over the last two seconds.
     pub fn fps(&self) -> f64 {
         let n = self
@@ -220,6 +238,13 @@ impl AppState {
             if r.preview.is_some() {
                 self.frames_shown += 1;
                 self.shown_at.push_back(self.now);
+                if let Some(px) = r.preview_rgba() {
+                    let size = [r.format.width as usize, r.format.height as usize];
+                    self.recent.push_back((r.frame_id, Arc::new(px), size));
+                    while self.recent.len() > RECENT_FRAMES {
+                        self.recent.pop_front();
+                    }
+                }
                 self.latest = Some(r);
             }
         }

@@ -104,6 +104,7 @@ impl Studio {
             shown_at: Default::default(),
             now: 0.0,
             gpu_texture,
+            recent: Default::default(),
         };
         let backend = state.engine.backend();
         state.info(format!("backend: {backend}"));

@@ -240,3 +240,24 @@ fn a_ccm_coefficient_edited_in_its_drag_value_changes_the_next_frame() {
             .any(|d| d.contains("ccm.matrix[0][0]"))
     );
 }
+
+#[test]
+fn the_viewer_follows_a_frame_selected_in_the_timeline() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.recent.len() >= 3);
+    let (id, px, _) = h.state().state.recent[0].clone();
+    // What the timeline's click calls.
+    h.state_mut().state.select_frame(Some(id));
+    h.run_steps(2);
+    h.get_by_label(&format!("showing frame {id} (selected in the timeline)"));
+    // Newer frames keep arriving; the viewer stays on the selection.
+    wait_for(&mut h, "newer frames", |s| {
+        s.state.latest.as_ref().is_some_and(|r| r.frame_id > id + 2)
+    });
+    h.get_by_label(&format!("showing frame {id} (selected in the timeline)"));
+    let kept = h.state().state.selected_preview().unwrap();
+    assert_eq!(kept.1, px);
+    h.get_by_label("Back to live").click();
+    h.step();
+    assert_eq!(h.state().state.selected_frame, None);
+}

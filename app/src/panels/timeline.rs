@@ -179,7 +179,7 @@ impl Panel for Timeline {
                 e.detail
             ));
             if resp.clicked() {
-                s.selected_frame = Some(e.frame_id);
+                s.select_frame(Some(e.frame_id));
             }
         }
     }

@@ -151,7 +151,21 @@ impl Panel for Viewer {
             }
         });
         self.refresh(ui, s);
-        let use_gpu = self.tap.is_none()
+        let selected = self.tap.is_none() && s.selected_preview().is_some();
+        if let Some(id) = s.selected_frame {
+            ui.horizontal(|ui| {
+                if selected {
+                    ui.label(format!("showing frame {id} (selected in the timeline)"));
+                } else {
+                    ui.label(format!("frame {id} selected; no longer kept"));
+                }
+                if ui.button("Back to live").clicked() {
+                    s.select_frame(None);
+                }
+            });
+        }
+        let use_gpu = !selected
+            && self.tap.is_none()
             && s.engine.backend().starts_with("gpu")
             && s.gpu_texture.is_some()
             && s.latest.is_some();
