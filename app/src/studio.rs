@@ -176,8 +176,28 @@ impl eframe::App for Studio {
     }
 }
 
+impl Studio {
+    /// UI frame CPU time over the last 120 frames: (p50, p99, max) ms.
+    pub fn frame_time(&self) -> (f64, f64, f64) {
+        let mut v: Vec<f64> = self.frame_ms.iter().copied().collect();
+        if v.is_empty() {
+            return (0.0, 0.0, 0.0);
+        }
+        v.sort_by(f64::total_cmp);
+        let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        (at(0.5), at(0.99), v[v.len() - 1])
+    }
+}
+
 impl Drop for Studio {
     fn drop(&mut self) {
+        if std::env::var_os("ISP_STUDIO_TIMING").is_some() {
+            let (p50, p99, max) = self.frame_time();
+            eprintln!(
+                "isp-studio: UI frame CPU time over the last {} frames: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
+                self.frame_ms.len()
+            );
+        }
         // Let go of every frame so the player's feed is never left waiting
         // for a slot, then stop the player and the engine.
         self.state.latest = None;

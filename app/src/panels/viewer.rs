@@ -18,8 +18,8 @@ pub struct Viewer {
     texture: Option<egui::TextureHandle>,
     /// What the CPU texture holds: (frame id or raw pointer, tap, params version).
     shown: Option<(usize, Option<Tap>, u64)>,
-    /// The displayed image's RGBA8 (for the inspector), width, height.
-    rgba: Vec<u8>,
+    /// The displayed image's RGBA8 (for the inspector).
+    rgba: std::sync::Arc<Vec<u8>>,
     size: [usize; 2],
 }
 
@@ -32,7 +32,7 @@ impl Default for Viewer {
             log_hist: false,
             texture: None,
             shown: None,
-            rgba: Vec::new(),
+            rgba: Default::default(),
             size: [0, 0],
         }
     }
@@ -78,12 +78,20 @@ impl Viewer {
                     // Drawn from the GPU texture; copy for the inspector only.
                     self.shown = key;
                     self.size = [r.format.width as usize, r.format.height as usize];
-                    self.rgba.clear();
+                    self.rgba = Default::default();
                     return;
                 }
-                match r.preview_rgba() {
-                    Some(px) => (px, r.format.width as usize, r.format.height as usize),
-                    None => return,
+                // The copy the state keeps of the newest preview, not another one.
+                match s.recent.back().filter(|(id, _, _)| *id == r.frame_id) {
+                    Some((_, px, [w, h])) => (px.clone(), *w, *h),
+                    None => match r.preview_rgba() {
+                        Some(px) => (
+                            std::sync::Arc::new(px),
+                            r.format.width as usize,
+                            r.format.height as usize,
+                        ),
+                        None => return,
+                    },
                 }
             }
             (Some(t), _) => {
@@ -93,7 +101,7 @@ impl Viewer {
                 match s.engine.tap(&raw, fmt, t) {
                     Ok(img) => {
                         let (w, h) = (fmt.width as usize, fmt.height as usize);
-                        (to_rgba(&img, w, h), w, h)
+                        (std::sync::Arc::new(to_rgba(&img, w, h)), w, h)
                     }
                     Err(e) => {
                         s.error(format!("tap {}: {e}", t.name()));
@@ -104,7 +112,8 @@ impl Viewer {
             }
             _ => return,
         };
-        let img = egui::ColorImage::from_rgba_unmultiplied([w, h], &rgba);
+        // Opaque pixels: premultiplied and unmultiplied are the same bytes.
+        let img = egui::ColorImage::from_rgba_premultiplied([w, h], &rgba);
         match &mut self.texture {
             Some(t) => t.set(img, egui::TextureOptions::NEAREST),
             None => {
