@@ -848,24 +848,7 @@ impl GpuIsp {
             });
             enc.clear_buffer(&s.stats, 0, Some(stats_len));
             enc.copy_buffer_to_buffer(&s.upload, 0, &s.raw, 0, s.key.2);
-            {
-                let tw = s
-                    .queries
-                    .as_ref()
-                    .map(|(q, _)| wgpu::ComputePassTimestampWrites {
-                        query_set: q,
-                        beginning_of_pass_write_index: Some(0),
-                        end_of_pass_write_index: Some(1),
-                    });
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("fused_preview"),
-                    timestamp_writes: tw,
-                });
-                pass.set_pipeline(&self.pipelines[&Kernel::FusedPreview]);
-                pass.set_bind_group(0, &group, &[]);
-                let (gx, gy) = Kernel::FusedPreview.workgroups(w, h, 0, 0);
-                pass.dispatch_workgroups(gx, gy, 1);
-            }
+            self.fused_pass(&mut enc, s, &group, w, h);
             enc.copy_buffer_to_buffer(&s.out, 0, &s.readback, 0, out_len);
             // The display texture, when one of this size is set: GPU to GPU.
             if let Some(t) = self
@@ -949,6 +932,33 @@ impl GpuIsp {
         })
     }
 
+    /// The fused preview's compute pass, timed by timestamps when the slot has them.
+    fn fused_pass(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        s: &Slot,
+        group: &wgpu::BindGroup,
+        w: u32,
+        h: u32,
+    ) {
+        let tw = s
+            .queries
+            .as_ref()
+            .map(|(q, _)| wgpu::ComputePassTimestampWrites {
+                query_set: q,
+                beginning_of_pass_write_index: Some(0),
+                end_of_pass_write_index: Some(1),
+            });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("fused_preview"),
+            timestamp_writes: tw,
+        });
+        pass.set_pipeline(&self.pipelines[&Kernel::FusedPreview]);
+        pass.set_bind_group(0, group, &[]);
+        let (gx, gy) = Kernel::FusedPreview.workgroups(w, h, 0, 0);
+        pass.dispatch_workgroups(gx, gy, 1);
+    }
+
     fn upload_ready_async(&self, s: &Slot) {
         let st = s.upload_state.clone();
         if st
@@ -990,24 +1000,7 @@ impl GpuIsp {
                 let group = self.bind_group(&mut s, Buf::Raw, Buf::Out);
                 let mut enc = device.create_command_encoder(&Default::default());
                 enc.clear_buffer(&s.stats, 0, Some(stats_len));
-                {
-                    let tw = s
-                        .queries
-                        .as_ref()
-                        .map(|(q, _)| wgpu::ComputePassTimestampWrites {
-                            query_set: q,
-                            beginning_of_pass_write_index: Some(0),
-                            end_of_pass_write_index: Some(1),
-                        });
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some("fused_preview"),
-                        timestamp_writes: tw,
-                    });
-                    pass.set_pipeline(&self.pipelines[&Kernel::FusedPreview]);
-                    pass.set_bind_group(0, &group, &[]);
-                    let (gx, gy) = Kernel::FusedPreview.workgroups(fmt.width, fmt.height, 0, 0);
-                    pass.dispatch_workgroups(gx, gy, 1);
-                }
+                self.fused_pass(&mut enc, &s, &group, fmt.width, fmt.height);
                 if let Some((q, qb)) = &s.queries {
                     enc.resolve_query_set(q, 0..2, qb, 0);
                     enc.copy_buffer_to_buffer(qb, 0, &s.readback, 0, 16);
