@@ -126,15 +126,7 @@ pub fn fast_isp(env: &Envelope) -> Result<StageOutput, StageError> {
             format!("{w}x{h} is smaller than the 4x4 the demosaic needs"),
         ));
     }
-    let st = &p.stages;
-    let fp = fused::FastParams {
-        order: fmt.bayer,
-        lsc: st.lens_shading.enabled.then_some(&st.lens_shading),
-        wb: st.white_balance.effective(),
-        method: st.demosaic.method,
-        ccm: st.ccm.effective(),
-        lut: &p.lut,
-    };
+    let fp = fused::FastParams::of(p);
     fused::preview_rgba8(&fp, w, h, src.u16s(), dst.bytes_mut());
     Ok(StageOutput::None)
 }
@@ -159,17 +151,9 @@ pub fn cpu_preview(
     }
     let mut mosaic = vec![0u16; w * h];
     raw_into(env, stage, src, &mut mosaic)?;
-    let st = &p.stages;
-    let fp = fused::FastParams {
-        order: fmt.bayer,
-        lsc: st.lens_shading.enabled.then_some(&st.lens_shading),
-        wb: st.white_balance.effective(),
-        method: st.demosaic.method,
-        ccm: st.ccm.effective(),
-        lut: &p.lut,
-    };
+    let fp = fused::FastParams::of(p);
     fused::preview_rgba8(&fp, w, h, &mosaic, out);
-    Ok(stats::compute(&st.stats, fmt.bayer, w, h, &mosaic))
+    Ok(stats::compute(&p.stages.stats, fmt.bayer, w, h, &mosaic))
 }
 
 /// GpuPreview: raw bytes -> RGBA8 preview and 3A statistics on the GPU. A

@@ -26,6 +26,21 @@ pub struct FastParams<'a> {
     pub lut: &'a ToneLut,
 }
 
+impl<'a> FastParams<'a> {
+    /// The fused path's view of one frame's parameters.
+    pub fn of(p: &'a crate::tuning::FrameParams) -> FastParams<'a> {
+        let st = &p.stages;
+        FastParams {
+            order: p.format.bayer,
+            lsc: st.lens_shading.enabled.then_some(&st.lens_shading),
+            wb: st.white_balance.effective(),
+            method: st.demosaic.method,
+            ccm: st.ccm.effective(),
+            lut: &p.lut,
+        }
+    }
+}
+
 /// Output rows per parallel task.
 const BAND: usize = 64;
 
