@@ -4,6 +4,7 @@
 
 pub mod panels;
 pub mod player;
+pub mod presenter;
 pub mod state;
 pub mod studio;
 

@@ -3,6 +3,7 @@
 //! thread, telemetry and pool views are cheap snapshots.
 
 use crate::player::{Player, PlayerCmd};
+use crate::presenter::{DisplayImage, Presented, Presenter, TapKey};
 use eframe::egui;
 use isp_engine::pipeline::{Engine, FrameResult};
 use isp_engine::tuning::Tuning;
@@ -106,8 +107,17 @@ fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
 pub struct AppState {
     pub engine: Arc<Engine>,
     pub player: Player,
-    pub results: crossbeam_channel::Receiver<Arc<FrameResult>>,
+    /// Results arrive through the presenter's threads, ready to show.
+    pub presenter: Presenter,
     pub latest: Option<Arc<FrameResult>>,
+    /// The newest frame's display image (when the viewer wants one) and its
+    /// clipped fractions (high, low).
+    pub frame_image: Option<DisplayImage>,
+    pub clipped: [f32; 2],
+    /// Inspect results: the last tap image per side (`before` false/true).
+    pub taps: [Option<TapShown>; 2],
+    /// Every stage's output for the pixel inspector: ((raw, version), stages).
+    pub stages: Option<StagesAt>,
     pub frames_shown: u64,
     pub log: Vec<LogLine>,
     pub tuning: TuningEdit,
@@ -120,8 +130,20 @@ pub struct AppState {
     pub gpu_texture: Option<(egui::TextureId, [usize; 2])>,
     /// The last few previews (frame id, RGBA8, size), so a frame selected in
     /// the timeline can be shown after newer ones arrived.
-    pub recent: std::collections::VecDeque<(u64, Arc<Vec<u8>>, [usize; 2])>,
+    pub recent: std::collections::VecDeque<Preview>,
 }
+
+/// Every stage's output of one raw frame under one parameters version.
+pub type StagesAt = (
+    (usize, u64),
+    Arc<Vec<(isp_engine::gpu::Tap, isp_engine::gpu::TapImage)>>,
+);
+
+/// A tap the inspect thread made: what was asked, its RGBA8, its display image.
+pub type TapShown = (TapKey, Arc<Vec<u8>>, DisplayImage);
+
+/// A kept preview: frame id, RGBA8, size.
+pub type Preview = (u64, Arc<Vec<u8>>, [usize; 2]);
 
 /// Previews kept for selection.
 pub const RECENT_FRAMES: usize = 8;
@@ -213,7 +235,7 @@ impl AppState {
     }
 
     /// The selected frame's preview, when it is still kept.
-    pub fn selected_preview(&self) -> Option<(u64, Arc<Vec<u8>>, [usize; 2])> {
+    pub fn selected_preview(&self) -> Option<Preview> {
         let id = self.selected_frame?;
         self.recent.iter().find(|(f, _, _)| *f == id).cloned()
     }
@@ -228,24 +250,31 @@ impl AppState {
         n as f64 / 2.0
     }
 
-    /// Take new results and errors; call once per UI frame.
+    /// Take new results and errors; call once per UI frame. Never waits:
+    /// the presenter has copied and converted everything already.
     pub fn poll(&mut self, ctx: &egui::Context) {
         self.now = ctx.input(|i| i.time);
-        while let Ok(r) = self.results.try_recv() {
-            if let Some(e) = &r.error {
-                self.error(format!("frame {}: {e}", r.frame_id));
-            }
-            if r.preview.is_some() {
-                self.frames_shown += 1;
-                self.shown_at.push_back(self.now);
-                if let Some(px) = r.preview_rgba() {
-                    let size = [r.format.width as usize, r.format.height as usize];
-                    self.recent.push_back((r.frame_id, Arc::new(px), size));
+        for p in self.presenter.take() {
+            match p {
+                Presented::Error(e) => self.error(e),
+                Presented::Frame(f) => {
+                    self.frames_shown += 1;
+                    self.shown_at.push_back(self.now);
+                    self.recent.push_back((f.result.frame_id, f.rgba, f.size));
                     while self.recent.len() > RECENT_FRAMES {
                         self.recent.pop_front();
                     }
+                    if f.image.is_some() {
+                        self.frame_image = f.image;
+                    }
+                    self.clipped = f.clipped;
+                    self.latest = Some(f.result);
                 }
-                self.latest = Some(r);
+                Presented::Tap { key, rgba, image } => {
+                    let side = usize::from(key.before);
+                    self.taps[side] = Some((key, rgba, image));
+                }
+                Presented::Stages { key, stages } => self.stages = Some((key, stages)),
             }
         }
         while self.shown_at.len() > 240 {

@@ -90,13 +90,17 @@ impl Studio {
             }
             _ => None,
         };
-        let results = engine.subscribe(false);
+        let presenter = crate::presenter::Presenter::start(engine.clone(), engine.subscribe(false));
         let player = Player::start(engine.clone(), src, opts.fps.unwrap_or(30.0));
         let mut state = AppState {
             engine,
             player,
-            results,
+            presenter,
             latest: None,
+            frame_image: None,
+            clipped: [0.0; 2],
+            taps: [None, None],
+            stages: None,
             frames_shown: 0,
             log: Vec::new(),
             tuning: TuningEdit::new(tuning, None),
@@ -201,8 +205,9 @@ impl Drop for Studio {
         // Let go of every frame so the player's feed is never left waiting
         // for a slot, then stop the player and the engine.
         self.state.latest = None;
+        self.state.recent.clear();
         self.state.engine.unsubscribe_all();
-        while self.state.results.try_recv().is_ok() {}
+        self.state.presenter.stop();
         self.state.player.send(crate::player::PlayerCmd::Stop);
         self.state.engine.shutdown();
     }

@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+use eframe::egui;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use isp_engine::gpu::Backend;
 use isp_studio::{Options, Studio};
 use std::time::{Duration, Instant};
@@ -260,4 +261,130 @@ fn the_viewer_follows_a_frame_selected_in_the_timeline() {
     h.get_by_label("Back to live").click();
     h.step();
     assert_eq!(h.state().state.selected_frame, None);
+}
+
+#[test]
+fn clipped_overlay_paints_clipped_pixels() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frame_image.is_some());
+    // Push the colour matrix up until highlights clip (AWB owns the gains).
+    h.state_mut()
+        .state
+        .edit_tuning(|t| t.stages.ccm.matrix = [[4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 4.0]]);
+    let v = h.state().state.engine.params.version();
+    wait_for(&mut h, "a clipped frame", |s| {
+        s.state
+            .latest
+            .as_ref()
+            .is_some_and(|r| r.params_version >= v)
+            && s.state.clipped[0] > 0.05
+    });
+    h.get_by_label("clipped").click();
+    wait_for(&mut h, "an overlay image", |s| {
+        s.state.frame_image.as_ref().is_some_and(|d| d.overlay)
+    });
+    let img = h.state().state.frame_image.clone().unwrap();
+    let marked = img
+        .image
+        .pixels
+        .iter()
+        .filter(|p| p.to_array() == isp_studio::presenter::CLIP_HIGH)
+        .count();
+    assert!(
+        marked as f32 > 0.02 * img.image.pixels.len() as f32,
+        "{marked} of {} pixels marked",
+        img.image.pixels.len()
+    );
+    h.get_by_label_contains("% high");
+}
+
+#[test]
+fn before_after_split_renders_the_tuning_as_loaded() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frame_image.is_some());
+    h.get_by_label("before/after").click();
+    wait_for(&mut h, "the before image", |s| s.state.taps[1].is_some());
+    h.get_by_label_contains("before: tuning as loaded");
+    // Edit: bypass the colour matrix. The before side keeps the loaded tuning.
+    h.state_mut()
+        .state
+        .edit_tuning(|t| t.stages.ccm.enabled = false);
+    h.state_mut()
+        .state
+        .player
+        .send(isp_studio::player::PlayerCmd::Pause);
+    let v = h.state().state.engine.params.version();
+    wait_for(&mut h, "a before image under the new version", |s| {
+        s.state.taps[1]
+            .as_ref()
+            .is_some_and(|(k, _, _)| k.version == v)
+    });
+    let (_, before, _) = h.state().state.taps[1].clone().unwrap();
+    // The same raw frame with the edited tuning, and with the loaded one.
+    let p = h.state().state.player.status();
+    let (raw, fmt) = (p.last_raw.unwrap(), p.format.unwrap());
+    let e = h.state().state.engine.clone();
+    let after = e.tap(&raw, fmt, isp_engine::gpu::Tap::Tone).unwrap();
+    let loaded = h.state().state.tuning.loaded.clone();
+    let expect = e
+        .tap_with(&raw, fmt, isp_engine::gpu::Tap::Tone, Some(&loaded))
+        .unwrap();
+    let (isp_engine::gpu::TapImage::Rgba8(after), isp_engine::gpu::TapImage::Rgba8(expect)) =
+        (after, expect)
+    else {
+        panic!("tone taps are RGBA8");
+    };
+    assert_eq!(
+        *before, expect,
+        "before = the frame under the loaded tuning"
+    );
+    let differ = before
+        .iter()
+        .zip(&after)
+        .filter(|(a, b)| a.abs_diff(**b) > 2)
+        .count();
+    assert!(differ > before.len() / 20, "only {differ} values differ");
+}
+
+#[test]
+fn pixel_inspector_shows_every_stage_under_the_cursor() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frame_image.is_some());
+    h.state_mut()
+        .state
+        .player
+        .send(isp_studio::player::PlayerCmd::Pause);
+    h.run_steps(3);
+    let hint = h.get_by_label("hover the image to inspect a pixel").rect();
+    // The image is right above the hint.
+    h.hover_at(egui::pos2(hint.left() + 40.0, hint.top() - 40.0));
+    wait_for(&mut h, "every stage's output", |s| s.state.stages.is_some());
+    h.run_steps(2);
+    h.get_by_label_contains("raw ");
+    h.get_by_label("unpacked");
+    h.get_by_label("every stage at this pixel");
+    // The values shown are the chain's own at that pixel.
+    let (_, stages) = h.state().state.stages.clone().unwrap();
+    let header = h
+        .get_by_label_contains("raw ")
+        .accesskit_node()
+        .value()
+        .unwrap_or_default();
+    let raw_value: u16 = header
+        .split("raw ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no raw value in {header:?}"));
+    let xy: Vec<usize> = header[1..header.find(')').unwrap()]
+        .split(", ")
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let w = h.state().state.latest.as_ref().unwrap().format.width as usize;
+    let isp_engine::gpu::TapImage::Mosaic(m) = &stages[0].1 else {
+        panic!("unpacked is a mosaic");
+    };
+    assert_eq!(m[xy[1] * w + xy[0]], raw_value);
+    let tone = isp_studio::panels::viewer::stage_value(&stages[7].1, w, xy[0], xy[1]);
+    h.get_by_label(&tone);
 }

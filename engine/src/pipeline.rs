@@ -696,12 +696,50 @@ impl Engine {
         format: RawFormat,
         tap: crate::gpu::Tap,
     ) -> Result<crate::gpu::TapImage, EngineError> {
-        let (params, _) = self.frame_params(format);
+        self.tap_with(raw, format, tap, None)
+    }
+
+    /// [`Engine::tap`] with another tuning (`None`: the current one), under
+    /// the current 3A state: the viewer's "before" side renders the frame
+    /// with the tuning as loaded.
+    pub fn tap_with(
+        &self,
+        raw: &[u8],
+        format: RawFormat,
+        tap: crate::gpu::Tap,
+        tuning: Option<&Tuning>,
+    ) -> Result<crate::gpu::TapImage, EngineError> {
+        let params = match tuning {
+            None => self.frame_params(format).0,
+            Some(t) => {
+                t.check("tuning")
+                    .map_err(|e| EngineError::Gpu(GpuError::Input(e.to_string())))?;
+                let mut p = FrameParams::from_tuning(t, format);
+                let ipa = self.ipa();
+                for a in p.algorithms.iter() {
+                    a.prepare(&ipa, &mut p.stages);
+                }
+                p.linear_output = self.config.linear_output;
+                Arc::new(p)
+            }
+        };
         match self.gpu.as_ref().filter(|g| g.active()) {
             Some(g) => Ok(g.isp.tap(&params, raw, tap)?),
             None => isp::reference_tap(&params, raw, tap)
                 .map_err(|e| EngineError::Gpu(GpuError::Input(e.to_string()))),
         }
+    }
+
+    /// Every stage's output for one raw frame with the current parameters,
+    /// in one pass of the CPU reference chain (the pixel inspector's values).
+    pub fn taps(
+        &self,
+        raw: &[u8],
+        format: RawFormat,
+    ) -> Result<Vec<(crate::gpu::Tap, crate::gpu::TapImage)>, EngineError> {
+        let (params, _) = self.frame_params(format);
+        isp::reference_taps(&params, raw)
+            .map_err(|e| EngineError::Gpu(GpuError::Input(e.to_string())))
     }
 
     /// The engine's GPU ISP, when it has one (for taps and the app's texture path).

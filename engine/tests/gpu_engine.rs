@@ -322,3 +322,36 @@ fn taps_agree_between_the_gpu_and_the_cpu_engine() {
     gpu.shutdown();
     cpu.shutdown();
 }
+
+#[test]
+fn every_stage_in_one_pass_matches_each_tap_and_tap_with_another_tuning() {
+    use isp_engine::gpu::Tap;
+    use isp_engine::sources::FrameSource;
+    let cpu = engine_with(Backend::Cpu, PathMode::Fast, fixed_tuning());
+    let f = fmt();
+    let mut src = isp_engine::sources::synthetic::SyntheticSource::new(Scene::ZonePlate, f);
+    let mut raw = vec![0u8; f.frame_bytes()];
+    src.next_frame(&mut raw).unwrap();
+    let all = cpu.taps(&raw, f).unwrap();
+    assert_eq!(all.len(), Tap::ALL.len());
+    for ((t, img), tap) in all.iter().zip(Tap::ALL) {
+        assert_eq!(*t, tap);
+        assert_eq!(*img, cpu.tap(&raw, f, tap).unwrap(), "{tap:?}");
+    }
+    // Another tuning (the viewer's "before"): its own picture; the current
+    // tuning given explicitly: the same as the current one.
+    let mut other = fixed_tuning();
+    other.stages.ccm.enabled = false;
+    let a = cpu.tap_with(&raw, f, Tap::Tone, Some(&other)).unwrap();
+    assert_ne!(a, cpu.tap(&raw, f, Tap::Tone).unwrap());
+    let same = cpu
+        .tap_with(&raw, f, Tap::Tone, Some(&fixed_tuning()))
+        .unwrap();
+    assert_eq!(same, cpu.tap(&raw, f, Tap::Tone).unwrap());
+    // A malformed tuning is refused with the problem named.
+    let mut bad = fixed_tuning();
+    bad.stages.tone.contrast = -1.0;
+    let e = cpu.tap_with(&raw, f, Tap::Tone, Some(&bad)).unwrap_err();
+    assert!(e.to_string().contains("contrast"), "{e}");
+    cpu.shutdown();
+}

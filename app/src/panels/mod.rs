@@ -7,7 +7,7 @@ mod parameters;
 mod session;
 mod status;
 mod timeline;
-mod viewer;
+pub mod viewer;
 
 pub use buffers::Buffers;
 pub use lanes::Lanes;

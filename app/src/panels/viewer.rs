@@ -1,26 +1,78 @@
 //! Viewer: the current frame (from the GPU texture the engine fills when the
-//! GPU path is on), any stage's output (a tap, computed on demand), zoom and
-//! pan, a pixel inspector (raw Bayer value, the tapped stage, final sRGB) and
-//! per-channel histograms (linear or log) of the frame's statistics.
+//! GPU path is on, else the presenter's ready-made image, box-downscaled to
+//! what is shown), any stage's output (a tap, computed off the UI thread),
+//! zoom and pan, a before/after split (before: the tuning as loaded, or any
+//! stage), a clipped-pixel overlay, a pixel inspector (raw Bayer value, every
+//! stage's value, final sRGB) and per-channel histograms (linear or log).
 
 use super::Panel;
+use crate::presenter::{DisplayImage, Job, TapKey};
 use crate::state::AppState;
 use eframe::egui;
 use egui_plot::{Line, Plot, PlotPoints};
 use isp_engine::gpu::{Tap, TapImage};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// What the left side of the split shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Before {
+    /// The final image with the tuning as loaded (before any edit).
+    Loaded,
+    /// One stage's output.
+    Stage(Tap),
+}
+
+impl Before {
+    fn name(self) -> String {
+        match self {
+            Before::Loaded => "tuning as loaded".into(),
+            Before::Stage(t) => format!("after {}", t.name()),
+        }
+    }
+}
+
+/// A texture and the image it holds.
+#[derive(Default)]
+struct Slot {
+    texture: Option<egui::TextureHandle>,
+    holds: Option<usize>,
+}
+
+impl Slot {
+    /// Show `img` (a swap of the `Arc`, no pixel copy on this thread).
+    fn set(&mut self, ctx: &egui::Context, name: &str, img: &DisplayImage) -> egui::TextureId {
+        let ptr = Arc::as_ptr(&img.image) as usize;
+        let data = egui::ImageData::Color(img.image.clone());
+        match &mut self.texture {
+            Some(t) if self.holds == Some(ptr) => return t.id(),
+            Some(t) => t.set(data, egui::TextureOptions::NEAREST),
+            None => {
+                self.texture = Some(ctx.load_texture(name, data, egui::TextureOptions::NEAREST))
+            }
+        }
+        self.holds = Some(ptr);
+        self.texture
+            .as_ref()
+            .map_or(egui::TextureId::default(), |t| t.id())
+    }
+}
 
 pub struct Viewer {
     /// `None`: the final preview.
-    tap: Option<Tap>,
-    zoom: f32,
-    fit: bool,
-    log_hist: bool,
-    texture: Option<egui::TextureHandle>,
-    /// What the CPU texture holds: (frame id or raw pointer, tap, params version).
-    shown: Option<(usize, Option<Tap>, u64)>,
-    /// The displayed image's RGBA8 (for the inspector).
-    rgba: std::sync::Arc<Vec<u8>>,
-    size: [usize; 2],
+    pub tap: Option<Tap>,
+    pub zoom: f32,
+    pub fit: bool,
+    pub log_hist: bool,
+    pub overlay: bool,
+    pub split: bool,
+    pub before: Before,
+    /// Where the split is, 0..1 of the width.
+    pub split_at: f32,
+    main: Slot,
+    left: Slot,
+    /// The last (x, y) inspected, for the test and the label.
+    pub inspected: Option<(usize, usize)>,
 }
 
 impl Default for Viewer {
@@ -30,115 +82,73 @@ impl Default for Viewer {
             zoom: 1.0,
             fit: true,
             log_hist: false,
-            texture: None,
-            shown: None,
-            rgba: Default::default(),
-            size: [0, 0],
+            overlay: false,
+            split: false,
+            before: Before::Loaded,
+            split_at: 0.5,
+            main: Slot::default(),
+            left: Slot::default(),
+            inspected: None,
         }
     }
 }
 
-fn to_rgba(img: &TapImage, w: usize, h: usize) -> Vec<u8> {
+/// One stage's value at (x, y), as text.
+pub fn stage_value(img: &TapImage, w: usize, x: usize, y: usize) -> String {
+    let i = y * w + x;
     match img {
-        TapImage::Rgba8(v) => v.clone(),
-        TapImage::Mosaic(m) => m[..w * h]
-            .iter()
-            .flat_map(|&v| {
-                let g = (v >> 8) as u8;
-                [g, g, g, 255]
-            })
-            .collect(),
-        TapImage::Rgb16(v) => v[..w * h * 3]
-            .chunks_exact(3)
-            .flat_map(|p| [(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8, 255])
-            .collect(),
+        TapImage::Mosaic(m) => m.get(i).map_or(String::new(), |v| v.to_string()),
+        TapImage::Rgb16(v) => v
+            .get(i * 3..i * 3 + 3)
+            .map_or(String::new(), |p| format!("{} {} {}", p[0], p[1], p[2])),
+        TapImage::Rgba8(v) => v
+            .get(i * 4..i * 4 + 3)
+            .map_or(String::new(), |p| format!("{} {} {}", p[0], p[1], p[2])),
     }
 }
 
 impl Viewer {
-    fn refresh(&mut self, ui: &egui::Ui, s: &mut AppState) {
+    /// Ask the inspect thread for a tap image when the one we have is stale.
+    fn want_tap(&self, s: &AppState, tap: Option<Tap>, before: bool, loaded: bool) {
         let p = s.player.status();
-        let version = s.engine.params.version();
-        let key = match self.tap {
-            None => s
-                .latest
-                .as_ref()
-                .map(|r| (r.frame_id as usize, None, r.params_version)),
-            Some(t) => p
-                .last_raw
-                .as_ref()
-                .map(|r| (std::sync::Arc::as_ptr(r) as usize, Some(t), version)),
+        let (Some(raw), Some(format)) = (p.last_raw, p.format) else {
+            return;
         };
-        if key.is_none() || key == self.shown {
+        let key = TapKey {
+            raw: Arc::as_ptr(&raw) as usize,
+            tap,
+            version: s.engine.params.version(),
+            before,
+            factor: s.presenter.settings.factor(),
+            overlay: self.overlay,
+        };
+        let side = usize::from(before);
+        if s.taps[side].as_ref().is_some_and(|(k, _, _)| *k == key) {
             return;
         }
-        let (rgba, w, h) = match (self.tap, &s.latest) {
-            (None, Some(r)) => {
-                if s.gpu_texture.is_some() && s.engine.backend().starts_with("gpu") {
-                    // Drawn from the GPU texture; copy for the inspector only.
-                    self.shown = key;
-                    self.size = [r.format.width as usize, r.format.height as usize];
-                    self.rgba = Default::default();
-                    return;
-                }
-                // The copy the state keeps of the newest preview, not another one.
-                match s.recent.back().filter(|(id, _, _)| *id == r.frame_id) {
-                    Some((_, px, [w, h])) => (px.clone(), *w, *h),
-                    None => match r.preview_rgba() {
-                        Some(px) => (
-                            std::sync::Arc::new(px),
-                            r.format.width as usize,
-                            r.format.height as usize,
-                        ),
-                        None => return,
-                    },
-                }
-            }
-            (Some(t), _) => {
-                let (Some(raw), Some(fmt)) = (p.last_raw.clone(), p.format) else {
-                    return;
-                };
-                match s.engine.tap(&raw, fmt, t) {
-                    Ok(img) => {
-                        let (w, h) = (fmt.width as usize, fmt.height as usize);
-                        (std::sync::Arc::new(to_rgba(&img, w, h)), w, h)
-                    }
-                    Err(e) => {
-                        s.error(format!("tap {}: {e}", t.name()));
-                        self.tap = None;
-                        return;
-                    }
-                }
-            }
-            _ => return,
-        };
-        // Opaque pixels: premultiplied and unmultiplied are the same bytes.
-        let img = egui::ColorImage::from_rgba_premultiplied([w, h], &rgba);
-        match &mut self.texture {
-            Some(t) => t.set(img, egui::TextureOptions::NEAREST),
-            None => {
-                self.texture = Some(ui.ctx().load_texture(
-                    "viewer",
-                    img,
-                    egui::TextureOptions::NEAREST,
-                ))
-            }
-        }
-        self.rgba = rgba;
-        self.size = [w, h];
-        self.shown = key;
+        s.presenter.request(Job::Tap {
+            key,
+            raw,
+            format,
+            tuning: loaded.then(|| Arc::new(s.tuning.loaded.clone())),
+        });
     }
-}
 
-impl Panel for Viewer {
-    fn title(&self) -> &'static str {
-        "Viewer"
+    /// The image for one side, when there is one for what is asked.
+    fn side<'a>(
+        &self,
+        s: &'a AppState,
+        tap: Option<Tap>,
+        before: bool,
+    ) -> Option<&'a DisplayImage> {
+        s.taps[usize::from(before)]
+            .as_ref()
+            .filter(|(k, _, _)| k.tap == tap)
+            .map(|(_, _, img)| img)
     }
-    fn default_rect(&self) -> [f32; 4] {
-        [320.0, 30.0, 490.0, 520.0]
-    }
-    fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
-        ui.horizontal(|ui| {
+
+    fn toolbar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
             egui::ComboBox::from_label("stage")
                 .selected_text(self.tap.map_or("final", |t| t.name()))
                 .show_ui(ui, |ui| {
@@ -158,12 +168,39 @@ impl Panel for Viewer {
                 self.fit = false;
                 self.zoom = 1.0;
             }
+            ui.checkbox(&mut self.overlay, "clipped");
+            ui.checkbox(&mut self.split, "before/after");
+            if self.split {
+                egui::ComboBox::from_label("before")
+                    .selected_text(self.before.name())
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut self.before, Before::Loaded, "tuning as loaded");
+                        for t in Tap::ALL {
+                            ui.selectable_value(
+                                &mut self.before,
+                                Before::Stage(t),
+                                format!("after {}", t.name()),
+                            );
+                        }
+                    });
+            }
         });
-        self.refresh(ui, s);
-        let selected = self.tap.is_none() && s.selected_preview().is_some();
+    }
+}
+
+impl Panel for Viewer {
+    fn title(&self) -> &'static str {
+        "Viewer"
+    }
+    fn default_rect(&self) -> [f32; 4] {
+        [320.0, 30.0, 490.0, 600.0]
+    }
+    fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
+        self.toolbar(ui);
+        let selected = s.selected_preview();
         if let Some(id) = s.selected_frame {
             ui.horizontal(|ui| {
-                if selected {
+                if selected.is_some() && self.tap.is_none() {
                     ui.label(format!("showing frame {id} (selected in the timeline)"));
                 } else {
                     ui.label(format!("frame {id} selected; no longer kept"));
@@ -173,65 +210,151 @@ impl Panel for Viewer {
                 }
             });
         }
-        let use_gpu = !selected
-            && self.tap.is_none()
-            && s.engine.backend().starts_with("gpu")
-            && s.gpu_texture.is_some()
-            && s.latest.is_some();
-        let (id, size) = match (&s.gpu_texture, &self.texture) {
-            (Some((id, sz)), _) if use_gpu => (*id, *sz),
-            (_, Some(t)) => (t.id(), self.size),
-            _ => {
-                ui.label("waiting for the first frame...");
-                return;
-            }
+        let settings = s.presenter.settings.clone();
+        if settings.overlay.swap(self.overlay, Ordering::Relaxed) != self.overlay {
+            s.presenter.refresh();
+        }
+        let on_gpu = s.engine.backend().starts_with("gpu") && s.gpu_texture.is_some();
+        let use_gpu = on_gpu && selected.is_none() && self.tap.is_none() && !self.overlay;
+        let want = !use_gpu;
+        if settings.want_image.swap(want, Ordering::Relaxed) != want && want {
+            s.presenter.refresh();
+        }
+        let Some(full) = s
+            .latest
+            .as_ref()
+            .map(|r| [r.format.width as usize, r.format.height as usize])
+        else {
+            ui.label("waiting for the first frame...");
+            return;
         };
-        let full = egui::vec2(size[0] as f32, size[1] as f32);
+        // The main (after) image.
+        let ctx = ui.ctx().clone();
+        let main_id = if let Some((fid, px, size)) = &selected {
+            // A selected frame: converted here once (it changes on a click only).
+            let key = *fid as usize ^ 0x5e1e_c7ed;
+            match &mut self.main.texture {
+                Some(t) if self.main.holds == Some(key) => Some(t.id()),
+                _ => {
+                    let img = DisplayImage {
+                        image: Arc::new(egui::ColorImage::from_rgba_premultiplied(*size, px)),
+                        full: *size,
+                        factor: 1,
+                        overlay: false,
+                    };
+                    let id = self.main.set(&ctx, "viewer", &img);
+                    self.main.holds = Some(key);
+                    Some(id)
+                }
+            }
+        } else if self.tap.is_some() {
+            self.want_tap(s, self.tap, false, false);
+            self.side(s, self.tap, false)
+                .map(|img| self.main.set(&ctx, "viewer", img))
+        } else if use_gpu {
+            s.gpu_texture.map(|(id, _)| id)
+        } else {
+            s.frame_image
+                .as_ref()
+                .map(|img| self.main.set(&ctx, "viewer", img))
+        };
+        let Some(main_id) = main_id else {
+            ui.label("computing...");
+            return;
+        };
+        // The before side of the split.
+        let before_id = if self.split {
+            let (tap, loaded) = match self.before {
+                Before::Loaded => (None, true),
+                Before::Stage(t) => (Some(t), false),
+            };
+            self.want_tap(s, tap, true, loaded);
+            self.side(s, tap, true)
+                .map(|img| self.left.set(&ctx, "viewer-before", img))
+        } else {
+            None
+        };
+
+        let full_v = egui::vec2(full[0] as f32, full[1] as f32);
         let hist_h = 110.0;
-        let avail = ui.available_size() - egui::vec2(0.0, hist_h + 40.0);
+        let avail = ui.available_size() - egui::vec2(0.0, hist_h + 170.0);
         let scale = if self.fit {
-            (avail.x / full.x).min(avail.y / full.y).max(0.05)
+            (avail.x / full_v.x).min(avail.y / full_v.y).max(0.05)
         } else {
             self.zoom
         };
-        let resp = egui::ScrollArea::both()
+        // Upload no more pixels than the screen shows.
+        let physical = scale * ui.ctx().pixels_per_point();
+        let factor = if physical >= 1.0 {
+            1
+        } else {
+            ((1.0 / physical).floor() as usize).clamp(1, 16)
+        };
+        if settings.factor.swap(factor, Ordering::Relaxed) != factor {
+            s.presenter.refresh();
+        }
+        let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+        let (rect, resp) = egui::ScrollArea::both()
             .max_height(avail.y.max(50.0))
             .show(ui, |ui| {
-                ui.add(egui::Image::new((id, full * scale)).sense(egui::Sense::hover()))
-            })
-            .inner;
-        // Pixel inspector.
-        if let Some(pos) = resp.hover_pos() {
-            let rel = (pos - resp.rect.min) / scale;
-            let (x, y) = (rel.x as usize, rel.y as usize);
-            if x < size[0] && y < size[1] {
-                let mut text = format!("({x}, {y})");
-                let p = s.player.status();
-                if let (Some(raw), Some(fmt)) = (&p.last_raw, p.format) {
-                    let mut row = vec![0u16; fmt.width as usize];
-                    let start = y * fmt.stride as usize;
-                    if let Some(bytes) = raw.get(start..start + fmt.min_stride() as usize) {
-                        isp_engine::stages::unpack::unpack_row(&fmt, bytes, &mut row);
-                        text += &format!("  raw {:?} {}", fmt.bayer.color_at(x, y), row[x]);
+                let (rect, resp) = ui.allocate_exact_size(full_v * scale, egui::Sense::hover());
+                let painter = ui.painter_at(rect);
+                painter.image(main_id, rect, uv, egui::Color32::WHITE);
+                if let Some(bid) = before_id {
+                    let x = rect.min.x + rect.width() * self.split_at;
+                    let left = egui::Rect::from_min_max(rect.min, egui::pos2(x, rect.max.y));
+                    let luv = egui::Rect::from_min_max(
+                        egui::pos2(0.0, 0.0),
+                        egui::pos2(self.split_at, 1.0),
+                    );
+                    painter.image(bid, left, luv, egui::Color32::WHITE);
+                    // The divider: drag it.
+                    let handle = egui::Rect::from_center_size(
+                        egui::pos2(x, rect.center().y),
+                        egui::vec2(8.0, rect.height()),
+                    );
+                    let h =
+                        ui.interact(handle, ui.make_persistent_id("split"), egui::Sense::drag());
+                    if h.dragged() && rect.width() > 0.0 {
+                        self.split_at =
+                            (self.split_at + h.drag_delta().x / rect.width()).clamp(0.0, 1.0);
                     }
-                }
-                if self.rgba.len() >= (y * size[0] + x + 1) * 4 {
-                    let i = (y * size[0] + x) * 4;
-                    let px = &self.rgba[i..i + 3];
-                    text += &format!(
-                        "  {} rgb {} {} {}",
-                        self.tap.map_or("final", |t| t.name()),
-                        px[0],
-                        px[1],
-                        px[2]
+                    let stroke = egui::Stroke::new(2.0, egui::Color32::YELLOW);
+                    painter.vline(x, rect.y_range(), stroke);
+                    let font = egui::FontId::proportional(12.0);
+                    painter.text(
+                        rect.left_top() + egui::vec2(4.0, 4.0),
+                        egui::Align2::LEFT_TOP,
+                        format!("before: {}", self.before.name()),
+                        font.clone(),
+                        egui::Color32::YELLOW,
+                    );
+                    painter.text(
+                        rect.right_top() + egui::vec2(-4.0, 4.0),
+                        egui::Align2::RIGHT_TOP,
+                        "after",
+                        font,
+                        egui::Color32::YELLOW,
                     );
                 }
-                ui.label(text);
-            }
-        } else {
-            ui.label(" ");
+                (rect, resp)
+            })
+            .inner;
+        if self.split {
+            ui.label(match before_id {
+                Some(_) => format!("before: {} | after: now", self.before.name()),
+                None => "computing the before image...".into(),
+            });
         }
-        ui.checkbox(&mut self.log_hist, "log histogram");
+        self.inspector(ui, s, rect, &resp, scale, full, selected.as_ref());
+        ui.horizontal(|ui| {
+            ui.checkbox(&mut self.log_hist, "log histogram");
+            ui.label(format!(
+                "clipped: {:.2}% high, {:.2}% low",
+                s.clipped[0] * 100.0,
+                s.clipped[1] * 100.0
+            ));
+        });
         if let Some(st) = s.latest.as_ref().and_then(|r| r.stats.clone()) {
             let log = self.log_hist;
             Plot::new("histogram")
@@ -251,5 +374,93 @@ impl Panel for Viewer {
                     }
                 });
         }
+    }
+}
+
+impl Viewer {
+    /// The pixel under the cursor: raw Bayer value, every stage's value (from
+    /// the inspect thread's one pass of the chain), the shown sRGB.
+    #[allow(clippy::too_many_arguments)] // the image's geometry, as laid out this frame
+    fn inspector(
+        &mut self,
+        ui: &mut egui::Ui,
+        s: &mut AppState,
+        rect: egui::Rect,
+        resp: &egui::Response,
+        scale: f32,
+        full: [usize; 2],
+        selected: Option<&crate::state::Preview>,
+    ) {
+        let hovered = resp
+            .hover_pos()
+            .map(|pos| (pos - rect.min) / scale)
+            .filter(|r| r.x >= 0.0 && r.y >= 0.0)
+            .map(|r| (r.x as usize, r.y as usize))
+            .filter(|(x, y)| *x < full[0] && *y < full[1]);
+        if hovered.is_some() {
+            self.inspected = hovered;
+        }
+        let Some((x, y)) = self.inspected else {
+            ui.label("hover the image to inspect a pixel");
+            return;
+        };
+        let p = s.player.status();
+        let mut header = format!("({x}, {y})");
+        if let (Some(raw), Some(fmt)) = (&p.last_raw, p.format) {
+            let mut row = vec![0u16; fmt.width as usize];
+            let start = y * fmt.stride as usize;
+            if let Some(bytes) = raw.get(start..start + fmt.min_stride() as usize) {
+                isp_engine::stages::unpack::unpack_row(&fmt, bytes, &mut row);
+                header += &format!("  raw {:?} {}", fmt.bayer.color_at(x, y), row[x]);
+            }
+            // Every stage's value: one pass of the chain per frame and version.
+            let key = (Arc::as_ptr(raw) as usize, s.engine.params.version());
+            if hovered.is_some() && s.stages.as_ref().is_none_or(|(k, _)| *k != key) {
+                s.presenter.request(Job::Stages {
+                    key,
+                    raw: raw.clone(),
+                    format: fmt,
+                });
+            }
+        }
+        let shown = match (selected, &self.tap) {
+            (Some((_, px, _)), None) => Some(px.clone()),
+            (None, None) => s.recent.back().map(|(_, px, _)| px.clone()),
+            (_, Some(_)) => s.taps[0].as_ref().map(|(_, px, _)| px.clone()),
+        };
+        if let Some(px) = shown.and_then(|px| {
+            let i = (y * full[0] + x) * 4;
+            px.get(i..i + 3).map(|v| [v[0], v[1], v[2]])
+        }) {
+            header += &format!(
+                "  {} sRGB {} {} {}",
+                self.tap.map_or("final", |t| t.name()),
+                px[0],
+                px[1],
+                px[2]
+            );
+        }
+        ui.label(header);
+        egui::CollapsingHeader::new("every stage at this pixel")
+            .id_salt("stages")
+            .default_open(true)
+            .show(ui, |ui| match &s.stages {
+                Some((_, stages)) => {
+                    egui::Grid::new("stage-values")
+                        .striped(true)
+                        .show(ui, |ui| {
+                            for (i, (tap, img)) in stages.iter().enumerate() {
+                                ui.label(tap.name());
+                                ui.monospace(stage_value(img, full[0], x, y));
+                                if i % 2 == 1 {
+                                    ui.end_row();
+                                }
+                            }
+                        });
+                }
+                None => {
+                    ui.label("computing...");
+                }
+            });
     }
 }

@@ -196,45 +196,101 @@ pub fn reference_tap(
     raw: &[u8],
     tap: crate::gpu::Tap,
 ) -> Result<crate::gpu::TapImage, StageError> {
-    use crate::gpu::{Tap, TapImage};
+    let mut last = None;
+    reference_chain(p, raw, tap, |t, img| {
+        if t == tap {
+            last = Some(img.to_owned_image());
+        }
+    })?;
+    last.ok_or_else(|| invalid("tap", "no output"))
+}
+
+/// Every stage's output (unpacked .. tone) of one raw frame in one pass of
+/// the CPU reference chain: what the pixel inspector reads each stage's
+/// value from.
+pub fn reference_taps(
+    p: &crate::tuning::FrameParams,
+    raw: &[u8],
+) -> Result<Vec<(crate::gpu::Tap, crate::gpu::TapImage)>, StageError> {
+    let mut out = Vec::with_capacity(crate::gpu::Tap::ALL.len());
+    reference_chain(p, raw, crate::gpu::Tap::Tone, |t, img| {
+        out.push((t, img.to_owned_image()))
+    })?;
+    Ok(out)
+}
+
+/// A stage's output as the chain holds it (borrowed).
+enum TapRef<'a> {
+    Mosaic(&'a [u16]),
+    Rgb16(&'a [u16]),
+    Rgba8(&'a [u8]),
+}
+
+impl TapRef<'_> {
+    fn to_owned_image(&self) -> crate::gpu::TapImage {
+        use crate::gpu::TapImage;
+        match self {
+            TapRef::Mosaic(v) => TapImage::Mosaic(v.to_vec()),
+            TapRef::Rgb16(v) => TapImage::Rgb16(v.to_vec()),
+            TapRef::Rgba8(v) => TapImage::Rgba8(v.to_vec()),
+        }
+    }
+}
+
+/// The reference chain up to `upto`, showing each stage's output to `emit`.
+fn reference_chain(
+    p: &crate::tuning::FrameParams,
+    raw: &[u8],
+    upto: crate::gpu::Tap,
+    mut emit: impl FnMut(crate::gpu::Tap, TapRef<'_>),
+) -> Result<(), StageError> {
+    use crate::gpu::Tap;
     const S: &str = "tap";
     let fmt = p.format;
     let st = &p.stages;
     let (w, h) = (fmt.width as usize, fmt.height as usize);
     let mut m = vec![0u16; w * h];
     unpack::unpack(&fmt, raw, &mut m).map_err(|e| invalid(S, e))?;
-    if tap == Tap::Unpacked {
-        return Ok(TapImage::Mosaic(m));
+    emit(Tap::Unpacked, TapRef::Mosaic(&m));
+    if upto == Tap::Unpacked {
+        return Ok(());
     }
     let mut bl = vec![0u16; w * h];
     black_level::apply(&st.black_level, fmt.max_value(), fmt.bayer, w, &m, &mut bl);
-    if tap == Tap::BlackLevel {
-        return Ok(TapImage::Mosaic(bl));
+    emit(Tap::BlackLevel, TapRef::Mosaic(&bl));
+    if upto == Tap::BlackLevel {
+        return Ok(());
     }
     defect_pixel::apply(&st.defect_pixel, w, h, &bl, &mut m);
-    if tap == Tap::DefectPixel {
-        return Ok(TapImage::Mosaic(m));
+    emit(Tap::DefectPixel, TapRef::Mosaic(&m));
+    if upto == Tap::DefectPixel {
+        return Ok(());
     }
     stages::lens_shading::apply(&st.lens_shading, fmt.bayer, w, h, &mut m);
-    if tap == Tap::LensShading {
-        return Ok(TapImage::Mosaic(m));
+    emit(Tap::LensShading, TapRef::Mosaic(&m));
+    if upto == Tap::LensShading {
+        return Ok(());
     }
     stages::white_balance::apply(&st.white_balance, fmt.bayer, w, &mut m);
-    if tap == Tap::WhiteBalance {
-        return Ok(TapImage::Mosaic(m));
+    emit(Tap::WhiteBalance, TapRef::Mosaic(&m));
+    if upto == Tap::WhiteBalance {
+        return Ok(());
     }
     let mut rgb = vec![0u16; w * h * 3];
     demosaic::apply(&st.demosaic, fmt.bayer, w, h, &m, &mut rgb);
-    if tap == Tap::Demosaic {
-        return Ok(TapImage::Rgb16(rgb));
+    emit(Tap::Demosaic, TapRef::Rgb16(&rgb));
+    if upto == Tap::Demosaic {
+        return Ok(());
     }
     stages::ccm::apply(&st.ccm, &mut rgb);
-    if tap == Tap::Ccm {
-        return Ok(TapImage::Rgb16(rgb));
+    emit(Tap::Ccm, TapRef::Rgb16(&rgb));
+    if upto == Tap::Ccm {
+        return Ok(());
     }
     let mut out = vec![0u8; w * h * 4];
     stages::tone::apply_rgba8(&p.lut, &rgb, &mut out);
-    Ok(TapImage::Rgba8(out))
+    emit(Tap::Tone, TapRef::Rgba8(&out));
+    Ok(())
 }
 
 /// FastAlgo / SlowAlgo: run the algorithms on the frame's statistics.

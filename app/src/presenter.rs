@@ -1,0 +1,461 @@
+//! The presenter: two threads between the engine and the UI, so the UI
+//! thread never copies, converts or computes a frame.
+//!
+//! - `present` takes the engine's results (lossy), copies each preview once
+//!   (the inspector and the timeline selection read that copy), and builds
+//!   the image the viewer uploads: box-downscaled with the engine's scaler to
+//!   what the viewer shows, with the clipped-pixel overlay when it is on.
+//! - `inspect` runs the on-demand work: a stage's output (tap), the "before"
+//!   side of the split view, every stage's output for the pixel inspector.
+//!
+//! The UI drains one channel of [`Presented`] each frame and swaps images
+//! into textures (no copy: the image is an `Arc`).
+
+use crossbeam_channel::{Receiver, Sender, select, unbounded};
+use eframe::egui;
+use isp_engine::gpu::{Tap, TapImage};
+use isp_engine::pipeline::{Engine, FrameResult};
+use isp_engine::tuning::Tuning;
+use isp_engine::types::RawFormat;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// How the viewer wants frames drawn; set by the UI, read by the presenter.
+#[derive(Debug, Default)]
+pub struct ViewSettings {
+    /// Box-downscale factor (1: full size).
+    pub factor: AtomicUsize,
+    /// Build a CPU image for each frame (off when the viewer draws the GPU texture).
+    pub want_image: AtomicBool,
+    /// Paint clipped pixels (any channel 255: red; all channels 0: blue).
+    pub overlay: AtomicBool,
+}
+
+impl ViewSettings {
+    pub fn factor(&self) -> usize {
+        self.factor.load(Ordering::Relaxed).max(1)
+    }
+}
+
+/// An image ready for a texture, and what it was made from.
+#[derive(Clone)]
+pub struct DisplayImage {
+    pub image: Arc<egui::ColorImage>,
+    /// The full-resolution size it was scaled from.
+    pub full: [usize; 2],
+    pub factor: usize,
+    pub overlay: bool,
+}
+
+/// A frame ready to show.
+pub struct FramePresented {
+    pub result: Arc<FrameResult>,
+    /// The preview's RGBA8 at full size (for the inspector and selection).
+    pub rgba: Arc<Vec<u8>>,
+    pub size: [usize; 2],
+    pub image: Option<DisplayImage>,
+    /// Fraction of pixels clipped high (any channel 255) and low (all 0).
+    pub clipped: [f32; 2],
+}
+
+/// What an inspect job asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TapKey {
+    /// Identity of the raw frame (its allocation).
+    pub raw: usize,
+    /// `None`: the final image.
+    pub tap: Option<Tap>,
+    /// The parameters version, or the tuning as loaded (`before`).
+    pub version: u64,
+    pub before: bool,
+    pub factor: usize,
+    pub overlay: bool,
+}
+
+pub enum Job {
+    /// One stage's output (or the final image with the loaded tuning when
+    /// `tuning` is given) as a display image.
+    Tap {
+        key: TapKey,
+        raw: Arc<Vec<u8>>,
+        format: RawFormat,
+        tuning: Option<Arc<Tuning>>,
+    },
+    /// Every stage's output, for the pixel inspector.
+    Stages {
+        key: (usize, u64),
+        raw: Arc<Vec<u8>>,
+        format: RawFormat,
+    },
+}
+
+pub enum Presented {
+    Frame(Box<FramePresented>),
+    Tap {
+        key: TapKey,
+        rgba: Arc<Vec<u8>>,
+        image: DisplayImage,
+    },
+    Stages {
+        key: (usize, u64),
+        stages: Arc<Vec<(Tap, TapImage)>>,
+    },
+    Error(String),
+}
+
+/// The two threads and the channel the UI drains.
+pub struct Presenter {
+    pub settings: Arc<ViewSettings>,
+    pub done: Receiver<Presented>,
+    jobs: Sender<Job>,
+    /// Ask `present` to build the last frame again (settings changed).
+    again: Sender<()>,
+    /// Frames sent and not yet taken by the UI.
+    pending: Arc<AtomicUsize>,
+    /// Inspect jobs queued or running.
+    busy: Arc<AtomicUsize>,
+    /// Frames the presenter skipped because the UI had not taken the last ones.
+    pub skipped: Arc<AtomicUsize>,
+    last: Arc<Mutex<Option<Arc<FrameResult>>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Presenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Presenter")
+    }
+}
+
+/// Frames allowed to wait for the UI before the presenter skips.
+const MAX_PENDING: usize = 2;
+
+impl Presenter {
+    pub fn start(engine: Arc<Engine>, results: Receiver<Arc<FrameResult>>) -> Presenter {
+        let settings = Arc::new(ViewSettings {
+            factor: AtomicUsize::new(1),
+            want_image: AtomicBool::new(true),
+            overlay: AtomicBool::new(false),
+        });
+        let (done_tx, done) = unbounded();
+        let (jobs, job_rx) = unbounded::<Job>();
+        let (again, again_rx) = unbounded::<()>();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let busy = Arc::new(AtomicUsize::new(0));
+        let skipped = Arc::new(AtomicUsize::new(0));
+        let last = Arc::new(Mutex::new(None));
+        let mut threads = Vec::new();
+        {
+            let (settings, done_tx, pending, skipped, last) = (
+                settings.clone(),
+                done_tx.clone(),
+                pending.clone(),
+                skipped.clone(),
+                last.clone(),
+            );
+            threads.extend(
+                std::thread::Builder::new()
+                    .name("present".into())
+                    .spawn(move || {
+                        present(
+                            results, again_rx, &settings, &done_tx, &pending, &skipped, &last,
+                        )
+                    })
+                    .ok(),
+            );
+        }
+        {
+            let (settings, busy) = (settings.clone(), busy.clone());
+            threads.extend(
+                std::thread::Builder::new()
+                    .name("inspect".into())
+                    .spawn(move || inspect(&engine, job_rx, &settings, &done_tx, &busy))
+                    .ok(),
+            );
+        }
+        Presenter {
+            settings,
+            done,
+            jobs,
+            again,
+            pending,
+            busy,
+            skipped,
+            last,
+            threads,
+        }
+    }
+
+    /// Take what is ready (the UI calls it once per frame).
+    pub fn take(&self) -> Vec<Presented> {
+        let out: Vec<Presented> = self.done.try_iter().collect();
+        let frames = out
+            .iter()
+            .filter(|p| matches!(p, Presented::Frame(_)))
+            .count();
+        self.pending.fetch_sub(frames, Ordering::AcqRel);
+        out
+    }
+
+    /// Queue an inspect job unless one is already running (the UI asks again
+    /// next frame with what it wants then).
+    pub fn request(&self, job: Job) -> bool {
+        if self.busy.load(Ordering::Acquire) > 0 {
+            return false;
+        }
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        if self.jobs.send(job).is_err() {
+            self.busy.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire) > 0
+    }
+
+    /// Build the last frame again with the current settings.
+    pub fn refresh(&self) {
+        let _ = self.again.send(());
+    }
+
+    /// Let go of the last frame and stop both threads (after the engine's
+    /// subscription ended).
+    pub fn stop(&mut self) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let (tx, _) = unbounded();
+        self.jobs = tx;
+        let (tx, _) = unbounded();
+        self.again = tx;
+        while self.done.try_recv().is_ok() {}
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn present(
+    results: Receiver<Arc<FrameResult>>,
+    again: Receiver<()>,
+    settings: &ViewSettings,
+    done: &Sender<Presented>,
+    pending: &AtomicUsize,
+    skipped: &AtomicUsize,
+    last: &Mutex<Option<Arc<FrameResult>>>,
+) {
+    loop {
+        let r = select! {
+            recv(results) -> r => match r {
+                Ok(r) => r,
+                Err(_) => return,
+            },
+            recv(again) -> a => {
+                if a.is_err() {
+                    return;
+                }
+                match last.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+                    Some(r) => r,
+                    None => continue,
+                }
+            },
+        };
+        if let Some(e) = &r.error {
+            let _ = done.send(Presented::Error(format!("frame {}: {e}", r.frame_id)));
+        }
+        if r.preview.is_none() {
+            continue;
+        }
+        if pending.load(Ordering::Acquire) >= MAX_PENDING {
+            skipped.fetch_add(1, Ordering::Relaxed);
+            *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            continue;
+        }
+        let Some(px) = r.preview_rgba() else {
+            continue;
+        };
+        let size = [r.format.width as usize, r.format.height as usize];
+        let clipped = clipped_fraction(&px);
+        let image = settings
+            .want_image
+            .load(Ordering::Relaxed)
+            .then(|| display_image(&px, size, settings));
+        *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
+        pending.fetch_add(1, Ordering::AcqRel);
+        let sent = done.send(Presented::Frame(Box::new(FramePresented {
+            result: r,
+            rgba: Arc::new(px),
+            size,
+            image,
+            clipped,
+        })));
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+fn inspect(
+    engine: &Engine,
+    jobs: Receiver<Job>,
+    settings: &ViewSettings,
+    done: &Sender<Presented>,
+    busy: &AtomicUsize,
+) {
+    for job in jobs {
+        let out = match job {
+            Job::Tap {
+                key,
+                raw,
+                format,
+                tuning,
+            } => {
+                let tap = key.tap.unwrap_or(Tap::Tone);
+                match engine.tap_with(&raw, format, tap, tuning.as_deref()) {
+                    Ok(img) => {
+                        let size = [format.width as usize, format.height as usize];
+                        let rgba = to_rgba(&img, size[0], size[1]);
+                        let image = display_image(&rgba, size, settings);
+                        Presented::Tap {
+                            key,
+                            rgba: Arc::new(rgba),
+                            image,
+                        }
+                    }
+                    Err(e) => Presented::Error(format!("tap {}: {e}", tap.name())),
+                }
+            }
+            Job::Stages { key, raw, format } => match engine.taps(&raw, format) {
+                Ok(stages) => Presented::Stages {
+                    key,
+                    stages: Arc::new(stages),
+                },
+                Err(e) => Presented::Error(format!("pixel inspector: {e}")),
+            },
+        };
+        busy.fetch_sub(1, Ordering::AcqRel);
+        if done.send(out).is_err() {
+            return;
+        }
+    }
+}
+
+/// A stage's output as RGBA8 for display (mosaics as grey, 16-bit scaled down).
+pub fn to_rgba(img: &TapImage, w: usize, h: usize) -> Vec<u8> {
+    match img {
+        TapImage::Rgba8(v) => v.clone(),
+        TapImage::Mosaic(m) => m[..w * h]
+            .iter()
+            .flat_map(|&v| {
+                let g = (v >> 8) as u8;
+                [g, g, g, 255]
+            })
+            .collect(),
+        TapImage::Rgb16(v) => v[..w * h * 3]
+            .chunks_exact(3)
+            .flat_map(|p| [(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8, 255])
+            .collect(),
+    }
+}
+
+/// Is this RGBA8 pixel clipped: high (any channel at 255) or low (all at 0)?
+pub fn clip_of(px: &[u8]) -> Option<bool> {
+    if px[..3].contains(&255) {
+        Some(true)
+    } else if px[..3] == [0, 0, 0] {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Overlay colours: clipped high, clipped low.
+pub const CLIP_HIGH: [u8; 4] = [255, 0, 255, 255];
+pub const CLIP_LOW: [u8; 4] = [0, 96, 255, 255];
+
+fn clipped_fraction(rgba: &[u8]) -> [f32; 2] {
+    let (mut hi, mut lo) = (0usize, 0usize);
+    for px in rgba.chunks_exact(4) {
+        match clip_of(px) {
+            Some(true) => hi += 1,
+            Some(false) => lo += 1,
+            None => {}
+        }
+    }
+    let n = (rgba.len() / 4).max(1) as f32;
+    [hi as f32 / n, lo as f32 / n]
+}
+
+/// The image the viewer uploads: the overlay painted at full size (so a
+/// single clipped pixel still shows), then box-downscaled by the viewer's factor.
+pub fn display_image(rgba: &[u8], size: [usize; 2], settings: &ViewSettings) -> DisplayImage {
+    let factor = settings.factor();
+    let overlay = settings.overlay.load(Ordering::Relaxed);
+    let [w, h] = size;
+    let painted;
+    let src: &[u8] = if overlay {
+        let mut v = rgba[..w * h * 4].to_vec();
+        for px in v.chunks_exact_mut(4) {
+            match clip_of(px) {
+                Some(true) => px.copy_from_slice(&CLIP_HIGH),
+                Some(false) => px.copy_from_slice(&CLIP_LOW),
+                None => {}
+            }
+        }
+        painted = v;
+        &painted
+    } else {
+        &rgba[..w * h * 4]
+    };
+    let image = if factor > 1 {
+        let (ow, oh) = (w.div_ceil(factor), h.div_ceil(factor));
+        let mut small = vec![0u8; ow * oh * 4];
+        isp_engine::stages::scaler::apply(w, h, src, ow, oh, &mut small);
+        egui::ColorImage::from_rgba_premultiplied([ow, oh], &small)
+    } else {
+        // Opaque pixels: premultiplied and unmultiplied are the same bytes.
+        egui::ColorImage::from_rgba_premultiplied([w, h], src)
+    };
+    DisplayImage {
+        image: Arc::new(image),
+        full: size,
+        factor,
+        overlay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn overlay_marks_clipped_pixels_and_survives_the_downscale() {
+        let (w, h) = (8, 4);
+        let mut rgba: Vec<u8> = [128u8, 128, 128, 255].repeat(w * h);
+        // One pixel clipped high at (5, 1), one crushed at (0, 3).
+        rgba[(w + 5) * 4] = 255;
+        rgba[(3 * w) * 4..(3 * w) * 4 + 3].copy_from_slice(&[0, 0, 0]);
+        assert_eq!(clipped_fraction(&rgba), [1.0 / 32.0, 1.0 / 32.0]);
+        let s = ViewSettings {
+            factor: AtomicUsize::new(1),
+            want_image: AtomicBool::new(true),
+            overlay: AtomicBool::new(true),
+        };
+        let d = display_image(&rgba, [w, h], &s);
+        assert_eq!(d.image.size, [8, 4]);
+        assert_eq!(d.image.pixels[w + 5].to_array(), CLIP_HIGH);
+        assert_eq!(d.image.pixels[3 * w].to_array(), CLIP_LOW);
+        assert_eq!(d.image.pixels[0].to_array(), [128, 128, 128, 255]);
+        // Downscaled by 2: the clipped pixel's box is tinted, others unchanged.
+        s.factor.store(2, Ordering::Relaxed);
+        let d = display_image(&rgba, [w, h], &s);
+        assert_eq!(d.image.size, [4, 2]);
+        assert_ne!(d.image.pixels[2].to_array(), [128, 128, 128, 255]);
+        assert_eq!(d.image.pixels[0].to_array(), [128, 128, 128, 255]);
+        // Overlay off: the picture as it is.
+        s.overlay.store(false, Ordering::Relaxed);
+        s.factor.store(1, Ordering::Relaxed);
+        let d = display_image(&rgba, [w, h], &s);
+        assert_eq!(d.image.pixels[w + 5].to_array(), [255, 128, 128, 255]);
+    }
+}
