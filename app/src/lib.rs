@@ -7,5 +7,6 @@ pub mod player;
 pub mod presenter;
 pub mod state;
 pub mod studio;
+pub mod widgets;
 
 pub use studio::{Options, Studio};

@@ -21,6 +21,13 @@ struct Args {
     /// hardware adapter).
     #[arg(long, default_value = "auto", value_parser = parse_backend)]
     backend: Backend,
+    /// Start the viewer at this zoom (1 = one image pixel per screen pixel)
+    /// instead of fitting the window.
+    #[arg(long)]
+    zoom: Option<f32>,
+    /// Frames per second the player feeds (default 30).
+    #[arg(long)]
+    fps: Option<f32>,
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
@@ -47,7 +54,8 @@ fn main() -> eframe::Result<()> {
         source: args.source,
         backend: args.backend,
         quit_after: args.quit_after,
-        fps: None,
+        fps: args.fps,
+        zoom: args.zoom,
     };
     eframe::run_native(
         "ISP Studio",

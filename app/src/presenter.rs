@@ -27,13 +27,27 @@ pub struct ViewSettings {
     pub factor: AtomicUsize,
     /// Build a CPU image for each frame (off when the viewer draws the GPU texture).
     pub want_image: AtomicBool,
-    /// Paint clipped pixels (any channel 255: red; all channels 0: blue).
+    /// Paint clipped pixels (any channel 255: magenta; all channels 0: blue).
     pub overlay: AtomicBool,
+    /// The part of the frame the viewer shows, with a margin, in full-size
+    /// pixels `[x0, y0, x1, y1]` (`None`: all of it). Zoomed in, only that
+    /// part is converted and uploaded.
+    pub crop: Mutex<Option<[usize; 4]>>,
 }
 
 impl ViewSettings {
     pub fn factor(&self) -> usize {
         self.factor.load(Ordering::Relaxed).max(1)
+    }
+    pub fn crop(&self) -> Option<[usize; 4]> {
+        *self.crop.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// Set the crop; true when it changed.
+    pub fn set_crop(&self, c: Option<[usize; 4]>) -> bool {
+        let mut g = self.crop.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = *g != c;
+        *g = c;
+        changed
     }
 }
 
@@ -41,10 +55,25 @@ impl ViewSettings {
 #[derive(Clone)]
 pub struct DisplayImage {
     pub image: Arc<egui::ColorImage>,
-    /// The full-resolution size it was scaled from.
+    /// The full-resolution size of the frame.
     pub full: [usize; 2],
+    /// The part of the frame it shows, in full-size pixels `[x0, y0, x1, y1]`.
+    pub region: [usize; 4],
     pub factor: usize,
     pub overlay: bool,
+}
+
+impl DisplayImage {
+    /// The whole of an RGBA8 frame, unscaled (converted on the caller's thread).
+    pub fn whole(rgba: &[u8], size: [usize; 2]) -> Self {
+        DisplayImage {
+            image: Arc::new(egui::ColorImage::from_rgba_premultiplied(size, rgba)),
+            full: size,
+            region: [0, 0, size[0], size[1]],
+            factor: 1,
+            overlay: false,
+        }
+    }
 }
 
 /// A frame ready to show.
@@ -70,6 +99,7 @@ pub struct TapKey {
     pub before: bool,
     pub factor: usize,
     pub overlay: bool,
+    pub crop: Option<[usize; 4]>,
 }
 
 pub enum Job {
@@ -135,6 +165,7 @@ impl Presenter {
             factor: AtomicUsize::new(1),
             want_image: AtomicBool::new(true),
             overlay: AtomicBool::new(false),
+            crop: Mutex::new(None),
         });
         let (done_tx, done) = unbounded();
         let (jobs, job_rx) = unbounded::<Job>();
@@ -385,39 +416,51 @@ fn clipped_fraction(rgba: &[u8]) -> [f32; 2] {
     [hi as f32 / n, lo as f32 / n]
 }
 
-/// The image the viewer uploads: the overlay painted at full size (so a
-/// single clipped pixel still shows), then box-downscaled by the viewer's factor.
+/// The image the viewer uploads: the part of the frame it shows (the crop),
+/// the overlay painted at full size (so a single clipped pixel still shows),
+/// then box-downscaled by the viewer's factor with the engine's scaler.
 pub fn display_image(rgba: &[u8], size: [usize; 2], settings: &ViewSettings) -> DisplayImage {
     let factor = settings.factor();
     let overlay = settings.overlay.load(Ordering::Relaxed);
     let [w, h] = size;
-    let painted;
-    let src: &[u8] = if overlay {
-        let mut v = rgba[..w * h * 4].to_vec();
-        for px in v.chunks_exact_mut(4) {
-            match clip_of(px) {
-                Some(true) => px.copy_from_slice(&CLIP_HIGH),
-                Some(false) => px.copy_from_slice(&CLIP_LOW),
-                None => {}
+    let [x0, y0, x1, y1] = match settings.crop() {
+        Some([a, b, c, d]) if a < c.min(w) && b < d.min(h) => [a, b, c.min(w), d.min(h)],
+        _ => [0, 0, w, h],
+    };
+    let (cw, ch) = (x1 - x0, y1 - y0);
+    let whole = cw == w && ch == h;
+    let mut part;
+    let src: &[u8] = if whole && !overlay {
+        &rgba[..w * h * 4]
+    } else {
+        part = Vec::with_capacity(cw * ch * 4);
+        for y in y0..y1 {
+            part.extend_from_slice(&rgba[(y * w + x0) * 4..(y * w + x1) * 4]);
+        }
+        if overlay {
+            for px in part.chunks_exact_mut(4) {
+                match clip_of(px) {
+                    Some(true) => px.copy_from_slice(&CLIP_HIGH),
+                    Some(false) => px.copy_from_slice(&CLIP_LOW),
+                    None => {}
+                }
             }
         }
-        painted = v;
-        &painted
-    } else {
-        &rgba[..w * h * 4]
+        &part
     };
     let image = if factor > 1 {
-        let (ow, oh) = (w.div_ceil(factor), h.div_ceil(factor));
+        let (ow, oh) = (cw.div_ceil(factor), ch.div_ceil(factor));
         let mut small = vec![0u8; ow * oh * 4];
-        isp_engine::stages::scaler::apply(w, h, src, ow, oh, &mut small);
+        isp_engine::stages::scaler::apply(cw, ch, src, ow, oh, &mut small);
         egui::ColorImage::from_rgba_premultiplied([ow, oh], &small)
     } else {
         // Opaque pixels: premultiplied and unmultiplied are the same bytes.
-        egui::ColorImage::from_rgba_premultiplied([w, h], src)
+        egui::ColorImage::from_rgba_premultiplied([cw, ch], src)
     };
     DisplayImage {
         image: Arc::new(image),
         full: size,
+        region: [x0, y0, x1, y1],
         factor,
         overlay,
     }
@@ -440,6 +483,7 @@ mod tests {
             factor: AtomicUsize::new(1),
             want_image: AtomicBool::new(true),
             overlay: AtomicBool::new(true),
+            crop: Mutex::new(None),
         };
         let d = display_image(&rgba, [w, h], &s);
         assert_eq!(d.image.size, [8, 4]);
@@ -457,5 +501,15 @@ mod tests {
         s.factor.store(1, Ordering::Relaxed);
         let d = display_image(&rgba, [w, h], &s);
         assert_eq!(d.image.pixels[w + 5].to_array(), [255, 128, 128, 255]);
+        // A crop: only that part, the overlay still painted in it.
+        s.overlay.store(true, Ordering::Relaxed);
+        assert!(s.set_crop(Some([4, 1, 7, 3])));
+        let d = display_image(&rgba, [w, h], &s);
+        assert_eq!(d.image.size, [3, 2]);
+        assert_eq!(d.region, [4, 1, 7, 3]);
+        assert_eq!(d.image.pixels[1].to_array(), CLIP_HIGH);
+        // A crop outside the frame: all of it.
+        s.set_crop(Some([9, 9, 12, 12]));
+        assert_eq!(display_image(&rgba, [w, h], &s).region, [0, 0, 8, 4]);
     }
 }

@@ -128,6 +128,8 @@ pub struct AppState {
     pub now: f64,
     /// The texture the engine's GPU preview is copied into, when on the GPU.
     pub gpu_texture: Option<(egui::TextureId, [usize; 2])>,
+    /// Uncaptured errors of eframe's device (the renderer's), for the log.
+    pub gpu_errors: Arc<std::sync::Mutex<Vec<String>>>,
     /// The last few previews (frame id, RGBA8, size), so a frame selected in
     /// the timeline can be shown after newer ones arrived.
     pub recent: std::collections::VecDeque<Preview>,
@@ -281,6 +283,11 @@ impl AppState {
             self.shown_at.pop_front();
         }
         for e in self.player.take_errors() {
+            self.error(e);
+        }
+        let gpu: Vec<String> =
+            std::mem::take(&mut *self.gpu_errors.lock().unwrap_or_else(|p| p.into_inner()));
+        for e in gpu {
             self.error(e);
         }
     }

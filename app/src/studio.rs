@@ -18,14 +18,20 @@ pub struct Options {
     pub quit_after: Option<f32>,
     /// Frames per second the player feeds.
     pub fps: Option<f32>,
+    /// The viewer's first zoom (`None`: fit the window).
+    pub zoom: Option<f32>,
 }
 
 pub struct Studio {
     pub state: AppState,
     panels: Vec<(Box<dyn Panel>, bool)>,
     quit_at: Option<f64>,
-    /// UI frame CPU time, ms (the last 120 frames).
+    /// UI frame CPU time, ms (the last 2000 frames after the first two
+    /// seconds of warm-up: fonts, first textures): the app's own pass.
     pub frame_ms: std::collections::VecDeque<f64>,
+    /// eframe's whole frame CPU time, ms (the pass, tessellation, texture
+    /// uploads and painting; not the vsync wait), as eframe reports it.
+    pub whole_ms: std::collections::VecDeque<f64>,
 }
 
 impl std::fmt::Debug for Studio {
@@ -47,6 +53,21 @@ impl Studio {
             None => Tuning::default(),
         };
         let backend = opts.backend;
+        // Errors outside the engine's error scopes (the renderer's, e.g. a
+        // surface that cannot be reconfigured while a slow adapter is busy)
+        // go to the log; wgpu's default handler would abort the app.
+        let gpu_errors: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        if let Some(rs) = render {
+            let sink = gpu_errors.clone();
+            rs.device
+                .on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                    tracing::error!("GPU: {e}");
+                    let mut v = sink.lock().unwrap_or_else(|p| p.into_inner());
+                    if v.len() < 64 {
+                        v.push(format!("GPU: {e}"));
+                    }
+                }));
+        }
         // `auto` leaves a software rasterizer (lavapipe) alone: the CPU is faster there.
         let gpu_context = render
             .filter(|rs| {
@@ -108,15 +129,20 @@ impl Studio {
             shown_at: Default::default(),
             now: 0.0,
             gpu_texture,
+            gpu_errors,
             recent: Default::default(),
         };
         let backend = state.engine.backend();
         state.info(format!("backend: {backend}"));
         Ok(Studio {
             state,
-            panels: panels::all().into_iter().map(|p| (p, true)).collect(),
+            panels: panels::all(opts.zoom)
+                .into_iter()
+                .map(|p| (p, true))
+                .collect(),
             quit_at: opts.quit_after.map(|s| s as f64),
             frame_ms: Default::default(),
+            whole_ms: Default::default(),
         })
     }
 
@@ -166,41 +192,68 @@ impl Studio {
         {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
-        self.frame_ms.push_back(t0.elapsed().as_secs_f64() * 1e3);
-        while self.frame_ms.len() > 120 {
-            self.frame_ms.pop_front();
+        if self.state.now > WARM_UP_S {
+            self.frame_ms.push_back(t0.elapsed().as_secs_f64() * 1e3);
+            while self.frame_ms.len() > TIMED_FRAMES {
+                self.frame_ms.pop_front();
+            }
         }
         ctx.request_repaint_after(std::time::Duration::from_millis(16));
     }
 }
 
 impl eframe::App for Studio {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        if let Some(s) = frame.info().cpu_usage
+            && self.state.now > WARM_UP_S
+        {
+            self.whole_ms.push_back(s as f64 * 1e3);
+            while self.whole_ms.len() > TIMED_FRAMES {
+                self.whole_ms.pop_front();
+            }
+        }
         self.show(ui);
     }
 }
 
 impl Studio {
-    /// UI frame CPU time over the last 120 frames: (p50, p99, max) ms.
+    /// UI frame CPU time over the timed frames: (p50, p99, max) ms.
     pub fn frame_time(&self) -> (f64, f64, f64) {
-        let mut v: Vec<f64> = self.frame_ms.iter().copied().collect();
-        if v.is_empty() {
-            return (0.0, 0.0, 0.0);
-        }
-        v.sort_by(f64::total_cmp);
-        let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-        (at(0.5), at(0.99), v[v.len() - 1])
+        percentiles(&self.frame_ms)
     }
+}
+
+/// Frames timed (the newest), and the warm-up left out, seconds.
+const TIMED_FRAMES: usize = 2000;
+const WARM_UP_S: f64 = 2.0;
+
+/// (p50, p99, max) of some times.
+fn percentiles(times: &std::collections::VecDeque<f64>) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = times.iter().copied().collect();
+    if v.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+    (at(0.5), at(0.99), v[v.len() - 1])
 }
 
 impl Drop for Studio {
     fn drop(&mut self) {
         if std::env::var_os("ISP_STUDIO_TIMING").is_some() {
             let (p50, p99, max) = self.frame_time();
+            let fps = self.frame_ms.len() as f64 / (self.state.now - WARM_UP_S).max(1e-3);
             eprintln!(
-                "isp-studio: UI frame CPU time over the last {} frames: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
+                "isp-studio: UI frame CPU time over the last {} frames after {WARM_UP_S} s (UI at {fps:.1} frames/s): p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
                 self.frame_ms.len()
             );
+            if !self.whole_ms.is_empty() {
+                let (p50, p99, max) = percentiles(&self.whole_ms);
+                eprintln!(
+                    "isp-studio: whole frame CPU time (eframe: pass + tessellation + texture uploads + paint) over the last {} frames: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
+                    self.whole_ms.len()
+                );
+            }
         }
         // Let go of every frame so the player's feed is never left waiting
         // for a slot, then stop the player and the engine.
@@ -229,8 +282,19 @@ pub fn wgpu_options() -> eframe::egui_wgpu::WgpuConfiguration {
             ..Default::default()
         }
     });
-    eframe::egui_wgpu::WgpuConfiguration {
+    let mut config = eframe::egui_wgpu::WgpuConfiguration {
         wgpu_setup: WgpuSetup::CreateNew(setup),
         ..Default::default()
+    };
+    // Xvfb has no display refresh: `ISP_STUDIO_PRESENT=immediate` (or
+    // mailbox, fifo) picks the present mode instead of waiting for vsync.
+    if let Ok(mode) = std::env::var("ISP_STUDIO_PRESENT") {
+        config.surface.present_mode = match mode.as_str() {
+            "immediate" => wgpu::PresentMode::AutoNoVsync,
+            "mailbox" => wgpu::PresentMode::Mailbox,
+            "fifo" => wgpu::PresentMode::Fifo,
+            _ => config.surface.present_mode,
+        };
     }
+    config
 }

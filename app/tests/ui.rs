@@ -18,6 +18,7 @@ fn studio(backend: Backend) -> Harness<'static, Studio> {
             backend,
             quit_after: None,
             fps: Some(60.0),
+            zoom: None,
         },
     )
     .unwrap();
@@ -165,6 +166,7 @@ fn snapshot_of_the_whole_app_is_a_real_picture() {
         Options {
             backend: Backend::Cpu,
             fps: Some(60.0),
+            zoom: None,
             ..Default::default()
         },
     )
@@ -387,4 +389,97 @@ fn pixel_inspector_shows_every_stage_under_the_cursor() {
     assert_eq!(m[xy[1] * w + xy[0]], raw_value);
     let tone = isp_studio::panels::viewer::stage_value(&stages[7].1, w, xy[0], xy[1]);
     h.get_by_label(&tone);
+}
+
+/// Press and release a mouse button at `pos`.
+fn click_at(h: &mut Harness<'static, Studio>, pos: egui::Pos2, button: egui::PointerButton) {
+    h.hover_at(pos);
+    h.step();
+    for pressed in [true, false] {
+        h.event(egui::Event::PointerButton {
+            pos,
+            button,
+            pressed,
+            modifiers: egui::Modifiers::NONE,
+        });
+        h.step();
+    }
+}
+
+#[test]
+fn tone_curve_editor_adds_drags_and_removes_points_live() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frame_image.is_some());
+    h.get_by_label("tone").click();
+    h.run_steps(2);
+    h.get_by_label("tone curve editor").scroll_to_me();
+    h.run_steps(3);
+    let r = h.get_by_label("tone curve editor").rect();
+    let at = |x: f32, y: f32| egui::pos2(r.left() + x * r.width(), r.bottom() - y * r.height());
+    let before = h
+        .state()
+        .state
+        .latest
+        .as_ref()
+        .unwrap()
+        .preview_rgba()
+        .unwrap();
+    // Click empty space: a point there, live on the next frame.
+    click_at(&mut h, at(0.3, 0.7), egui::PointerButton::Primary);
+    let curve = h.state().state.tuning.current.stages.tone.curve.clone();
+    assert_eq!(curve.len(), 1, "{curve:?}");
+    assert!((curve[0][0] - 0.3).abs() < 0.02 && (curve[0][1] - 0.7).abs() < 0.02);
+    let v = h.state().state.engine.params.version();
+    wait_for(&mut h, "a frame with the curve", |s| {
+        s.state
+            .latest
+            .as_ref()
+            .is_some_and(|r| r.params_version >= v)
+    });
+    let after = h
+        .state()
+        .state
+        .latest
+        .as_ref()
+        .unwrap()
+        .preview_rgba()
+        .unwrap();
+    let brighter = after.iter().zip(&before).filter(|(a, b)| a > b).count();
+    assert!(
+        brighter > after.len() / 4,
+        "only {brighter} values brighter"
+    );
+    // Drag it down: one undo step for the whole drag. (The point's row in the
+    // numbers above moved the editor down: measure it again.)
+    let r = h.get_by_label("tone curve editor").rect();
+    let at = |x: f32, y: f32| egui::pos2(r.left() + x * r.width(), r.bottom() - y * r.height());
+    let (x0, y0) = (curve[0][0], curve[0][1]);
+    h.hover_at(at(x0, y0));
+    h.step();
+    h.drag_at(at(x0, y0));
+    h.step();
+    for k in 1..=5 {
+        h.hover_at(at(x0 + 0.02 * k as f32, y0 - 0.08 * k as f32));
+        h.step();
+    }
+    h.drop_at(at(0.4, 0.3));
+    h.step();
+    let curve = h.state().state.tuning.current.stages.tone.curve.clone();
+    assert_eq!(curve.len(), 1);
+    assert!((curve[0][1] - (y0 - 0.4)).abs() < 0.02, "{curve:?}");
+    // Right-click the point: removed.
+    click_at(
+        &mut h,
+        at(curve[0][0], curve[0][1]),
+        egui::PointerButton::Secondary,
+    );
+    assert!(h.state().state.tuning.current.stages.tone.curve.is_empty());
+    // Undo twice: the dragged point back, then the added one.
+    h.get_by_label("Undo").click();
+    h.step();
+    assert_eq!(h.state().state.tuning.current.stages.tone.curve, curve);
+    h.get_by_label("Undo").click();
+    h.step();
+    let c = h.state().state.tuning.current.stages.tone.curve.clone();
+    assert!((c[0][1] - 0.7).abs() < 0.02, "{c:?}");
 }

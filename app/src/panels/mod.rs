@@ -27,11 +27,11 @@ pub trait Panel {
     fn default_rect(&self) -> [f32; 4];
 }
 
-/// Every panel, in menu order.
-pub fn all() -> Vec<Box<dyn Panel>> {
+/// Every panel, in menu order; the viewer starts at `zoom` (`None`: fit).
+pub fn all(zoom: Option<f32>) -> Vec<Box<dyn Panel>> {
     vec![
-        Box::new(Viewer::default()),
-        Box::new(Parameters),
+        Box::new(Viewer::at_zoom(zoom)),
+        Box::new(Parameters::default()),
         Box::new(Session::default()),
         Box::new(Lanes::default()),
         Box::new(Buffers),

@@ -9,7 +9,48 @@ use eframe::egui;
 use serde_json::Value;
 
 #[derive(Default)]
-pub struct Parameters;
+pub struct Parameters {
+    /// The tuning when a curve drag began (one undo step per drag).
+    curve_before: Option<isp_engine::tuning::Tuning>,
+}
+
+impl Parameters {
+    /// The tone curve's editor: drag, add (click), remove (right-click).
+    fn tone_curve(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
+        ui.label("curve: drag a point, click to add, right-click to remove");
+        let tone = s.tuning.current.stages.tone.clone();
+        let mut points = tone.curve.clone();
+        let mut whole = tone.clone();
+        whole.curve.clear();
+        let edit = crate::widgets::curve_editor(ui, &mut points, |x| whole.eval(x));
+        if edit.drag_started {
+            self.curve_before = Some(s.tuning.current.clone());
+        }
+        if edit.changed {
+            if self.curve_before.is_some() {
+                // Mid-drag: live on the next frame, one undo step at the end.
+                s.tuning.current.stages.tone.curve = points.clone();
+                s.apply_tuning();
+            } else {
+                s.edit_tuning(|t| t.stages.tone.curve = points.clone());
+            }
+        }
+        if edit.drag_stopped
+            && let Some(before) = self.curve_before.take()
+        {
+            s.tuning.push_undo(before);
+        }
+        ui.horizontal(|ui| {
+            ui.label(format!("{} point(s)", points.len()));
+            if ui
+                .add_enabled(!points.is_empty(), egui::Button::new("Reset curve"))
+                .clicked()
+            {
+                s.edit_tuning(|t| t.stages.tone.curve.clear());
+            }
+        });
+    }
+}
 
 /// Widgets for one JSON value; true when it changed.
 fn edit_value(ui: &mut egui::Ui, key: &str, v: &mut Value) -> bool {
@@ -176,7 +217,12 @@ impl Panel for Parameters {
                             name.as_str(),
                             "white_balance" | "ccm" | "black_level"
                         ))
-                        .show(ui, |ui| changed |= edit_value(ui, name, block));
+                        .show(ui, |ui| {
+                            changed |= edit_value(ui, name, block);
+                            if name == "tone" {
+                                self.tone_curve(ui, s);
+                            }
+                        });
                 }
             }
             let mut algos = serde_json::to_value(&s.tuning.current.algorithms).unwrap_or_default();

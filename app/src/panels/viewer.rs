@@ -93,6 +93,17 @@ impl Default for Viewer {
     }
 }
 
+impl Viewer {
+    /// A viewer at `zoom` (`None`: fitting the window).
+    pub fn at_zoom(zoom: Option<f32>) -> Self {
+        Viewer {
+            fit: zoom.is_none(),
+            zoom: zoom.unwrap_or(1.0).clamp(0.25, 16.0),
+            ..Default::default()
+        }
+    }
+}
+
 /// One stage's value at (x, y), as text.
 pub fn stage_value(img: &TapImage, w: usize, x: usize, y: usize) -> String {
     let i = y * w + x;
@@ -121,6 +132,7 @@ impl Viewer {
             before,
             factor: s.presenter.settings.factor(),
             overlay: self.overlay,
+            crop: s.presenter.settings.crop(),
         };
         let side = usize::from(before);
         if s.taps[side].as_ref().is_some_and(|(k, _, _)| *k == key) {
@@ -230,35 +242,31 @@ impl Panel for Viewer {
         };
         // The main (after) image.
         let ctx = ui.ctx().clone();
-        let main_id = if let Some((fid, px, size)) = &selected {
+        let whole = [0, 0, full[0], full[1]];
+        let main = if let Some((fid, px, size)) = &selected {
             // A selected frame: converted here once (it changes on a click only).
             let key = *fid as usize ^ 0x5e1e_c7ed;
             match &mut self.main.texture {
-                Some(t) if self.main.holds == Some(key) => Some(t.id()),
+                Some(t) if self.main.holds == Some(key) => Some((t.id(), [0, 0, size[0], size[1]])),
                 _ => {
-                    let img = DisplayImage {
-                        image: Arc::new(egui::ColorImage::from_rgba_premultiplied(*size, px)),
-                        full: *size,
-                        factor: 1,
-                        overlay: false,
-                    };
+                    let img = DisplayImage::whole(px, *size);
                     let id = self.main.set(&ctx, "viewer", &img);
                     self.main.holds = Some(key);
-                    Some(id)
+                    Some((id, img.region))
                 }
             }
         } else if self.tap.is_some() {
             self.want_tap(s, self.tap, false, false);
             self.side(s, self.tap, false)
-                .map(|img| self.main.set(&ctx, "viewer", img))
+                .map(|img| (self.main.set(&ctx, "viewer", img), img.region))
         } else if use_gpu {
-            s.gpu_texture.map(|(id, _)| id)
+            s.gpu_texture.map(|(id, _)| (id, whole))
         } else {
             s.frame_image
                 .as_ref()
-                .map(|img| self.main.set(&ctx, "viewer", img))
+                .map(|img| (self.main.set(&ctx, "viewer", img), img.region))
         };
-        let Some(main_id) = main_id else {
+        let Some((main_id, main_region)) = main else {
             ui.label("computing...");
             return;
         };
@@ -270,7 +278,7 @@ impl Panel for Viewer {
             };
             self.want_tap(s, tap, true, loaded);
             self.side(s, tap, true)
-                .map(|img| self.left.set(&ctx, "viewer-before", img))
+                .map(|img| (self.left.set(&ctx, "viewer-before", img), img.region))
         } else {
             None
         };
@@ -294,20 +302,25 @@ impl Panel for Viewer {
             s.presenter.refresh();
         }
         let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
-        let (rect, resp) = egui::ScrollArea::both()
+        let (rect, resp, clip) = egui::ScrollArea::both()
             .max_height(avail.y.max(50.0))
             .show(ui, |ui| {
                 let (rect, resp) = ui.allocate_exact_size(full_v * scale, egui::Sense::hover());
                 let painter = ui.painter_at(rect);
-                painter.image(main_id, rect, uv, egui::Color32::WHITE);
-                if let Some(bid) = before_id {
+                // An image showing `region` of the frame, where that region lies.
+                let at = |r: [usize; 4]| {
+                    egui::Rect::from_min_max(
+                        rect.min + egui::vec2(r[0] as f32, r[1] as f32) * scale,
+                        rect.min + egui::vec2(r[2] as f32, r[3] as f32) * scale,
+                    )
+                };
+                painter.image(main_id, at(main_region), uv, egui::Color32::WHITE);
+                if let Some((bid, bregion)) = before_id {
                     let x = rect.min.x + rect.width() * self.split_at;
                     let left = egui::Rect::from_min_max(rect.min, egui::pos2(x, rect.max.y));
-                    let luv = egui::Rect::from_min_max(
-                        egui::pos2(0.0, 0.0),
-                        egui::pos2(self.split_at, 1.0),
-                    );
-                    painter.image(bid, left, luv, egui::Color32::WHITE);
+                    painter
+                        .with_clip_rect(left.intersect(painter.clip_rect()))
+                        .image(bid, at(bregion), uv, egui::Color32::WHITE);
                     // The divider: drag it.
                     let handle = egui::Rect::from_center_size(
                         egui::pos2(x, rect.center().y),
@@ -337,9 +350,10 @@ impl Panel for Viewer {
                         egui::Color32::YELLOW,
                     );
                 }
-                (rect, resp)
+                (rect, resp, ui.clip_rect())
             })
             .inner;
+        self.follow_crop(s, rect, clip, scale, full, main_region);
         if self.split {
             ui.label(match before_id {
                 Some(_) => format!("before: {} | after: now", self.before.name()),
@@ -378,6 +392,51 @@ impl Panel for Viewer {
 }
 
 impl Viewer {
+    /// Zoomed in, only the visible part of the frame (with a margin for
+    /// panning) is converted and uploaded: ask for another part when the
+    /// view leaves the one shown.
+    fn follow_crop(
+        &self,
+        s: &AppState,
+        rect: egui::Rect,
+        clip: egui::Rect,
+        scale: f32,
+        full: [usize; 2],
+        shown: [usize; 4],
+    ) {
+        let vis = rect.intersect(clip);
+        let to_px = |p: egui::Pos2| ((p - rect.min) / scale).max(egui::Vec2::ZERO);
+        let (a, b) = (to_px(vis.min), to_px(vis.max));
+        let v = [
+            (a.x.floor() as usize).min(full[0]),
+            (a.y.floor() as usize).min(full[1]),
+            (b.x.ceil() as usize).min(full[0]),
+            (b.y.ceil() as usize).min(full[1]),
+        ];
+        let settings = &s.presenter.settings;
+        let everything = v[0] == 0 && v[1] == 0 && v[2] >= full[0] && v[3] >= full[1];
+        let want = if everything || v[2] <= v[0] || v[3] <= v[1] {
+            None
+        } else {
+            let inside =
+                shown[0] <= v[0] && shown[1] <= v[1] && shown[2] >= v[2] && shown[3] >= v[3];
+            if inside && settings.crop().is_some() {
+                return;
+            }
+            // Half the visible size again on each side.
+            let (mx, my) = ((v[2] - v[0]) / 2, (v[3] - v[1]) / 2);
+            Some([
+                v[0].saturating_sub(mx),
+                v[1].saturating_sub(my),
+                (v[2] + mx).min(full[0]),
+                (v[3] + my).min(full[1]),
+            ])
+        };
+        if settings.set_crop(want) {
+            s.presenter.refresh();
+        }
+    }
+
     /// The pixel under the cursor: raw Bayer value, every stage's value (from
     /// the inspect thread's one pass of the chain), the shown sRGB.
     #[allow(clippy::too_many_arguments)] // the image's geometry, as laid out this frame
