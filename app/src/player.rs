@@ -1,11 +1,15 @@
 //! The Player: a thread that owns the source and feeds the engine, driven by
-//! commands (play, pause, step, seek, loop, open); it keeps the last raw
-//! frame for taps and the pixel inspector.
+//! commands (play, pause, step, seek, loop, open, record); it keeps the last
+//! raw frame for taps and the pixel inspector, and records the frames it
+//! reads into a new session when asked (crash-safe: the engine's recorder).
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use isp_engine::pipeline::Engine;
+use isp_engine::sources::session::SessionRecorder;
 use isp_engine::sources::{self, FrameMeta, FrameSource, SourceError, SourceOptions};
+use isp_engine::tuning::Tuning;
 use isp_engine::types::RawFormat;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,7 +22,17 @@ pub enum PlayerCmd {
     Loop(bool),
     /// Open a source (a session directory, raw:, synthetic:; `None`: the demo session).
     Open(Option<String>),
+    /// Record every frame read from now on into a new session directory
+    /// (with the tuning in effect); `None` finishes the recording.
+    Record(Option<(PathBuf, Box<Tuning>)>),
     Stop,
+}
+
+/// A recording under way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    pub dir: PathBuf,
+    pub frames: usize,
 }
 
 /// What the UI sees of the player.
@@ -35,13 +49,18 @@ pub struct PlayerStatus {
     pub last_meta: Option<FrameMeta>,
     /// Errors for the log (the UI drains them).
     pub errors: Vec<String>,
+    /// Notes for the log (recordings started and finished).
+    pub notes: Vec<String>,
     pub opened: u64,
+    pub recording: Option<Recording>,
 }
 
-/// A source that keeps a copy of every frame it hands out.
+/// A source that keeps a copy of every frame it hands out, and writes it
+/// to the recording when there is one.
 struct Tee<'a> {
     src: &'a mut dyn FrameSource,
     status: &'a Mutex<PlayerStatus>,
+    recorder: &'a mut Option<SessionRecorder>,
 }
 
 impl FrameSource for Tee<'_> {
@@ -58,10 +77,29 @@ impl FrameSource for Tee<'_> {
         let m = self.src.next_frame(dst)?;
         if let Some(meta) = &m {
             let n = self.src.format().frame_bytes().min(dst.len());
+            let written = self
+                .recorder
+                .as_mut()
+                .map(|r| r.write_frame(meta, &dst[..n]));
             let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
             st.last_raw = Some(Arc::new(dst[..n].to_vec()));
             st.last_meta = Some(meta.clone());
             st.position += 1;
+            match written {
+                Some(Ok(())) => {
+                    if let (Some(rec), Some(r)) = (st.recording.as_mut(), self.recorder.as_ref()) {
+                        rec.frames = r.frames();
+                    }
+                }
+                Some(Err(e)) => {
+                    // Keep what is recorded (the journal lists every frame
+                    // written); stop here and say why.
+                    st.errors.push(format!("recording stopped: {e}"));
+                    drop(st);
+                    finish_recording(self.recorder, self.status);
+                }
+                None => {}
+            }
         }
         Ok(m)
     }
@@ -128,6 +166,10 @@ impl Player {
     pub fn take_errors(&self) -> Vec<String> {
         std::mem::take(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()).errors)
     }
+
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()).notes)
+    }
 }
 
 impl Drop for Player {
@@ -147,6 +189,7 @@ fn run(
     fps: f32,
 ) {
     let period = Duration::from_secs_f32(1.0 / fps.max(1.0));
+    let mut recorder: Option<SessionRecorder> = None;
     let lock = |s: &Mutex<PlayerStatus>| {
         let g = s.lock().unwrap_or_else(|p| p.into_inner());
         (g.playing, g.looping)
@@ -161,6 +204,14 @@ fn run(
         let mut step = playing;
         match cmd {
             Some(PlayerCmd::Stop) => break,
+            Some(PlayerCmd::Record(Some((dir, tuning)))) => {
+                start_recording(&mut recorder, &status, src.as_ref(), dir, &tuning);
+                continue;
+            }
+            Some(PlayerCmd::Record(None)) => {
+                finish_recording(&mut recorder, &status);
+                continue;
+            }
             Some(PlayerCmd::Play) => {
                 status.lock().unwrap_or_else(|p| p.into_inner()).playing = true;
                 continue;
@@ -184,6 +235,8 @@ fn run(
             Some(PlayerCmd::Open(spec)) => {
                 match open_source(spec.as_deref()) {
                     Ok(s) => {
+                        // A recording holds one source's frames.
+                        finish_recording(&mut recorder, &status);
                         src = s;
                         let mut st = status.lock().unwrap_or_else(|p| p.into_inner());
                         st.name = src.name();
@@ -205,6 +258,7 @@ fn run(
             let mut tee = Tee {
                 src: src.as_mut(),
                 status: &status,
+                recorder: &mut recorder,
             };
             engine.feed(&mut tee, Some(1), |_| {})
         };
@@ -222,8 +276,60 @@ fn run(
             Err(e) => {
                 push_error(&status, format!("{}: {e}", src.name()));
                 status.lock().unwrap_or_else(|p| p.into_inner()).playing = false;
+                // A camera that vanished: keep what was recorded, complete.
+                finish_recording(&mut recorder, &status);
             }
         }
+    }
+    // Closing the app or the player: the recording is finished, not lost.
+    finish_recording(&mut recorder, &status);
+}
+
+/// Close the recording (if any): the manifest lists every frame written.
+fn finish_recording(rec: &mut Option<SessionRecorder>, status: &Mutex<PlayerStatus>) {
+    let Some(r) = rec.take() else {
+        return;
+    };
+    let done = status
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .recording
+        .take();
+    let dir = done
+        .map(|d| d.dir.display().to_string())
+        .unwrap_or_default();
+    match r.finish() {
+        Ok(m) => status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .notes
+            .push(format!("recorded {} frames into {dir}", m.frames.len())),
+        Err(e) => push_error(status, format!("recording {dir}: {e}")),
+    }
+}
+
+/// Start a recording of `src`'s frames into `dir`.
+fn start_recording(
+    rec: &mut Option<SessionRecorder>,
+    status: &Mutex<PlayerStatus>,
+    src: &dyn FrameSource,
+    dir: PathBuf,
+    tuning: &Tuning,
+) {
+    finish_recording(rec, status);
+    let started = SessionRecorder::create(&dir, src.format(), &src.name())
+        .and_then(|r| r.save_tuning(tuning).map(|()| r));
+    match started {
+        Ok(r) => {
+            *rec = Some(r);
+            let mut st = status.lock().unwrap_or_else(|p| p.into_inner());
+            st.recording = Some(Recording {
+                dir: dir.clone(),
+                frames: 0,
+            });
+            st.notes.push(format!("recording into {}", dir.display()));
+        }
+        Err(e) => push_error(status, format!("cannot record: {e}")),
     }
 }
 

@@ -222,6 +222,28 @@ impl AppState {
         self.info(format!("opening {spec}"));
     }
 
+    /// Record the source's frames from now on into a new session in `dir`
+    /// (what the Session panel's Record dialog calls), with the tuning in effect.
+    /// A folder that already holds files gets a new `session-<time>` folder inside.
+    pub fn start_recording(&mut self, dir: &Path) {
+        let busy = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some());
+        let dir = if busy {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            dir.join(format!("session-{t}"))
+        } else {
+            dir.to_path_buf()
+        };
+        let t = Box::new(self.tuning.current.clone());
+        self.player.send(PlayerCmd::Record(Some((dir, t))));
+    }
+
+    /// Finish the recording: the session is complete and can be opened.
+    pub fn stop_recording(&mut self) {
+        self.player.send(PlayerCmd::Record(None));
+    }
+
     /// Write the telemetry as CSV (the export dialog's path).
     pub fn export_csv(&mut self, path: &Path) {
         match self.engine.telemetry.export_csv(path) {
@@ -284,6 +306,9 @@ impl AppState {
         }
         for e in self.player.take_errors() {
             self.error(e);
+        }
+        for n in self.player.take_notes() {
+            self.info(n);
         }
         let gpu: Vec<String> =
             std::mem::take(&mut *self.gpu_errors.lock().unwrap_or_else(|p| p.into_inner()));

@@ -483,3 +483,68 @@ fn tone_curve_editor_adds_drags_and_removes_points_live() {
     let c = h.state().state.tuning.current.stages.tone.curve.clone();
     assert!((c[0][1] - 0.7).abs() < 0.02, "{c:?}");
 }
+
+#[test]
+fn record_the_source_into_a_new_session_and_open_it() {
+    use isp_engine::sources::session::SessionSource;
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frames_shown >= 1);
+    let tmp = tempfile::tempdir().unwrap();
+    // A folder with files in it: the recording goes into a new folder inside.
+    std::fs::write(tmp.path().join("notes.txt"), "x").unwrap();
+    // What the Record dialog calls with the folder picked.
+    h.state_mut().state.start_recording(tmp.path());
+    wait_for(&mut h, "6 recorded frames", |s| {
+        s.state
+            .player
+            .status()
+            .recording
+            .is_some_and(|r| r.frames >= 6)
+    });
+    h.get_by_label("REC");
+    h.get_by_label_contains("Stop recording (").click();
+    wait_for(&mut h, "the recording to finish", |s| {
+        s.state.player.status().recording.is_none()
+    });
+    wait_for(&mut h, "the log line", |s| {
+        s.state.log.iter().any(|l| l.text.starts_with("recorded "))
+    });
+    let dir = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    assert!(dir.join("tuning.json").exists());
+    let rec = SessionSource::open(&dir).unwrap();
+    let m = rec.manifest();
+    assert!(
+        m.complete && m.frames.len() >= 6,
+        "{} frames",
+        m.frames.len()
+    );
+    // Every recorded frame is one of the demo session's, byte for byte.
+    let demo =
+        SessionSource::open(&isp_engine::sources::session::demo_session_dir().unwrap()).unwrap();
+    let fb = m.format.frame_bytes();
+    let demo_frames: Vec<Vec<u8>> = (0..demo.manifest().frames.len())
+        .map(|i| {
+            let mut b = vec![0u8; fb];
+            demo.read_frame(i, &mut b).unwrap();
+            b
+        })
+        .collect();
+    for i in 0..m.frames.len() {
+        let mut b = vec![0u8; fb];
+        rec.read_frame(i, &mut b).unwrap();
+        assert!(demo_frames.contains(&b), "frame {i} is not a demo frame");
+    }
+    // And it opens like any session.
+    h.state_mut().state.open_source(&dir.display().to_string());
+    wait_for(&mut h, "the recorded session playing", |s| {
+        s.state
+            .player
+            .status()
+            .name
+            .contains(&*dir.display().to_string())
+    });
+}

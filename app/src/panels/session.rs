@@ -1,5 +1,6 @@
 //! Session: open a recorded session (folder dialog, drag and drop, or the
-//! command line), play, pause, step, seek, loop; export the telemetry CSV.
+//! command line), play, pause, step, seek, loop; record the source into a
+//! new session; export the telemetry CSV.
 
 use super::Panel;
 use crate::player::PlayerCmd;
@@ -16,7 +17,7 @@ impl Panel for Session {
         "Session"
     }
     fn default_rect(&self) -> [f32; 4] {
-        [820.0, 30.0, 440.0, 150.0]
+        [820.0, 30.0, 440.0, 160.0]
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         let p = s.player.status();
@@ -54,6 +55,27 @@ impl Panel for Session {
                 && let Some(dir) = rfd::FileDialog::new().pick_folder()
             {
                 s.open_source(&dir.display().to_string());
+            }
+            match &p.recording {
+                None => {
+                    if ui.button("Record...").clicked()
+                        && let Some(dir) = rfd::FileDialog::new()
+                            .set_title("Record into a new session folder")
+                            .pick_folder()
+                    {
+                        s.start_recording(&dir);
+                    }
+                }
+                Some(r) => {
+                    ui.colored_label(egui::Color32::RED, "REC");
+                    if ui
+                        .button(format!("Stop recording ({} frames)", r.frames))
+                        .on_hover_text(r.dir.display().to_string())
+                        .clicked()
+                    {
+                        s.stop_recording();
+                    }
+                }
             }
             if ui.button("Export telemetry CSV...").clicked()
                 && let Some(path) = rfd::FileDialog::new()
