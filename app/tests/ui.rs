@@ -548,3 +548,47 @@ fn record_the_source_into_a_new_session_and_open_it() {
             .contains(&*dir.display().to_string())
     });
 }
+
+#[test]
+fn clicking_a_span_in_the_timeline_selects_its_frame_everywhere() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frames_shown >= 4);
+    h.state_mut()
+        .state
+        .player
+        .send(isp_studio::player::PlayerCmd::Pause);
+    h.run_steps(4);
+    let r = h.get_by_label("timeline").rect();
+    // Where a realtime worker 0 span is drawn (0.5 s visible, ending at the newest event).
+    let snap = h.state().state.engine.telemetry.snapshot();
+    let newest = snap.get(snap.len() - 1).unwrap().end_ns;
+    let start = newest.saturating_sub(500_000_000);
+    let e = snap
+        .iter()
+        .filter(|e| {
+            e.kind == isp_engine::telemetry::EventKind::Stage
+                && e.lane == Some(isp_engine::types::Lane::Realtime)
+                && e.worker == Some(0)
+                && e.start_ns > start
+        })
+        .last()
+        .cloned()
+        .unwrap();
+    let x_of = |t: u64| r.left() + (t - start) as f32 / 5e8 * r.width();
+    let x = (x_of(e.start_ns) + x_of(e.end_ns)) / 2.0;
+    click_at(
+        &mut h,
+        egui::pos2(x, r.top() + 8.0),
+        egui::PointerButton::Primary,
+    );
+    let id = h.state().state.selected_frame;
+    assert_eq!(id, Some(e.frame_id), "clicked {e:?} at x {x} in {r:?}");
+    let id = e.frame_id;
+    h.run_steps(2);
+    h.get_by_label(&format!("selected frame {id}"));
+    if h.state().state.selected_preview().is_some() {
+        h.get_by_label(&format!("showing frame {id} (selected in the timeline)"));
+    } else {
+        h.get_by_label(&format!("frame {id} selected; no longer kept"));
+    }
+}

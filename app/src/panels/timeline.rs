@@ -1,8 +1,10 @@
 //! Timeline: the telemetry as a Gantt chart, a row per lane and worker, a span
 //! per stage per frame coloured by stage. Scroll to zoom, drag to pan (or
-//! follow the live end); hover for details, click to select the frame. Spans
-//! narrower than a pixel merge into one per pixel column and row, so a
-//! million events draw as fast as a thousand.
+//! follow the live end); hover for details, click to select the frame.
+//! Each row keeps an index of its spans (built as events arrive); drawing
+//! walks a row from the window's first span and, where spans are narrower
+//! than a pixel, jumps by binary search to the next pixel column: the cost
+//! follows what is drawn, not how many events there are.
 
 use super::Panel;
 use crate::state::AppState;
@@ -15,6 +17,57 @@ pub struct Timeline {
     span: f64,
     /// Right edge, ns; `None` follows the newest event.
     end_ns: Option<u64>,
+    index: RowIndex,
+}
+
+/// One span in a row: start, end, the event's index in the telemetry.
+#[derive(Clone, Copy)]
+struct Span {
+    start: u64,
+    end: u64,
+    event: u32,
+}
+
+/// Every stage span, by row, in completion order (a worker runs one stage at
+/// a time, so within a row that is also start order).
+#[derive(Default)]
+struct RowIndex {
+    rows: Vec<Vec<Span>>,
+    /// Events indexed so far.
+    upto: usize,
+    rt_workers: usize,
+}
+
+impl RowIndex {
+    /// Index the events that arrived since the last call.
+    fn update(
+        &mut self,
+        snap: &isp_engine::telemetry::TelemetrySnapshot,
+        rt: usize,
+        n_rows: usize,
+    ) {
+        if snap.len() < self.upto || rt != self.rt_workers || self.rows.len() != n_rows {
+            *self = RowIndex {
+                rows: vec![Vec::new(); n_rows],
+                upto: 0,
+                rt_workers: rt,
+            };
+        }
+        for i in self.upto..snap.len() {
+            let Some(e) = snap.get(i) else { break };
+            if e.kind != EventKind::Stage {
+                continue;
+            }
+            if let Some(row) = row_of(e, rt).and_then(|r| self.rows.get_mut(r)) {
+                row.push(Span {
+                    start: e.start_ns,
+                    end: e.end_ns,
+                    event: i as u32,
+                });
+            }
+        }
+        self.upto = snap.len();
+    }
 }
 
 impl Default for Timeline {
@@ -22,6 +75,18 @@ impl Default for Timeline {
         Timeline {
             span: 0.5,
             end_ns: None,
+            index: RowIndex::default(),
+        }
+    }
+}
+
+impl Timeline {
+    /// A timeline showing `span_s` seconds up to `end_ns` (`None`: the newest).
+    pub fn showing(span_s: f64, end_ns: Option<u64>) -> Self {
+        Timeline {
+            span: span_s.clamp(0.001, 600.0),
+            end_ns,
+            index: RowIndex::default(),
         }
     }
 }
@@ -74,6 +139,7 @@ impl Panel for Timeline {
             ui.available_size().max(egui::vec2(100.0, 60.0)),
             egui::Sense::click_and_drag(),
         );
+        resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, "timeline"));
         let span_ns = (self.span * 1e9) as u64;
         let end = self.end_ns.unwrap_or(newest);
         let start = end.saturating_sub(span_ns);
@@ -99,53 +165,47 @@ impl Panel for Timeline {
             rect.left()
                 + ((t.saturating_sub(start)) as f64 / span_ns.max(1) as f64) as f32 * rect.width()
         };
-        // Events are appended in completion order: start near the window.
-        let first = {
-            let (mut lo, mut hi) = (0usize, snap.len());
-            while lo < hi {
-                let mid = (lo + hi) / 2;
-                if snap.get(mid).is_some_and(|e| e.end_ns < start) {
-                    lo = mid + 1;
-                } else {
-                    hi = mid;
-                }
-            }
-            lo.saturating_sub(64)
-        };
+        self.index.update(&snap, rt, n_rows);
+        let ns_per_px = span_ns as f64 / rect.width().max(1.0) as f64;
         let hover = resp.hover_pos();
         let mut hovered: Option<TelemetryEvent> = None;
-        let mut last_px = vec![f32::MIN; n_rows];
-        for i in first..snap.len() {
-            let Some(e) = snap.get(i) else { break };
-            if e.kind != EventKind::Stage || e.end_ns < start || e.start_ns > end {
-                continue;
-            }
-            let Some(row) = row_of(e, rt).filter(|r| *r < n_rows) else {
-                continue;
-            };
-            let (x0, x1) = (x_of(e.start_ns), x_of(e.end_ns).max(x_of(e.start_ns) + 1.0));
-            // Aggregate: one span per pixel column per row when zoomed out.
-            if x1 - x0 <= 1.0 && x0.floor() == last_px[row] {
-                continue;
-            }
-            last_px[row] = x0.floor();
+        for (row, spans) in self.index.rows.iter().enumerate() {
             let y0 = rect.top() + row as f32 * row_h;
-            let r = egui::Rect::from_min_max(
-                egui::pos2(x0, y0 + 1.0),
-                egui::pos2(x1, y0 + row_h - 1.0),
-            );
-            let selected = s.selected_frame == Some(e.frame_id);
-            painter.rect_filled(r, 1.0, colour(e.stage));
-            if selected {
-                painter.rect_stroke(
-                    r,
-                    1.0,
-                    (1.5, egui::Color32::WHITE),
-                    egui::StrokeKind::Outside,
+            let mut i = spans.partition_point(|sp| sp.end < start);
+            while let Some(sp) = spans.get(i) {
+                if sp.start > end {
+                    break;
+                }
+                let (x0, x1) = (x_of(sp.start), x_of(sp.end).max(x_of(sp.start) + 1.0));
+                let r = egui::Rect::from_min_max(
+                    egui::pos2(x0, y0 + 1.0),
+                    egui::pos2(x1, y0 + row_h - 1.0),
                 );
-            }
-            if hover.is_some_and(|p| r.expand(1.0).contains(p)) {
-                hovered = Some(e.clone());
+                let Some(e) = snap.get(sp.event as usize) else {
+                    break;
+                };
+                let rounding = if x1 - x0 > 4.0 { 1.0 } else { 0.0 };
+                painter.rect_filled(r, rounding, colour(e.stage));
+                if s.selected_frame == Some(e.frame_id) {
+                    painter.rect_stroke(
+                        r,
+                        1.0,
+                        (1.5, egui::Color32::WHITE),
+                        egui::StrokeKind::Outside,
+                    );
+                }
+                if hover.is_some_and(|p| r.expand(1.0).contains(p)) {
+                    hovered = Some(e.clone());
+                }
+                if x1 - x0 <= 1.0 {
+                    // Narrower than a pixel: the rest of this pixel column is
+                    // drawn already; jump to the first span past it.
+                    let column = (x0 - rect.left()).floor() as f64 + 1.0;
+                    let next = start + (column * ns_per_px) as u64;
+                    i += 1 + spans[i + 1..].partition_point(|sp| sp.end < next);
+                } else {
+                    i += 1;
+                }
             }
         }
         for r in 0..n_rows {
