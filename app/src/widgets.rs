@@ -1,4 +1,4 @@
-//! Widgets the panels share: the tone-curve editor.
+//! Widgets the panels share: the tone-curve editor, a stable colour per name.
 
 use eframe::egui;
 
@@ -146,4 +146,12 @@ pub fn curve_editor(
         painter.circle_filled(to_screen(*p), r, egui::Color32::from_rgb(255, 200, 60));
     }
     out
+}
+
+/// A stable colour for a name (a stage, a pin owner).
+pub fn name_colour(name: &str) -> egui::Color32 {
+    let h = name
+        .bytes()
+        .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
+    egui::ecolor::Hsva::new((h % 360) as f32 / 360.0, 0.6, 0.85, 1.0).into()
 }

@@ -592,3 +592,44 @@ fn clicking_a_span_in_the_timeline_selects_its_frame_everywhere() {
         h.get_by_label(&format!("frame {id} selected; no longer kept"));
     }
 }
+
+#[test]
+fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
+    use isp_engine::resource_manager::{BufferKind, BufferSpec};
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frames_shown >= 3);
+    // The pipeline's pins come and go: their lifetimes are kept.
+    assert!(!h.state().state.engine.rm.pin_history().is_empty());
+    // A pin somebody keeps: drawn up to now.
+    let rm = h.state().state.engine.rm.clone();
+    let b = rm
+        .allocate(BufferSpec::new(BufferKind::Other, 16, 1), "test")
+        .unwrap();
+    rm.pin(b.id, "test-holder").unwrap();
+    h.run_steps(3);
+    let slots = rm.snapshot();
+    let row = slots.iter().position(|s| s.id == b.id).unwrap();
+    let r = h.get_by_label("pin timeline").rect();
+    let row_h = r.height() / slots.len().clamp(1, 32) as f32;
+    h.hover_at(egui::pos2(
+        r.right() - 3.0,
+        r.top() + row as f32 * row_h + row_h / 2.0,
+    ));
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(5) {
+        h.step();
+        if h.query_by_label_contains("test-holder: ")
+            .is_some_and(|_| true)
+        {
+            break;
+        }
+    }
+    h.get_by_label_contains("still held");
+    rm.unpin(b.id, "test-holder").unwrap();
+    rm.release(b.id).unwrap();
+    assert!(
+        rm.pin_history()
+            .iter()
+            .any(|p| p.owner == "test-holder" && p.slot == b.id.index)
+    );
+}

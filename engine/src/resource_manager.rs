@@ -230,6 +230,19 @@ pub struct Pin {
     pub since_ns: u64,
 }
 
+/// One pin's lifetime, after it ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PinSpan {
+    /// The slot's index.
+    pub slot: u32,
+    pub owner: String,
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// Ended pins kept for [`ResourceManager::pin_history`].
+pub const PIN_HISTORY: usize = 4096;
+
 /// A buffer as the UI and the Housekeeper see it.
 #[derive(Clone, Debug, Serialize)]
 pub struct BufferInfo {
@@ -281,6 +294,8 @@ struct Slot {
 
 struct Inner {
     slots: Vec<Slot>,
+    /// The last pins that ended (for the UI's pin timeline), oldest first.
+    pin_history: std::collections::VecDeque<PinSpan>,
     /// plan -> (slot indices, expiry)
     reservations: Vec<(PlanId, Vec<u32>, u64)>,
     allocations: u64,
@@ -305,6 +320,7 @@ impl ResourceManager {
         ResourceManager {
             inner: Mutex::new(Inner {
                 slots: Vec::new(),
+                pin_history: Default::default(),
                 reservations: Vec::new(),
                 allocations: 0,
                 reuses: 0,
@@ -576,8 +592,24 @@ impl ResourceManager {
                 owner: owner.to_string(),
             });
         };
-        s.pins.remove(p);
-        Ok(s.pins.len())
+        let pin = s.pins.remove(p);
+        let left = s.pins.len();
+        if inner.pin_history.len() == PIN_HISTORY {
+            inner.pin_history.pop_front();
+        }
+        inner.pin_history.push_back(PinSpan {
+            slot: id.index,
+            owner: pin.owner,
+            start_ns: pin.since_ns,
+            end_ns: now_ns(),
+        });
+        Ok(left)
+    }
+
+    /// The last [`PIN_HISTORY`] pins that ended, oldest first (pins still
+    /// held are in [`ResourceManager::snapshot`]).
+    pub fn pin_history(&self) -> Vec<PinSpan> {
+        self.lock().pin_history.iter().cloned().collect()
     }
 
     /// Return an allocated, unpinned buffer to the pool. The handle (and every
@@ -718,6 +750,16 @@ mod tests {
             Err(RmError::NotPinned { .. })
         ));
         rm.unpin(b.id, "b").unwrap();
+        // Both pins' lifetimes are in the history, in the order they ended.
+        let h = rm.pin_history();
+        assert_eq!(
+            h.iter()
+                .map(|p| (p.slot, p.owner.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(b.id.index, "a"), (b.id.index, "b")]
+        );
+        assert!(h.iter().all(|p| p.start_ns <= p.end_ns));
+        assert!(h[0].start_ns <= h[1].start_ns);
         rm.release(b.id).unwrap();
         assert_eq!(rm.release(b.id), Err(RmError::AlreadyReleased(b.id)));
         assert!(matches!(b.read(), Err(RmError::UseAfterRelease(_))));
@@ -730,6 +772,19 @@ mod tests {
         assert_eq!(c.id.index, b.id.index);
         assert_ne!(c.id.generation, b.id.generation);
         assert_eq!(rm.stats().reuses, 1);
+    }
+
+    #[test]
+    fn pin_history_is_bounded() {
+        let rm = rm();
+        let b = rm.allocate(spec(), "test").unwrap();
+        for i in 0..PIN_HISTORY + 10 {
+            rm.pin(b.id, &format!("p{i}")).unwrap();
+            rm.unpin(b.id, &format!("p{i}")).unwrap();
+        }
+        let h = rm.pin_history();
+        assert_eq!(h.len(), PIN_HISTORY);
+        assert_eq!(h[0].owner, "p10");
     }
 
     #[test]

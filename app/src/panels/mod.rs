@@ -34,7 +34,7 @@ pub fn all(zoom: Option<f32>) -> Vec<Box<dyn Panel>> {
         Box::new(Parameters::default()),
         Box::new(Session::default()),
         Box::new(Lanes::default()),
-        Box::new(Buffers),
+        Box::new(Buffers::default()),
         Box::new(Timeline::default()),
         Box::new(Log),
     ]

@@ -92,10 +92,7 @@ impl Timeline {
 }
 
 fn colour(stage: &str) -> egui::Color32 {
-    let h = stage
-        .bytes()
-        .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
-    egui::ecolor::Hsva::new((h % 360) as f32 / 360.0, 0.6, 0.85, 1.0).into()
+    crate::widgets::name_colour(stage)
 }
 
 /// The row of an event: the realtime lane's workers, then the background's.
