@@ -633,3 +633,56 @@ fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
             .any(|p| p.owner == "test-holder" && p.slot == b.id.index)
     );
 }
+
+#[test]
+fn moving_the_contrast_slider_changes_the_next_frame() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frame_image.is_some());
+    h.get_by_label("tone").click();
+    h.run_steps(2);
+    let slider = h.get_by_role_and_label(egui::accesskit::Role::Slider, "contrast");
+    slider.scroll_to_me();
+    h.run_steps(2);
+    let before = h
+        .state()
+        .state
+        .latest
+        .as_ref()
+        .unwrap()
+        .preview_rgba()
+        .unwrap();
+    h.get_by_role_and_label(egui::accesskit::Role::Slider, "contrast")
+        .set_value_accesskit(3.0);
+    h.step();
+    let c = h.state().state.tuning.current.stages.tone.contrast;
+    assert!((c - 3.0).abs() < 1e-3, "contrast {c}");
+    let v = h.state().state.engine.params.version();
+    wait_for(&mut h, "a frame with the new contrast", |s| {
+        s.state
+            .latest
+            .as_ref()
+            .is_some_and(|r| r.params_version >= v)
+    });
+    let after = h
+        .state()
+        .state
+        .latest
+        .as_ref()
+        .unwrap()
+        .preview_rgba()
+        .unwrap();
+    let moved = after
+        .iter()
+        .zip(&before)
+        .filter(|(a, b)| a.abs_diff(**b) > 8)
+        .count();
+    assert!(moved > after.len() / 10, "only {moved} values moved");
+    assert!(
+        h.state()
+            .state
+            .tuning
+            .diff()
+            .iter()
+            .any(|d| d.starts_with("stages.tone.contrast"))
+    );
+}

@@ -69,6 +69,13 @@ fn edit_value(ui: &mut egui::Ui, key: &str, v: &mut Value) -> bool {
             let changed = ui
                 .horizontal(|ui| {
                     let l = ui.label(key);
+                    if let Some((lo, hi, log)) = slider_range(key) {
+                        let mut sl = egui::Slider::new(&mut f, lo..=hi).logarithmic(log);
+                        if int {
+                            sl = sl.integer();
+                        }
+                        return ui.add(sl).labelled_by(l.id).changed();
+                    }
                     let speed = if int {
                         1.0
                     } else {
@@ -119,10 +126,33 @@ fn edit_value(ui: &mut egui::Ui, key: &str, v: &mut Value) -> bool {
         }
         Value::Object(map) => {
             let mut changed = false;
+            if key == "gamma" {
+                changed |= edit_gamma(ui, map);
+            }
             for (k, v) in map.iter_mut() {
+                if key == "gamma" && k == "kind" {
+                    continue;
+                }
                 changed |= edit_value(ui, k, v);
             }
             changed
+        }
+        Value::String(s) if choices(key).is_some() => {
+            let options = choices(key).unwrap_or(&[]);
+            let before = s.clone();
+            ui.horizontal(|ui| {
+                let l = ui.label(key);
+                egui::ComboBox::from_id_salt(key)
+                    .selected_text(s.as_str())
+                    .show_ui(ui, |ui| {
+                        for o in options {
+                            ui.selectable_value(s, (*o).to_string(), *o);
+                        }
+                    })
+                    .response
+                    .labelled_by(l.id);
+            });
+            *s != before
         }
         Value::String(s) => {
             ui.horizontal(|ui| {
@@ -143,6 +173,60 @@ fn edit_value(ui: &mut egui::Ui, key: &str, v: &mut Value) -> bool {
             false
         }
     }
+}
+
+/// Scalars edited with a slider: (low, high, logarithmic).
+fn slider_range(key: &str) -> Option<(f64, f64, bool)> {
+    match key {
+        "contrast" => Some((0.1, 8.0, true)),
+        // The gamma's power.
+        "value" => Some((0.5, 4.0, false)),
+        "zones_x" | "zones_y" => Some((1.0, 64.0, false)),
+        "threshold" | "saturation" => Some((0.0, 65535.0, false)),
+        _ => None,
+    }
+}
+
+/// Strings that name one of a few choices (the tuning's enumerations).
+fn choices(key: &str) -> Option<&'static [&'static str]> {
+    match key {
+        "method" => Some(&["bilinear", "malvar"]),
+        "matrix" => Some(&["bt601", "bt709"]),
+        "range" => Some(&["full", "limited"]),
+        _ => None,
+    }
+}
+
+/// The tone curve's gamma: sRGB, linear, or a power (with its value).
+fn edit_gamma(ui: &mut egui::Ui, map: &mut serde_json::Map<String, Value>) -> bool {
+    let kind = map
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("srgb")
+        .to_string();
+    let mut chosen = kind.clone();
+    ui.horizontal(|ui| {
+        let l = ui.label("gamma");
+        egui::ComboBox::from_id_salt("gamma-kind")
+            .selected_text(chosen.as_str())
+            .show_ui(ui, |ui| {
+                for o in ["srgb", "linear", "power"] {
+                    ui.selectable_value(&mut chosen, o.to_string(), o);
+                }
+            })
+            .response
+            .labelled_by(l.id);
+    });
+    if chosen == kind {
+        return false;
+    }
+    map.insert("kind".into(), Value::from(chosen.as_str()));
+    if chosen == "power" {
+        map.entry("value").or_insert(Value::from(2.2));
+    } else {
+        map.remove("value");
+    }
+    true
 }
 
 fn edit_number(ui: &mut egui::Ui, v: &mut Value, id: &str, label: egui::Id) -> bool {
