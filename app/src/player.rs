@@ -290,21 +290,22 @@ fn finish_recording(rec: &mut Option<SessionRecorder>, status: &Mutex<PlayerStat
     let Some(r) = rec.take() else {
         return;
     };
-    let done = status
+    let dir = status
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .recording
-        .take();
-    let dir = done
+        .as_ref()
         .map(|d| d.dir.display().to_string())
         .unwrap_or_default();
-    match r.finish() {
-        Ok(m) => status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    let done = r.finish();
+    // One update: the recording is over and the log says how it ended.
+    let mut st = status.lock().unwrap_or_else(|p| p.into_inner());
+    st.recording = None;
+    match done {
+        Ok(m) => st
             .notes
             .push(format!("recorded {} frames into {dir}", m.frames.len())),
-        Err(e) => push_error(status, format!("recording {dir}: {e}")),
+        Err(e) => st.errors.push(format!("recording {dir}: {e}")),
     }
 }
 

@@ -188,12 +188,10 @@ fn snapshot_of_the_whole_app_is_a_real_picture() {
         h.get_by_label(title);
     }
     // UI frame CPU time, for the record (targets live in benchmarks).
-    let mut ms: Vec<f64> = h.state().frame_ms.iter().copied().collect();
-    ms.sort_by(f64::total_cmp);
+    let (p50, p99, _) = h.state().frame_time();
     eprintln!(
-        "UI frame p50 {:.2} ms over {} frames",
-        ms[ms.len() / 2],
-        ms.len()
+        "UI frame p50 {p50:.2} ms, p99 {p99:.2} ms over {} frames after warm-up",
+        h.state().frame_ms.len()
     );
 }
 
@@ -336,9 +334,20 @@ fn before_after_split_renders_the_tuning_as_loaded() {
     else {
         panic!("tone taps are RGBA8");
     };
-    assert_eq!(
-        *before, expect,
-        "before = the frame under the loaded tuning"
+    // The 3A state may have moved on since the before image was made, so
+    // compare distances: the before side is the loaded tuning's picture,
+    // far from the edited one.
+    let mean_diff = |a: &[u8], b: &[u8]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.abs_diff(*y) as f64)
+            .sum::<f64>()
+            / a.len() as f64
+    };
+    let (to_loaded, to_edited) = (mean_diff(&before, &expect), mean_diff(&before, &after));
+    assert!(
+        to_loaded * 4.0 < to_edited,
+        "before is {to_loaded:.2} from the loaded tuning's picture, {to_edited:.2} from the edited one"
     );
     let differ = before
         .iter()
@@ -389,6 +398,25 @@ fn pixel_inspector_shows_every_stage_under_the_cursor() {
     assert_eq!(m[xy[1] * w + xy[0]], raw_value);
     let tone = isp_studio::panels::viewer::stage_value(&stages[7].1, w, xy[0], xy[1]);
     h.get_by_label(&tone);
+}
+
+/// After a pause: wait until the last frames in flight have finished (the
+/// telemetry stops growing).
+fn settle(h: &mut Harness<'static, Studio>) {
+    wait_for(h, "the player to pause", |s| {
+        !s.state.player.status().playing
+    });
+    let mut n = h.state().state.engine.telemetry.len();
+    let t0 = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(150));
+        h.step();
+        let m = h.state().state.engine.telemetry.len();
+        if m == n || t0.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+        n = m;
+    }
 }
 
 /// Press and release a mouse button at `pos`.
@@ -557,11 +585,20 @@ fn clicking_a_span_in_the_timeline_selects_its_frame_everywhere() {
         .state
         .player
         .send(isp_studio::player::PlayerCmd::Pause);
-    h.run_steps(4);
+    settle(&mut h);
+    // Stop following the newest event (the housekeeper's notes keep coming).
+    h.get_by_label("follow").click();
+    h.step();
     let r = h.get_by_label("timeline").rect();
-    // Where a realtime worker 0 span is drawn (0.5 s visible, ending at the newest event).
+    // Where the widest realtime worker 0 span is drawn (0.5 s visible,
+    // ending where the view stopped following).
     let snap = h.state().state.engine.telemetry.snapshot();
-    let newest = snap.get(snap.len() - 1).unwrap().end_ns;
+    let newest = snap
+        .iter()
+        .filter(|e| e.kind == isp_engine::telemetry::EventKind::Stage)
+        .map(|e| e.end_ns)
+        .last()
+        .unwrap();
     let start = newest.saturating_sub(500_000_000);
     let e = snap
         .iter()
@@ -571,7 +608,7 @@ fn clicking_a_span_in_the_timeline_selects_its_frame_everywhere() {
                 && e.worker == Some(0)
                 && e.start_ns > start
         })
-        .last()
+        .max_by_key(|e| e.run_ns())
         .cloned()
         .unwrap();
     let x_of = |t: u64| r.left() + (t - start) as f32 / 5e8 * r.width();
@@ -600,12 +637,20 @@ fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
     wait_for(&mut h, "frames", |s| s.state.frames_shown >= 3);
     // The pipeline's pins come and go: their lifetimes are kept.
     assert!(!h.state().state.engine.rm.pin_history().is_empty());
-    // A pin somebody keeps: drawn up to now.
+    // A pin somebody keeps: drawn up to now. (Paused, so no slot comes or goes.)
+    h.state_mut()
+        .state
+        .player
+        .send(isp_studio::player::PlayerCmd::Pause);
+    settle(&mut h);
+    h.run_steps(3);
     let rm = h.state().state.engine.rm.clone();
     let b = rm
         .allocate(BufferSpec::new(BufferKind::Other, 16, 1), "test")
         .unwrap();
     rm.pin(b.id, "test-holder").unwrap();
+    // Bring the panel to the front (a click on its title).
+    h.get_by_label("Buffers").click();
     h.run_steps(3);
     let slots = rm.snapshot();
     let row = slots.iter().position(|s| s.id == b.id).unwrap();
@@ -616,15 +661,21 @@ fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
         r.top() + row as f32 * row_h + row_h / 2.0,
     ));
     let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(5) {
+    let mut tip = None;
+    while tip.is_none() && t0.elapsed() < Duration::from_secs(20) {
         h.step();
-        if h.query_by_label_contains("test-holder: ")
-            .is_some_and(|_| true)
-        {
-            break;
-        }
+        tip = h
+            .query_by_label_contains("still held")
+            .and_then(|n| n.accesskit_node().value());
     }
-    h.get_by_label_contains("still held");
+    let tip = tip.unwrap_or_else(|| {
+        panic!(
+            "no tooltip on the pin still held: row {row} of {} in {r:?}, {} slots now",
+            slots.len(),
+            rm.snapshot().len()
+        )
+    });
+    assert!(tip.starts_with("test-holder: "), "{tip}");
     rm.unpin(b.id, "test-holder").unwrap();
     rm.release(b.id).unwrap();
     assert!(

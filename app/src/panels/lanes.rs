@@ -43,7 +43,7 @@ impl Panel for Lanes {
         "Lanes"
     }
     fn default_rect(&self) -> [f32; 4] {
-        [820.0, 200.0, 440.0, 200.0]
+        [820.0, 195.0, 440.0, 150.0]
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         self.sample(s);

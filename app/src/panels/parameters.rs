@@ -249,7 +249,7 @@ impl Panel for Parameters {
         "Parameters"
     }
     fn default_rect(&self) -> [f32; 4] {
-        [10.0, 30.0, 300.0, 520.0]
+        [10.0, 30.0, 300.0, 560.0]
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         ui.horizontal(|ui| {

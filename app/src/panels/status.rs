@@ -43,7 +43,7 @@ impl Panel for Log {
         "Log"
     }
     fn default_rect(&self) -> [f32; 4] {
-        [820.0, 560.0, 440.0, 160.0]
+        [820.0, 615.0, 440.0, 105.0]
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         if ui.button("Clear").clicked() {

@@ -109,14 +109,17 @@ impl Panel for Timeline {
         "Timeline"
     }
     fn default_rect(&self) -> [f32; 4] {
-        [10.0, 560.0, 800.0, 160.0]
+        [10.0, 615.0, 800.0, 105.0]
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         let snap = s.engine.telemetry.snapshot();
-        let newest = snap
-            .get(snap.len().saturating_sub(1))
-            .map(|e| e.end_ns)
-            .unwrap_or(0);
+        // Follow the newest stage span (notes and pool rows are not drawn).
+        let newest = (0..snap.len())
+            .rev()
+            .take(4096)
+            .filter_map(|i| snap.get(i))
+            .find(|e| e.kind == EventKind::Stage)
+            .map_or(0, |e| e.end_ns);
         ui.horizontal(|ui| {
             ui.label(format!("{} events", snap.len()));
             ui.add(

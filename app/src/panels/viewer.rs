@@ -205,7 +205,7 @@ impl Panel for Viewer {
         "Viewer"
     }
     fn default_rect(&self) -> [f32; 4] {
-        [320.0, 30.0, 490.0, 600.0]
+        [320.0, 30.0, 490.0, 560.0]
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         self.toolbar(ui);
