@@ -75,7 +75,9 @@ fn pass(ctx: &egui::Context, tl: &mut Timeline, s: &mut Studio) -> usize {
         )),
         ..Default::default()
     };
-    let out = ctx.run_ui(input, |ui| tl.ui(ui, &mut s.state));
+    let mut out = ctx.run_ui(input, |ui| tl.ui(ui, &mut s.state));
+    // No renderer here: the font atlas upload is not applied anywhere.
+    out.textures_delta.clear();
     ctx.tessellate(out.shapes, out.pixels_per_point).len()
 }
 

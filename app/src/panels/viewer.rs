@@ -285,7 +285,15 @@ impl Panel for Viewer {
 
         let full_v = egui::vec2(full[0] as f32, full[1] as f32);
         let hist_h = 110.0;
-        let avail = ui.available_size() - egui::vec2(0.0, hist_h + 170.0);
+        // Below the image: the inspector (a line, or a grid once a pixel is
+        // inspected), the histogram's controls and the histogram.
+        let below = hist_h
+            + if self.inspected.is_some() {
+                150.0
+            } else {
+                60.0
+            };
+        let avail = ui.available_size() - egui::vec2(0.0, below);
         let scale = if self.fit {
             (avail.x / full_v.x).min(avail.y / full_v.y).max(0.05)
         } else {
