@@ -1,4 +1,5 @@
-//! Lanes: busy % per lane and per worker over time, queue depths, drops.
+//! Lanes: busy % per lane and per worker over time; queue depths and frames
+//! dropped over time (a second plot); the counters as text.
 
 use super::Panel;
 use crate::state::AppState;
@@ -12,8 +13,17 @@ use std::collections::VecDeque;
 pub struct Lanes {
     prev: Option<[LaneStats; 2]>,
     last_t: f64,
-    /// (time, busy % per worker) per lane.
-    history: [VecDeque<(f64, Vec<f64>)>; 2],
+    /// Samples per lane.
+    history: [VecDeque<Sample>; 2],
+}
+
+/// One sample of a lane: time, busy fraction per worker, queue depth
+/// (with continuations), frames dropped since the previous sample.
+struct Sample {
+    t: f64,
+    busy: Vec<f64>,
+    queue: f64,
+    dropped: f64,
 }
 
 const LANES: [Lane; 2] = [Lane::Realtime, Lane::Background];
@@ -27,8 +37,13 @@ impl Lanes {
         let now = LANES.map(|l| s.engine.threading().stats(l));
         if let Some(prev) = &self.prev {
             for k in 0..2 {
-                let u = utilization(&prev[k], &now[k]);
-                self.history[k].push_back((s.now, u));
+                let busy = utilization(&prev[k], &now[k]);
+                self.history[k].push_back(Sample {
+                    t: s.now,
+                    busy,
+                    queue: (now[k].queue_depth + now[k].continuation_depth) as f64,
+                    dropped: now[k].dropped.saturating_sub(prev[k].dropped) as f64,
+                });
                 while self.history[k].len() > 240 {
                     self.history[k].pop_front();
                 }
@@ -59,26 +74,44 @@ impl Panel for Lanes {
                 ));
             }
         }
+        let h = ui.available_height();
         Plot::new("lanes")
             .legend(Legend::default())
             .include_y(0.0)
             .include_y(100.0)
-            .height(ui.available_height().max(80.0))
+            .height((h * 0.62).max(60.0))
             .show(ui, |plot| {
                 for (k, h) in self.history.iter().enumerate() {
-                    let workers = h.back().map(|(_, u)| u.len()).unwrap_or(0);
+                    let workers = h.back().map(|x| x.busy.len()).unwrap_or(0);
                     let lane: PlotPoints = h
                         .iter()
-                        .map(|(t, u)| [*t, 100.0 * u.iter().sum::<f64>() / u.len().max(1) as f64])
+                        .map(|x| {
+                            let n = x.busy.len().max(1) as f64;
+                            [x.t, 100.0 * x.busy.iter().sum::<f64>() / n]
+                        })
                         .collect();
                     plot.line(Line::new(format!("{} busy %", LANES[k].name()), lane));
                     for w in 0..workers {
                         let pts: PlotPoints = h
                             .iter()
-                            .map(|(t, u)| [*t, 100.0 * u.get(w).copied().unwrap_or(0.0)])
+                            .map(|x| [x.t, 100.0 * x.busy.get(w).copied().unwrap_or(0.0)])
                             .collect();
                         plot.line(Line::new(format!("{} worker {w}", LANES[k].name()), pts));
                     }
+                }
+            });
+        Plot::new("queues")
+            .legend(Legend::default())
+            .include_y(0.0)
+            .include_y(4.0)
+            .height(ui.available_height().max(50.0))
+            .show(ui, |plot| {
+                for (k, h) in self.history.iter().enumerate() {
+                    let name = LANES[k].name();
+                    let q: PlotPoints = h.iter().map(|x| [x.t, x.queue]).collect();
+                    plot.line(Line::new(format!("{name} queue depth"), q));
+                    let d: PlotPoints = h.iter().map(|x| [x.t, x.dropped]).collect();
+                    plot.line(Line::new(format!("{name} dropped"), d));
                 }
             });
     }
