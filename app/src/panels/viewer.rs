@@ -362,6 +362,14 @@ impl Panel for Viewer {
             })
             .inner;
         self.follow_crop(s, rect, clip, scale, full, main_region);
+        // Ctrl + wheel (or a pinch) zooms.
+        if resp.hovered() {
+            let z = ui.input(|i| i.zoom_delta());
+            if (z - 1.0).abs() > 1e-4 {
+                self.zoom = (scale * z).clamp(0.25, 16.0);
+                self.fit = false;
+            }
+        }
         if self.split {
             ui.label(match before_id {
                 Some(_) => format!("before: {} | after: now", self.before.name()),
