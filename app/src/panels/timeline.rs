@@ -18,6 +18,21 @@ pub struct Timeline {
     /// Right edge, ns; `None` follows the newest event.
     end_ns: Option<u64>,
     index: RowIndex,
+    /// Colours by stage name (computed once each).
+    colours: std::collections::HashMap<&'static str, egui::Color32>,
+}
+
+/// The first index in `spans[from..]` whose span ends at or after `t`:
+/// galloping from `from` (the next pixel column is usually close), then binary.
+fn first_ending_after(spans: &[Span], from: usize, t: u64) -> usize {
+    let mut step = 1;
+    let mut lo = from;
+    while lo + step < spans.len() && spans[lo + step].end < t {
+        lo += step;
+        step *= 2;
+    }
+    let hi = (lo + step + 1).min(spans.len());
+    lo + spans[lo..hi].partition_point(|sp| sp.end < t)
 }
 
 /// One span in a row: start, end, the event's index in the telemetry.
@@ -76,6 +91,7 @@ impl Default for Timeline {
             span: 0.5,
             end_ns: None,
             index: RowIndex::default(),
+            colours: Default::default(),
         }
     }
 }
@@ -87,6 +103,7 @@ impl Timeline {
             span: span_s.clamp(0.001, 600.0),
             end_ns,
             index: RowIndex::default(),
+            colours: Default::default(),
         }
     }
 }
@@ -169,6 +186,9 @@ impl Panel for Timeline {
         let ns_per_px = span_ns as f64 / rect.width().max(1.0) as f64;
         let hover = resp.hover_pos();
         let mut hovered: Option<TelemetryEvent> = None;
+        // Every span goes into one mesh (no per-rectangle shape to tessellate).
+        let mut mesh = egui::Mesh::default();
+        let mut selected = Vec::new();
         for (row, spans) in self.index.rows.iter().enumerate() {
             let y0 = rect.top() + row as f32 * row_h;
             let mut i = spans.partition_point(|sp| sp.end < start);
@@ -184,15 +204,13 @@ impl Panel for Timeline {
                 let Some(e) = snap.get(sp.event as usize) else {
                     break;
                 };
-                let rounding = if x1 - x0 > 4.0 { 1.0 } else { 0.0 };
-                painter.rect_filled(r, rounding, colour(e.stage));
+                let c = *self
+                    .colours
+                    .entry(e.stage)
+                    .or_insert_with(|| colour(e.stage));
+                mesh.add_colored_rect(r, c);
                 if s.selected_frame == Some(e.frame_id) {
-                    painter.rect_stroke(
-                        r,
-                        1.0,
-                        (1.5, egui::Color32::WHITE),
-                        egui::StrokeKind::Outside,
-                    );
+                    selected.push(r);
                 }
                 if hover.is_some_and(|p| r.expand(1.0).contains(p)) {
                     hovered = Some(e.clone());
@@ -202,11 +220,20 @@ impl Panel for Timeline {
                     // drawn already; jump to the first span past it.
                     let column = (x0 - rect.left()).floor() as f64 + 1.0;
                     let next = start + (column * ns_per_px) as u64;
-                    i += 1 + spans[i + 1..].partition_point(|sp| sp.end < next);
+                    i = first_ending_after(spans, i + 1, next);
                 } else {
                     i += 1;
                 }
             }
+        }
+        painter.add(egui::Shape::mesh(mesh));
+        for r in selected {
+            painter.rect_stroke(
+                r,
+                1.0,
+                (1.5, egui::Color32::WHITE),
+                egui::StrokeKind::Outside,
+            );
         }
         for r in 0..n_rows {
             let (lane, w) = if r < rt {
@@ -240,6 +267,34 @@ impl Panel for Timeline {
             ));
             if resp.clicked() {
                 s.select_frame(Some(e.frame_id));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn galloping_search_matches_a_linear_scan() {
+        let spans: Vec<Span> = (0..200u64)
+            .map(|i| Span {
+                start: i * 10,
+                end: i * 10 + 3 + (i % 4),
+                event: i as u32,
+            })
+            .collect();
+        for from in [0, 1, 7, 100, 199, 200] {
+            for t in (0..2100).step_by(7) {
+                let linear = (from..spans.len())
+                    .find(|&k| spans[k].end >= t)
+                    .unwrap_or(spans.len());
+                assert_eq!(
+                    first_ending_after(&spans, from, t),
+                    linear,
+                    "from {from} t {t}"
+                );
             }
         }
     }
