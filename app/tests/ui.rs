@@ -737,3 +737,39 @@ fn moving_the_contrast_slider_changes_the_next_frame() {
             .any(|d| d.starts_with("stages.tone.contrast"))
     );
 }
+
+#[test]
+fn lens_shading_table_is_edited_per_site_as_a_grid() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frames_shown >= 1);
+    let before = h.state().state.tuning.current.stages.lens_shading.clone();
+    let cells = before.grid_width * before.grid_height;
+    assert!(cells > 16, "the demo's table is {cells} cells");
+    h.get_by_label("lens_shading").click();
+    h.run_steps(2);
+    h.get_by_label(&format!("gains R ({cells} values)")).click();
+    h.run_steps(2);
+    // A cell per grid node, labelled by its site.
+    let n = h
+        .get_all_by_role_and_label(egui::accesskit::Role::SpinButton, "gains R")
+        .count();
+    assert_eq!(n, cells);
+    h.get_all_by_label("x1.05")
+        .next()
+        .unwrap()
+        .click_accesskit();
+    h.run_steps(2);
+    let after = &h.state().state.tuning.current.stages.lens_shading;
+    for (a, b) in after.gains[0].iter().zip(&before.gains[0]) {
+        assert!((a - b * 1.05).abs() < 1e-4, "{a} vs {b}");
+    }
+    assert_eq!(after.gains[3], before.gains[3]);
+    assert!(
+        h.state()
+            .state
+            .tuning
+            .diff()
+            .iter()
+            .any(|d| d.starts_with("stages.lens_shading.gains[0]"))
+    );
+}

@@ -129,8 +129,14 @@ fn edit_value(ui: &mut egui::Ui, key: &str, v: &mut Value) -> bool {
             if key == "gamma" {
                 changed |= edit_gamma(ui, map);
             }
+            let grid_width = map.get("grid_width").and_then(Value::as_u64);
             for (k, v) in map.iter_mut() {
                 if key == "gamma" && k == "kind" {
+                    continue;
+                }
+                if let (Some(w), "gains", Value::Array(planes)) = (grid_width, k.as_str(), &mut *v)
+                {
+                    changed |= edit_shading_grid(ui, planes, w.max(1) as usize);
                     continue;
                 }
                 changed |= edit_value(ui, k, v);
@@ -173,6 +179,48 @@ fn edit_value(ui: &mut egui::Ui, key: &str, v: &mut Value) -> bool {
             false
         }
     }
+}
+
+/// The lens-shading table: one collapsible grid per Bayer site, laid out as
+/// the grid is (a row of the table per row of the grid), plus a scale per site.
+fn edit_shading_grid(ui: &mut egui::Ui, planes: &mut [Value], width: usize) -> bool {
+    const SITES: [&str; 4] = ["R", "Gr", "Gb", "B"];
+    let mut changed = false;
+    for (c, plane) in planes.iter_mut().enumerate() {
+        let Value::Array(cells) = plane else { continue };
+        let name = SITES.get(c).copied().unwrap_or("?");
+        egui::CollapsingHeader::new(format!("gains {name} ({} values)", cells.len()))
+            .id_salt(("lsc", c))
+            .show(ui, |ui| {
+                let l = ui.label(format!("gains {name}"));
+                ui.horizontal(|ui| {
+                    for (label, f) in [("x0.95", 0.95), ("x1.05", 1.05)] {
+                        if ui.button(label).clicked() {
+                            for v in cells.iter_mut() {
+                                let g = v.as_f64().unwrap_or(1.0) * f;
+                                *v = serde_json::Number::from_f64(g)
+                                    .map(Value::Number)
+                                    .unwrap_or(Value::Null);
+                            }
+                            changed = true;
+                        }
+                    }
+                });
+                egui::ScrollArea::horizontal()
+                    .id_salt(("lsc-scroll", c))
+                    .show(ui, |ui| {
+                        egui::Grid::new(("lsc-grid", c)).show(ui, |ui| {
+                            for (i, cell) in cells.iter_mut().enumerate() {
+                                changed |= edit_number(ui, cell, &format!("lsc{c}[{i}]"), l.id);
+                                if (i + 1) % width == 0 {
+                                    ui.end_row();
+                                }
+                            }
+                        });
+                    });
+            });
+    }
+    changed
 }
 
 /// Scalars edited with a slider: (low, high, logarithmic).
