@@ -773,3 +773,44 @@ fn lens_shading_table_is_edited_per_site_as_a_grid() {
             .any(|d| d.starts_with("stages.lens_shading.gains[0]"))
     );
 }
+
+#[test]
+fn ae_target_is_shown_with_its_default_and_edited_live() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frames_shown >= 1);
+    h.get_by_label("3A: ae.mean_luminance").click();
+    h.run_steps(2);
+    // The block in the file is empty: the slider shows the default.
+    let target = h.get_by_role_and_label(egui::accesskit::Role::Slider, "target");
+    assert_eq!(
+        target.accesskit_node().numeric_value(),
+        Some(0.18_f32 as f64)
+    );
+    target.set_value_accesskit(0.4);
+    h.step();
+    let algos = &h.state().state.tuning.current.algorithms;
+    let ae = algos
+        .iter()
+        .find(|a| a.name == "ae.mean_luminance")
+        .unwrap();
+    // Only what changed is written into the block.
+    assert_eq!(ae.params, serde_json::json!({ "target": 0.4 }));
+    let v = h.state().state.engine.params.version();
+    assert!(
+        h.state()
+            .state
+            .tuning
+            .diff()
+            .iter()
+            .any(|d| d.contains("params.target")),
+        "{:?}",
+        h.state().state.tuning.diff()
+    );
+    // The next frames run with it.
+    wait_for(&mut h, "a frame with the new target", |s| {
+        s.state
+            .latest
+            .as_ref()
+            .is_some_and(|r| r.params_version >= v)
+    });
+}

@@ -181,6 +181,38 @@ fn edit_value(ui: &mut egui::Ui, key: &str, v: &mut Value) -> bool {
     }
 }
 
+/// A 3A block: `enabled` and every parameter the algorithm runs with
+/// (defaults filled in). Only the values that differ from what it ran with
+/// are written back into the block's `params`.
+fn edit_algorithm(ui: &mut egui::Ui, name: &str, block: &mut Value) -> bool {
+    let given = block.get("params").cloned().unwrap_or(Value::Null);
+    let Some(Value::Object(effective)) = isp_engine::algorithms::effective_params(name, &given)
+    else {
+        return edit_value(ui, name, block);
+    };
+    let mut changed = false;
+    if let Some(Value::Bool(on)) = block.get_mut("enabled") {
+        changed |= ui.checkbox(on, "enabled (off: bypass)").changed();
+    }
+    let mut shown = Value::Object(effective.clone());
+    if edit_value(ui, "params", &mut shown)
+        && let Value::Object(edited) = shown
+    {
+        let mut params = match given {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        for (k, v) in edited {
+            if effective.get(&k) != Some(&v) {
+                params.insert(k, v);
+            }
+        }
+        block["params"] = Value::Object(params);
+        changed = true;
+    }
+    changed
+}
+
 /// The lens-shading table: one collapsible grid per Bayer site, laid out as
 /// the grid is (a row of the table per row of the grid), plus a scale per site.
 fn edit_shading_grid(ui: &mut egui::Ui, planes: &mut [Value], width: usize) -> bool {
@@ -231,6 +263,12 @@ fn slider_range(key: &str) -> Option<(f64, f64, bool)> {
         "value" => Some((0.5, 4.0, false)),
         "zones_x" | "zones_y" => Some((1.0, 64.0, false)),
         "threshold" | "saturation" => Some((0.0, 65535.0, false)),
+        // The 3A blocks.
+        "speed" => Some((0.0, 1.0, false)),
+        "target" => Some((0.01, 0.99, false)),
+        "max_step" => Some((1.0, 16.0, false)),
+        "min_gain" | "max_gain" => Some((0.1, 16.0, true)),
+        "dark_threshold" => Some((0.0, 0.5, false)),
         _ => None,
     }
 }
@@ -364,7 +402,7 @@ impl Panel for Parameters {
                     let name = a["name"].as_str().unwrap_or("algorithm").to_string();
                     egui::CollapsingHeader::new(format!("3A: {name}"))
                         .id_salt(("algo", i))
-                        .show(ui, |ui| algos_changed |= edit_value(ui, &name, a));
+                        .show(ui, |ui| algos_changed |= edit_algorithm(ui, &name, a));
                 }
             }
             if changed {

@@ -80,6 +80,9 @@ impl Algorithm for MeanLuminanceAe {
         self.p = p;
         Ok(())
     }
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.p).unwrap_or_default()
+    }
     fn configure(&mut self, sensor: &SensorConfig) {
         self.sensor = *sensor;
     }

@@ -78,6 +78,9 @@ impl Algorithm for GreyWorldAwb {
         self.p = p;
         Ok(())
     }
+    fn params(&self) -> serde_json::Value {
+        serde_json::to_value(&self.p).unwrap_or_default()
+    }
     fn prepare(&self, ctx: &IpaContext, stages: &mut StageParams) {
         stages.white_balance.gains = ctx.wb_gains;
     }

@@ -109,6 +109,14 @@ pub struct AlgoInitError {
 }
 
 /// Parse an algorithm's parameter block with the field path on error.
+/// The parameters `name` runs with for the block `params` (defaults filled
+/// in), or `None` for an unknown algorithm or a block it refuses.
+pub fn effective_params(name: &str, params: &serde_json::Value) -> Option<serde_json::Value> {
+    let mut a = create(name)?;
+    a.init(params).ok()?;
+    Some(a.params())
+}
+
 pub fn parse_params<T: serde::de::DeserializeOwned + Default>(
     v: &serde_json::Value,
 ) -> Result<T, AlgoInitError> {
@@ -133,10 +141,36 @@ pub trait Algorithm: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
     /// Read the algorithm's tuning block.
     fn init(&mut self, params: &serde_json::Value) -> Result<(), AlgoInitError>;
+    /// The parameters in effect (defaults filled in), as the tuning block
+    /// would spell them: what a tuning UI shows.
+    fn params(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
     /// Adapt to the sensor.
     fn configure(&mut self, _sensor: &SensorConfig) {}
     /// Before a frame: write this frame's stage parameters from the context.
     fn prepare(&self, _ctx: &IpaContext, _stages: &mut StageParams) {}
     /// After a frame's statistics: update the context, ask for controls.
     fn process(&self, stats: &Stats3A, result: &mut AlgoResult);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn effective_params_fill_in_the_defaults() {
+        let p = effective_params("ae.mean_luminance", &serde_json::json!({"speed": 0.25})).unwrap();
+        assert_eq!(p["speed"], serde_json::json!(0.25));
+        assert_eq!(p["target"], serde_json::json!(0.18_f32 as f64));
+        assert!(p.get("max_step").is_some());
+        let awb = effective_params("awb.grey_world", &serde_json::Value::Null).unwrap();
+        assert_eq!(awb["max_gain"], serde_json::json!(8.0));
+        // Unknown names and refused blocks have none.
+        assert!(effective_params("ae.nope", &serde_json::Value::Null).is_none());
+        assert!(
+            effective_params("ae.mean_luminance", &serde_json::json!({"target": 2.0})).is_none()
+        );
+    }
 }
