@@ -26,7 +26,7 @@ impl Panel for Buffers {
         "Buffers"
     }
     fn default_rect(&self) -> [f32; 4] {
-        [820.0, 355.0, 440.0, 200.0]
+        [820.0, 362.0, 440.0, 200.0]
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         let rm = &s.engine.rm;

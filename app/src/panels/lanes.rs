@@ -58,7 +58,7 @@ impl Panel for Lanes {
         "Lanes"
     }
     fn default_rect(&self) -> [f32; 4] {
-        [820.0, 195.0, 440.0, 150.0]
+        [820.0, 165.0, 440.0, 185.0]
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         self.sample(s);
@@ -74,45 +74,59 @@ impl Panel for Lanes {
                 ));
             }
         }
-        let h = ui.available_height();
-        Plot::new("lanes")
-            .legend(Legend::default())
-            .include_y(0.0)
-            .include_y(100.0)
-            .height((h * 0.62).max(60.0))
-            .show(ui, |plot| {
-                for (k, h) in self.history.iter().enumerate() {
-                    let workers = h.back().map(|x| x.busy.len()).unwrap_or(0);
-                    let lane: PlotPoints = h
-                        .iter()
-                        .map(|x| {
-                            let n = x.busy.len().max(1) as f64;
-                            [x.t, 100.0 * x.busy.iter().sum::<f64>() / n]
-                        })
-                        .collect();
-                    plot.line(Line::new(format!("{} busy %", LANES[k].name()), lane));
-                    for w in 0..workers {
-                        let pts: PlotPoints = h
+        // Busy % on the left, queues and drops on the right.
+        let h = (ui.available_height() - 4.0).clamp(90.0, 400.0);
+        let w = (ui.available_width() / 2.0 - 4.0).max(100.0);
+        ui.horizontal(|ui| {
+            Plot::new("lanes")
+                .legend(
+                    Legend::default()
+                        .text_style(egui::TextStyle::Small)
+                        .background_alpha(0.4),
+                )
+                .include_y(0.0)
+                .include_y(100.0)
+                .width(w)
+                .height(h)
+                .show(ui, |plot| {
+                    for (k, h) in self.history.iter().enumerate() {
+                        let workers = h.back().map(|x| x.busy.len()).unwrap_or(0);
+                        let lane: PlotPoints = h
                             .iter()
-                            .map(|x| [x.t, 100.0 * x.busy.get(w).copied().unwrap_or(0.0)])
+                            .map(|x| {
+                                let n = x.busy.len().max(1) as f64;
+                                [x.t, 100.0 * x.busy.iter().sum::<f64>() / n]
+                            })
                             .collect();
-                        plot.line(Line::new(format!("{} worker {w}", LANES[k].name()), pts));
+                        plot.line(Line::new(format!("{} busy %", LANES[k].name()), lane));
+                        for w in 0..workers {
+                            let pts: PlotPoints = h
+                                .iter()
+                                .map(|x| [x.t, 100.0 * x.busy.get(w).copied().unwrap_or(0.0)])
+                                .collect();
+                            plot.line(Line::new(format!("{} worker {w}", LANES[k].name()), pts));
+                        }
                     }
-                }
-            });
-        Plot::new("queues")
-            .legend(Legend::default())
-            .include_y(0.0)
-            .include_y(4.0)
-            .height(ui.available_height().max(50.0))
-            .show(ui, |plot| {
-                for (k, h) in self.history.iter().enumerate() {
-                    let name = LANES[k].name();
-                    let q: PlotPoints = h.iter().map(|x| [x.t, x.queue]).collect();
-                    plot.line(Line::new(format!("{name} queue depth"), q));
-                    let d: PlotPoints = h.iter().map(|x| [x.t, x.dropped]).collect();
-                    plot.line(Line::new(format!("{name} dropped"), d));
-                }
-            });
+                });
+            Plot::new("queues")
+                .legend(
+                    Legend::default()
+                        .text_style(egui::TextStyle::Small)
+                        .background_alpha(0.4),
+                )
+                .include_y(0.0)
+                .include_y(4.0)
+                .width(w)
+                .height(h)
+                .show(ui, |plot| {
+                    for (k, h) in self.history.iter().enumerate() {
+                        let name = LANES[k].name();
+                        let q: PlotPoints = h.iter().map(|x| [x.t, x.queue]).collect();
+                        plot.line(Line::new(format!("{name} queue"), q));
+                        let d: PlotPoints = h.iter().map(|x| [x.t, x.dropped]).collect();
+                        plot.line(Line::new(format!("{name} dropped"), d));
+                    }
+                });
+        });
     }
 }

@@ -17,7 +17,7 @@ impl Panel for Session {
         "Session"
     }
     fn default_rect(&self) -> [f32; 4] {
-        [820.0, 30.0, 440.0, 150.0]
+        [820.0, 30.0, 440.0, 125.0]
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         let p = s.player.status();

@@ -241,16 +241,22 @@ impl Panel for Timeline {
             } else {
                 ("background", r - rt)
             };
-            painter.text(
-                egui::pos2(
-                    rect.left() + 2.0,
-                    rect.top() + r as f32 * row_h + row_h / 2.0,
-                ),
-                egui::Align2::LEFT_CENTER,
+            // The row's name on a dark plate, readable over the spans.
+            let galley = painter.layout_no_wrap(
                 format!("{lane} {w}"),
                 egui::FontId::proportional(10.0),
                 ui.visuals().strong_text_color(),
             );
+            let at = egui::pos2(
+                rect.left() + 2.0,
+                rect.top() + r as f32 * row_h + (row_h - galley.size().y) / 2.0,
+            );
+            painter.rect_filled(
+                egui::Rect::from_min_size(at, galley.size()).expand(1.0),
+                2.0,
+                ui.visuals().extreme_bg_color.gamma_multiply(0.85),
+            );
+            painter.galley(at, galley, egui::Color32::WHITE);
         }
         if let Some(e) = hovered {
             resp.clone().on_hover_text(format!(
