@@ -28,6 +28,20 @@ struct Sample {
 
 const LANES: [Lane; 2] = [Lane::Realtime, Lane::Background];
 
+/// A plot `w` x `h` from 0 to at least `y_max`, with a small translucent legend.
+fn small_plot(id: &str, y_max: f64, w: f32, h: f32) -> Plot<'_> {
+    Plot::new(id)
+        .legend(
+            Legend::default()
+                .text_style(egui::TextStyle::Small)
+                .background_alpha(0.4),
+        )
+        .include_y(0.0)
+        .include_y(y_max)
+        .width(w)
+        .height(h)
+}
+
 impl Lanes {
     fn sample(&mut self, s: &AppState) {
         if s.now - self.last_t < 0.25 {
@@ -78,55 +92,35 @@ impl Panel for Lanes {
         let h = (ui.available_height() - 4.0).clamp(90.0, 400.0);
         let w = (ui.available_width() / 2.0 - 4.0).max(100.0);
         ui.horizontal(|ui| {
-            Plot::new("lanes")
-                .legend(
-                    Legend::default()
-                        .text_style(egui::TextStyle::Small)
-                        .background_alpha(0.4),
-                )
-                .include_y(0.0)
-                .include_y(100.0)
-                .width(w)
-                .height(h)
-                .show(ui, |plot| {
-                    for (k, h) in self.history.iter().enumerate() {
-                        let workers = h.back().map(|x| x.busy.len()).unwrap_or(0);
-                        let lane: PlotPoints = h
+            small_plot("lanes", 100.0, w, h).show(ui, |plot| {
+                for (k, h) in self.history.iter().enumerate() {
+                    let workers = h.back().map(|x| x.busy.len()).unwrap_or(0);
+                    let lane: PlotPoints = h
+                        .iter()
+                        .map(|x| {
+                            let n = x.busy.len().max(1) as f64;
+                            [x.t, 100.0 * x.busy.iter().sum::<f64>() / n]
+                        })
+                        .collect();
+                    plot.line(Line::new(format!("{} busy %", LANES[k].name()), lane));
+                    for w in 0..workers {
+                        let pts: PlotPoints = h
                             .iter()
-                            .map(|x| {
-                                let n = x.busy.len().max(1) as f64;
-                                [x.t, 100.0 * x.busy.iter().sum::<f64>() / n]
-                            })
+                            .map(|x| [x.t, 100.0 * x.busy.get(w).copied().unwrap_or(0.0)])
                             .collect();
-                        plot.line(Line::new(format!("{} busy %", LANES[k].name()), lane));
-                        for w in 0..workers {
-                            let pts: PlotPoints = h
-                                .iter()
-                                .map(|x| [x.t, 100.0 * x.busy.get(w).copied().unwrap_or(0.0)])
-                                .collect();
-                            plot.line(Line::new(format!("{} worker {w}", LANES[k].name()), pts));
-                        }
+                        plot.line(Line::new(format!("{} worker {w}", LANES[k].name()), pts));
                     }
-                });
-            Plot::new("queues")
-                .legend(
-                    Legend::default()
-                        .text_style(egui::TextStyle::Small)
-                        .background_alpha(0.4),
-                )
-                .include_y(0.0)
-                .include_y(4.0)
-                .width(w)
-                .height(h)
-                .show(ui, |plot| {
-                    for (k, h) in self.history.iter().enumerate() {
-                        let name = LANES[k].name();
-                        let q: PlotPoints = h.iter().map(|x| [x.t, x.queue]).collect();
-                        plot.line(Line::new(format!("{name} queue"), q));
-                        let d: PlotPoints = h.iter().map(|x| [x.t, x.dropped]).collect();
-                        plot.line(Line::new(format!("{name} dropped"), d));
-                    }
-                });
+                }
+            });
+            small_plot("queues", 4.0, w, h).show(ui, |plot| {
+                for (k, h) in self.history.iter().enumerate() {
+                    let name = LANES[k].name();
+                    let q: PlotPoints = h.iter().map(|x| [x.t, x.queue]).collect();
+                    plot.line(Line::new(format!("{name} queue"), q));
+                    let d: PlotPoints = h.iter().map(|x| [x.t, x.dropped]).collect();
+                    plot.line(Line::new(format!("{name} dropped"), d));
+                }
+            });
         });
     }
 }
