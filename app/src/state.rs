@@ -123,6 +123,8 @@ pub struct AppState {
     pub tuning: TuningEdit,
     /// The frame the timeline selected (the viewer follows it while it is recent).
     pub selected_frame: Option<u64>,
+    /// The parameters version the selected frame ran with.
+    pub selected_params: Option<u64>,
     /// Frame ids and when they were shown (for fps).
     pub shown_at: std::collections::VecDeque<f64>,
     pub now: f64,
@@ -256,6 +258,15 @@ impl AppState {
     /// viewer shows it while it is among the recent previews.
     pub fn select_frame(&mut self, id: Option<u64>) {
         self.selected_frame = id;
+        // What that frame ran with (looked up once, from its telemetry rows).
+        self.selected_params = id.and_then(|f| {
+            let snap = self.engine.telemetry.snapshot();
+            (0..snap.len())
+                .rev()
+                .filter_map(|i| snap.get(i))
+                .find(|e| e.frame_id == f && e.kind == isp_engine::telemetry::EventKind::Stage)
+                .map(|e| e.params_version)
+        });
     }
 
     /// The selected frame's preview, when it is still kept.

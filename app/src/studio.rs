@@ -129,6 +129,7 @@ impl Studio {
             log: Vec::new(),
             tuning: TuningEdit::new(tuning, None),
             selected_frame: None,
+            selected_params: None,
             shown_at: Default::default(),
             now: 0.0,
             gpu_texture,

@@ -623,6 +623,12 @@ fn clicking_a_span_in_the_timeline_selects_its_frame_everywhere() {
     let id = e.frame_id;
     h.run_steps(2);
     h.get_by_label(&format!("selected frame {id}"));
+    // Every panel follows: the status bar, and the parameters it ran with.
+    h.get_by_label(&format!("| selected frame {id}"));
+    h.get_by_label_contains(&format!(
+        "selected frame {id} ran with parameters v{}",
+        e.params_version
+    ));
     if h.state().state.selected_preview().is_some() {
         h.get_by_label(&format!("showing frame {id} (selected in the timeline)"));
     } else {

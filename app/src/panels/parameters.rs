@@ -369,6 +369,12 @@ impl Panel for Parameters {
                 s.save_tuning(&p);
             }
         });
+        if let (Some(f), Some(v)) = (s.selected_frame, s.selected_params) {
+            ui.label(format!(
+                "selected frame {f} ran with parameters v{v} (now v{})",
+                s.engine.params.version()
+            ));
+        }
         let diff = s.tuning.diff();
         egui::CollapsingHeader::new(format!("{} change(s) since loaded", diff.len()))
             .id_salt("diff")

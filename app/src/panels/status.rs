@@ -29,6 +29,9 @@ pub fn status_bar(ui: &mut egui::Ui, s: &AppState) {
             s.engine.params.version(),
             s.frames_shown,
         ));
+        if let Some(f) = s.selected_frame {
+            ui.label(format!("| selected frame {f}"));
+        }
         if errors > 0 {
             ui.colored_label(ui.visuals().error_fg_color, format!("{errors} error(s)"));
         }
