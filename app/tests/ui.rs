@@ -63,14 +63,7 @@ fn bypassing_a_stage_changes_the_next_frame_and_undo_restores_it() {
     let mut h = studio(Backend::Cpu);
     wait_for(&mut h, "frames", |s| s.state.latest.is_some());
     let v0 = h.state().state.engine.params.version();
-    let before = h
-        .state()
-        .state
-        .latest
-        .as_ref()
-        .unwrap()
-        .preview_rgba()
-        .unwrap();
+    let before = latest_preview(&h);
     // The open stage blocks, sorted: black_level, ccm, white_balance.
     let boxes = h
         .get_all_by_label("enabled (off: bypass)")
@@ -87,14 +80,7 @@ fn bypassing_a_stage_changes_the_next_frame_and_undo_restores_it() {
             .as_ref()
             .is_some_and(|r| r.params_version == v1)
     });
-    let after = h
-        .state()
-        .state
-        .latest
-        .as_ref()
-        .unwrap()
-        .preview_rgba()
-        .unwrap();
+    let after = latest_preview(&h);
     assert_ne!(before, after, "white balance off must change the picture");
     assert_eq!(h.state().state.tuning.diff().len(), 1);
     h.get_by_label("Undo").click();
@@ -199,14 +185,7 @@ fn snapshot_of_the_whole_app_is_a_real_picture() {
 fn a_ccm_coefficient_edited_in_its_drag_value_changes_the_next_frame() {
     let mut h = studio(Backend::Cpu);
     wait_for(&mut h, "frames", |s| s.state.latest.is_some());
-    let before = h
-        .state()
-        .state
-        .latest
-        .as_ref()
-        .unwrap()
-        .preview_rgba()
-        .unwrap();
+    let before = latest_preview(&h);
     // The CCM grid's cells are labelled by "matrix"; the first is row 0, column 0.
     let cells: Vec<_> = h
         .get_all_by_role_and_label(egui::accesskit::Role::SpinButton, "matrix")
@@ -223,14 +202,7 @@ fn a_ccm_coefficient_edited_in_its_drag_value_changes_the_next_frame() {
             .as_ref()
             .is_some_and(|r| r.params_version == v)
     });
-    let after = h
-        .state()
-        .state
-        .latest
-        .as_ref()
-        .unwrap()
-        .preview_rgba()
-        .unwrap();
+    let after = latest_preview(&h);
     assert_ne!(before, after);
     assert!(
         h.state()
@@ -400,6 +372,28 @@ fn pixel_inspector_shows_every_stage_under_the_cursor() {
     h.get_by_label(&tone);
 }
 
+/// The newest frame's preview pixels.
+fn latest_preview(h: &Harness<'static, Studio>) -> Vec<u8> {
+    h.state()
+        .state
+        .latest
+        .as_ref()
+        .and_then(|r| r.preview_rgba())
+        .expect("a frame with a preview")
+}
+
+/// Wait for a frame made with the parameters in effect now; their version.
+fn wait_for_current_params(h: &mut Harness<'static, Studio>, what: &str) -> u64 {
+    let v = h.state().state.engine.params.version();
+    wait_for(h, what, |s| {
+        s.state
+            .latest
+            .as_ref()
+            .is_some_and(|r| r.params_version >= v)
+    });
+    v
+}
+
 /// After a pause: wait until the last frames in flight have finished (the
 /// telemetry stops growing).
 fn settle(h: &mut Harness<'static, Studio>) {
@@ -444,34 +438,14 @@ fn tone_curve_editor_adds_drags_and_removes_points_live() {
     h.run_steps(3);
     let r = h.get_by_label("tone curve editor").rect();
     let at = |x: f32, y: f32| egui::pos2(r.left() + x * r.width(), r.bottom() - y * r.height());
-    let before = h
-        .state()
-        .state
-        .latest
-        .as_ref()
-        .unwrap()
-        .preview_rgba()
-        .unwrap();
+    let before = latest_preview(&h);
     // Click empty space: a point there, live on the next frame.
     click_at(&mut h, at(0.3, 0.7), egui::PointerButton::Primary);
     let curve = h.state().state.tuning.current.stages.tone.curve.clone();
     assert_eq!(curve.len(), 1, "{curve:?}");
     assert!((curve[0][0] - 0.3).abs() < 0.02 && (curve[0][1] - 0.7).abs() < 0.02);
-    let v = h.state().state.engine.params.version();
-    wait_for(&mut h, "a frame with the curve", |s| {
-        s.state
-            .latest
-            .as_ref()
-            .is_some_and(|r| r.params_version >= v)
-    });
-    let after = h
-        .state()
-        .state
-        .latest
-        .as_ref()
-        .unwrap()
-        .preview_rgba()
-        .unwrap();
+    wait_for_current_params(&mut h, "a frame with the curve");
+    let after = latest_preview(&h);
     let brighter = after.iter().zip(&before).filter(|(a, b)| a > b).count();
     assert!(
         brighter > after.len() / 4,
@@ -700,34 +674,14 @@ fn moving_the_contrast_slider_changes_the_next_frame() {
     let slider = h.get_by_role_and_label(egui::accesskit::Role::Slider, "contrast");
     slider.scroll_to_me();
     h.run_steps(2);
-    let before = h
-        .state()
-        .state
-        .latest
-        .as_ref()
-        .unwrap()
-        .preview_rgba()
-        .unwrap();
+    let before = latest_preview(&h);
     h.get_by_role_and_label(egui::accesskit::Role::Slider, "contrast")
         .set_value_accesskit(3.0);
     h.step();
     let c = h.state().state.tuning.current.stages.tone.contrast;
     assert!((c - 3.0).abs() < 1e-3, "contrast {c}");
-    let v = h.state().state.engine.params.version();
-    wait_for(&mut h, "a frame with the new contrast", |s| {
-        s.state
-            .latest
-            .as_ref()
-            .is_some_and(|r| r.params_version >= v)
-    });
-    let after = h
-        .state()
-        .state
-        .latest
-        .as_ref()
-        .unwrap()
-        .preview_rgba()
-        .unwrap();
+    wait_for_current_params(&mut h, "a frame with the new contrast");
+    let after = latest_preview(&h);
     let moved = after
         .iter()
         .zip(&before)
@@ -801,7 +755,6 @@ fn ae_target_is_shown_with_its_default_and_edited_live() {
         .unwrap();
     // Only what changed is written into the block.
     assert_eq!(ae.params, serde_json::json!({ "target": 0.4 }));
-    let v = h.state().state.engine.params.version();
     assert!(
         h.state()
             .state
@@ -813,10 +766,5 @@ fn ae_target_is_shown_with_its_default_and_edited_live() {
         h.state().state.tuning.diff()
     );
     // The next frames run with it.
-    wait_for(&mut h, "a frame with the new target", |s| {
-        s.state
-            .latest
-            .as_ref()
-            .is_some_and(|r| r.params_version >= v)
-    });
+    wait_for_current_params(&mut h, "a frame with the new target");
 }
