@@ -34,6 +34,7 @@ pub mod telemetry;
 pub mod threading_manager;
 pub mod tuning;
 pub mod types;
+pub mod worker_holds;
 
 /// The demo session's files, embedded at build time (see build.rs).
 pub mod demo {

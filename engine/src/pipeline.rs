@@ -785,6 +785,11 @@ impl Engine {
         std::mem::take(&mut *self.controls.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Frames submitted so far: the newest frame's id.
+    pub fn frames_submitted(&self) -> u64 {
+        *self.next_frame.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn in_flight(&self) -> usize {
         self.in_flight.count()
     }

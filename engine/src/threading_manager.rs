@@ -17,6 +17,7 @@
 use crate::clock::now_ns;
 use crate::envelope::{CompletionEvent, Envelope};
 use crate::types::{Lane, Outcome};
+use crate::worker_holds::WorkerHolds;
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, select, unbounded};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,6 +119,7 @@ pub struct ThreadingManager {
     gate: RwLock<bool>,
     stop: Mutex<Option<Sender<()>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    holds: Arc<WorkerHolds>,
 }
 
 impl std::fmt::Debug for ThreadingManager {
@@ -211,6 +213,7 @@ impl LaneHandle {
         stop: &Receiver<()>,
         threads: &mut Vec<JoinHandle<()>>,
         gate: &Arc<QosGate>,
+        holds: &Arc<WorkerHolds>,
     ) -> Self {
         let (tx, rx) = bounded::<Envelope>(cfg.queue.max(1));
         let (cont_tx, cont_rx) = unbounded::<Envelope>();
@@ -255,6 +258,7 @@ impl LaneHandle {
             let pool = pool.clone();
             let stop = stop.clone();
             let gate = gate.clone();
+            let holds = holds.clone();
             let h = std::thread::Builder::new()
                 .name(format!("{}-worker-{i}", lane.name()))
                 .spawn(move || {
@@ -263,7 +267,13 @@ impl LaneHandle {
                         set_background_gate(&gate);
                     }
                     let gate = (!background).then_some(gate);
-                    worker_loop(i as u16, rx, cont_rx, stop, sink, pool, counters, gate)
+                    let io = WorkerIo {
+                        rx,
+                        cont_rx,
+                        stop,
+                        sink,
+                    };
+                    worker_loop(i as u16, io, pool, counters, gate, holds)
                 })
                 .expect("spawning a lane worker thread");
             threads.push(h);
@@ -295,16 +305,28 @@ impl LaneHandle {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn worker_loop(
-    id: u16,
+/// A worker's channels: its lane's queue, continuations, stop, completions.
+struct WorkerIo {
     rx: Receiver<Envelope>,
     cont_rx: Receiver<Envelope>,
     stop: Receiver<()>,
     sink: CompletionSink,
+}
+
+fn worker_loop(
+    id: u16,
+    io: WorkerIo,
     pool: Arc<rayon::ThreadPool>,
     counters: Arc<WorkerCounters>,
     realtime_gate: Option<Arc<QosGate>>,
+    holds: Arc<WorkerHolds>,
 ) {
+    let WorkerIo {
+        rx,
+        cont_rx,
+        stop,
+        sink,
+    } = io;
     loop {
         // Continuations first: they finish frames already in flight.
         let env = match cont_rx.try_recv() {
@@ -320,7 +342,10 @@ fn worker_loop(
         }
         let start = now_ns();
         let result = pool.install(|| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (env.worker)(&env)))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                holds.checkpoint(&env);
+                (env.worker)(&env)
+            }))
         });
         let end = now_ns();
         if let Some(g) = &realtime_gate {
@@ -371,6 +396,7 @@ impl ThreadingManager {
         let (stop_tx, stop_rx) = bounded::<()>(0);
         let mut threads = Vec::new();
         let qos = Arc::new(QosGate::default());
+        let holds = Arc::new(WorkerHolds::default());
         let realtime = LaneHandle::start(
             Lane::Realtime,
             cfg.realtime,
@@ -378,6 +404,7 @@ impl ThreadingManager {
             &stop_rx,
             &mut threads,
             &qos,
+            &holds,
         );
         let background = LaneHandle::start(
             Lane::Background,
@@ -386,6 +413,7 @@ impl ThreadingManager {
             &stop_rx,
             &mut threads,
             &qos,
+            &holds,
         );
         ThreadingManager {
             realtime,
@@ -393,6 +421,7 @@ impl ThreadingManager {
             gate: RwLock::new(false),
             stop: Mutex::new(Some(stop_tx)),
             threads: Mutex::new(threads),
+            holds,
         }
     }
 
@@ -482,6 +511,11 @@ impl ThreadingManager {
         if let Err(e) = lane.cont_tx.send(env) {
             Self::cancel(lane, e.0);
         }
+    }
+
+    /// Holds on this manager's workers (tests of the runtime's promises).
+    pub fn holds(&self) -> &Arc<WorkerHolds> {
+        &self.holds
     }
 
     pub fn stats(&self, lane: Lane) -> LaneStats {
@@ -577,84 +611,101 @@ mod tests {
         }
     }
 
-    #[test]
-    fn saturated_realtime_drops_the_oldest_and_never_blocks() {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let tm = ThreadingManager::new(cfg(), tx);
-        let t0 = std::time::Instant::now();
-        for i in 0..10 {
-            tm.submit(env(1000 + i * 1000 + 50, Lane::Realtime))
-                .unwrap();
-        }
-        // Ten submits of 50+ ms work returned long before one of them could run.
-        assert!(t0.elapsed() < Duration::from_millis(300));
-        tm.shutdown();
-        let out = outcomes(&rx);
-        assert_eq!(out.len(), 10, "one completion per envelope: {out:?}");
-        let dropped: Vec<u64> = out
-            .iter()
-            .filter(|o| o.1 == Outcome::Dropped)
-            .map(|o| o.0)
-            .collect();
-        assert!(!dropped.is_empty());
-        // The newest envelope was never the one dropped.
-        assert!(!dropped.contains(&10_050));
-        assert_eq!(tm.stats(Lane::Realtime).dropped as usize, dropped.len());
-    }
-
-    /// Workers of frame ids >= 1_000_000 wait until the latch opens.
-    static LATCH: Mutex<bool> = Mutex::new(false);
-    static LATCH_CV: Condvar = Condvar::new();
-
-    fn latched(_env: &Envelope) -> Result<StageOutput, StageError> {
-        let mut open = LATCH.lock().unwrap();
-        while !*open {
-            open = LATCH_CV.wait(open).unwrap();
-        }
+    fn ok(_env: &Envelope) -> Result<StageOutput, StageError> {
         Ok(StageOutput::None)
     }
 
-    fn open_latch(v: bool) {
-        *LATCH.lock().unwrap() = v;
-        LATCH_CV.notify_all();
+    fn quick(id: u64, lane: Lane) -> Envelope {
+        let mut e = env(id, lane);
+        e.worker = ok;
+        e
+    }
+
+    const WAIT: Duration = Duration::from_secs(30);
+
+    /// Run `f` on another thread; its result, or a failure if it has not
+    /// returned within `WAIT` (it blocked).
+    fn must_return<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(WAIT).expect("the call blocked")
+    }
+
+    #[test]
+    fn saturated_realtime_drops_the_oldest_and_never_blocks() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let tm = Arc::new(ThreadingManager::new(cfg(), tx));
+        // The one realtime worker is inside frame 1; the queue holds 2.
+        let hold = tm.holds().hold(StageId::Noop, 1);
+        tm.submit(quick(1, Lane::Realtime)).unwrap();
+        assert!(hold.wait_entered(WAIT));
+        // Nine more submits while the worker is held: none may block.
+        let t = tm.clone();
+        must_return(move || {
+            for i in 2..=10 {
+                t.submit(quick(i, Lane::Realtime)).unwrap();
+            }
+        });
+        // Each submit past the queue's room dropped the oldest pending frame:
+        // exactly 2..=8, completed as dropped before anything else ran.
+        let dropped: Vec<(u64, Outcome)> = outcomes(&rx);
+        assert_eq!(
+            dropped,
+            (2..=8).map(|i| (i, Outcome::Dropped)).collect::<Vec<_>>()
+        );
+        assert_eq!(tm.pending(Lane::Realtime), 2);
+        assert_eq!(tm.stats(Lane::Realtime).dropped, 7);
+        assert_eq!(tm.stats(Lane::Realtime).submitted, 10);
+        hold.release();
+        tm.shutdown();
+        // The held frame and the two newest ran, in order.
+        assert_eq!(
+            outcomes(&rx),
+            vec![(1, Outcome::Ok), (9, Outcome::Ok), (10, Outcome::Ok)]
+        );
     }
 
     #[test]
     fn background_applies_backpressure_and_shutdown_loses_nothing() {
-        open_latch(false);
         let (tx, rx) = crossbeam_channel::unbounded();
         let tm = Arc::new(ThreadingManager::new(cfg(), tx));
-        let mut accepted = 0;
-        let mut full = 0;
-        for i in 0..6 {
-            let mut e = env(i, Lane::Background);
-            e.worker = latched;
-            match tm.try_submit(e) {
-                Ok(()) => accepted += 1,
-                Err(SubmitError::Full(_)) => full += 1,
+        // The worker is inside frame 0; two more fit the queue, the rest are
+        // refused, not dropped.
+        let hold = tm.holds().hold(StageId::Noop, 0);
+        tm.try_submit(quick(0, Lane::Background)).unwrap();
+        assert!(hold.wait_entered(WAIT));
+        let refused: Vec<bool> = (1..6)
+            .map(|i| match tm.try_submit(quick(i, Lane::Background)) {
+                Ok(()) => false,
+                Err(SubmitError::Full(e)) => {
+                    assert_eq!(e.frame_id, i);
+                    true
+                }
                 Err(SubmitError::Closed) => panic!("closed"),
-            }
-            // Let the worker take the first one off the queue.
-            let t = std::time::Instant::now();
-            while i == 0
-                && tm.pending(Lane::Background) > 0
-                && t.elapsed() < Duration::from_secs(10)
-            {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        // One running, two queued; the rest were refused, not dropped.
-        assert_eq!((accepted, full), (3, 3));
-        // A blocking submit waits for room: it cannot return while the worker is held.
+            })
+            .collect();
+        assert_eq!(refused, [false, false, true, true, true]);
+        // A blocking submit waits for room: it returns only once the held
+        // worker has finished frame 0 and taken frame 1 off the queue.
         let t2 = tm.clone();
+        let (ret_tx, ret_rx) = crossbeam_channel::bounded(1);
         let blocked = std::thread::spawn(move || {
-            let mut e = env(99, Lane::Background);
-            e.worker = latched;
-            t2.submit(e)
+            let r = t2.submit(quick(99, Lane::Background));
+            let _ = ret_tx.send(t2.stats(Lane::Background).jobs[0]);
+            r
         });
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(!blocked.is_finished());
-        open_latch(true);
+        // Returning while frame 0 is held would be the bug.
+        assert!(
+            ret_rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "a blocking submit returned while the lane was full"
+        );
+        hold.release();
+        let jobs_when_returned = ret_rx
+            .recv_timeout(WAIT)
+            .expect("the submit never returned");
+        assert!(jobs_when_returned >= 1);
         assert!(blocked.join().unwrap().is_ok());
         tm.shutdown();
         assert!(matches!(
@@ -671,18 +722,64 @@ mod tests {
     }
 
     #[test]
+    fn a_panicking_worker_fails_its_envelope_and_the_lane_keeps_serving() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let tm = ThreadingManager::new(cfg(), tx);
+        for lane in [Lane::Realtime, Lane::Background] {
+            let hold = tm.holds().hold(StageId::Noop, 5);
+            tm.submit(quick(5, lane)).unwrap();
+            assert!(hold.wait_entered(WAIT));
+            hold.panic("injected fault");
+            let next = || match rx.recv_timeout(WAIT).unwrap() {
+                DispatcherMsg::Completion(c) => (c.envelope.frame_id, c.outcome, c.error),
+                _ => panic!("not a completion"),
+            };
+            assert_eq!(
+                next(),
+                (
+                    5,
+                    Outcome::Failed,
+                    Some("panic: injected fault".to_string())
+                ),
+                "{lane:?}"
+            );
+            // The same worker serves the next frames.
+            for i in 6..9 {
+                tm.submit(quick(i, lane)).unwrap();
+                assert_eq!(next(), (i, Outcome::Ok, None), "{lane:?}");
+            }
+            assert_eq!(tm.stats(lane).jobs, vec![4], "{lane:?}");
+        }
+        tm.shutdown();
+    }
+
+    #[test]
     fn utilisation_is_busy_time_over_wall_time() {
-        let (tx, _rx) = crossbeam_channel::unbounded();
+        // The formula, on samples with known numbers.
+        let at = |t: u64, busy: Vec<u64>| LaneStats {
+            busy_ns: busy,
+            sampled_ns: t,
+            ..Default::default()
+        };
+        let u = utilization(&at(1_000, vec![0, 100]), &at(2_000, vec![250, 100]));
+        assert_eq!(u, vec![0.25, 0.0]);
+        assert_eq!(utilization(&at(0, vec![0]), &at(10, vec![50])), vec![1.0]);
+        // The counters: a worker's run adds its busy time and one job, before
+        // its completion is sent.
+        let (tx, rx) = crossbeam_channel::unbounded();
         let tm = ThreadingManager::new(cfg(), tx);
         let a = tm.stats(Lane::Realtime);
         tm.submit(env(1_040, Lane::Realtime)).unwrap();
-        std::thread::sleep(Duration::from_millis(80));
+        assert!(matches!(
+            rx.recv_timeout(WAIT).unwrap(),
+            DispatcherMsg::Completion(c) if c.outcome == Outcome::Ok
+        ));
         let b = tm.stats(Lane::Realtime);
-        let u = utilization(&a, &b);
-        assert_eq!(u.len(), 1);
-        assert!(u[0] > 0.05 && u[0] <= 1.0, "{u:?}");
+        // `sleepy` runs for 40 ms.
         assert!(b.busy_ns[0] - a.busy_ns[0] >= 40_000_000);
-        assert_eq!(b.jobs[0], 1);
+        assert_eq!(b.jobs[0] - a.jobs[0], 1);
+        let u = utilization(&a, &b);
+        assert!(u[0] > 0.0 && u[0] <= 1.0, "{u:?}");
         tm.shutdown();
     }
 }

@@ -215,18 +215,85 @@ fn housekeeper_reports_pins_held_too_long() {
     assert_eq!((st.pins, st.allocated), (0, 0), "{st:?}");
 }
 
+/// The CCM a tuning engineer derives from a camera's published DNG colour
+/// matrix (XYZ D65 -> camera, in 1/10000), dcraw's way: camera <- sRGB is the
+/// matrix times sRGB -> XYZ, rows scaled so white is neutral, then inverted.
+/// Written here from the publications, not taken from the engine.
+#[allow(clippy::needless_range_loop, clippy::unwrap_used)]
+fn ccm_from_published(camera_from_xyz: [f64; 9]) -> [[f32; 3]; 3] {
+    // IEC 61966-2-1: linear sRGB -> XYZ (D65).
+    let xyz_from_srgb = [
+        [0.412453, 0.357580, 0.180423],
+        [0.212671, 0.715160, 0.072169],
+        [0.019334, 0.119193, 0.950227],
+    ];
+    let mut a = [[0.0f64; 6]; 3];
+    for r in 0..3 {
+        for c in 0..3 {
+            a[r][c] = (0..3)
+                .map(|k| camera_from_xyz[r * 3 + k] / 1e4 * xyz_from_srgb[k][c])
+                .sum();
+        }
+        let sum: f64 = a[r][..3].iter().sum();
+        for c in 0..3 {
+            a[r][c] /= sum;
+        }
+        a[r][3 + r] = 1.0;
+    }
+    // Gauss-Jordan with partial pivoting.
+    for col in 0..3 {
+        let p = (col..3)
+            .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
+            .unwrap();
+        a.swap(col, p);
+        let d = a[col][col];
+        for v in a[col].iter_mut() {
+            *v /= d;
+        }
+        for r in 0..3 {
+            if r != col {
+                let f = a[r][col];
+                for c in 0..6 {
+                    a[r][c] -= f * a[col][c];
+                }
+            }
+        }
+    }
+    let mut m = [[0.0f32; 3]; 3];
+    for r in 0..3 {
+        for c in 0..3 {
+            m[r][c] = a[r][3 + c] as f32;
+        }
+    }
+    m
+}
+
 #[test]
 fn the_isp_recovers_the_synthetic_ground_truth() {
     use isp_engine::sources::synthetic::Scene;
     use isp_engine::stages::lens_shading::LensShadingParams;
-    // A tuning that undoes exactly what the simulated sensor does: pedestal,
-    // vignetting, colour cast and crosstalk. No 3A, linear output.
+    // The simulated sensor has the colour response of a real camera (the
+    // Canon EOS 5D Mark III), a pedestal, vignetting and a colour cast. The
+    // tuning is what an engineer would write from the camera's published
+    // data: Adobe's matrix for the CCM, and the cast and vignetting measured.
+    // No 3A, linear output.
     let mut tuning = Tuning {
         algorithms: vec![],
         ..Default::default()
     };
     tuning.stages.lens_shading = LensShadingParams::radial(17, 13, [0.4; 4]);
     tuning.stages.white_balance.gains = [1.8, 1.0, 1.6];
+    // Adobe DNG Converter, Canon EOS 5D Mark III, ColorMatrix2 (D65).
+    tuning.stages.ccm.matrix = ccm_from_published([
+        6722.0, -635.0, -963.0, -4287.0, 12460.0, 2028.0, -908.0, 2162.0, 5668.0,
+    ]);
+    assert!(
+        (tuning.stages.ccm.matrix[0][0]
+            - isp_engine::stages::ccm::CcmParams::default().matrix[0][0])
+            .abs()
+            > 0.2,
+        "the camera's CCM is not the default one"
+    );
     let cfg = EngineConfig {
         path: PathMode::Slow,
         linear_output: true,
@@ -265,4 +332,244 @@ fn the_isp_recovers_the_synthetic_ground_truth() {
         }
     }
     assert!(worst < 0.05, "{worst}");
+}
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// One realtime worker with room for two queued frames.
+fn narrow_realtime() -> EngineConfig {
+    let mut cfg = EngineConfig {
+        max_in_flight: 1000,
+        ..Default::default()
+    };
+    cfg.threading.realtime = isp_engine::threading_manager::LaneConfig {
+        workers: 1,
+        queue: 2,
+        data_threads: 1,
+    };
+    cfg
+}
+
+#[test]
+fn an_edit_while_a_frame_is_inside_raw_isp_applies_from_the_next_frame() {
+    use isp_engine::envelope::StageId;
+    // No 3A, one raw frame repeated: only the edit may change the picture.
+    let tuning = Tuning {
+        algorithms: vec![],
+        ..Default::default()
+    };
+    let engine = Engine::new(narrow_realtime(), tuning).unwrap();
+    let rx = engine.subscribe(true);
+    let mut src = MemorySource::synthetic(Scene::Gradient, fmt(), 1, 100);
+    engine.feed(&mut src, Some(1), |_| {}).unwrap();
+    let first = rx.recv_timeout(WAIT).unwrap();
+    // Frame 2 is inside RawISP when the edit lands.
+    let hold = engine.threading().holds().hold(StageId::RawIsp, 2);
+    engine.feed(&mut src, Some(1), |_| {}).unwrap();
+    assert!(hold.wait_entered(WAIT), "frame 2 never reached RawISP");
+    let v2 = engine
+        .params
+        .edit(|t| t.stages.tone.contrast = 2.0)
+        .unwrap();
+    hold.release();
+    engine.feed(&mut src, Some(1), |_| {}).unwrap();
+    let second = rx.recv_timeout(WAIT).unwrap();
+    let third = rx.recv_timeout(WAIT).unwrap();
+    assert_eq!([first.frame_id, second.frame_id, third.frame_id], [1, 2, 3]);
+    assert_eq!([first.params_version, second.params_version], [1, 1]);
+    assert_eq!(third.params_version, v2);
+    assert!(v2 > 1);
+    // Frame 2 kept the old picture; frame 3 has the new one.
+    assert_eq!(second.preview_rgba(), first.preview_rgba());
+    assert_ne!(third.preview_rgba(), first.preview_rgba());
+    // And its telemetry rows name the version that made them. (Results
+    // held keep their frames in flight.)
+    drop((first, second, third));
+    assert!(engine.flush(WAIT));
+    let snap = engine.telemetry.snapshot();
+    for (id, v) in [(2, 1), (3, v2)] {
+        let rows: Vec<_> = snap
+            .iter()
+            .filter(|e| e.kind == EventKind::Stage && e.frame_id == id)
+            .collect();
+        let stages: Vec<&str> = rows.iter().map(|e| e.stage).collect();
+        assert!(
+            ["raw_isp", "raw_algo", "fast_isp"]
+                .iter()
+                .all(|s| stages.contains(s)),
+            "{stages:?}"
+        );
+        assert!(rows.iter().all(|e| e.params_version == v), "{rows:?}");
+    }
+}
+
+#[test]
+fn a_full_realtime_lane_drops_exactly_the_oldest_pending_frames() {
+    use isp_engine::envelope::StageId;
+    let engine = Engine::new(narrow_realtime(), Tuning::default()).unwrap();
+    let rx = engine.subscribe(true);
+    let mut src = MemorySource::synthetic(Scene::Checker, fmt(), 1, 10);
+    // The one realtime worker is held inside frame 1's RawISP.
+    let hold = engine.threading().holds().hold(StageId::RawIsp, 1);
+    engine.feed(&mut src, Some(1), |_| {}).unwrap();
+    assert!(hold.wait_entered(WAIT));
+    // Nine more frames: two fit the queue, each one past that drops the oldest.
+    engine.feed(&mut src, Some(9), |_| {}).unwrap();
+    hold.release();
+    let mut got: Vec<(u64, Outcome)> = (0..10)
+        .map(|_| {
+            let r = rx.recv_timeout(WAIT).unwrap();
+            (r.frame_id, r.outcome)
+        })
+        .collect();
+    got.sort_by_key(|g| g.0);
+    let want: Vec<(u64, Outcome)> = (1..=10)
+        .map(|i| {
+            let o = if (2..=8).contains(&i) {
+                Outcome::Dropped
+            } else {
+                Outcome::Ok
+            };
+            (i, o)
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert!(engine.flush(WAIT));
+    engine.shutdown();
+    // One `dropped` row per dropped frame, on the realtime lane at RawISP.
+    let snap = engine.telemetry.snapshot();
+    let dropped: Vec<u64> = snap
+        .iter()
+        .filter(|e| e.outcome == Outcome::Dropped)
+        .map(|e| {
+            assert_eq!((e.kind, e.stage), (EventKind::Stage, "raw_isp"));
+            assert_eq!(e.lane, Some(isp_engine::types::Lane::Realtime));
+            e.frame_id
+        })
+        .collect();
+    assert_eq!(dropped, (2..=8).collect::<Vec<_>>());
+    let st = engine.rm.stats();
+    assert_eq!((st.allocated, st.pins), (0, 0), "{st:?}");
+}
+
+#[test]
+fn a_panicking_stage_fails_its_frame_and_the_lane_keeps_serving() {
+    use isp_engine::envelope::StageId;
+    // One frame in flight at a time: `feed` waits, so nothing is dropped.
+    let cfg = EngineConfig {
+        max_in_flight: 1,
+        ..Default::default()
+    };
+    let engine = Engine::new(cfg, Tuning::default()).unwrap();
+    let rx = engine.subscribe(true);
+    let mut src = MemorySource::synthetic(Scene::Checker, fmt(), 1, 5);
+    let hold = engine.threading().holds().hold(StageId::FastIsp, 2);
+    // (A result held keeps its frame in flight: read each one.)
+    let result = || {
+        let r = rx.recv_timeout(WAIT).unwrap();
+        (r.frame_id, r.outcome, r.error.clone(), r.preview.is_some())
+    };
+    engine.feed(&mut src, Some(1), |_| {}).unwrap();
+    let mut got = vec![result()];
+    engine.feed(&mut src, Some(1), |_| {}).unwrap();
+    assert!(hold.wait_entered(WAIT));
+    hold.panic("injected fault in fast_isp");
+    got.push(result());
+    for _ in 0..3 {
+        engine.feed(&mut src, Some(1), |_| {}).unwrap();
+        got.push(result());
+    }
+    got.sort_by_key(|g| g.0);
+    assert_eq!(
+        got[1],
+        (
+            2,
+            Outcome::Failed,
+            Some("panic: injected fault in fast_isp".into()),
+            false
+        )
+    );
+    for g in got.iter().filter(|g| g.0 != 2) {
+        assert_eq!((g.1, g.3), (Outcome::Ok, true), "{g:?}");
+    }
+    assert!(engine.flush(WAIT));
+    engine.shutdown();
+    let snap = engine.telemetry.snapshot();
+    let failed: Vec<_> = snap
+        .iter()
+        .filter(|e| e.outcome == Outcome::Failed)
+        .map(|e| (e.frame_id, e.stage))
+        .collect();
+    assert_eq!(failed, [(2, "fast_isp")]);
+    let st = engine.rm.stats();
+    assert_eq!((st.allocated, st.pins), (0, 0), "{st:?}");
+}
+
+#[test]
+fn a_housekeeper_sweep_expires_a_reservation_and_writes_its_pool_row() {
+    use isp_engine::resource_manager::{BufferKind, BufferSpec, RmError};
+    let cfg = EngineConfig {
+        housekeeper: isp_engine::housekeeper::HousekeeperConfig {
+            // No timer sweep during the test: the sweeps below are the only ones.
+            period: Duration::from_secs(3600),
+            stale_pin: Duration::from_secs(3600),
+        },
+        ..Default::default()
+    };
+    let engine = Engine::new(cfg, Tuning::default()).unwrap();
+    let spec = BufferSpec::new(BufferKind::Rgb16, 64, 32);
+    let t0 = isp_engine::clock::now_ns();
+    let ttl = 5_000_000;
+    engine.rm.reserve_for_plan(41, 2, spec, ttl).unwrap();
+    engine
+        .rm
+        .reserve_for_plan(42, 1, spec, 3600 * 1_000_000_000)
+        .unwrap();
+    assert_eq!(engine.rm.stats().reserved, 3);
+    let rows = |e: &Engine| -> Vec<String> {
+        e.telemetry
+            .snapshot()
+            .iter()
+            .filter(|r| r.kind == EventKind::Pool)
+            .map(|r| r.detail.clone())
+            .collect()
+    };
+    // Before its time: nothing expires.
+    let before = engine.housekeeper.sweep(&engine.rm, &engine.telemetry, t0);
+    assert!(before.expired_plans.is_empty());
+    assert_eq!(engine.rm.stats().reserved, 3);
+    // Past its time: plan 41 goes, 42 stays; the sweep's row says so.
+    let n = rows(&engine).len();
+    let after =
+        engine
+            .housekeeper
+            .sweep(&engine.rm, &engine.telemetry, t0 + 2 * ttl + 1_000_000_000);
+    assert_eq!(after.expired_plans, vec![41]);
+    assert_eq!(engine.rm.stats().reserved, 1);
+    let r = rows(&engine);
+    assert_eq!(r.len(), n + 1);
+    let snap = engine.telemetry.snapshot();
+    let expired: Vec<_> = snap
+        .iter()
+        .filter(|e| e.detail.contains("expired_plans="))
+        .collect();
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    let row = expired[0];
+    assert!(row.detail.contains("expired_plans=[41]"), "{row:?}");
+    assert!(row.detail.contains("reserved=1"), "{row:?}");
+    assert_eq!(
+        (row.kind, row.frame_id, row.lane, row.stage),
+        (EventKind::Pool, 0, None, "housekeeper")
+    );
+    // An expired plan cannot be committed; the other one can.
+    assert!(matches!(
+        engine.rm.commit_reservation(41, "late"),
+        Err(RmError::UnknownPlan(41))
+    ));
+    let bufs = engine.rm.commit_reservation(42, "fusion").unwrap();
+    assert_eq!(bufs.len(), 1);
+    for b in bufs {
+        engine.rm.release(b.id).unwrap();
+    }
+    engine.shutdown();
 }

@@ -1,6 +1,7 @@
 //! Synthetic scenes with known ground truth, seen through a simulated
-//! sensor: a colour cast (the illuminant and the colour filters), channel
-//! crosstalk (the inverse of the default CCM), radial vignetting, exposure and
+//! sensor: a colour cast (the illuminant and the colour filters), the colour
+//! response of a real camera (the published Adobe DNG matrix of the Canon EOS
+//! 5D Mark III, independent of the engine's default CCM), radial vignetting, exposure and
 //! gain that respond to controls (with the two-frame delay real sensors have),
 //! shot and read noise, quantisation to the bit depth and packing.
 
@@ -148,10 +149,9 @@ pub struct SensorModel {
 
 impl Default for SensorModel {
     fn default() -> Self {
-        let ccm = crate::stages::ccm::CcmParams::default().matrix;
         SensorModel {
             cast: [1.0 / 1.8, 1.0, 1.0 / 1.6],
-            crosstalk: invert3(ccm),
+            crosstalk: camera_from_srgb(CANON_5D3_CAMERA_FROM_XYZ),
             vignetting: 0.4,
             black_level: 64,
             full_well: 12000.0,
@@ -162,6 +162,36 @@ impl Default for SensorModel {
             fps: 30.0,
         }
     }
+}
+
+/// The Canon EOS 5D Mark III's colour matrix (XYZ, D65 -> camera RGB) as
+/// Adobe's DNG Converter publishes it (ColorMatrix2, in 1/10000; the same
+/// numbers stand in dcraw's and LibRaw's `adobe_coeff` tables).
+pub const CANON_5D3_CAMERA_FROM_XYZ: [i16; 9] =
+    [6722, -635, -963, -4287, 12460, 2028, -908, 2162, 5668];
+
+/// Linear sRGB -> XYZ (D65), IEC 61966-2-1.
+pub const XYZ_FROM_SRGB: [[f32; 3]; 3] = [
+    [0.412_453, 0.357_580, 0.180_423],
+    [0.212_671, 0.715_160, 0.072_169],
+    [0.019_334, 0.119_193, 0.950_227],
+];
+
+/// Camera RGB from linear sRGB for a published XYZ -> camera matrix, each
+/// row scaled so that white gives equal camera channels (the colour cast is
+/// modelled separately).
+pub fn camera_from_srgb(camera_from_xyz: [i16; 9]) -> [[f32; 3]; 3] {
+    let mut m = [[0.0f32; 3]; 3];
+    for (r, row) in m.iter_mut().enumerate() {
+        for (c, v) in row.iter_mut().enumerate() {
+            *v = (0..3)
+                .map(|k| camera_from_xyz[r * 3 + k] as f32 / 10_000.0 * XYZ_FROM_SRGB[k][c])
+                .sum();
+        }
+        let sum: f32 = row.iter().sum();
+        row.iter_mut().for_each(|v| *v /= sum);
+    }
+    m
 }
 
 /// Inverse of a 3x3 matrix (the identity for a singular one).
