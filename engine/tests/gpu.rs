@@ -461,12 +461,19 @@ fn bad_input_is_a_clear_error() {
     let e = g
         .preview(&p, &vec![0u8; fmt.frame_bytes()], &mut out[..10])
         .unwrap_err();
-    assert!(e.to_string().contains("RGBA8"), "{e}");
+    assert!(
+        matches!(e, GpuError::Input(_)) && e.to_string().contains("RGBA8"),
+        "{e}"
+    );
     let tiny = params(
         RawFormat::new(4, 4, 10, BayerOrder::Rggb, Packing::Csi2),
         StageParams::default(),
     );
-    assert!(g.preview(&tiny, &[0u8; 20], &mut out).is_err());
+    let e = g.preview(&tiny, &[0u8; 20], &mut out).unwrap_err();
+    assert!(
+        matches!(e, GpuError::Input(_)) && e.to_string().contains("smaller than the 8x8"),
+        "{e}"
+    );
     // A frame bigger than the adapter's buffers: refused before anything is allocated.
     let huge = params(
         RawFormat::new(60000, 60000, 16, BayerOrder::Rggb, Packing::Plain),
@@ -505,9 +512,10 @@ fn a_lost_device_is_an_error_not_a_crash() {
     g.preview(&p, &raw, &mut out).unwrap();
     ctx.destroy();
     let e = g.preview(&p, &raw, &mut out).unwrap_err();
-    eprintln!("after destroy: {e}");
-    // And it stays an error, frame after frame.
-    assert!(g.preview(&p, &raw, &mut out).is_err());
+    assert!(matches!(e, GpuError::Lost(_)), "after destroy: {e:?}");
+    // And it stays that error, frame after frame.
+    let e = g.preview(&p, &raw, &mut out).unwrap_err();
+    assert!(matches!(e, GpuError::Lost(_)), "the next frame: {e:?}");
 }
 
 #[test]

@@ -355,3 +355,102 @@ fn every_stage_in_one_pass_matches_each_tap_and_tap_with_another_tuning() {
     assert!(e.to_string().contains("contrast"), "{e}");
     cpu.shutdown();
 }
+
+/// Each kind of GPU fault, arriving mid-run in `auto`: the frame it hits and
+/// every later one run on the CPU with the CPU's picture, a `backend` note
+/// names the fault, nothing is lost.
+#[test]
+fn auto_falls_back_to_the_cpu_on_each_kind_of_gpu_fault() {
+    use isp_engine::gpu::InjectedFault;
+    if context_for_tests().is_none() {
+        return;
+    }
+    let cpu = engine_with(Backend::Cpu, PathMode::Fast, fixed_tuning());
+    let want: Vec<Vec<u8>> = run(&cpu, 3, Scene::Checker)
+        .into_iter()
+        .map(|r| r.preview.unwrap())
+        .collect();
+    cpu.shutdown();
+    for (fault, says) in [
+        (InjectedFault::Validation, "GPU validation error in preview"),
+        (InjectedFault::OutOfMemory, "GPU out of memory in preview"),
+        (InjectedFault::Timeout, "GPU did not finish within"),
+    ] {
+        let e = Engine::new(
+            EngineConfig {
+                backend: Backend::Auto,
+                gpu_context: context_for_tests(),
+                max_in_flight: 1,
+                ..Default::default()
+            },
+            fixed_tuning(),
+        )
+        .unwrap();
+        let before = run(&e, 2, Scene::Checker);
+        assert!(before.iter().all(|r| r.outcome == Outcome::Ok));
+        assert!(e.backend().starts_with("gpu: "), "{}", e.backend());
+        e.gpu().unwrap().inject_fault(fault);
+        let after = run(&e, 3, Scene::Checker);
+        let got: Vec<_> = after.iter().map(|r| (r.outcome, r.error.clone())).collect();
+        assert_eq!(got, vec![(Outcome::Ok, None); 3], "{fault:?}");
+        for (r, w) in after.iter().zip(&want) {
+            assert!(
+                r.preview.as_ref() == Some(w),
+                "{fault:?}: frame {} is not the CPU's picture",
+                r.frame_id
+            );
+        }
+        assert!(
+            e.backend().starts_with("cpu (auto, after a GPU fault"),
+            "{fault:?}: {}",
+            e.backend()
+        );
+        drop((before, after));
+        e.shutdown();
+        let snap = e.telemetry.snapshot();
+        let notes: Vec<_> = snap
+            .iter()
+            .filter(|r| r.kind == EventKind::Note && r.stage == "backend")
+            .map(|r| r.detail.clone())
+            .collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains(says) && n.contains("auto switches to the CPU")),
+            "{fault:?}: {notes:?}"
+        );
+        // The fault hit frame 3; frames 4 and 5 went the CPU way.
+        let raw: Vec<u64> = snap
+            .iter()
+            .filter(|r| r.stage == "raw_isp")
+            .map(|r| r.frame_id)
+            .collect();
+        assert_eq!(raw, vec![4, 5], "{fault:?}");
+        let st = e.rm.stats();
+        assert_eq!((st.allocated, st.pins), (0, 0), "{fault:?}: {st:?}");
+    }
+}
+
+/// In `gpu` mode an injected fault fails that frame with its kind named; the
+/// next frame runs on the GPU again.
+#[test]
+fn gpu_mode_fails_the_faulted_frame_with_its_kind() {
+    use isp_engine::gpu::InjectedFault;
+    if context_for_tests().is_none() {
+        return;
+    }
+    let e = engine_with(Backend::Gpu, PathMode::Fast, fixed_tuning());
+    e.gpu().unwrap().inject_fault(InjectedFault::Validation);
+    let r = run(&e, 2, Scene::Flat);
+    assert_eq!(r[0].outcome, Outcome::Failed);
+    let msg = r[0].error.clone().unwrap_or_default();
+    assert!(
+        msg.contains("GPU fault: GPU validation error in preview"),
+        "{msg}"
+    );
+    assert_eq!((r[1].outcome, r[1].error.clone()), (Outcome::Ok, None));
+    drop(r);
+    e.shutdown();
+    let st = e.rm.stats();
+    assert_eq!((st.allocated, st.pins), (0, 0), "{st:?}");
+}

@@ -284,6 +284,23 @@ pub struct GpuIsp {
     display: Mutex<Option<wgpu::Texture>>,
     /// GPU objects (buffers, query sets, bind groups) created so far.
     created: std::sync::atomic::AtomicU64,
+    /// A fault the next preview runs into (tests of the fallback).
+    inject: Mutex<Option<InjectedFault>>,
+}
+
+/// A fault [`GpuIsp::inject_fault`] makes the next preview run into, midway
+/// through the frame, the way the real one would arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InjectedFault {
+    /// A real invalid call (a buffer both MAP_READ and MAP_WRITE) inside the
+    /// frame's error scope: wgpu reports it as validation error.
+    Validation,
+    /// The frame's out-of-memory scope reports an error (simulated: no
+    /// adapter here can be made to run out on demand).
+    OutOfMemory,
+    /// The wait for the frame's submission runs past the context's timeout
+    /// (simulated: the poll answers `Timeout`).
+    Timeout,
 }
 
 impl std::fmt::Debug for GpuIsp {
@@ -398,6 +415,7 @@ impl GpuIsp {
             aux_scratch: Mutex::new(Vec::new()),
             display: Mutex::new(None),
             created: std::sync::atomic::AtomicU64::new(0),
+            inject: Mutex::new(None),
         })
     }
 
@@ -685,18 +703,40 @@ impl GpuIsp {
         g
     }
 
+    /// Make the next preview run into `fault` (tests of the engine's fallback).
+    pub fn inject_fault(&self, fault: InjectedFault) {
+        *self.inject.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
+    }
+
+    /// Take the injected fault if it is `kind`.
+    fn injected(&self, kind: InjectedFault) -> bool {
+        let mut f = self.inject.lock().unwrap_or_else(|p| p.into_inner());
+        if *f == Some(kind) {
+            *f = None;
+            return true;
+        }
+        false
+    }
+
     /// Wait for `idx` (bounded by the context's timeout); a lost device or
     /// an uncaptured error is a fault.
     fn wait(&self, idx: wgpu::SubmissionIndex) -> Result<(), GpuError> {
-        let r = self.ctx.device.poll(wgpu::PollType::Wait {
-            submission_index: Some(idx),
-            timeout: Some(self.ctx.timeout),
-        });
+        let r = if self.injected(InjectedFault::Timeout) {
+            Err(wgpu::PollError::Timeout)
+        } else {
+            self.ctx.device.poll(wgpu::PollType::Wait {
+                submission_index: Some(idx),
+                timeout: Some(self.ctx.timeout),
+            })
+        };
         self.ctx.check()?;
         match r {
             Ok(_) => Ok(()),
             Err(wgpu::PollError::Timeout) => Err(GpuError::Timeout(self.ctx.timeout)),
-            Err(e) => Err(GpuError::Lost(e.to_string())),
+            Err(e) => {
+                self.ctx.mark_lost(&e.to_string());
+                Err(GpuError::Lost(e.to_string()))
+            }
         }
     }
 
@@ -879,6 +919,20 @@ impl GpuIsp {
             if let Some((q, qb)) = &s.queries {
                 enc.resolve_query_set(q, 0..2, qb, 0);
                 enc.copy_buffer_to_buffer(qb, 0, &s.readback, ts_at, 16);
+            }
+            if self.injected(InjectedFault::Validation) {
+                let _ = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("injected fault"),
+                    size: 16,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::MAP_WRITE,
+                    mapped_at_creation: false,
+                });
+            }
+            if self.injected(InjectedFault::OutOfMemory) {
+                return Err(GpuError::OutOfMemory {
+                    what: "preview",
+                    message: "injected: not enough memory left".into(),
+                });
             }
             Ok(self.ctx.queue.submit([enc.finish()]))
         })?;

@@ -17,7 +17,9 @@
 mod isp;
 mod uniforms;
 
-pub use isp::{BytesMoved, GpuFrame, GpuIsp, GpuTimings, Kernel, Tap, TapImage, TimerKind};
+pub use isp::{
+    BytesMoved, GpuFrame, GpuIsp, GpuTimings, InjectedFault, Kernel, Tap, TapImage, TimerKind,
+};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -294,6 +296,17 @@ impl GpuContext {
     /// Destroy the device (tests use it to provoke a device-lost fault).
     pub fn destroy(&self) {
         self.device.destroy();
+    }
+
+    /// Remember that the device is gone (a poll said so before wgpu's
+    /// device-lost callback ran): every later call is the same `Lost` fault,
+    /// not an error about some buffer of the dead device.
+    pub fn mark_lost(&self, why: &str) {
+        let mut l = self.lost.lock().unwrap_or_else(|p| p.into_inner());
+        if l.is_none() {
+            *l = Some(why.to_string());
+        }
+        self.lost_flag.store(true, Ordering::Release);
     }
 }
 
