@@ -381,7 +381,11 @@ mod tests {
         assert_eq!(v, 2);
         let snap = store.snapshot();
         assert_eq!(snap.tuning.stages.tone.contrast, 1.5);
-        assert!(store.edit(|t| t.stages.tone.contrast = -1.0).is_err());
+        let e = store
+            .edit(|t| t.stages.tone.contrast = -1.0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("contrast -1 is outside (0, 8]"), "{e}");
         assert_eq!(store.version(), 2);
         // A snapshot taken before an update keeps its version.
         store.edit(|t| t.stages.tone.contrast = 1.2).unwrap();

@@ -121,7 +121,7 @@ fn concurrent_use_never_shares_a_buffer() {
                     assert!(matches!(rm.release(b.id), Err(RmError::StillPinned { .. })));
                     rm.unpin(b.id, &owner).unwrap();
                     rm.release(b.id).unwrap();
-                    assert!(rm.release(b.id).is_err());
+                    assert!(matches!(rm.release(b.id), Err(RmError::AlreadyReleased(_))));
                     done += 1;
                 }
                 done

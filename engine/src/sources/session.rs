@@ -497,6 +497,12 @@ mod tests {
         let dir = tmp.path().join("s");
         record(&dir, 1);
         let fmt = RawFormat::new(32, 16, 10, BayerOrder::Grbg, Packing::Csi2);
-        assert!(SessionRecorder::create(&dir, fmt, "x").is_err());
+        let e = SessionRecorder::create(&dir, fmt, "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&dir.display().to_string()) && e.contains("already holds a session"),
+            "{e}"
+        );
     }
 }

@@ -146,7 +146,10 @@ mod tests {
             levels: [64, 64, 2000, 64],
             ..Default::default()
         };
-        assert!(p.check(1023).is_err());
+        assert_eq!(
+            p.check(1023),
+            Err("black level 2000 is not below the white level 1023".to_string())
+        );
         assert!(BlackLevelParams::default().check(1023).is_ok());
     }
 }

@@ -194,7 +194,10 @@ mod tests {
         assert!((p.eval(0.75) - 0.625).abs() < 1e-6);
         let mut bad = p.clone();
         bad.curve = vec![[0.5, 0.2], [0.4, 0.3]];
-        assert!(bad.check().is_err());
+        assert_eq!(
+            bad.check(),
+            Err("curve points must have increasing inputs".to_string())
+        );
     }
 
     #[test]
