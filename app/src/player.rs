@@ -134,10 +134,25 @@ pub fn open_source(spec: Option<&str>) -> Result<Box<dyn FrameSource>, SourceErr
 impl Player {
     /// Start playing `src` into `engine` at `fps` frames per second.
     pub fn start(engine: Arc<Engine>, src: Box<dyn FrameSource>, fps: f32) -> Player {
+        Self::start_with(engine, src, fps, true)
+    }
+
+    /// As [`Player::start`], paused: nothing is read before a command
+    /// (`Play`, `Step`, `Seek`) asks for it; commands run in the order sent.
+    pub fn start_paused(engine: Arc<Engine>, src: Box<dyn FrameSource>, fps: f32) -> Player {
+        Self::start_with(engine, src, fps, false)
+    }
+
+    fn start_with(
+        engine: Arc<Engine>,
+        src: Box<dyn FrameSource>,
+        fps: f32,
+        playing: bool,
+    ) -> Player {
         let status = Arc::new(Mutex::new(PlayerStatus {
             name: src.name(),
             format: Some(src.format()),
-            playing: true,
+            playing,
             looping: true,
             count: src.frame_count(),
             opened: 1,

@@ -59,11 +59,16 @@ fn every_panel_shows_on_the_demo_session() {
 }
 
 #[test]
-fn bypassing_a_stage_changes_the_next_frame_and_undo_restores_it() {
+fn bypassing_a_stage_changes_the_frame_and_undo_restores_it() {
     let mut h = studio(Backend::Cpu);
     wait_for(&mut h, "frames", |s| s.state.latest.is_some());
+    // Paused: the 3A state stands still, so one raw frame rendered before
+    // and after the edit differs only by the edit.
+    settle(&mut h);
     let v0 = h.state().state.engine.params.version();
-    let before = latest_preview(&h);
+    let before = tone_of_last_raw(&h, None);
+    let mut expected_tuning = h.state().state.tuning.current.clone();
+    expected_tuning.stages.white_balance.enabled = false;
     // The open stage blocks, sorted: black_level, ccm, white_balance.
     let boxes = h
         .get_all_by_label("enabled (off: bypass)")
@@ -74,32 +79,60 @@ fn bypassing_a_stage_changes_the_next_frame_and_undo_restores_it() {
     assert!(!h.state().state.tuning.current.stages.white_balance.enabled);
     let v1 = h.state().state.engine.params.version();
     assert!(v1 > v0);
+    let after = tone_of_last_raw(&h, None);
+    assert_moved(&before, &after, "white balance off");
+    // Exactly that edit: the same frame under a tuning edited directly.
+    assert!(after == tone_of_last_raw(&h, Some(&expected_tuning)));
+    assert_eq!(h.state().state.tuning.diff().len(), 1);
+    // The running pipeline gets it too.
+    play(&mut h);
     wait_for(&mut h, "a frame with the new parameters", |s| {
         s.state
             .latest
             .as_ref()
             .is_some_and(|r| r.params_version == v1)
     });
-    let after = latest_preview(&h);
-    assert_ne!(before, after, "white balance off must change the picture");
-    assert_eq!(h.state().state.tuning.diff().len(), 1);
+    settle(&mut h);
+    let before_undo = tone_of_last_raw(&h, None);
     h.get_by_label("Undo").click();
     h.step();
     assert!(h.state().state.tuning.current.stages.white_balance.enabled);
     assert!(h.state().state.tuning.diff().is_empty());
+    let undone = tone_of_last_raw(&h, None);
+    assert_moved(&before_undo, &undone, "undo");
+    let loaded = h.state().state.tuning.loaded.clone();
+    assert!(undone == tone_of_last_raw(&h, Some(&loaded)));
 }
 
 #[test]
 fn export_csv_and_open_a_session_through_the_dialog_paths() {
     let mut h = studio(Backend::Cpu);
     wait_for(&mut h, "frames", |s| s.state.frames_shown >= 2);
+    settle(&mut h);
     let tmp = tempfile::tempdir().unwrap();
     let csv_path = tmp.path().join("t.csv");
+    let events = h.state().state.engine.telemetry.snapshot();
     h.state_mut().state.export_csv(&csv_path);
     let mut r = csv::Reader::from_path(&csv_path).unwrap();
+    // The columns are the README's (tests/tests/telemetry_csv.rs holds the
+    // code's list to the README's table).
     let headers: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(headers, isp_engine::telemetry::CSV_COLUMNS);
-    assert!(r.records().count() > 3);
+    // Every event up to the export, in order (later housekeeper rows may follow).
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert!(rows.len() >= events.len());
+    for (row, e) in rows.iter().zip(events.iter()) {
+        assert_eq!(&row[0], e.seq.to_string());
+        assert_eq!(&row[2], e.frame_id.to_string());
+        assert_eq!(&row[3], e.stage);
+    }
+    assert!(
+        h.state()
+            .state
+            .log
+            .iter()
+            .any(|l| l.text.starts_with("telemetry written to"))
+    );
     // Record a small synthetic session and open it as the folder dialog would.
     let sess = tmp.path().join("sess");
     let fmt = isp_engine::types::RawFormat::new(
@@ -182,10 +215,13 @@ fn snapshot_of_the_whole_app_is_a_real_picture() {
 }
 
 #[test]
-fn a_ccm_coefficient_edited_in_its_drag_value_changes_the_next_frame() {
+fn a_ccm_coefficient_edited_in_its_drag_value_changes_the_frame() {
     let mut h = studio(Backend::Cpu);
     wait_for(&mut h, "frames", |s| s.state.latest.is_some());
-    let before = latest_preview(&h);
+    settle(&mut h);
+    let before = tone_of_last_raw(&h, None);
+    let mut expected_tuning = h.state().state.tuning.current.clone();
+    expected_tuning.stages.ccm.matrix[0][0] = 1.0;
     // The CCM grid's cells are labelled by "matrix"; the first is row 0, column 0.
     let cells: Vec<_> = h
         .get_all_by_role_and_label(egui::accesskit::Role::SpinButton, "matrix")
@@ -195,15 +231,9 @@ fn a_ccm_coefficient_edited_in_its_drag_value_changes_the_next_frame() {
     h.step();
     let m = h.state().state.tuning.current.stages.ccm.matrix;
     assert!((m[0][0] - 1.0).abs() < 1e-6, "{m:?}");
-    let v = h.state().state.engine.params.version();
-    wait_for(&mut h, "a frame with the new matrix", |s| {
-        s.state
-            .latest
-            .as_ref()
-            .is_some_and(|r| r.params_version == v)
-    });
-    let after = latest_preview(&h);
-    assert_ne!(before, after);
+    let after = tone_of_last_raw(&h, None);
+    assert_moved(&before, &after, "ccm[0][0] = 1");
+    assert!(after == tone_of_last_raw(&h, Some(&expected_tuning)));
     assert!(
         h.state()
             .state
@@ -212,6 +242,8 @@ fn a_ccm_coefficient_edited_in_its_drag_value_changes_the_next_frame() {
             .iter()
             .any(|d| d.contains("ccm.matrix[0][0]"))
     );
+    play(&mut h);
+    wait_for_current_params(&mut h, "a frame with the new matrix");
 }
 
 #[test]
@@ -277,14 +309,12 @@ fn before_after_split_renders_the_tuning_as_loaded() {
     h.get_by_label("before/after").click();
     wait_for(&mut h, "the before image", |s| s.state.taps[1].is_some());
     h.get_by_label_contains("before: tuning as loaded");
+    // Paused, the 3A state stands still.
+    settle(&mut h);
     // Edit: bypass the colour matrix. The before side keeps the loaded tuning.
     h.state_mut()
         .state
         .edit_tuning(|t| t.stages.ccm.enabled = false);
-    h.state_mut()
-        .state
-        .player
-        .send(isp_studio::player::PlayerCmd::Pause);
     let v = h.state().state.engine.params.version();
     wait_for(&mut h, "a before image under the new version", |s| {
         s.state.taps[1]
@@ -306,38 +336,19 @@ fn before_after_split_renders_the_tuning_as_loaded() {
     else {
         panic!("tone taps are RGBA8");
     };
-    // The 3A state may have moved on since the before image was made, so
-    // compare distances: the before side is the loaded tuning's picture,
-    // far from the edited one.
-    let mean_diff = |a: &[u8], b: &[u8]| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| x.abs_diff(*y) as f64)
-            .sum::<f64>()
-            / a.len() as f64
-    };
-    let (to_loaded, to_edited) = (mean_diff(&before, &expect), mean_diff(&before, &after));
+    // The before side is exactly the loaded tuning's picture of that frame.
     assert!(
-        to_loaded * 4.0 < to_edited,
-        "before is {to_loaded:.2} from the loaded tuning's picture, {to_edited:.2} from the edited one"
+        *before == expect,
+        "the before side is not the loaded tuning's picture"
     );
-    let differ = before
-        .iter()
-        .zip(&after)
-        .filter(|(a, b)| a.abs_diff(**b) > 2)
-        .count();
-    assert!(differ > before.len() / 20, "only {differ} values differ");
+    assert_moved(&before, &after, "ccm off");
 }
 
 #[test]
 fn pixel_inspector_shows_every_stage_under_the_cursor() {
     let mut h = studio(Backend::Cpu);
     wait_for(&mut h, "frames", |s| s.state.frame_image.is_some());
-    h.state_mut()
-        .state
-        .player
-        .send(isp_studio::player::PlayerCmd::Pause);
-    h.run_steps(3);
+    settle(&mut h);
     let hint = h.get_by_label("hover the image to inspect a pixel").rect();
     // The image is right above the hint.
     h.hover_at(egui::pos2(hint.left() + 40.0, hint.top() - 40.0));
@@ -394,23 +405,79 @@ fn wait_for_current_params(h: &mut Harness<'static, Studio>, what: &str) -> u64 
     v
 }
 
-/// After a pause: wait until the last frames in flight have finished (the
-/// telemetry stops growing).
+/// Pause, and wait until the last frames in flight have finished: the
+/// player says it is paused (it reads no frame after that) and the engine's
+/// in-flight count reaches zero.
 fn settle(h: &mut Harness<'static, Studio>) {
+    h.state_mut()
+        .state
+        .player
+        .send(isp_studio::player::PlayerCmd::Pause);
     wait_for(h, "the player to pause", |s| {
         !s.state.player.status().playing
     });
-    let mut n = h.state().state.engine.telemetry.len();
-    let t0 = Instant::now();
-    loop {
-        std::thread::sleep(Duration::from_millis(150));
-        h.step();
-        let m = h.state().state.engine.telemetry.len();
-        if m == n || t0.elapsed() > Duration::from_secs(10) {
-            break;
-        }
-        n = m;
+    wait_for_every_frame(h);
+    h.run_steps(2);
+}
+
+/// Wait until every frame submitted so far has ended (its last realtime
+/// stage, `fast_algo`, has its telemetry row, or it was dropped or failed):
+/// the 3A state stands still after that. (The studio keeps results, so the
+/// engine's in-flight count does not fall to zero.)
+fn wait_for_every_frame(h: &mut Harness<'static, Studio>) {
+    use isp_engine::telemetry::EventKind;
+    use isp_engine::types::Outcome;
+    wait_for(h, "every frame submitted to end", |s| {
+        let e = &s.state.engine;
+        let n = e.frames_submitted();
+        let ended: std::collections::HashSet<u64> = e
+            .telemetry
+            .snapshot()
+            .iter()
+            .filter(|r| {
+                r.kind == EventKind::Stage && (r.stage == "fast_algo" || r.outcome != Outcome::Ok)
+            })
+            .map(|r| r.frame_id)
+            .collect();
+        (1..=n).all(|i| ended.contains(&i))
+    });
+}
+
+fn play(h: &mut Harness<'static, Studio>) {
+    h.state_mut()
+        .state
+        .player
+        .send(isp_studio::player::PlayerCmd::Play);
+}
+
+/// The player's last raw frame through the whole chain (tone tap, RGBA8),
+/// with the engine's parameters now or with `tuning`.
+fn tone_of_last_raw(
+    h: &Harness<'static, Studio>,
+    tuning: Option<&isp_engine::tuning::Tuning>,
+) -> Vec<u8> {
+    let p = h.state().state.player.status();
+    let (raw, fmt) = (p.last_raw.unwrap(), p.format.unwrap());
+    match h
+        .state()
+        .state
+        .engine
+        .tap_with(&raw, fmt, isp_engine::gpu::Tap::Tone, tuning)
+        .unwrap()
+    {
+        isp_engine::gpu::TapImage::Rgba8(v) => v,
+        _ => panic!("the tone tap is RGBA8"),
     }
+}
+
+/// At least a tenth of the values moved by more than 2.
+fn assert_moved(a: &[u8], b: &[u8], what: &str) {
+    let moved = a.iter().zip(b).filter(|(x, y)| x.abs_diff(**y) > 2).count();
+    assert!(
+        moved > a.len() / 10,
+        "{what}: only {moved} of {} values moved",
+        a.len()
+    );
 }
 
 /// Press and release a mouse button at `pos`.
@@ -555,10 +622,6 @@ fn record_the_source_into_a_new_session_and_open_it() {
 fn clicking_a_span_in_the_timeline_selects_its_frame_everywhere() {
     let mut h = studio(Backend::Cpu);
     wait_for(&mut h, "frames", |s| s.state.frames_shown >= 4);
-    h.state_mut()
-        .state
-        .player
-        .send(isp_studio::player::PlayerCmd::Pause);
     settle(&mut h);
     // Stop following the newest event (the housekeeper's notes keep coming).
     h.get_by_label("follow").click();
@@ -618,10 +681,6 @@ fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
     // The pipeline's pins come and go: their lifetimes are kept.
     assert!(!h.state().state.engine.rm.pin_history().is_empty());
     // A pin somebody keeps: drawn up to now. (Paused, so no slot comes or goes.)
-    h.state_mut()
-        .state
-        .player
-        .send(isp_studio::player::PlayerCmd::Pause);
     settle(&mut h);
     h.run_steps(3);
     let rm = h.state().state.engine.rm.clone();
@@ -674,20 +733,20 @@ fn moving_the_contrast_slider_changes_the_next_frame() {
     let slider = h.get_by_role_and_label(egui::accesskit::Role::Slider, "contrast");
     slider.scroll_to_me();
     h.run_steps(2);
-    let before = latest_preview(&h);
+    settle(&mut h);
+    let before = tone_of_last_raw(&h, None);
+    let mut expected_tuning = h.state().state.tuning.current.clone();
+    expected_tuning.stages.tone.contrast = 3.0;
     h.get_by_role_and_label(egui::accesskit::Role::Slider, "contrast")
         .set_value_accesskit(3.0);
     h.step();
     let c = h.state().state.tuning.current.stages.tone.contrast;
     assert!((c - 3.0).abs() < 1e-3, "contrast {c}");
+    let after = tone_of_last_raw(&h, None);
+    assert_moved(&before, &after, "contrast 3");
+    assert!(after == tone_of_last_raw(&h, Some(&expected_tuning)));
+    play(&mut h);
     wait_for_current_params(&mut h, "a frame with the new contrast");
-    let after = latest_preview(&h);
-    let moved = after
-        .iter()
-        .zip(&before)
-        .filter(|(a, b)| a.abs_diff(**b) > 8)
-        .count();
-    assert!(moved > after.len() / 10, "only {moved} values moved");
     assert!(
         h.state()
             .state
@@ -738,6 +797,23 @@ fn lens_shading_table_is_edited_per_site_as_a_grid() {
 fn ae_target_is_shown_with_its_default_and_edited_live() {
     let mut h = studio(Backend::Cpu);
     wait_for(&mut h, "frames", |s| s.state.frames_shown >= 1);
+    settle(&mut h);
+    // AE on one frame (the session's first) under the default target: what
+    // total exposure (exposure x gain) it asks the sensor for.
+    let asked = |h: &mut Harness<'static, Studio>| {
+        let newest = h.state().state.latest.as_ref().map_or(0, |r| r.frame_id);
+        h.state_mut()
+            .state
+            .player
+            .send(isp_studio::player::PlayerCmd::Seek(0));
+        wait_for(h, "the first frame again", |s| {
+            s.state.latest.as_ref().is_some_and(|r| r.frame_id > newest)
+        });
+        wait_for_every_frame(h);
+        let ipa = h.state().state.engine.ipa();
+        (ipa.exposure_us * ipa.analogue_gain, ipa)
+    };
+    let (at_default, ipa0) = asked(&mut h);
     h.get_by_label("3A: ae.mean_luminance").click();
     h.run_steps(2);
     // The block in the file is empty: the slider shows the default.
@@ -765,6 +841,14 @@ fn ae_target_is_shown_with_its_default_and_edited_live() {
         "{:?}",
         h.state().state.tuning.diff()
     );
-    // The next frames run with it.
+    // The same frame under the new target: AE asks for more light, toward
+    // the brighter target.
+    let (at_new, ipa1) = asked(&mut h);
+    assert!(
+        at_new > at_default * 1.2,
+        "exposure x gain {at_default} at target 0.18, {at_new} at 0.4 ({ipa0:?} -> {ipa1:?})"
+    );
+    // And the running pipeline carries the new parameters.
+    play(&mut h);
     wait_for_current_params(&mut h, "a frame with the new target");
 }
