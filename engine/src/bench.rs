@@ -155,7 +155,13 @@ pub fn pipeline_with(
     backend: Backend,
 ) -> Result<PipelineBench, crate::pipeline::EngineError> {
     let fmt = RawFormat::new(width, height, 10, BayerOrder::Rggb, Packing::Plain);
-    let mut src = MemorySource::synthetic(Scene::Checker, fmt, 4, frames + 3);
+    // Odd or zero sides are no Bayer frame: the engine would refuse every
+    // frame and leave an empty measurement.
+    fmt.validate().map_err(|error| SourceError::Format {
+        source_name: "bench".into(),
+        error,
+    })?;
+    let mut src = MemorySource::synthetic(Scene::Checker, fmt, 4, frames + WARM_UP);
     let cfg = EngineConfig {
         path,
         max_in_flight: in_flight,
@@ -171,10 +177,12 @@ pub fn pipeline_with(
         }
         published
     });
-    // Warm up: pools fill, caches and page tables settle.
-    engine.feed(&mut src, Some(3), |_| {})?;
+    // Warm up: pools fill, caches and page tables settle. Frames are
+    // numbered from 1, so the measured ones are those after WARM_UP (a
+    // warm-up frame's last stage may still finish after the flush).
+    const WARM_UP: u64 = 3;
+    engine.feed(&mut src, Some(WARM_UP), |_| {})?;
     engine.flush(Duration::from_secs(60));
-    let warm = engine.telemetry.len();
     let t0 = Instant::now();
     engine.feed(&mut src, Some(frames), |_| {})?;
     engine.flush(Duration::from_secs(600));
@@ -188,8 +196,8 @@ pub fn pipeline_with(
     let mut dropped = 0;
     for e in snap
         .iter()
-        .skip(warm)
         .filter(|e| e.kind == EventKind::Stage || e.kind == EventKind::Gpu)
+        .filter(|e| e.frame_id > WARM_UP)
     {
         if e.outcome == Outcome::Dropped {
             dropped += 1;
@@ -480,9 +488,10 @@ pub fn gpu_preview(
     n: usize,
     packing: Packing,
 ) -> Result<GpuBench, String> {
+    let fmt = RawFormat::new(width, height, 10, BayerOrder::Rggb, packing);
+    fmt.validate().map_err(|e| format!("bench: {e}"))?;
     let ctx = GpuContext::new().map_err(|e| e.to_string())?;
     let g = GpuIsp::new(ctx).map_err(|e| e.to_string())?;
-    let fmt = RawFormat::new(width, height, 10, BayerOrder::Rggb, packing);
     let mut src = SyntheticSource::new(Scene::Checker, fmt);
     let mut raw = vec![0u8; fmt.frame_bytes()];
     src.next_frame(&mut raw).map_err(|e| e.to_string())?;

@@ -10,7 +10,7 @@ use isp_engine::pipeline::{Engine, EngineConfig, PathMode};
 use isp_engine::sources::{self, SourceOptions, session::SessionRecorder};
 use isp_engine::telemetry::EventKind;
 use isp_engine::tuning::Tuning;
-use isp_engine::types::{BayerOrder, Outcome};
+use isp_engine::types::{BayerOrder, Outcome, Packing, RawFormat};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -152,6 +152,10 @@ enum Cmd {
         /// own: compute alone, with transfers, upload and readback, bytes moved.
         #[arg(long, default_value = "auto", value_parser = parse_backend)]
         backend: Backend,
+        /// Samples of the `--runtime` measurements (the round trip takes 5x
+        /// as many); smaller is quicker and coarser (for tests).
+        #[arg(long, hide = true, default_value_t = 1000)]
+        runtime_samples: usize,
     },
 }
 
@@ -166,7 +170,24 @@ fn opts(g: &SourceArgs) -> SourceOptions {
     }
 }
 
+/// Mesa's Vulkan device-select layer, an implicit layer every Vulkan
+/// instance loads, connects to Wayland and X to find the default GPU; on a
+/// machine without a display it prints "error: XDG_RUNTIME_DIR is invalid or
+/// not set in the environment." twice. The engine ranks adapters itself
+/// (`GpuContext::new`), so the CLI turns the layer off unless the user picks
+/// a device through it. (`--backend cpu` never creates a wgpu instance.)
+fn quiet_vulkan_device_select() {
+    if std::env::var_os("NODEVICE_SELECT").is_none()
+        && std::env::var_os("MESA_VK_DEVICE_SELECT").is_none()
+    {
+        // SAFETY: the first thing `main` does, while no other thread exists
+        // to read the environment.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_vulkan_device_select();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ISP_LOG")
@@ -214,7 +235,16 @@ fn main() -> ExitCode {
             runtime,
             in_flight,
             backend,
-        } => run_bench(width, height, frames, path, runtime, in_flight, backend),
+            runtime_samples,
+        } => run_bench(
+            width,
+            height,
+            frames,
+            path,
+            runtime.then_some(runtime_samples),
+            in_flight,
+            backend,
+        ),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -280,6 +310,7 @@ fn process(
     if let Some(n) = &engine.allocator_note {
         eprintln!("isp: {n}");
     }
+    eprintln!("isp: allocator {}", engine.rm.allocator_name());
     eprintln!("isp: backend {}", engine.backend());
     let limit = frames.or(src.frame_count()).unwrap_or(30);
     let results = engine.subscribe(true);
@@ -382,6 +413,19 @@ fn process(
 
 fn record(spec: &str, g: &SourceArgs, out: &Path, frames: u64, interval_ms: u64) -> Res {
     let mut src = sources::open(Some(spec), &opts(g)).map_err(|e| e.to_string())?;
+    // A recording gets a directory of its own: a new one, or an empty one.
+    if out.exists() {
+        let empty = std::fs::read_dir(out)
+            .map_err(|e| format!("{}: {e}", out.display()))?
+            .next()
+            .is_none();
+        if !empty {
+            return Err(format!(
+                "{}: already exists and is not empty; record into a new or empty directory",
+                out.display()
+            ));
+        }
+    }
     let fmt = src.format();
     let mut rec = SessionRecorder::create(out, fmt, &src.name()).map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; fmt.frame_bytes()];
@@ -408,8 +452,22 @@ fn record(spec: &str, g: &SourceArgs, out: &Path, frames: u64, interval_ms: u64)
 }
 
 fn info(spec: Option<&str>, g: &SourceArgs) -> Res {
-    let src = sources::open(spec, &opts(g)).map_err(|e| e.to_string())?;
+    let mut src = sources::open(spec, &opts(g)).map_err(|e| e.to_string())?;
     let fmt = src.format();
+    // A session or raw file is read through once: every frame's size (and a
+    // session's CRC-32) is checked, so a corrupt one is named here.
+    if let (Some(n), false) = (src.frame_count(), src.is_live()) {
+        let mut buf = vec![0u8; fmt.frame_bytes()];
+        for _ in 0..n {
+            if src
+                .next_frame(&mut buf)
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                break;
+            }
+        }
+    }
     let v = serde_json::json!({
         "source": src.name(),
         "format": fmt,
@@ -430,6 +488,8 @@ fn tuning_cmd(file: Option<&Path>, radial_lsc: Option<f32>) -> Res {
     if let Some(k) = radial_lsc {
         t.stages.lens_shading =
             isp_engine::stages::lens_shading::LensShadingParams::radial(17, 13, [k; 4]);
+        t.check(&format!("--radial-lsc {k}"))
+            .map_err(|e| e.to_string())?;
     }
     println!("{}", t.to_json());
     Ok(())
@@ -440,26 +500,35 @@ fn run_bench(
     height: u32,
     frames: u64,
     path: PathMode,
-    runtime: bool,
+    runtime: Option<usize>,
     in_flight: usize,
     backend: Backend,
 ) -> Res {
+    // The bench renders RGGB RAW10 frames: a Bayer mosaic is made of whole
+    // 2x2 tiles, so both sides must be even and non-zero.
+    let fmt = RawFormat::new(width, height, 10, BayerOrder::Rggb, Packing::Plain);
+    fmt.validate().map_err(|e| {
+        format!(
+            "bench: --width {width} --height {height} is not a frame size the bench can run: {e}"
+        )
+    })?;
+    if frames == 0 {
+        return Err("bench: --frames 0 measures nothing; give at least 1".into());
+    }
+    if runtime == Some(0) {
+        return Err("bench: --runtime-samples 0 measures nothing; give at least 1".into());
+    }
     let p = bench::pipeline_with(width, height, frames, path, in_flight.max(1), backend)
         .map_err(|e| e.to_string())?;
     let on_gpu = p.backend.starts_with("gpu");
     let mut v = serde_json::to_value(&p).map_err(|e| e.to_string())?;
     if on_gpu {
-        let g = bench::gpu_preview(
-            width,
-            height,
-            frames as usize,
-            isp_engine::types::Packing::Plain,
-        )?;
+        let g = bench::gpu_preview(width, height, frames as usize, Packing::Plain)?;
         v["gpu_preview"] = serde_json::to_value(&g).unwrap_or_default();
     }
-    if runtime {
-        v["roundtrip_us"] = serde_json::to_value(bench::roundtrip(5000)).unwrap_or_default();
-        v["qos"] = serde_json::to_value(bench::qos(1000)).unwrap_or_default();
+    if let Some(n) = runtime {
+        v["roundtrip_us"] = serde_json::to_value(bench::roundtrip(5 * n)).unwrap_or_default();
+        v["qos"] = serde_json::to_value(bench::qos(n)).unwrap_or_default();
     }
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     Ok(())

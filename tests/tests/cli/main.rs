@@ -1,0 +1,13 @@
+//! The `isp` CLI end to end, on real files: every verb, its output and its
+//! errors (exit status, the message naming what is wrong, what was written).
+
+// The helpers outside `#[test]` functions fail the test by panicking, as the
+// tests themselves do.
+#![allow(clippy::unwrap_used)]
+
+mod bench;
+mod common;
+mod process;
+mod quiet;
+mod record_info;
+mod tuning;
