@@ -30,7 +30,7 @@ fn studio(backend: Backend) -> Harness<'static, Studio> {
 /// Step the UI until `cond` holds (the engine and player run on their threads).
 fn wait_for(h: &mut Harness<'static, Studio>, what: &str, cond: impl Fn(&Studio) -> bool) {
     let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(20) {
+    while t0.elapsed() < Duration::from_secs(60) {
         h.step();
         if cond(h.state()) {
             return;

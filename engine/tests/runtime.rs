@@ -191,7 +191,7 @@ fn housekeeper_reports_pins_held_too_long() {
     // Hold the preview well past the threshold.
     let t0 = std::time::Instant::now();
     let mut stale = Vec::new();
-    while t0.elapsed() < Duration::from_secs(10) {
+    while t0.elapsed() < Duration::from_secs(60) {
         stale = engine.housekeeper.last_report().stale_pins;
         if !stale.is_empty() {
             break;
