@@ -121,11 +121,25 @@ impl Coordinator {
         }
     }
 
-    pub fn run(&mut self, mut controls: Vec<Control>) -> Vec<Control> {
+    pub fn run(&mut self, controls: Vec<Control>) -> Vec<Control> {
+        self.run_traced(controls).0
+    }
+
+    /// As [`Coordinator::run`], and what each modifier changed, as
+    /// `name: before -> after` (the telemetry note says why AE's request was
+    /// not what reached the sensor).
+    pub fn run_traced(&mut self, mut controls: Vec<Control>) -> (Vec<Control>, Vec<String>) {
+        let mut changes = Vec::new();
         for m in self.chain.iter_mut() {
+            let before = controls.clone();
             m.modify(&mut controls, &self.sensor);
+            for (b, a) in before.iter().zip(&controls) {
+                if b != a {
+                    changes.push(format!("{}: {b:?} -> {a:?}", m.name()));
+                }
+            }
         }
-        controls
+        (controls, changes)
     }
 }
 
@@ -216,6 +230,23 @@ mod tests {
         // 25 ms at 50 Hz -> 20 ms (two half-periods), gain makes up 1.25x.
         assert_eq!(out[0], Control::ExposureUs(20_000.0));
         assert!(matches!(out[1], Control::AnalogueGain(g) if (g - 1.25).abs() < 1e-5));
+        // Each modifier says what it changed.
+        let (_, why) = c.run_traced(vec![
+            Control::ExposureUs(25_000.0),
+            Control::AnalogueGain(1.0),
+        ]);
+        assert_eq!(
+            why,
+            [
+                "flicker_avoidance: ExposureUs(25000.0) -> ExposureUs(20000.0)",
+                "flicker_avoidance: AnalogueGain(1.0) -> AnalogueGain(1.25)"
+            ]
+        );
+        let (_, why) = c.run_traced(vec![Control::ExposureUs(1234.5)]);
+        assert_eq!(
+            why,
+            ["sensor_limits: ExposureUs(1234.5) -> ExposureUs(1230.0)"]
+        );
         let out = c.run(vec![
             Control::ExposureUs(1234.5),
             Control::AnalogueGain(99.0),
@@ -229,8 +260,11 @@ mod tests {
             analogue_gain: None,
         });
         assert_eq!(
-            c.run(vec![Control::ExposureUs(9000.0)]),
-            vec![Control::ExposureUs(5000.0)]
+            c.run_traced(vec![Control::ExposureUs(9000.0)]),
+            (
+                vec![Control::ExposureUs(5000.0)],
+                vec!["manual_override: ExposureUs(9000.0) -> ExposureUs(5000.0)".to_string()]
+            )
         );
     }
 
@@ -245,6 +279,7 @@ mod tests {
             &[Control::ExposureUs(5000.0), Control::AnalogueGain(2.0)],
         );
         assert_eq!(target, 12);
+        assert_eq!(a.pending(), 2);
         assert_eq!(a.due(9), vec![]);
         assert_eq!(a.due(10), vec![Control::ExposureUs(5000.0)]);
         assert_eq!(a.due(11), vec![Control::AnalogueGain(2.0)]);

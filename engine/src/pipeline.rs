@@ -1002,11 +1002,16 @@ impl Engine {
         let mut g = self.controls_out.lock().unwrap_or_else(|p| p.into_inner());
         let (coordinator, applier, frame) = &mut *g;
         if !requested.is_empty() {
-            let modified = coordinator.run(requested);
+            let (modified, changes) = coordinator.run_traced(requested);
             let target = applier.push(*frame, &modified);
+            let why = if changes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", changes.join("; "))
+            };
             self.telemetry.note(
                 "coordinator",
-                format!("{modified:?} take effect at frame {target}"),
+                format!("{modified:?} take effect at frame {target}{why}"),
             );
         }
         let due = applier.due(*frame);

@@ -896,4 +896,201 @@ mod tests {
         assert_eq!(stale[0].owner, "slow consumer");
         assert!(rm.stale_pins(now_ns(), 1_000_000_000).is_empty());
     }
+
+    #[test]
+    fn names_and_debug_output_are_what_logs_and_the_ui_show() {
+        let rm = rm();
+        assert_eq!(rm.allocator_name(), "heap");
+        assert_eq!(format!("{rm:?}"), "ResourceManager(heap)");
+        let b = rm.allocate(spec(), "t").unwrap();
+        assert_eq!(
+            b.id.to_string(),
+            format!("b{}.{}", b.id.index, b.id.generation)
+        );
+        assert_eq!(format!("{b:?}"), format!("BufferRef({}, Bayer16)", b.id));
+        assert_eq!(BufferState::Free.name(), "free");
+        assert_eq!(BufferState::Allocated.name(), "allocated");
+        let r = BufferState::Reserved {
+            plan: 1,
+            expires_ns: 0,
+        };
+        assert_eq!(r.name(), "reserved");
+        let memfd = ResourceManager::new(Box::new(MemfdAllocator), PoolConfig::default());
+        assert_eq!(memfd.allocator_name(), "memfd");
+    }
+
+    /// The pool holds at most `max_buffers` buffers with memory: at the limit
+    /// a free one of another size gives its memory back; with none free the
+    /// allocation is refused.
+    #[test]
+    fn max_buffers_is_a_hard_limit() {
+        let rm = ResourceManager::new(
+            Box::new(HeapAllocator),
+            PoolConfig {
+                max_buffers: 2,
+                max_bytes: 1 << 20,
+            },
+        );
+        let live = |rm: &ResourceManager| rm.stats().bytes_total;
+        let a = rm
+            .allocate(BufferSpec::new(BufferKind::Other, 16, 1), "a")
+            .unwrap();
+        let b = rm
+            .allocate(BufferSpec::new(BufferKind::Other, 32, 1), "b")
+            .unwrap();
+        assert_eq!(live(&rm), 48);
+        // Both held: a third is refused.
+        assert!(matches!(
+            rm.allocate(BufferSpec::new(BufferKind::Other, 64, 1), "c"),
+            Err(RmError::PoolExhausted { .. })
+        ));
+        // One free: its memory goes, the pool stays at two buffers.
+        rm.release(a.id).unwrap();
+        let c = rm
+            .allocate(BufferSpec::new(BufferKind::Other, 64, 1), "c")
+            .unwrap();
+        assert_eq!(live(&rm), 32 + 64);
+        assert!(matches!(a.read(), Err(RmError::UseAfterRelease(_))));
+        rm.release(b.id).unwrap();
+        rm.release(c.id).unwrap();
+    }
+
+    /// `max_bytes` may be filled exactly, never exceeded.
+    #[test]
+    fn max_bytes_fills_exactly_and_no_further() {
+        let rm = ResourceManager::new(
+            Box::new(HeapAllocator),
+            PoolConfig {
+                max_buffers: 16,
+                max_bytes: 200,
+            },
+        );
+        let a = rm
+            .allocate(BufferSpec::new(BufferKind::Other, 100, 1), "a")
+            .unwrap();
+        let b = rm
+            .allocate(BufferSpec::new(BufferKind::Other, 100, 1), "b")
+            .unwrap();
+        assert_eq!(rm.stats().bytes_total, 200);
+        let e = rm
+            .allocate(BufferSpec::new(BufferKind::Other, 1, 1), "c")
+            .unwrap_err();
+        assert_eq!(
+            e,
+            RmError::PoolExhausted {
+                requested: 1,
+                in_use: 200,
+                limit: 200
+            }
+        );
+        assert_eq!(rm.stats().allocations, 2);
+        rm.release(a.id).unwrap();
+        // 100 free bytes of another size are dropped to make room for 150,
+        // which still does not fit beside the 100 held.
+        let c = rm.allocate(BufferSpec::new(BufferKind::Other, 150, 1), "c");
+        let full = |requested, in_use| RmError::PoolExhausted {
+            requested,
+            in_use,
+            limit: 200,
+        };
+        assert_eq!(c.unwrap_err(), full(150, 100));
+        assert_eq!(rm.stats().bytes_total, 100);
+        // Nothing left to drop: the same answer, at once.
+        let c = rm.allocate(BufferSpec::new(BufferKind::Other, 150, 1), "c");
+        assert_eq!(c.unwrap_err(), full(150, 100));
+        let d = rm
+            .allocate(BufferSpec::new(BufferKind::Other, 50, 2), "d")
+            .unwrap();
+        assert_eq!(rm.stats().bytes_total, 200);
+        assert_eq!(rm.stats().allocations, 3);
+        rm.release(b.id).unwrap();
+        rm.release(d.id).unwrap();
+    }
+
+    #[test]
+    fn cancelling_one_plan_leaves_the_others() {
+        let rm = rm();
+        rm.reserve_for_plan(1, 2, spec(), 1_000_000_000_000)
+            .unwrap();
+        rm.reserve_for_plan(2, 1, spec(), 1_000_000_000_000)
+            .unwrap();
+        rm.cancel_reservation(2).unwrap();
+        assert_eq!(rm.stats().reserved, 2);
+        assert_eq!(rm.cancel_reservation(2), Err(RmError::UnknownPlan(2)));
+        let bufs = rm.commit_reservation(1, "fusion").unwrap();
+        assert_eq!(bufs.len(), 2);
+        for b in bufs {
+            rm.release(b.id).unwrap();
+        }
+    }
+
+    /// Every count of `stats` and `snapshot` after a known history, emptied
+    /// slots (memory given back) not counted.
+    #[test]
+    fn stats_and_snapshot_count_exactly() {
+        let rm = ResourceManager::new(
+            Box::new(HeapAllocator),
+            PoolConfig {
+                max_buffers: 16,
+                max_bytes: 100,
+            },
+        );
+        let other = |w| BufferSpec::new(BufferKind::Other, w, 1);
+        let a = rm.allocate(other(10), "a").unwrap();
+        let b = rm.allocate(other(20), "b").unwrap();
+        rm.pin(b.id, "x").unwrap();
+        rm.pin(b.id, "y").unwrap();
+        rm.reserve_for_plan(7, 1, other(30), u64::MAX / 2).unwrap();
+        let c = rm.allocate(other(5), "c").unwrap();
+        rm.release(c.id).unwrap();
+        // 65 bytes live; 50 more do not fit even without c's 5: c's memory
+        // goes back, its slot stays, empty.
+        assert!(rm.allocate(other(50), "d").is_err());
+        assert_eq!(
+            rm.stats(),
+            PoolStats {
+                total: 3,
+                free: 0,
+                allocated: 2,
+                reserved: 1,
+                pinned: 1,
+                pins: 2,
+                bytes_total: 60,
+                bytes_in_use: 60,
+                allocations: 4,
+                reuses: 0,
+            }
+        );
+        let snap = rm.snapshot();
+        assert_eq!(snap.len(), 3);
+        assert_eq!(
+            snap.iter().map(|s| s.state.name()).collect::<Vec<_>>(),
+            ["allocated", "allocated", "reserved"]
+        );
+        rm.unpin(b.id, "x").unwrap();
+        rm.unpin(b.id, "y").unwrap();
+        rm.release(a.id).unwrap();
+        rm.release(b.id).unwrap();
+    }
+
+    /// A pin is stale once it is held longer than the threshold, not at it.
+    #[test]
+    fn a_pin_is_stale_only_past_the_threshold() {
+        let rm = rm();
+        let b = rm.allocate(spec(), "t").unwrap();
+        rm.pin(b.id, "holder").unwrap();
+        let since = rm.snapshot()[0].pins[0].since_ns;
+        assert!(rm.stale_pins(since + 1000, 1000).is_empty());
+        let stale = rm.stale_pins(since + 1001, 1000);
+        assert_eq!(
+            stale,
+            vec![StalePin {
+                id: b.id,
+                owner: "holder".into(),
+                age_ns: 1001
+            }]
+        );
+        rm.unpin(b.id, "holder").unwrap();
+        rm.release(b.id).unwrap();
+    }
 }

@@ -392,4 +392,58 @@ mod tests {
         assert_eq!(snap.version, 2);
         assert_eq!(store.version(), 3);
     }
+
+    #[test]
+    fn an_algorithm_block_without_enabled_is_enabled() {
+        let mut v: serde_json::Value = serde_json::from_str(&Tuning::default().to_json()).unwrap();
+        v["algorithms"] = serde_json::json!([{ "name": "ae.mean_luminance" }]);
+        let t = Tuning::from_json(&v.to_string(), "t.json").unwrap();
+        assert!(t.algorithms[0].enabled);
+        assert_eq!(t.algorithms[0].params, serde_json::Value::Null);
+    }
+
+    #[test]
+    fn load_reads_the_file_and_names_it_when_it_cannot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tuning.json");
+        let mut t = Tuning::default();
+        t.stages.tone.contrast = 1.7;
+        std::fs::write(&path, t.to_json()).unwrap();
+        assert_eq!(Tuning::load(&path).unwrap(), t);
+        let missing = dir.path().join("missing.json");
+        let e = Tuning::load(&missing).unwrap_err().to_string();
+        assert!(e.contains(&missing.display().to_string()), "{e}");
+    }
+
+    /// The algorithms are rebuilt when their blocks change, shared when not.
+    #[test]
+    fn an_update_rebuilds_the_algorithms_only_when_their_blocks_change() {
+        let store = ParamStore::new(Tuning::default());
+        let v1 = store.snapshot();
+        assert_eq!(format!("{v1:?}"), "ParamSet(v1)");
+        store.edit(|t| t.stages.tone.contrast = 1.5).unwrap();
+        let v2 = store.snapshot();
+        assert!(Arc::ptr_eq(&v1.algorithms, &v2.algorithms));
+        store
+            .edit(|t| {
+                let ae = t
+                    .algorithms
+                    .iter_mut()
+                    .find(|a| a.name == "ae.mean_luminance")
+                    .unwrap();
+                ae.params = serde_json::json!({ "target": 0.3 });
+            })
+            .unwrap();
+        let v3 = store.snapshot();
+        assert!(!Arc::ptr_eq(&v2.algorithms, &v3.algorithms));
+        let target = v3
+            .algorithms
+            .iter()
+            .find(|a| a.name() == "ae.mean_luminance")
+            .unwrap()
+            .params()["target"]
+            .as_f64()
+            .unwrap();
+        assert!((target - 0.3).abs() < 1e-6, "{target}");
+    }
 }

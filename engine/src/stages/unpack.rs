@@ -100,10 +100,7 @@ pub fn unpack_row(fmt: &RawFormat, row: &[u8], out: &mut [u16]) {
                 out[g * 2] = (c[0] as u16) << 4 | (c[2] as u16 & 0xF);
                 out[g * 2 + 1] = (c[1] as u16) << 4 | (c[2] as u16 >> 4);
             }
-            if w % 2 == 1 {
-                let c = &row[full * 3..full * 3 + 3];
-                out[w - 1] = (c[0] as u16) << 4 | (c[2] as u16 & 0xF);
-            }
+            // Widths are even (`RawFormat::validate`): no half group.
         }
     }
 }
@@ -307,5 +304,95 @@ mod tests {
             unpack(&bits, &[0u8; 64], &mut out),
             Err(UnpackError::Format(FormatError::Bits { .. }))
         ));
+    }
+
+    /// A frame may omit the last row's padding: exactly that many bytes are
+    /// enough, one fewer is a truncated frame naming both sizes; the output
+    /// must hold every sample.
+    #[test]
+    fn the_smallest_whole_frame_is_accepted_and_one_byte_less_is_not() {
+        for mut fmt in formats() {
+            fmt.stride = fmt.min_stride() + 3;
+            let need = fmt.stride as usize * (fmt.height as usize - 1) + fmt.min_stride() as usize;
+            assert_eq!(check_frame(&fmt, need), Ok(()), "{}", fmt.describe());
+            assert_eq!(
+                check_frame(&fmt, need - 1),
+                Err(UnpackError::Truncated {
+                    got: need - 1,
+                    need,
+                    fmt: fmt.describe()
+                })
+            );
+            let src = vec![0u8; need];
+            let mut dst = vec![0u16; fmt.pixels()];
+            assert_eq!(unpack(&fmt, &src, &mut dst), Ok(()));
+            assert!(matches!(
+                unpack(&fmt, &src[..need - 1], &mut dst),
+                Err(UnpackError::Truncated { .. })
+            ));
+            let short = fmt.pixels() - 1;
+            assert_eq!(
+                unpack(&fmt, &src, &mut dst[..short]),
+                Err(UnpackError::Output {
+                    got: short,
+                    need: fmt.pixels()
+                })
+            );
+        }
+    }
+
+    /// A row handed over with its padding (or more) unpacks the same: bytes
+    /// past the row's groups are ignored.
+    #[test]
+    fn bytes_after_a_row_are_ignored() {
+        for mut fmt in formats() {
+            fmt.stride = fmt.min_stride() + 7;
+            let n = fmt.pixels();
+            let samples: Vec<u16> = (0..n as u32)
+                .map(|i| (i.wrapping_mul(40503) % (fmt.max_value() as u32 + 1)) as u16)
+                .collect();
+            let mut bytes = vec![0u8; fmt.frame_bytes()];
+            pack(&fmt, &samples, &mut bytes).unwrap();
+            // Fill the padding with ones: it must not leak into any sample.
+            let (w, stride) = (fmt.width as usize, fmt.stride as usize);
+            for y in 0..fmt.height as usize {
+                bytes[y * stride + fmt.min_stride() as usize..(y + 1) * stride].fill(0xFF);
+            }
+            for y in 0..fmt.height as usize - 1 {
+                let mut out = vec![0u16; w];
+                unpack_row(&fmt, &bytes[y * stride..(y + 2) * stride], &mut out);
+                assert_eq!(
+                    out,
+                    samples[y * w..(y + 1) * w],
+                    "{} row {y}",
+                    fmt.describe()
+                );
+            }
+        }
+    }
+
+    /// Frames taller than one band of rows unpack in parallel exactly as in
+    /// one pass; `pack` refuses too few samples.
+    #[test]
+    fn parallel_unpack_over_many_bands_equals_unpack() {
+        let mut fmt = RawFormat::new(18, 200, 12, BayerOrder::Rggb, Packing::Csi2);
+        fmt.stride = fmt.min_stride() + 5;
+        let n = fmt.pixels();
+        let samples: Vec<u16> = (0..n as u32).map(|i| (i * 7 % 4096) as u16).collect();
+        let mut bytes = vec![0u8; fmt.frame_bytes()];
+        pack(&fmt, &samples, &mut bytes).unwrap();
+        let mut a = vec![0u16; n];
+        let mut b = vec![0u16; n];
+        unpack(&fmt, &bytes, &mut a).unwrap();
+        unpack_par(&fmt, &bytes, &mut b).unwrap();
+        assert_eq!(a, samples);
+        assert_eq!(b, samples);
+        assert_eq!(
+            pack(&fmt, &samples[..n - 1], &mut bytes),
+            Err(UnpackError::Output {
+                got: n - 1,
+                need: n
+            })
+        );
     }
 }
