@@ -956,6 +956,32 @@ mod tests {
     }
 
     /// `max_bytes` may be filled exactly, never exceeded.
+    /// A slot whose memory was given back does not count against
+    /// `max_buffers`: the next buffer goes into it.
+    #[test]
+    fn an_emptied_slot_is_not_a_live_buffer() {
+        let rm = ResourceManager::new(
+            Box::new(HeapAllocator),
+            PoolConfig {
+                max_buffers: 2,
+                max_bytes: 60,
+            },
+        );
+        let other = |w| BufferSpec::new(BufferKind::Other, w, 1);
+        let a = rm.allocate(other(16), "a").unwrap();
+        let b = rm.allocate(other(32), "b").unwrap();
+        rm.release(a.id).unwrap();
+        // a's memory goes to make room, and 64 still does not fit: a's slot
+        // is left empty.
+        assert!(rm.allocate(other(64), "c").is_err());
+        assert_eq!(rm.stats().total, 1);
+        let d = rm.allocate(other(8), "d").unwrap();
+        assert_eq!(d.id.index, a.id.index);
+        assert_eq!(rm.stats().total, 2);
+        rm.release(b.id).unwrap();
+        rm.release(d.id).unwrap();
+    }
+
     #[test]
     fn max_bytes_fills_exactly_and_no_further() {
         let rm = ResourceManager::new(
