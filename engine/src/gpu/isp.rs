@@ -285,7 +285,8 @@ pub struct GpuIsp {
     /// GPU objects (buffers, query sets, bind groups) created so far.
     created: std::sync::atomic::AtomicU64,
     /// A fault the next preview runs into (tests of the fallback).
-    inject: Mutex<Option<InjectedFault>>,
+    /// `InjectedFault as u8 + 1`, or 0 for none: one atomic load per check.
+    inject: AtomicU8,
 }
 
 /// A fault [`GpuIsp::inject_fault`] makes the next preview run into, midway
@@ -415,7 +416,7 @@ impl GpuIsp {
             aux_scratch: Mutex::new(Vec::new()),
             display: Mutex::new(None),
             created: std::sync::atomic::AtomicU64::new(0),
-            inject: Mutex::new(None),
+            inject: AtomicU8::new(0),
         })
     }
 
@@ -705,17 +706,17 @@ impl GpuIsp {
 
     /// Make the next preview run into `fault` (tests of the engine's fallback).
     pub fn inject_fault(&self, fault: InjectedFault) {
-        *self.inject.lock().unwrap_or_else(|p| p.into_inner()) = Some(fault);
+        self.inject.store(fault as u8 + 1, Ordering::Release);
     }
 
     /// Take the injected fault if it is `kind`.
     fn injected(&self, kind: InjectedFault) -> bool {
-        let mut f = self.inject.lock().unwrap_or_else(|p| p.into_inner());
-        if *f == Some(kind) {
-            *f = None;
-            return true;
-        }
-        false
+        let k = kind as u8 + 1;
+        self.inject.load(Ordering::Relaxed) == k
+            && self
+                .inject
+                .compare_exchange(k, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Wait for `idx` (bounded by the context's timeout); a lost device or
