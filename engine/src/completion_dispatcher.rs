@@ -99,6 +99,12 @@ impl DispatchCtx {
         self.inbox.clone()
     }
 
+    /// Drop a pin taken for work that never ran (a frame that could not
+    /// start); the buffer goes if it was waiting for that pin.
+    pub(crate) fn drop_pin(&mut self, id: BufferId, owner: &str) {
+        self.unpin(id, owner);
+    }
+
     fn unpin(&mut self, id: BufferId, owner: &str) {
         match self.rm.unpin(id, owner) {
             Ok(0) if self.release_after_unpin.remove(&id) => {

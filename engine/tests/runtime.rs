@@ -573,3 +573,52 @@ fn a_housekeeper_sweep_expires_a_reservation_and_writes_its_pool_row() {
     }
     engine.shutdown();
 }
+
+/// Run a closure on the engine's dispatcher and wait for it: everything
+/// posted before it (releases, unpins) has happened.
+fn on_dispatcher(engine: &Engine) {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    engine.post(move |_| {
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(10)).expect("the dispatcher ran the call");
+}
+
+#[test]
+fn a_frame_that_fails_to_submit_leaves_nothing_in_flight() {
+    for path in [PathMode::Fast, PathMode::Both] {
+        let engine = Engine::new(
+            EngineConfig {
+                path,
+                ..Default::default()
+            },
+            Tuning::default(),
+        )
+        .unwrap();
+        // A raw buffer handed back already: its handle is stale, so the
+        // submit cannot pin it after taking the frame's other buffers.
+        let raw = engine.acquire_raw(&fmt()).unwrap();
+        let stale = raw.clone();
+        engine.discard(raw);
+        on_dispatcher(&engine);
+        let meta = isp_engine::sources::FrameMeta {
+            sequence: 0,
+            timestamp_ns: 0,
+            exposure_us: 0.0,
+            analogue_gain: 1.0,
+            controls: Default::default(),
+        };
+        let err = engine.submit(stale, meta, fmt()).unwrap_err();
+        assert!(
+            matches!(err, isp_engine::pipeline::EngineError::Buffer(_)),
+            "{err}"
+        );
+        assert!(
+            engine.flush(Duration::from_secs(2)),
+            "{path:?}: the refused frame still counts as in flight"
+        );
+        on_dispatcher(&engine);
+        let st = engine.rm.stats();
+        assert_eq!((st.allocated, st.pins), (0, 0), "{path:?}: {st:?}");
+    }
+}

@@ -1,0 +1,85 @@
+//! What an engine is built from, and how it fails.
+
+use crate::algorithms::SensorConfig;
+use crate::allocator::AllocatorKind;
+use crate::gpu::{Backend, GpuContext, GpuError};
+use crate::housekeeper::HousekeeperConfig;
+use crate::resource_manager::{PoolConfig, RmError};
+use crate::sources::SourceError;
+use crate::threading_manager::ThreadingConfig;
+use std::sync::Arc;
+
+/// Which pipeline a frame goes through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PathMode {
+    /// Realtime preview (RGBA8).
+    Fast,
+    /// Background capture (RGB16, full quality).
+    Slow,
+    /// Both, per frame.
+    Both,
+}
+
+impl PathMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "fast" => Some(Self::Fast),
+            "slow" => Some(Self::Slow),
+            "both" => Some(Self::Both),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub allocator: AllocatorKind,
+    pub pool: PoolConfig,
+    pub threading: ThreadingConfig,
+    pub housekeeper: HousekeeperConfig,
+    pub path: PathMode,
+    /// Slow path writes linear RGB16 instead of display-encoded.
+    pub linear_output: bool,
+    /// Frames allowed in flight before `feed` waits (offline sources).
+    pub max_in_flight: usize,
+    pub sensor: SensorConfig,
+    /// Which backend runs the preview (`Cpu` by default in the library; the
+    /// CLI and the app default to `Auto`).
+    pub backend: Backend,
+    /// A GPU device to adopt instead of creating one (the app's eframe device).
+    pub gpu_context: Option<Arc<GpuContext>>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            allocator: AllocatorKind::Auto,
+            pool: PoolConfig::default(),
+            threading: ThreadingConfig::default(),
+            housekeeper: HousekeeperConfig::default(),
+            path: PathMode::Fast,
+            linear_output: false,
+            max_in_flight: 3,
+            sensor: SensorConfig::default(),
+            backend: Backend::Cpu,
+            gpu_context: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("allocator: {0}")]
+    Alloc(#[from] crate::allocator::AllocError),
+    #[error("buffers: {0}")]
+    Buffer(#[from] RmError),
+    #[error("source: {0}")]
+    Source(#[from] SourceError),
+    #[error("the engine is shut down")]
+    Closed,
+    #[error("GPU backend: {0}")]
+    Gpu(#[from] GpuError),
+    #[error("frame plan: {0}")]
+    Plan(String),
+}

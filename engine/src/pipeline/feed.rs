@@ -1,0 +1,97 @@
+//! Feeding: frames from a source into the engine, and the sensor controls
+//! the algorithms ask for on their way back to the source (Coordinator,
+//! IoctlApplier).
+
+use super::{Engine, EngineError};
+use crate::algorithms::Control;
+use crate::sources::FrameSource;
+use std::time::Duration;
+
+impl Engine {
+    /// Controls the algorithms asked for since the last call.
+    pub fn take_controls(&self) -> Vec<Control> {
+        std::mem::take(&mut *self.controls.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Read frames from `source` and submit them, at most `limit`. Offline
+    /// sources wait for a free slot (no frame is dropped); live sources never
+    /// wait. Controls from AE are applied to the source between frames.
+    /// `on_submit` sees each frame id. Returns the frames submitted.
+    pub fn feed(
+        &self,
+        source: &mut dyn FrameSource,
+        limit: Option<u64>,
+        mut on_submit: impl FnMut(u64),
+    ) -> Result<u64, EngineError> {
+        let fmt = source.format();
+        let mut n = 0;
+        while limit.is_none_or(|l| n < l) {
+            if !source.is_live() {
+                while !self
+                    .launcher
+                    .in_flight
+                    .wait_below(self.config.max_in_flight, Duration::from_millis(200))
+                {
+                }
+            }
+            self.apply_controls(source)?;
+            let buf = self.acquire_raw(&fmt)?;
+            let meta = {
+                let mut m = buf.write()?;
+                source.next_frame(m.bytes_mut())
+            };
+            let meta = match meta {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    self.discard(buf);
+                    break;
+                }
+                Err(e) => {
+                    self.discard(buf);
+                    return Err(e.into());
+                }
+            };
+            let id = self.submit(buf, meta, fmt)?;
+            on_submit(id);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Run the algorithms' latest controls through the Coordinator's chain,
+    /// schedule them with the IoctlApplier and write what is due before the
+    /// next frame is captured.
+    fn apply_controls(&self, source: &mut dyn FrameSource) -> Result<(), EngineError> {
+        let requested = self.take_controls();
+        let mut g = self.controls_out.lock().unwrap_or_else(|p| p.into_inner());
+        let (coordinator, applier, frame) = &mut *g;
+        if !requested.is_empty() {
+            let (modified, changes) = coordinator.run_traced(requested);
+            let target = applier.push(*frame, &modified);
+            let why = if changes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", changes.join("; "))
+            };
+            self.telemetry.note(
+                "coordinator",
+                format!("{modified:?} take effect at frame {target}{why}"),
+            );
+        }
+        let due = applier.due(*frame);
+        *frame += 1;
+        if !due.is_empty() {
+            source.set_controls(&due)?;
+        }
+        Ok(())
+    }
+
+    /// Manual exposure/gain that win over AE (None gives control back).
+    pub fn set_manual_controls(&self, exposure_us: Option<f32>, analogue_gain: Option<f32>) {
+        let mut g = self.controls_out.lock().unwrap_or_else(|p| p.into_inner());
+        g.0.chain[0] = Box::new(crate::controls::ManualOverride {
+            exposure_us,
+            analogue_gain,
+        });
+    }
+}

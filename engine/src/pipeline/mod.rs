@@ -1,0 +1,328 @@
+//! The Engine: the runtime wired together.
+//!
+//! ```text
+//! feeder (caller's thread) -> ResourceManager (raw buffer) -> Launcher -> ThreadingManager
+//!   the frame's plan (plan.rs), e.g. realtime RawISP -> RawAlgo -> FastISP -> FastAlgo,
+//!   background SlowISP -> SlowAlgo
+//! -> CompletionDispatcher -> PipelineRouter (next step, releases, publish, 3A fold)
+//! ```
+//! The router runs on the dispatcher thread; it is the only code that ends a
+//! buffer's life. Subscribers get `Arc<FrameResult>` with pinned outputs.
+//!
+//! | file | what |
+//! |---|---|
+//! | `config.rs` | `EngineConfig`, `PathMode`, `EngineError` |
+//! | `plan.rs` | `FramePlan`: the steps of a frame, declared once |
+//! | `router.rs` | starting frames, running plans, results |
+//! | `subscriptions.rs` | who gets results |
+//! | `feed.rs` | sources in, sensor controls out |
+//! | `taps.rs` | any stage's output on demand |
+
+mod config;
+mod feed;
+pub mod plan;
+mod router;
+mod subscriptions;
+mod taps;
+
+pub use config::{EngineConfig, EngineError, PathMode};
+pub use router::FrameResult;
+
+use crate::algorithms::{Control, IpaContext};
+use crate::allocator::create_allocator;
+use crate::completion_dispatcher::{CompletionDispatcher, DispatchCtx, DispatcherMsg};
+use crate::gpu::{Backend, GpuBackend, GpuContext, GpuIsp};
+use crate::housekeeper::{Housekeeper, HousekeeperTimer};
+use crate::resource_manager::{BufferRef, BufferSpec, ResourceManager};
+use crate::sources::FrameMeta;
+use crate::telemetry::TelemetryManager;
+use crate::threading_manager::ThreadingManager;
+use crate::tuning::{FrameParams, ParamStore, Tuning};
+use crate::types::RawFormat;
+use plan::StandardPlans;
+use router::{FrameStart, Launcher, PipelineRouter};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use subscriptions::Subscribers;
+
+/// The whole runtime.
+pub struct Engine {
+    pub rm: Arc<ResourceManager>,
+    pub telemetry: Arc<TelemetryManager>,
+    pub params: Arc<ParamStore>,
+    pub housekeeper: Housekeeper,
+    threading: Arc<ThreadingManager>,
+    dispatcher: Mutex<CompletionDispatcher>,
+    timer: Mutex<HousekeeperTimer>,
+    subscribers: Subscribers,
+    ipa: Arc<Mutex<IpaContext>>,
+    controls: Arc<Mutex<Vec<Control>>>,
+    launcher: Launcher,
+    plans: StandardPlans,
+    next_frame: Mutex<u64>,
+    /// Modifier chain and write scheduling for sensor controls (feeder side).
+    controls_out: Mutex<(
+        crate::controls::Coordinator,
+        crate::controls::IoctlApplier,
+        u64,
+    )>,
+    config: EngineConfig,
+    pub allocator_note: Option<String>,
+    gpu: Option<Arc<GpuBackend>>,
+    backend_note: String,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Engine({:?})", self.config.path)
+    }
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig, tuning: Tuning) -> Result<Engine, EngineError> {
+        let (alloc, note) = create_allocator(config.allocator)?;
+        let rm = Arc::new(ResourceManager::new(alloc, config.pool));
+        let telemetry = Arc::new(TelemetryManager::new());
+        if let Some(n) = &note {
+            telemetry.note("allocator", n.clone());
+        }
+        let inbox = CompletionDispatcher::channel();
+        let threading = Arc::new(ThreadingManager::new(config.threading, inbox.0.clone()));
+        let subscribers = Subscribers::default();
+        let ipa = Arc::new(Mutex::new(IpaContext {
+            wb_gains: tuning.stages.white_balance.gains,
+            ..Default::default()
+        }));
+        let controls = Arc::new(Mutex::new(Vec::new()));
+        let (router, launcher) = PipelineRouter::new(
+            rm.clone(),
+            threading.clone(),
+            telemetry.clone(),
+            inbox.0.clone(),
+            subscribers.clone(),
+            ipa.clone(),
+            controls.clone(),
+        );
+        let housekeeper = Housekeeper::new(config.housekeeper);
+        let timer = HousekeeperTimer::start(config.housekeeper.period, inbox.0.clone());
+        let dispatcher = CompletionDispatcher::start(
+            inbox,
+            rm.clone(),
+            telemetry.clone(),
+            housekeeper.clone(),
+            Box::new(router),
+        );
+        let params = Arc::new(ParamStore::new(tuning));
+        let (gpu, backend_note) = Self::open_gpu(&config)?;
+        telemetry.note("backend", backend_note.clone());
+        Ok(Engine {
+            rm,
+            telemetry,
+            params,
+            housekeeper,
+            threading,
+            dispatcher: Mutex::new(dispatcher),
+            timer: Mutex::new(timer),
+            subscribers,
+            ipa,
+            controls,
+            launcher,
+            plans: StandardPlans::new(),
+            next_frame: Mutex::new(0),
+            controls_out: Mutex::new((
+                crate::controls::Coordinator::standard(config.sensor),
+                crate::controls::IoctlApplier::new(Default::default()),
+                0,
+            )),
+            config,
+            allocator_note: note,
+            gpu,
+            backend_note,
+        })
+    }
+
+    /// The GPU for `config.backend`, and a line saying what was chosen.
+    fn open_gpu(config: &EngineConfig) -> Result<(Option<Arc<GpuBackend>>, String), EngineError> {
+        let mode = config.backend;
+        if mode == Backend::Cpu {
+            return Ok((None, "cpu (asked for)".into()));
+        }
+        let adopted = config.gpu_context.is_some();
+        let opened = match &config.gpu_context {
+            Some(c) => Ok(c.clone()),
+            None => GpuContext::new(),
+        };
+        // `auto` on its own device skips a software rasterizer: it runs the
+        // shaders on the CPU, far slower than the CPU backend. A device the
+        // caller hands over, or `gpu`, is used as it is.
+        if let (Ok(ctx), Backend::Auto, false) = (&opened, mode, adopted)
+            && ctx.is_software()
+        {
+            return Ok((
+                None,
+                format!(
+                    "cpu (auto: the only adapter, {}, is a software rasterizer; --backend gpu uses it)",
+                    ctx.adapter_name()
+                ),
+            ));
+        }
+        match (opened.and_then(GpuIsp::new), mode) {
+            (Ok(isp), _) => {
+                let note = format!("gpu: {}", isp.context().adapter_name());
+                Ok((Some(Arc::new(GpuBackend::new(isp, mode))), note))
+            }
+            (Err(e), Backend::Auto) => Ok((None, format!("cpu (auto: {e})"))),
+            (Err(e), _) => Err(EngineError::Gpu(e)),
+        }
+    }
+
+    /// What runs the preview now: "gpu: <adapter>" or "cpu (...)"; after a
+    /// fault in auto mode, the CPU and why.
+    pub fn backend(&self) -> String {
+        match &self.gpu {
+            Some(g) if g.active() => self.backend_note.clone(),
+            Some(g) => format!(
+                "cpu (auto, after a GPU fault: {})",
+                g.last_fault().unwrap_or_default()
+            ),
+            None => self.backend_note.clone(),
+        }
+    }
+
+    /// The engine's GPU ISP, when it has one (for taps and the app's texture path).
+    pub fn gpu(&self) -> Option<&GpuIsp> {
+        self.gpu.as_ref().map(|g| &g.isp)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn threading(&self) -> &ThreadingManager {
+        &self.threading
+    }
+
+    /// The current 3A state.
+    pub fn ipa(&self) -> IpaContext {
+        *self.ipa.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Frames submitted so far: the newest frame's id.
+    pub fn frames_submitted(&self) -> u64 {
+        *self.next_frame.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.launcher.in_flight.count()
+    }
+
+    /// A pooled buffer for one RAW frame of `fmt`.
+    pub fn acquire_raw(&self, fmt: &RawFormat) -> Result<BufferRef, EngineError> {
+        Ok(self
+            .rm
+            .allocate(BufferSpec::raw(fmt.width, fmt.height, fmt.stride), "source")?)
+    }
+
+    /// Hand an unused buffer back (through the dispatcher).
+    pub fn discard(&self, buf: BufferRef) {
+        self.post(move |ctx| ctx.release_when_unpinned(buf.id));
+    }
+
+    /// Run a closure on the dispatcher thread.
+    pub fn post(&self, f: impl FnOnce(&mut DispatchCtx) + Send + 'static) {
+        let inbox = self
+            .dispatcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .inbox();
+        let _ = inbox.send(DispatcherMsg::Call(Box::new(f)));
+    }
+
+    /// The parameters of the next frame: the current version, prepared by the
+    /// algorithms from the current 3A state.
+    fn frame_params(&self, format: RawFormat) -> (Arc<FrameParams>, IpaContext) {
+        let set = self.params.snapshot();
+        let ipa = self.ipa();
+        let mut stages = set.tuning.stages.clone();
+        for a in set.algorithms.iter() {
+            a.prepare(&ipa, &mut stages);
+        }
+        (
+            Arc::new(FrameParams {
+                version: set.version,
+                format,
+                linear_output: self.config.linear_output,
+                stages,
+                lut: set.lut,
+                algorithms: set.algorithms,
+            }),
+            ipa,
+        )
+    }
+
+    /// Submit a frame whose bytes are in `raw` (from [`Engine::acquire_raw`]).
+    /// Returns the frame id. Never blocks on the realtime path; the slow path
+    /// waits while the background lane is full. On an error the frame never
+    /// started and every buffer it took (`raw` too) is handed back.
+    pub fn submit(
+        &self,
+        raw: BufferRef,
+        meta: FrameMeta,
+        format: RawFormat,
+    ) -> Result<u64, EngineError> {
+        if self.threading.is_shut_down() {
+            self.discard(raw);
+            return Err(EngineError::Closed);
+        }
+        let frame_id = {
+            let mut n = self.next_frame.lock().unwrap_or_else(|p| p.into_inner());
+            *n += 1;
+            *n
+        };
+        let (params, mut ipa) = self.frame_params(format);
+        // AE works from what the sensor actually did for this frame (its
+        // metadata), not from what was last asked: controls land frames later.
+        if meta.exposure_us > 0.0 {
+            ipa.exposure_us = meta.exposure_us;
+            ipa.analogue_gain = meta.analogue_gain.max(f32::MIN_POSITIVE);
+        }
+        // The backend is chosen per frame: after a fault in auto mode the
+        // next frame takes the CPU plan.
+        let gpu = self.gpu.clone().filter(|g| g.active());
+        let plan = self.plans.get(self.config.path, gpu.is_some()).clone();
+        self.launcher.start(FrameStart {
+            frame_id,
+            meta,
+            format,
+            raw,
+            plan,
+            params,
+            ipa,
+            gpu,
+        })?;
+        Ok(frame_id)
+    }
+
+    /// Wait until every submitted frame is done and its results dropped.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.launcher.in_flight.wait_below(1, timeout)
+    }
+
+    /// Stop everything: lanes (pending work cancelled), dispatcher, Housekeeper.
+    pub fn shutdown(&self) {
+        self.timer.lock().unwrap_or_else(|p| p.into_inner()).stop();
+        self.threading.shutdown();
+        self.dispatcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .shutdown();
+        // Subscribers see their channel close.
+        self.subscribers.clear();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

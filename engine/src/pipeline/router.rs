@@ -1,0 +1,613 @@
+//! The router: runs a frame's [`FramePlan`] on the lanes.
+//!
+//! A frame starts on the caller's thread ([`Launcher::start`]): the buffers
+//! the first step of each lane writes are allocated and every envelope's
+//! buffers pinned before the frame is registered, so a failure there leaves
+//! nothing behind. From then on everything happens on the dispatcher thread
+//! ([`PipelineRouter`], the only code that ends a frame buffer's life): each
+//! completion ends its step, publishes the lane's result when the step says
+//! so, and dispatches the lane's next step; a failure ends the rest of the
+//! lane. A buffer is released when the last step that uses it has ended,
+//! and the frame leaves the in-flight count when all its steps have ended
+//! and its results are dropped.
+
+use super::EngineError;
+use super::plan::{FramePlan, Slot, StepBackend};
+use super::subscriptions::Subscribers;
+use crate::algorithms::{Control, IpaContext};
+use crate::completion_dispatcher::{DispatchCtx, DispatcherMsg, PinGuard, Router};
+use crate::envelope::{CompletionEvent, Envelope, GpuOutput, Payload, StageOutput};
+use crate::gpu::GpuBackend;
+use crate::resource_manager::{BufferId, BufferRef, ResourceManager};
+use crate::sources::FrameMeta;
+use crate::stages::stats::Stats3A;
+use crate::telemetry::TelemetryManager;
+use crate::threading_manager::ThreadingManager;
+use crate::tuning::FrameParams;
+use crate::types::{Lane, Outcome, RawFormat};
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// Counts frames in flight; `feed` and `flush` wait on it.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    n: Mutex<usize>,
+    cv: Condvar,
+}
+
+impl InFlight {
+    fn enter(&self) {
+        *self.n.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+    }
+    fn leave(&self) {
+        let mut n = self.n.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        self.cv.notify_all();
+    }
+    pub(crate) fn wait_below(&self, max: usize, timeout: Duration) -> bool {
+        let n = self.n.lock().unwrap_or_else(|p| p.into_inner());
+        let (n, _) = self
+            .cv
+            .wait_timeout_while(n, timeout, |n| *n >= max)
+            .unwrap_or_else(|p| p.into_inner());
+        *n < max
+    }
+    pub(crate) fn count(&self) -> usize {
+        *self.n.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The frame's identity, shared by the router's state and the results.
+/// When the last holder drops it, the frame stops counting as in flight.
+#[derive(Debug)]
+pub(crate) struct FrameCtx {
+    frame_id: u64,
+    meta: FrameMeta,
+    format: RawFormat,
+    in_flight: Arc<InFlight>,
+}
+
+impl Drop for FrameCtx {
+    fn drop(&mut self) {
+        self.in_flight.leave();
+    }
+}
+
+/// What subscribers receive, once per frame and lane.
+#[derive(Debug)]
+pub struct FrameResult {
+    pub frame_id: u64,
+    pub meta: FrameMeta,
+    pub format: RawFormat,
+    pub params_version: u64,
+    pub lane: Lane,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+    /// RGBA8 preview (fast path).
+    pub preview: Option<PinGuard>,
+    /// RGB16 capture (slow path).
+    pub capture: Option<PinGuard>,
+    pub stats: Option<Arc<Stats3A>>,
+    pub ipa: IpaContext,
+    _frame: Arc<FrameCtx>,
+}
+
+impl FrameResult {
+    /// A copy of the preview pixels (RGBA8), if there is one.
+    pub fn preview_rgba(&self) -> Option<Vec<u8>> {
+        let g = self.preview.as_ref()?;
+        let m = g.buffer().read().ok()?;
+        let n = self.format.pixels() * 4;
+        Some(m.bytes()[..n].to_vec())
+    }
+    /// A copy of the capture pixels (RGB16), if there is one.
+    pub fn capture_rgb16(&self) -> Option<Vec<u16>> {
+        let g = self.capture.as_ref()?;
+        let m = g.buffer().read().ok()?;
+        let n = self.format.pixels() * 3;
+        Some(m.u16s()[..n].to_vec())
+    }
+}
+
+fn lane_index(l: Lane) -> usize {
+    match l {
+        Lane::Realtime => 0,
+        Lane::Background => 1,
+    }
+}
+
+/// One frame in flight, as the router tracks it.
+struct FrameState {
+    frame: Arc<FrameCtx>,
+    plan: Arc<FramePlan>,
+    params: Arc<FrameParams>,
+    ipa: IpaContext,
+    gpu: Option<Arc<GpuBackend>>,
+    bufs: [Option<BufferRef>; Slot::COUNT],
+    /// Steps not yet ended that use each slot.
+    uses: [u8; Slot::COUNT],
+    /// Bit `i`: step `i` has ended (completed, failed, or will never run).
+    ended: u32,
+    stats: [Option<Arc<Stats3A>>; 2],
+    published: [bool; 2],
+}
+
+impl FrameState {
+    fn done(&self) -> bool {
+        self.ended.count_ones() as usize == self.plan.steps().len()
+    }
+
+    /// Step `i` is over: buffers no later step uses go back.
+    fn end_step(&mut self, ctx: &mut DispatchCtx, i: usize) {
+        if self.ended & (1 << i) != 0 {
+            return;
+        }
+        self.ended |= 1 << i;
+        let step = self.plan.steps()[i];
+        for slot in Slot::ALL {
+            if !step.slots().any(|s| s == slot) {
+                continue;
+            }
+            let u = &mut self.uses[slot.index()];
+            *u = u.saturating_sub(1);
+            if *u == 0
+                && let Some(b) = self.bufs[slot.index()].take()
+            {
+                ctx.release_when_unpinned(b.id);
+            }
+        }
+    }
+
+    /// The envelope for step `i`; its buffers must be in `bufs`.
+    fn envelope(&self, i: usize, continuation: bool) -> Result<Envelope, String> {
+        let step = self.plan.steps()[i];
+        let get = |s: &Slot| {
+            self.bufs[s.index()]
+                .clone()
+                .ok_or_else(|| format!("{}: no {} buffer", step.stage.name(), s.name()))
+        };
+        let inputs = step.reads.iter().map(get).collect::<Result<Vec<_>, _>>()?;
+        let outputs = step.writes.iter().map(get).collect::<Result<Vec<_>, _>>()?;
+        let gpu = match step.backend {
+            StepBackend::Cpu => None,
+            StepBackend::Gpu => Some(
+                self.gpu
+                    .clone()
+                    .ok_or_else(|| format!("{}: the plan needs a GPU", step.stage.name()))?,
+            ),
+        };
+        Ok(Envelope {
+            frame_id: self.frame.frame_id,
+            stage: step.stage,
+            lane: step.lane,
+            worker: step.worker,
+            inputs,
+            outputs,
+            pin_owner: format!("f{}:{}", self.frame.frame_id, step.stage.name()),
+            params: self.params.clone(),
+            ipa: self.ipa,
+            payload: match &self.stats[lane_index(step.lane)] {
+                Some(s) => Payload::Stats(s.clone()),
+                None => Payload::None,
+            },
+            enqueue_ns: 0,
+            deadline_ns: None,
+            continuation,
+            gpu,
+        })
+    }
+
+    fn result(
+        &self,
+        lane: Lane,
+        outcome: Outcome,
+        error: Option<String>,
+        params_version: u64,
+    ) -> FrameResult {
+        FrameResult {
+            frame_id: self.frame.frame_id,
+            meta: self.frame.meta.clone(),
+            format: self.frame.format,
+            params_version,
+            lane,
+            outcome,
+            error,
+            preview: None,
+            capture: None,
+            stats: self.stats[lane_index(lane)].clone(),
+            ipa: self.ipa,
+            _frame: self.frame.clone(),
+        }
+    }
+}
+
+/// What one frame starts with.
+pub(crate) struct FrameStart {
+    pub frame_id: u64,
+    pub meta: FrameMeta,
+    pub format: RawFormat,
+    /// The sensor bytes; the frame owns them from here on, whatever happens.
+    pub raw: BufferRef,
+    pub plan: Arc<FramePlan>,
+    pub params: Arc<FrameParams>,
+    pub ipa: IpaContext,
+    pub gpu: Option<Arc<GpuBackend>>,
+}
+
+/// Starts frames from the caller's thread.
+pub(crate) struct Launcher {
+    pub rm: Arc<ResourceManager>,
+    pub threading: Arc<ThreadingManager>,
+    pub telemetry: Arc<TelemetryManager>,
+    pub inbox: Sender<DispatcherMsg>,
+    pub in_flight: Arc<InFlight>,
+    register: Sender<FrameState>,
+}
+
+impl Launcher {
+    /// Allocate, pin, register, submit. Nothing after the registration can
+    /// fail: before it, a failure hands every buffer back (the raw one too)
+    /// and the frame never counts as in flight.
+    pub(crate) fn start(&self, s: FrameStart) -> Result<(), EngineError> {
+        let plan = s.plan.clone();
+        let mut bufs: [Option<BufferRef>; Slot::COUNT] = Default::default();
+        bufs[Slot::Raw.index()] = Some(s.raw.clone());
+        let mut state = FrameState {
+            frame: Arc::new(FrameCtx {
+                frame_id: s.frame_id,
+                meta: s.meta,
+                format: s.format,
+                // Counted only once registered (below).
+                in_flight: Arc::default(),
+            }),
+            plan: plan.clone(),
+            params: s.params,
+            ipa: s.ipa,
+            gpu: s.gpu,
+            bufs,
+            uses: plan.uses(),
+            ended: 0,
+            stats: Default::default(),
+            published: [false; 2],
+        };
+        let mut envelopes = Vec::with_capacity(2);
+        let mut pinned: Vec<(BufferId, String)> = Vec::new();
+        let mut failure: Option<EngineError> = None;
+        'start: for i in plan.lane_starts() {
+            for &w in plan.steps()[i].writes {
+                if state.bufs[w.index()].is_some() {
+                    continue;
+                }
+                match self
+                    .rm
+                    .allocate(w.spec(&s.format), &format!("f{}:{}", s.frame_id, w.name()))
+                {
+                    Ok(b) => state.bufs[w.index()] = Some(b),
+                    Err(e) => {
+                        failure = Some(e.into());
+                        break 'start;
+                    }
+                }
+            }
+            let env = match state.envelope(i, false) {
+                Ok(env) => env,
+                Err(e) => {
+                    failure = Some(EngineError::Plan(e));
+                    break 'start;
+                }
+            };
+            for b in env.inputs.iter().chain(env.outputs.iter()) {
+                match self.rm.pin(b.id, &env.pin_owner) {
+                    Ok(_) => pinned.push((b.id, env.pin_owner.clone())),
+                    Err(e) => {
+                        failure = Some(e.into());
+                        break 'start;
+                    }
+                }
+            }
+            envelopes.push(env);
+        }
+        if let Some(e) = failure {
+            self.telemetry
+                .note("engine", format!("frame {} dropped: {e}", s.frame_id));
+            let bufs = state.bufs.iter_mut().filter_map(Option::take).collect();
+            self.abandon(bufs, pinned);
+            return Err(e);
+        }
+        self.in_flight.enter();
+        Arc::get_mut(&mut state.frame)
+            .map(|f| f.in_flight = self.in_flight.clone())
+            .unwrap_or_else(|| unreachable!("the frame is not shared before it is registered"));
+        // The router drains registrations before it routes, and the lanes
+        // only see the envelopes below: it knows the frame before any of
+        // its completions.
+        let _ = self.register.send(state);
+        for env in envelopes {
+            // A shut-down lane completes the envelope as cancelled; the
+            // router then ends the lane as for any failure.
+            let _ = self.threading.submit(env);
+        }
+        Ok(())
+    }
+
+    /// Give back what a frame that never started holds: its pins, then its
+    /// buffers (on the dispatcher thread, where lifecycles end).
+    fn abandon(&self, bufs: Vec<BufferRef>, pinned: Vec<(BufferId, String)>) {
+        let _ = self.inbox.send(DispatcherMsg::Call(Box::new(move |ctx| {
+            for (id, owner) in &pinned {
+                ctx.drop_pin(*id, owner);
+            }
+            for b in bufs {
+                ctx.release_when_unpinned(b.id);
+            }
+        })));
+    }
+}
+
+/// Runs plans on the dispatcher thread.
+pub(crate) struct PipelineRouter {
+    threading: Arc<ThreadingManager>,
+    subscribers: Subscribers,
+    ipa: Arc<Mutex<IpaContext>>,
+    controls: Arc<Mutex<Vec<Control>>>,
+    frames: HashMap<u64, FrameState>,
+    registrations: Receiver<FrameState>,
+}
+
+impl PipelineRouter {
+    /// A router and the launcher that feeds it frames.
+    pub(crate) fn new(
+        rm: Arc<ResourceManager>,
+        threading: Arc<ThreadingManager>,
+        telemetry: Arc<TelemetryManager>,
+        inbox: Sender<DispatcherMsg>,
+        subscribers: Subscribers,
+        ipa: Arc<Mutex<IpaContext>>,
+        controls: Arc<Mutex<Vec<Control>>>,
+    ) -> (PipelineRouter, Launcher) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let launcher = Launcher {
+            rm,
+            threading: threading.clone(),
+            telemetry,
+            inbox,
+            in_flight: Arc::default(),
+            register: tx,
+        };
+        let router = PipelineRouter {
+            threading,
+            subscribers,
+            ipa,
+            controls,
+            frames: HashMap::new(),
+            registrations: rx,
+        };
+        (router, launcher)
+    }
+
+    fn fold_algo(&self, out: &StageOutput) {
+        if let StageOutput::Algo(r) = out {
+            *self.ipa.lock().unwrap_or_else(|p| p.into_inner()) = r.next;
+            if !r.controls.is_empty() {
+                *self.controls.lock().unwrap_or_else(|p| p.into_inner()) = r.controls.clone();
+            }
+        }
+    }
+
+    /// Step `i` of `st` failed (or could not be dispatched): the rest of its
+    /// lane will not run; subscribers hear of it unless the lane already
+    /// published.
+    fn fail_lane(
+        &self,
+        ctx: &mut DispatchCtx,
+        st: &mut FrameState,
+        i: usize,
+        outcome: Outcome,
+        error: Option<String>,
+        params_version: u64,
+    ) {
+        let lane = st.plan.steps()[i].lane;
+        for k in i..st.plan.steps().len() {
+            if st.plan.steps()[k].lane == lane {
+                st.end_step(ctx, k);
+            }
+        }
+        if !st.published[lane_index(lane)] {
+            st.published[lane_index(lane)] = true;
+            self.subscribers
+                .publish(st.result(lane, outcome, error, params_version));
+        }
+    }
+
+    /// Step `i` completed: keep what it produced, publish if it says so,
+    /// end it, and dispatch the lane's next step.
+    fn complete(
+        &self,
+        ctx: &mut DispatchCtx,
+        st: &mut FrameState,
+        i: usize,
+        ev: &mut CompletionEvent,
+    ) {
+        let step = st.plan.steps()[i];
+        let li = lane_index(step.lane);
+        match std::mem::take(&mut ev.output) {
+            StageOutput::Stats(s) => st.stats[li] = Some(Arc::new(*s)),
+            StageOutput::Gpu(g) => {
+                gpu_telemetry(ctx, ev, &g);
+                st.stats[li] = Some(Arc::new(g.stats));
+            }
+            StageOutput::Algo(r) => self.fold_algo(&StageOutput::Algo(r)),
+            StageOutput::None => {}
+        }
+        if let Some(slot) = step.publishes {
+            let owner = match slot {
+                Slot::Capture => "subscribers:capture",
+                _ => "subscribers:preview",
+            };
+            let guard = st.bufs[slot.index()]
+                .clone()
+                .and_then(|b| ctx.pin_for(&b, owner));
+            let mut res = st.result(step.lane, Outcome::Ok, None, ev.envelope.params_version());
+            match slot {
+                Slot::Capture => res.capture = guard,
+                _ => res.preview = guard,
+            }
+            st.published[li] = true;
+            self.subscribers.publish(res);
+        }
+        st.end_step(ctx, i);
+        let Some(j) = st.plan.next_on_lane(i) else {
+            return;
+        };
+        match self.dispatch(ctx, st, j) {
+            Ok(env) => self.threading.continue_with(env),
+            Err(msg) => {
+                let v = ev.envelope.params_version();
+                self.fail_lane(ctx, st, j, Outcome::Failed, Some(msg), v);
+            }
+        }
+    }
+
+    /// Buffers and pins for step `j`, on the dispatcher thread.
+    fn dispatch(
+        &self,
+        ctx: &mut DispatchCtx,
+        st: &mut FrameState,
+        j: usize,
+    ) -> Result<Envelope, String> {
+        let step = st.plan.steps()[j];
+        for &w in step.writes {
+            if st.bufs[w.index()].is_none() {
+                let spec = w.spec(&st.frame.format);
+                let b = ctx
+                    .rm
+                    .allocate(spec, &format!("f{}:{}", st.frame.frame_id, w.name()))
+                    .map_err(|e| format!("{} buffer: {e}", w.name()))?;
+                st.bufs[w.index()] = Some(b);
+            }
+        }
+        let env = st.envelope(j, true)?;
+        let mut pinned = Vec::new();
+        for b in env.inputs.iter().chain(env.outputs.iter()) {
+            if let Err(e) = ctx.rm.pin(b.id, &env.pin_owner) {
+                for id in pinned {
+                    ctx.drop_pin(id, &env.pin_owner);
+                }
+                return Err(format!("pin for {}: {e}", step.stage.name()));
+            }
+            pinned.push(b.id);
+        }
+        Ok(env)
+    }
+}
+
+/// Rows for the GPU's own timings (upload, compute, readback) and a note
+/// when the frame switched the engine to the CPU.
+fn gpu_telemetry(ctx: &mut DispatchCtx, ev: &CompletionEvent, g: &GpuOutput) {
+    use crate::telemetry::{EventKind, TelemetryEvent};
+    let env = &ev.envelope;
+    if let Some(t) = &g.timings {
+        let row = |stage: &'static str, start: u64, end: u64, detail: String| TelemetryEvent {
+            seq: 0,
+            kind: EventKind::Gpu,
+            frame_id: env.frame_id,
+            stage,
+            lane: Some(env.lane),
+            worker: ev.worker,
+            enqueue_ns: start,
+            start_ns: start,
+            end_ns: end,
+            buffers: Vec::new(),
+            params_version: env.params_version(),
+            outcome: Outcome::Ok,
+            detail,
+        };
+        ctx.telemetry.append(row(
+            "gpu_upload",
+            t.upload_start_ns,
+            t.upload_start_ns + t.upload_ns,
+            "timer=cpu raw bytes into the staging buffer".into(),
+        ));
+        ctx.telemetry.append(row(
+            "gpu_fused_preview",
+            t.submit_ns,
+            t.submit_ns + t.compute_ns,
+            format!(
+                "timer={} submit_to_done_ms={:.3}",
+                t.timer.name(),
+                t.gpu_wall_ns as f64 / 1e6
+            ),
+        ));
+        ctx.telemetry.append(row(
+            "gpu_readback",
+            t.done_ns - t.readback_ns,
+            t.done_ns,
+            "timer=cpu RGBA8 and statistics out of the readback buffer".into(),
+        ));
+    }
+    if let Some(n) = &g.switched {
+        ctx.telemetry.note("backend", n.clone());
+    }
+}
+
+impl Router for PipelineRouter {
+    fn route(&mut self, mut ev: CompletionEvent, ctx: &mut DispatchCtx) {
+        while let Ok(st) = self.registrations.try_recv() {
+            self.frames.insert(st.frame.frame_id, st);
+        }
+        let (fid, stage, lane) = (ev.envelope.frame_id, ev.envelope.stage, ev.envelope.lane);
+        let Some(mut st) = self.frames.remove(&fid) else {
+            ctx.telemetry.note(
+                "router",
+                format!(
+                    "completion of {} for frame {fid}, which is not in flight",
+                    stage.name()
+                ),
+            );
+            return;
+        };
+        match st.plan.position(stage, lane) {
+            None => ctx.telemetry.note(
+                "router",
+                format!(
+                    "frame {fid}: {} on the {} lane is not in plan {}",
+                    stage.name(),
+                    lane.name(),
+                    st.plan.name()
+                ),
+            ),
+            Some(i) if ev.outcome != Outcome::Ok => {
+                let err = ev.error.take();
+                let v = ev.envelope.params_version();
+                self.fail_lane(ctx, &mut st, i, ev.outcome, err, v);
+            }
+            Some(i) => self.complete(ctx, &mut st, i, &mut ev),
+        }
+        if st.done() {
+            // Every slot's last user has ended; nothing should be left.
+            for b in st.bufs.iter_mut().filter_map(Option::take) {
+                ctx.release_when_unpinned(b.id);
+            }
+        } else {
+            self.frames.insert(fid, st);
+        }
+    }
+
+    fn finish(&mut self, ctx: &mut DispatchCtx) {
+        // Frames still registered never completed (engine stopped): release.
+        while let Ok(st) = self.registrations.try_recv() {
+            self.frames.insert(st.frame.frame_id, st);
+        }
+        for (_, mut st) in self.frames.drain() {
+            for b in st.bufs.iter_mut().filter_map(Option::take) {
+                ctx.release_when_unpinned(b.id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;
