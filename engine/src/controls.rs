@@ -80,22 +80,41 @@ impl Modifier for FlickerAvoidance {
     }
 }
 
-/// Values the user fixed by hand win over the algorithms.
-#[derive(Debug, Clone, Copy, Default)]
+/// Values the user fixed by hand win over the algorithms and every other
+/// preference (flicker avoidance): only the sensor's own limits apply after
+/// it. A manual exposure with automatic gain keeps the algorithm's total
+/// exposure (shutter priority): the gain makes up the difference.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ManualOverride {
     pub exposure_us: Option<f32>,
     pub analogue_gain: Option<f32>,
 }
 
+impl ManualOverride {
+    pub const NAME: &'static str = "manual_override";
+}
+
 impl Modifier for ManualOverride {
     fn name(&self) -> &'static str {
-        "manual_override"
+        Self::NAME
     }
-    fn modify(&mut self, controls: &mut Vec<Control>, _s: &SensorConfig) {
+    fn modify(&mut self, controls: &mut Vec<Control>, s: &SensorConfig) {
+        let asked = controls.iter().find_map(|c| match c {
+            Control::ExposureUs(e) => Some(*e),
+            _ => None,
+        });
         for c in controls.iter_mut() {
             match c {
                 Control::ExposureUs(x) => *x = self.exposure_us.unwrap_or(*x),
-                Control::AnalogueGain(g) => *g = self.analogue_gain.unwrap_or(*g),
+                Control::AnalogueGain(g) => {
+                    *g = match (self.analogue_gain, self.exposure_us, asked) {
+                        (Some(m), _, _) => m,
+                        (None, Some(e), Some(a)) if e > 0.0 => {
+                            (*g * a / e).clamp(s.min_gain, s.max_gain)
+                        }
+                        _ => *g,
+                    }
+                }
             }
         }
     }
@@ -109,15 +128,30 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// Manual override, then flicker avoidance (50 Hz), then the sensor's limits.
+    /// Flicker avoidance (50 Hz), then the manual override (it wins over
+    /// what comes before it), then the sensor's limits.
     pub fn standard(sensor: SensorConfig) -> Self {
         Coordinator {
             chain: vec![
-                Box::new(ManualOverride::default()),
                 Box::new(FlickerAvoidance { hz: 50.0 }),
+                Box::new(ManualOverride::default()),
                 Box::new(SensorLimits::default()),
             ],
             sensor,
+        }
+    }
+
+    /// Set the manual values (`None` fields give control back). The
+    /// override is found by name; a chain without one gets it just before
+    /// the sensor limits (or at the end).
+    pub fn set_manual(&mut self, manual: ManualOverride) {
+        let named = |n: &str| self.chain.iter().position(|m| m.name() == n);
+        match named(ManualOverride::NAME) {
+            Some(i) => self.chain[i] = Box::new(manual),
+            None => {
+                let at = named("sensor_limits").unwrap_or(self.chain.len());
+                self.chain.insert(at, Box::new(manual));
+            }
         }
     }
 
@@ -255,7 +289,7 @@ mod tests {
             out,
             vec![Control::ExposureUs(1230.0), Control::AnalogueGain(16.0)]
         );
-        c.chain[0] = Box::new(ManualOverride {
+        c.set_manual(ManualOverride {
             exposure_us: Some(5000.0),
             analogue_gain: None,
         });
@@ -266,6 +300,70 @@ mod tests {
                 vec!["manual_override: ExposureUs(9000.0) -> ExposureUs(5000.0)".to_string()]
             )
         );
+    }
+
+    #[test]
+    fn a_manual_exposure_wins_over_flicker_avoidance() {
+        let mut c = Coordinator::standard(SensorConfig::default());
+        c.set_manual(ManualOverride {
+            exposure_us: Some(24_000.0),
+            analogue_gain: None,
+        });
+        // The user fixed 24 ms, which flicker avoidance would make 20 ms;
+        // the gain keeps AE's total exposure (30 ms x 1).
+        let out = c.run(vec![
+            Control::ExposureUs(30_000.0),
+            Control::AnalogueGain(1.0),
+        ]);
+        assert_eq!(out[0], Control::ExposureUs(24_000.0));
+        assert!(
+            matches!(out[1], Control::AnalogueGain(g) if (g - 1.25).abs() < 1e-5),
+            "{out:?}"
+        );
+        // Setting it again replaces the override, it does not add one.
+        c.set_manual(ManualOverride {
+            exposure_us: None,
+            analogue_gain: Some(2.0),
+        });
+        assert_eq!(
+            c.chain
+                .iter()
+                .filter(|m| m.name() == ManualOverride::NAME)
+                .count(),
+            1
+        );
+        let out = c.run(vec![
+            Control::ExposureUs(25_000.0),
+            Control::AnalogueGain(1.0),
+        ]);
+        assert_eq!(
+            out,
+            [Control::ExposureUs(20_000.0), Control::AnalogueGain(2.0)]
+        );
+        // Only the sensor's limits come after it.
+        c.set_manual(ManualOverride {
+            exposure_us: Some(99_000.0),
+            analogue_gain: Some(1.0),
+        });
+        let out = c.run(vec![
+            Control::ExposureUs(1000.0),
+            Control::AnalogueGain(1.0),
+        ]);
+        assert_eq!(
+            out,
+            [Control::ExposureUs(33_000.0), Control::AnalogueGain(1.0)]
+        );
+        // A chain without an override gets one before the sensor limits.
+        let mut bare = Coordinator {
+            chain: vec![Box::new(SensorLimits::default())],
+            sensor: SensorConfig::default(),
+        };
+        bare.set_manual(ManualOverride {
+            exposure_us: Some(5000.0),
+            analogue_gain: None,
+        });
+        let names: Vec<_> = bare.chain.iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["manual_override", "sensor_limits"]);
     }
 
     #[test]

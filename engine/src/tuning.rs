@@ -4,7 +4,7 @@
 //! update gets a new version, and frames take one snapshot at their start,
 //! so a change lands on a frame boundary and every output names its version.
 
-use crate::algorithms::{self, Algorithm};
+use crate::algorithms::{self, Algorithm, SensorConfig};
 use crate::stages::{
     black_level::BlackLevelParams, ccm::CcmParams, defect_pixel::DefectPixelParams,
     demosaic::DemosaicParams, lens_shading::LensShadingParams, stats::StatsParams, tone::ToneLut,
@@ -184,14 +184,15 @@ impl Tuning {
         Ok(())
     }
 
-    /// Instantiate the enabled algorithms.
-    pub fn algorithms(&self) -> Vec<Box<dyn Algorithm>> {
+    /// Instantiate the enabled algorithms, configured for `sensor`.
+    pub fn algorithms(&self, sensor: &SensorConfig) -> Vec<Box<dyn Algorithm>> {
         self.algorithms
             .iter()
             .filter(|b| b.enabled)
             .filter_map(|b| {
                 let mut a = algorithms::create(&b.name)?;
                 a.init(&b.params).ok()?;
+                a.configure(sensor);
                 Some(a)
             })
             .collect()
@@ -247,7 +248,7 @@ impl FrameParams {
             linear_output: false,
             stages: t.stages.clone(),
             lut: Arc::new(ToneLut::build(&t.stages.tone)),
-            algorithms: Arc::new(t.algorithms()),
+            algorithms: Arc::new(t.algorithms(&SensorConfig::default())),
         }
     }
 }
@@ -256,15 +257,25 @@ impl FrameParams {
 #[derive(Debug)]
 pub struct ParamStore {
     current: RwLock<ParamSet>,
+    /// What the algorithms are configured for.
+    sensor: SensorConfig,
 }
 
 impl ParamStore {
+    /// Parameters for the default sensor description.
     pub fn new(tuning: Tuning) -> Self {
+        Self::for_sensor(tuning, SensorConfig::default())
+    }
+
+    /// Parameters whose algorithms are configured for `sensor` (every
+    /// version's, not only the first).
+    pub fn for_sensor(tuning: Tuning, sensor: SensorConfig) -> Self {
         let lut = Arc::new(ToneLut::build(&tuning.stages.tone));
         ParamStore {
+            sensor,
             current: RwLock::new(ParamSet {
                 version: 1,
-                algorithms: Arc::new(tuning.algorithms()),
+                algorithms: Arc::new(tuning.algorithms(&sensor)),
                 tuning: Arc::new(tuning),
                 lut,
             }),
@@ -299,7 +310,7 @@ impl ParamStore {
         let algorithms = if tuning.algorithms == cur.tuning.algorithms {
             cur.algorithms.clone()
         } else {
-            Arc::new(tuning.algorithms())
+            Arc::new(tuning.algorithms(&self.sensor))
         };
         *cur = ParamSet {
             version: cur.version + 1,

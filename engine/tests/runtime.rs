@@ -581,7 +581,8 @@ fn on_dispatcher(engine: &Engine) {
     engine.post(move |_| {
         let _ = tx.send(());
     });
-    rx.recv_timeout(Duration::from_secs(10)).expect("the dispatcher ran the call");
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the dispatcher ran the call");
 }
 
 #[test]
@@ -621,4 +622,35 @@ fn a_frame_that_fails_to_submit_leaves_nothing_in_flight() {
         let st = engine.rm.stats();
         assert_eq!((st.allocated, st.pins), (0, 0), "{path:?}: {st:?}");
     }
+}
+
+#[test]
+fn ae_works_within_the_sensor_the_engine_is_configured_for() {
+    // A sensor whose longest exposure is 2 ms: AE must not ask for more,
+    // whatever the scene (the checker on its dark background wants more
+    // light than 2 ms gives).
+    let sensor = isp_engine::algorithms::SensorConfig {
+        max_exposure_us: 2000.0,
+        ..Default::default()
+    };
+    let engine = Engine::new(
+        EngineConfig {
+            sensor,
+            ..Default::default()
+        },
+        Tuning::default(),
+    )
+    .unwrap();
+    let mut src = MemorySource::synthetic(Scene::Checker, fmt(), 2, 4);
+    engine.feed(&mut src, None, |_| {}).unwrap();
+    assert!(engine.flush(Duration::from_secs(30)));
+    let ipa = engine.ipa();
+    assert!(ipa.frames_processed > 0, "{ipa:?}");
+    assert!(
+        ipa.exposure_us <= 2000.0 && ipa.exposure_us >= sensor.min_exposure_us,
+        "AE asked for {} us on a sensor that stops at 2000",
+        ipa.exposure_us
+    );
+    // The extra light it needs goes into gain.
+    assert!(ipa.analogue_gain > 1.0, "{ipa:?}");
 }

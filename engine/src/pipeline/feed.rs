@@ -89,7 +89,7 @@ impl Engine {
     /// Manual exposure/gain that win over AE (None gives control back).
     pub fn set_manual_controls(&self, exposure_us: Option<f32>, analogue_gain: Option<f32>) {
         let mut g = self.controls_out.lock().unwrap_or_else(|p| p.into_inner());
-        g.0.chain[0] = Box::new(crate::controls::ManualOverride {
+        g.0.set_manual(crate::controls::ManualOverride {
             exposure_us,
             analogue_gain,
         });

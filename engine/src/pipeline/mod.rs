@@ -112,7 +112,7 @@ impl Engine {
             housekeeper.clone(),
             Box::new(router),
         );
-        let params = Arc::new(ParamStore::new(tuning));
+        let params = Arc::new(ParamStore::for_sensor(tuning, config.sensor));
         let (gpu, backend_note) = Self::open_gpu(&config)?;
         telemetry.note("backend", backend_note.clone());
         Ok(Engine {
