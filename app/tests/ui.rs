@@ -646,7 +646,6 @@ fn clicking_a_span_in_the_timeline_selects_its_frame_everywhere() {
                 && e.start_ns > start
         })
         .max_by_key(|e| e.run_ns())
-        .cloned()
         .unwrap();
     let x_of = |t: u64| r.left() + (t - start) as f32 / 5e8 * r.width();
     let x = (x_of(e.start_ns) + x_of(e.end_ns)) / 2.0;

@@ -132,6 +132,31 @@ pub struct PipelineBench {
     pub frames_per_s: f64,
     pub dropped: u64,
     pub in_flight: usize,
+    pub memory: MemoryReport,
+}
+
+/// Memory over a run: the telemetry log's own accounting, and the process's
+/// resident set at a mark (frame 10,000, or a tenth of a shorter run) and
+/// at the end: what a long run costs per frame once it is warm.
+#[derive(Debug, Serialize, Clone, Copy, PartialEq)]
+pub struct MemoryReport {
+    pub telemetry: crate::telemetry::TelemetryMemory,
+    pub telemetry_bytes_per_event: f64,
+    pub rss_mark_frame: u64,
+    pub rss_at_mark_mb: f64,
+    pub rss_end_mb: f64,
+    pub rss_growth_mb: f64,
+}
+
+/// This process's resident set, MB (Linux: /proc/self/statm).
+pub fn rss_mb() -> f64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    (pages * page) as f64 / (1024.0 * 1024.0)
 }
 
 /// Run the real engine over `frames` pre-rendered frames.
@@ -170,10 +195,16 @@ pub fn pipeline_with(
     };
     let engine = Engine::new(cfg, Tuning::default())?;
     let results = engine.subscribe(true);
+    // When each frame was published, by lane (a flat table: the bench's own
+    // bookkeeping must not be what a long run's memory measures).
     let drain = std::thread::spawn(move || {
-        let mut published = BTreeMap::new();
+        let mut published: Vec<[u64; 2]> = Vec::new();
         while let Ok(r) = results.recv() {
-            published.insert((r.frame_id, r.lane), now_ns());
+            let i = r.frame_id as usize;
+            if published.len() <= i {
+                published.resize((i + 1).next_power_of_two(), [0; 2]);
+            }
+            published[i][usize::from(r.lane == Lane::Background)] = now_ns();
         }
         published
     });
@@ -183,10 +214,18 @@ pub fn pipeline_with(
     const WARM_UP: u64 = 3;
     engine.feed(&mut src, Some(WARM_UP), |_| {})?;
     engine.flush(Duration::from_secs(60));
+    let mark = (frames / 10).clamp(1, 10_000);
+    let mut rss_at_mark = 0.0;
     let t0 = Instant::now();
-    engine.feed(&mut src, Some(frames), |_| {})?;
+    engine.feed(&mut src, Some(frames), |id| {
+        if id == WARM_UP + mark {
+            rss_at_mark = rss_mb();
+        }
+    })?;
     engine.flush(Duration::from_secs(600));
     let wall = t0.elapsed().as_secs_f64();
+    let rss_end = rss_mb();
+    let telemetry = engine.telemetry.memory();
     engine.shutdown();
     let published = drain.join().unwrap_or_default();
     let snap = engine.telemetry.snapshot();
@@ -228,7 +267,9 @@ pub fn pipeline_with(
         .iter()
         .filter_map(|(id, t)| {
             published
-                .get(&(*id, lane))
+                .get(*id as usize)
+                .map(|p| p[usize::from(lane == Lane::Background)])
+                .filter(|p| *p > 0)
                 .map(|p| (p.saturating_sub(*t)) as f64 / 1e6)
         })
         .collect();
@@ -256,6 +297,14 @@ pub fn pipeline_with(
         frames_per_s: frames as f64 / wall,
         dropped,
         in_flight,
+        memory: MemoryReport {
+            telemetry,
+            telemetry_bytes_per_event: telemetry.bytes_per_event(),
+            rss_mark_frame: mark,
+            rss_at_mark_mb: rss_at_mark,
+            rss_end_mb: rss_end,
+            rss_growth_mb: rss_end - rss_at_mark,
+        },
     })
 }
 

@@ -554,7 +554,7 @@ fn a_housekeeper_sweep_expires_a_reservation_and_writes_its_pool_row() {
         .filter(|e| e.detail.contains("expired_plans="))
         .collect();
     assert_eq!(expired.len(), 1, "{expired:?}");
-    let row = expired[0];
+    let row = &expired[0];
     assert!(row.detail.contains("expired_plans=[41]"), "{row:?}");
     assert!(row.detail.contains("reserved=1"), "{row:?}");
     assert_eq!(

@@ -9,7 +9,7 @@
 use super::Panel;
 use crate::state::AppState;
 use eframe::egui;
-use isp_engine::telemetry::{EventKind, TelemetryEvent};
+use isp_engine::telemetry::EventKind;
 use isp_engine::types::Lane;
 
 pub struct Timeline {
@@ -18,8 +18,6 @@ pub struct Timeline {
     /// Right edge, ns; `None` follows the newest event.
     end_ns: Option<u64>,
     index: RowIndex,
-    /// Colours by stage name (computed once each).
-    colours: std::collections::HashMap<&'static str, egui::Color32>,
 }
 
 /// The first index in `spans[from..]` whose span ends at or after `t`:
@@ -35,12 +33,16 @@ fn first_ending_after(spans: &[Span], from: usize, t: u64) -> usize {
     lo + spans[lo..hi].partition_point(|sp| sp.end < t)
 }
 
-/// One span in a row: start, end, the event's index in the telemetry.
+/// One span in a row: start, end, the frame, the event's index in the
+/// telemetry and the stage's colour: drawing reads no telemetry (old events
+/// may be spilled to disk), only the hovered span's event is looked up.
 #[derive(Clone, Copy)]
 struct Span {
     start: u64,
     end: u64,
+    frame: u64,
     event: u32,
+    colour: egui::Color32,
 }
 
 /// Every stage span, by row, in completion order (a worker runs one stage at
@@ -51,6 +53,8 @@ struct RowIndex {
     /// Events indexed so far.
     upto: usize,
     rt_workers: usize,
+    /// Colours by stage name (computed once each).
+    colours: std::collections::HashMap<&'static str, egui::Color32>,
 }
 
 impl RowIndex {
@@ -66,18 +70,25 @@ impl RowIndex {
                 rows: vec![Vec::new(); n_rows],
                 upto: 0,
                 rt_workers: rt,
+                colours: std::mem::take(&mut self.colours),
             };
         }
         for i in self.upto..snap.len() {
-            let Some(e) = snap.get(i) else { break };
+            let Some(e) = snap.brief(i) else { break };
             if e.kind != EventKind::Stage {
                 continue;
             }
-            if let Some(row) = row_of(e, rt).and_then(|r| self.rows.get_mut(r)) {
+            let colour = *self
+                .colours
+                .entry(e.stage)
+                .or_insert_with(|| colour(e.stage));
+            if let Some(row) = row_of(e.lane, e.worker, rt).and_then(|r| self.rows.get_mut(r)) {
                 row.push(Span {
                     start: e.start_ns,
                     end: e.end_ns,
+                    frame: e.frame_id,
                     event: i as u32,
+                    colour,
                 });
             }
         }
@@ -91,7 +102,6 @@ impl Default for Timeline {
             span: 0.5,
             end_ns: None,
             index: RowIndex::default(),
-            colours: Default::default(),
         }
     }
 }
@@ -103,7 +113,6 @@ impl Timeline {
             span: span_s.clamp(0.001, 600.0),
             end_ns,
             index: RowIndex::default(),
-            colours: Default::default(),
         }
     }
 }
@@ -113,9 +122,9 @@ fn colour(stage: &str) -> egui::Color32 {
 }
 
 /// The row of an event: the realtime lane's workers, then the background's.
-fn row_of(e: &TelemetryEvent, rt_workers: usize) -> Option<usize> {
-    let w = e.worker.unwrap_or(0) as usize;
-    match e.lane? {
+fn row_of(lane: Option<Lane>, worker: Option<u16>, rt_workers: usize) -> Option<usize> {
+    let w = worker.unwrap_or(0) as usize;
+    match lane? {
         Lane::Realtime => Some(w.min(rt_workers.saturating_sub(1))),
         Lane::Background => Some(rt_workers + w),
     }
@@ -134,7 +143,7 @@ impl Panel for Timeline {
         let newest = (0..snap.len())
             .rev()
             .take(4096)
-            .filter_map(|i| snap.get(i))
+            .filter_map(|i| snap.brief(i))
             .find(|e| e.kind == EventKind::Stage)
             .map_or(0, |e| e.end_ns);
         ui.horizontal(|ui| {
@@ -185,7 +194,7 @@ impl Panel for Timeline {
         self.index.update(&snap, rt, n_rows);
         let ns_per_px = span_ns as f64 / rect.width().max(1.0) as f64;
         let hover = resp.hover_pos();
-        let mut hovered: Option<TelemetryEvent> = None;
+        let mut hovered: Option<u32> = None;
         // Every span goes into one mesh (no per-rectangle shape to tessellate).
         let mut mesh = egui::Mesh::default();
         let mut selected = Vec::new();
@@ -201,19 +210,12 @@ impl Panel for Timeline {
                     egui::pos2(x0, y0 + 1.0),
                     egui::pos2(x1, y0 + row_h - 1.0),
                 );
-                let Some(e) = snap.get(sp.event as usize) else {
-                    break;
-                };
-                let c = *self
-                    .colours
-                    .entry(e.stage)
-                    .or_insert_with(|| colour(e.stage));
-                mesh.add_colored_rect(r, c);
-                if s.selected_frame == Some(e.frame_id) {
+                mesh.add_colored_rect(r, sp.colour);
+                if s.selected_frame == Some(sp.frame) {
                     selected.push(r);
                 }
                 if hover.is_some_and(|p| r.expand(1.0).contains(p)) {
-                    hovered = Some(e.clone());
+                    hovered = Some(sp.event);
                 }
                 if x1 - x0 <= 1.0 {
                     // Narrower than a pixel: the rest of this pixel column is
@@ -258,7 +260,7 @@ impl Panel for Timeline {
             );
             painter.galley(at, galley, egui::Color32::WHITE);
         }
-        if let Some(e) = hovered {
+        if let Some(e) = hovered.and_then(|i| snap.get(i as usize)) {
             resp.clone().on_hover_text(format!(
                 "frame {} {} on {} worker {}\nrun {:.3} ms, queued {:.3} ms\nparams v{} {}\n{}",
                 e.frame_id,
@@ -288,7 +290,9 @@ mod tests {
             .map(|i| Span {
                 start: i * 10,
                 end: i * 10 + 3 + (i % 4),
+                frame: i,
                 event: i as u32,
+                colour: egui::Color32::WHITE,
             })
             .collect();
         for from in [0, 1, 7, 100, 199, 200] {

@@ -149,7 +149,6 @@ impl Rig {
             .snapshot()
             .iter()
             .filter(|e| e.kind == EventKind::Stage && e.frame_id == frame)
-            .cloned()
             .collect()
     }
 }
@@ -325,11 +324,16 @@ fn a_failure_at_any_step_ends_the_lane_and_releases_the_frame() {
 #[test]
 fn a_step_that_cannot_get_its_buffer_ends_the_lane() {
     // Raw, mosaic and capture fit; the preview (allocated when FastISP is
-    // dispatched, on the dispatcher) does not.
+    // dispatched, on the dispatcher) does not while SlowISP holds the raw
+    // buffer.
     let r = rig(3);
     let plan = long_plan(None);
+    let hold = r.threading.holds().hold(StageId::SlowIsp, 1);
     r.start(1, &plan).unwrap();
-    let results = r.results(2);
+    assert!(hold.wait_entered(WAIT));
+    let mut results = r.results(1);
+    hold.release();
+    results.extend(r.results(1));
     let rt = results.iter().find(|x| x.lane == RT).unwrap();
     assert_eq!(rt.outcome, Outcome::Failed);
     assert!(

@@ -3,7 +3,7 @@
 use crate::common::*;
 
 /// Top-level keys of `isp bench` on the CPU (README: The CLI).
-const BENCH_KEYS: [&str; 13] = [
+const BENCH_KEYS: [&str; 14] = [
     "backend",
     "cores",
     "dropped",
@@ -13,6 +13,7 @@ const BENCH_KEYS: [&str; 13] = [
     "frames_per_s",
     "height",
     "in_flight",
+    "memory",
     "path",
     "preview_compute_ms",
     "stages_ms",
@@ -58,6 +59,31 @@ fn fast_path_json_has_the_documented_keys() {
     assert_eq!(v["dropped"], 0);
     assert!(v["cores"].as_u64().unwrap() >= 1);
     assert!(v["frames_per_s"].as_f64().unwrap() > 0.0);
+    // Memory: the log holds every row of the run (4 stages a frame, warm-up
+    // included) in memory at this size, and the resident set is measured.
+    let m = &v["memory"];
+    assert_keys(
+        m,
+        &[
+            "rss_at_mark_mb",
+            "rss_end_mb",
+            "rss_growth_mb",
+            "rss_mark_frame",
+            "telemetry",
+            "telemetry_bytes_per_event",
+        ],
+    );
+    let t = &m["telemetry"];
+    assert!(t["events"].as_u64().unwrap() >= 4 * 7, "{m}");
+    assert_eq!(t["in_memory"], t["events"], "{m}");
+    assert_eq!(t["spilled"], 0, "{m}");
+    assert!(
+        m["telemetry_bytes_per_event"].as_f64().unwrap() > 0.0,
+        "{m}"
+    );
+    assert_eq!(m["rss_mark_frame"], 1);
+    assert!(m["rss_at_mark_mb"].as_f64().unwrap() > 1.0, "{m}");
+    assert!(m["rss_end_mb"].as_f64().unwrap() > 1.0, "{m}");
     let stages = &v["stages_ms"];
     assert_keys(stages, &["fast_algo", "fast_isp", "raw_algo", "raw_isp"]);
     for (_, s) in stages.as_object().unwrap() {
