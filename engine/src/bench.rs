@@ -166,7 +166,7 @@ pub fn pipeline(
     frames: u64,
     path: PathMode,
 ) -> Result<PipelineBench, crate::pipeline::EngineError> {
-    pipeline_with(width, height, frames, path, 2, Backend::Cpu)
+    pipeline_with(width, height, frames, path, 2, Backend::Cpu, None)
 }
 
 /// As [`pipeline`], with `in_flight` frames allowed at once (1: every stage
@@ -178,6 +178,7 @@ pub fn pipeline_with(
     path: PathMode,
     in_flight: usize,
     backend: Backend,
+    telemetry_csv: Option<&std::path::Path>,
 ) -> Result<PipelineBench, crate::pipeline::EngineError> {
     let fmt = RawFormat::new(width, height, 10, BayerOrder::Rggb, Packing::Plain);
     // Odd or zero sides are no Bayer frame: the engine would refuse every
@@ -227,6 +228,12 @@ pub fn pipeline_with(
     let rss_end = rss_mb();
     let telemetry = engine.telemetry.memory();
     engine.shutdown();
+    if let Some(p) = telemetry_csv {
+        engine
+            .telemetry
+            .export_csv(p)
+            .map_err(|e| crate::pipeline::EngineError::Telemetry(e.to_string()))?;
+    }
     let published = drain.join().unwrap_or_default();
     let snap = engine.telemetry.snapshot();
     let mut stages: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();

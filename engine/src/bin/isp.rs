@@ -156,6 +156,10 @@ enum Cmd {
         /// as many); smaller is quicker and coarser (for tests).
         #[arg(long, hide = true, default_value_t = 1000)]
         runtime_samples: usize,
+        /// Also write the run's telemetry as CSV to this file (every row of
+        /// a long run, the spilled ones read back).
+        #[arg(long)]
+        telemetry_csv: Option<PathBuf>,
     },
 }
 
@@ -236,14 +240,15 @@ fn main() -> ExitCode {
             in_flight,
             backend,
             runtime_samples,
+            telemetry_csv,
         } => run_bench(
             width,
             height,
             frames,
             path,
             runtime.then_some(runtime_samples),
-            in_flight,
-            backend,
+            (in_flight, backend),
+            telemetry_csv.as_deref(),
         ),
     };
     match r {
@@ -304,6 +309,9 @@ fn process(
         path,
         linear_output: linear16,
         backend,
+        // Older telemetry spills next to the outputs (an unnamed file: it
+        // goes when the run ends).
+        telemetry_spill_dir: Some(out.to_path_buf()),
         ..Default::default()
     };
     let engine = Engine::new(cfg, tuning).map_err(|e| e.to_string())?;
@@ -501,8 +509,8 @@ fn run_bench(
     frames: u64,
     path: PathMode,
     runtime: Option<usize>,
-    in_flight: usize,
-    backend: Backend,
+    (in_flight, backend): (usize, Backend),
+    telemetry_csv: Option<&Path>,
 ) -> Res {
     // The bench renders RGGB RAW10 frames: a Bayer mosaic is made of whole
     // 2x2 tiles, so both sides must be even and non-zero.
@@ -518,8 +526,16 @@ fn run_bench(
     if runtime == Some(0) {
         return Err("bench: --runtime-samples 0 measures nothing; give at least 1".into());
     }
-    let p = bench::pipeline_with(width, height, frames, path, in_flight.max(1), backend)
-        .map_err(|e| e.to_string())?;
+    let p = bench::pipeline_with(
+        width,
+        height,
+        frames,
+        path,
+        in_flight.max(1),
+        backend,
+        telemetry_csv,
+    )
+    .map_err(|e| e.to_string())?;
     let on_gpu = p.backend.starts_with("gpu");
     let mut v = serde_json::to_value(&p).map_err(|e| e.to_string())?;
     if on_gpu {

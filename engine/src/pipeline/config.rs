@@ -49,6 +49,11 @@ pub struct EngineConfig {
     pub backend: Backend,
     /// A GPU device to adopt instead of creating one (the app's eframe device).
     pub gpu_context: Option<Arc<GpuContext>>,
+    /// Sealed telemetry chunks (4096 events each) kept in memory; older ones
+    /// are spilled to an unnamed file in `telemetry_spill_dir` (the system's
+    /// temporary folder when `None`).
+    pub telemetry_memory_chunks: usize,
+    pub telemetry_spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +69,8 @@ impl Default for EngineConfig {
             sensor: SensorConfig::default(),
             backend: Backend::Cpu,
             gpu_context: None,
+            telemetry_memory_chunks: 16,
+            telemetry_spill_dir: None,
         }
     }
 }
@@ -82,4 +89,6 @@ pub enum EngineError {
     Gpu(#[from] GpuError),
     #[error("frame plan: {0}")]
     Plan(String),
+    #[error("telemetry: {0}")]
+    Telemetry(String),
 }

@@ -82,7 +82,10 @@ impl Engine {
     pub fn new(config: EngineConfig, tuning: Tuning) -> Result<Engine, EngineError> {
         let (alloc, note) = create_allocator(config.allocator)?;
         let rm = Arc::new(ResourceManager::new(alloc, config.pool));
-        let telemetry = Arc::new(TelemetryManager::new());
+        let telemetry = Arc::new(TelemetryManager::with_spill(
+            config.telemetry_memory_chunks,
+            config.telemetry_spill_dir.clone(),
+        ));
         if let Some(n) = &note {
             telemetry.note("allocator", n.clone());
         }
