@@ -381,7 +381,7 @@ fn rig() -> Rig {
     let inbox = CompletionDispatcher::channel();
     let threading = Arc::new(ThreadingManager::new(
         ThreadingConfig::default(),
-        inbox.0.clone(),
+        CompletionDispatcher::sink(&inbox.0),
     ));
     let (tx, done) = unbounded();
     let dispatcher = CompletionDispatcher::start(

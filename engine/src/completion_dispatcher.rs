@@ -207,6 +207,14 @@ impl CompletionDispatcher {
         unbounded()
     }
 
+    /// The lanes' way into the inbox.
+    pub fn sink(inbox: &Sender<DispatcherMsg>) -> crate::envelope::CompletionSink {
+        let tx = inbox.clone();
+        crate::envelope::CompletionSink::new(move |ev| {
+            let _ = tx.send(DispatcherMsg::Completion(Box::new(ev)));
+        })
+    }
+
     pub fn start(
         inbox: (Sender<DispatcherMsg>, Receiver<DispatcherMsg>),
         rm: Arc<ResourceManager>,

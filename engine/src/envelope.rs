@@ -152,3 +152,36 @@ impl CompletionEvent {
         }
     }
 }
+
+/// Where the lanes hand every finished envelope: the CompletionDispatcher's
+/// inbox in the engine, a plain channel in tests. The lanes know nothing of
+/// what comes after them.
+#[derive(Clone)]
+pub struct CompletionSink(Arc<dyn Fn(CompletionEvent) + Send + Sync>);
+
+impl CompletionSink {
+    pub fn new(f: impl Fn(CompletionEvent) + Send + Sync + 'static) -> Self {
+        CompletionSink(Arc::new(f))
+    }
+
+    /// Hand over one completion. Whoever receives them outlives the lanes;
+    /// a receiver gone means the whole engine is being torn down, and then
+    /// there is nobody to tell.
+    pub fn send(&self, ev: CompletionEvent) {
+        (self.0)(ev)
+    }
+}
+
+impl std::fmt::Debug for CompletionSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompletionSink")
+    }
+}
+
+impl From<crossbeam_channel::Sender<CompletionEvent>> for CompletionSink {
+    fn from(tx: crossbeam_channel::Sender<CompletionEvent>) -> Self {
+        CompletionSink::new(move |ev| {
+            let _ = tx.send(ev);
+        })
+    }
+}

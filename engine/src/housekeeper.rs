@@ -3,7 +3,6 @@
 //! on the dispatcher thread (the timer thread only posts `Sweep`), so the
 //! dispatcher stays the one place lifecycles change.
 
-use crate::completion_dispatcher::DispatcherMsg;
 use crate::resource_manager::{PoolStats, ResourceManager, StalePin};
 use crate::telemetry::{EventKind, TelemetryEvent, TelemetryManager};
 use crate::types::Outcome;
@@ -114,7 +113,8 @@ impl Housekeeper {
     }
 }
 
-/// The timer thread that asks the dispatcher for a sweep every period.
+/// The timer thread that asks for a sweep every period (`tick`: the engine
+/// posts a sweep to the dispatcher; `false` stops the timer).
 #[derive(Debug)]
 pub struct HousekeeperTimer {
     stop: Option<Sender<()>>,
@@ -122,7 +122,7 @@ pub struct HousekeeperTimer {
 }
 
 impl HousekeeperTimer {
-    pub fn start(period: Duration, inbox: Sender<DispatcherMsg>) -> Self {
+    pub fn start(period: Duration, tick: impl Fn() -> bool + Send + 'static) -> Self {
         let (stop_tx, stop_rx) = bounded::<()>(0);
         let thread = std::thread::Builder::new()
             .name("housekeeper".into())
@@ -130,7 +130,7 @@ impl HousekeeperTimer {
                 while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
                     stop_rx.recv_timeout(period)
                 {
-                    if inbox.send(DispatcherMsg::Sweep).is_err() {
+                    if !tick() {
                         break;
                     }
                 }

@@ -25,8 +25,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Where completions go (the CompletionDispatcher's inbox).
-pub type CompletionSink = Sender<crate::completion_dispatcher::DispatcherMsg>;
+pub use crate::envelope::CompletionSink;
 
 #[derive(Clone, Copy, Debug)]
 pub struct LaneConfig {
@@ -198,11 +197,7 @@ fn lower_priority() {
 }
 
 fn send_completion(sink: &CompletionSink, ev: CompletionEvent) {
-    // The dispatcher outlives the lanes; a closed inbox only happens when the
-    // whole engine is being torn down, and then there is nobody to tell.
-    let _ = sink.send(crate::completion_dispatcher::DispatcherMsg::Completion(
-        Box::new(ev),
-    ));
+    sink.send(ev);
 }
 
 impl LaneHandle {
@@ -392,7 +387,8 @@ fn worker_loop(
 }
 
 impl ThreadingManager {
-    pub fn new(cfg: ThreadingConfig, completions: CompletionSink) -> Self {
+    pub fn new(cfg: ThreadingConfig, completions: impl Into<CompletionSink>) -> Self {
+        let completions = completions.into();
         let (stop_tx, stop_rx) = bounded::<()>(0);
         let mut threads = Vec::new();
         let qos = Arc::new(QosGate::default());
@@ -559,11 +555,20 @@ impl Drop for ThreadingManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::completion_dispatcher::DispatcherMsg;
     use crate::envelope::{Payload, StageError, StageId, StageOutput};
 
     fn params() -> Arc<crate::tuning::FrameParams> {
-        crate::bench::bare_params()
+        let f = crate::types::RawFormat::new(
+            2,
+            2,
+            10,
+            crate::types::BayerOrder::Rggb,
+            crate::types::Packing::Plain,
+        );
+        Arc::new(crate::tuning::FrameParams::from_tuning(
+            &crate::tuning::Tuning::default(),
+            f,
+        ))
     }
 
     fn sleepy(env: &Envelope) -> Result<StageOutput, StageError> {
@@ -590,12 +595,9 @@ mod tests {
         }
     }
 
-    fn outcomes(rx: &crossbeam_channel::Receiver<DispatcherMsg>) -> Vec<(u64, Outcome)> {
+    fn outcomes(rx: &crossbeam_channel::Receiver<CompletionEvent>) -> Vec<(u64, Outcome)> {
         rx.try_iter()
-            .filter_map(|m| match m {
-                DispatcherMsg::Completion(c) => Some((c.envelope.frame_id, c.outcome)),
-                _ => None,
-            })
+            .map(|c| (c.envelope.frame_id, c.outcome))
             .collect()
     }
 
@@ -730,9 +732,9 @@ mod tests {
             tm.submit(quick(5, lane)).unwrap();
             assert!(hold.wait_entered(WAIT));
             hold.panic("injected fault");
-            let next = || match rx.recv_timeout(WAIT).unwrap() {
-                DispatcherMsg::Completion(c) => (c.envelope.frame_id, c.outcome, c.error),
-                _ => panic!("not a completion"),
+            let next = || {
+                let c = rx.recv_timeout(WAIT).unwrap();
+                (c.envelope.frame_id, c.outcome, c.error)
             };
             assert_eq!(
                 next(),
@@ -770,10 +772,7 @@ mod tests {
         let tm = ThreadingManager::new(cfg(), tx);
         let a = tm.stats(Lane::Realtime);
         tm.submit(env(1_040, Lane::Realtime)).unwrap();
-        assert!(matches!(
-            rx.recv_timeout(WAIT).unwrap(),
-            DispatcherMsg::Completion(c) if c.outcome == Outcome::Ok
-        ));
+        assert_eq!(rx.recv_timeout(WAIT).unwrap().outcome, Outcome::Ok);
         let b = tm.stats(Lane::Realtime);
         // `sleepy` runs for 40 ms.
         assert!(b.busy_ns[0] - a.busy_ns[0] >= 40_000_000);

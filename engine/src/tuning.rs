@@ -5,31 +5,14 @@
 //! so a change lands on a frame boundary and every output names its version.
 
 use crate::algorithms::{self, Algorithm, SensorConfig};
-use crate::stages::{
-    black_level::BlackLevelParams, ccm::CcmParams, defect_pixel::DefectPixelParams,
-    demosaic::DemosaicParams, lens_shading::LensShadingParams, stats::StatsParams, tone::ToneLut,
-    tone::ToneParams, white_balance::WhiteBalanceParams, yuv::YuvParams,
-};
+pub use crate::stages::StageParams;
+use crate::stages::tone::ToneLut;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 /// The schema this build reads and writes.
 pub const TUNING_SCHEMA: u32 = 1;
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-pub struct StageParams {
-    pub black_level: BlackLevelParams,
-    pub defect_pixel: DefectPixelParams,
-    pub lens_shading: LensShadingParams,
-    pub white_balance: WhiteBalanceParams,
-    pub demosaic: DemosaicParams,
-    pub ccm: CcmParams,
-    pub tone: ToneParams,
-    pub yuv: YuvParams,
-    pub stats: StatsParams,
-}
 
 /// One algorithm block: `{"name": "awb.grey_world", "enabled": true, "params": {...}}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -239,6 +222,11 @@ pub struct FrameParams {
 }
 
 impl FrameParams {
+    /// The fused fast path's view of these parameters.
+    pub fn fast(&self) -> crate::stages::fused::FastParams<'_> {
+        crate::stages::fused::FastParams::of(&self.stages, self.format.bayer, &self.lut)
+    }
+
     /// A frame's parameters straight from a tuning (no algorithm has
     /// prepared them): for benches, tests and one-off processing.
     pub fn from_tuning(t: &Tuning, format: crate::types::RawFormat) -> FrameParams {

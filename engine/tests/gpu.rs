@@ -120,7 +120,7 @@ fn cpu_preview(p: &FrameParams, raw: &[u8]) -> (Vec<u8>, stats::Stats3A) {
     let (w, h) = (fmt.width as usize, fmt.height as usize);
     let m = cpu_mosaic(p, raw);
     let st = &p.stages;
-    let fp = fused::FastParams::of(p);
+    let fp = p.fast();
     let mut out = vec![0u8; w * h * 4];
     fused::preview_rgba8(&fp, w, h, &m, &mut out);
     (out, stats::compute(&st.stats, fmt.bayer, w, h, &m))

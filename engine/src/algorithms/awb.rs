@@ -3,8 +3,8 @@
 //! `speed` per frame.
 
 use super::{AlgoInitError, AlgoResult, Algorithm, IpaContext, parse_params};
+use crate::stages::StageParams;
 use crate::stages::stats::Stats3A;
-use crate::tuning::StageParams;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

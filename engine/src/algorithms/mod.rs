@@ -8,8 +8,8 @@
 pub mod ae;
 pub mod awb;
 
+use crate::stages::StageParams;
 use crate::stages::stats::Stats3A;
-use crate::tuning::StageParams;
 use serde::Serialize;
 
 /// The names `create` knows.

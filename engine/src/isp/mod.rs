@@ -126,7 +126,7 @@ pub fn fast_isp(env: &Envelope) -> Result<StageOutput, StageError> {
             format!("{w}x{h} is smaller than the 4x4 the demosaic needs"),
         ));
     }
-    let fp = fused::FastParams::of(p);
+    let fp = p.fast();
     fused::preview_rgba8(&fp, w, h, src.u16s(), dst.bytes_mut());
     Ok(StageOutput::None)
 }
@@ -151,7 +151,7 @@ pub fn cpu_preview(
     }
     let mut mosaic = vec![0u16; w * h];
     raw_into(env, stage, src, &mut mosaic)?;
-    let fp = fused::FastParams::of(p);
+    let fp = p.fast();
     fused::preview_rgba8(&fp, w, h, &mosaic, out);
     Ok(stats::compute(&p.stages.stats, fmt.bayer, w, h, &mosaic))
 }

@@ -90,7 +90,10 @@ impl Engine {
             telemetry.note("allocator", n.clone());
         }
         let inbox = CompletionDispatcher::channel();
-        let threading = Arc::new(ThreadingManager::new(config.threading, inbox.0.clone()));
+        let threading = Arc::new(ThreadingManager::new(
+            config.threading,
+            CompletionDispatcher::sink(&inbox.0),
+        ));
         let subscribers = Subscribers::default();
         let ipa = Arc::new(Mutex::new(IpaContext {
             wb_gains: tuning.stages.white_balance.gains,
@@ -107,7 +110,10 @@ impl Engine {
             controls.clone(),
         );
         let housekeeper = Housekeeper::new(config.housekeeper);
-        let timer = HousekeeperTimer::start(config.housekeeper.period, inbox.0.clone());
+        let sweeps = inbox.0.clone();
+        let timer = HousekeeperTimer::start(config.housekeeper.period, move || {
+            sweeps.send(DispatcherMsg::Sweep).is_ok()
+        });
         let dispatcher = CompletionDispatcher::start(
             inbox,
             rm.clone(),

@@ -55,7 +55,7 @@ fn rig(max_buffers: usize) -> Rig {
             realtime: lane,
             background: LaneConfig { workers: 1, ..lane },
         },
-        inbox.0.clone(),
+        CompletionDispatcher::sink(&inbox.0),
     ));
     let subscribers = Subscribers::default();
     let results = subscribers.add(true);

@@ -27,16 +27,15 @@ pub struct FastParams<'a> {
 }
 
 impl<'a> FastParams<'a> {
-    /// The fused path's view of one frame's parameters.
-    pub fn of(p: &'a crate::tuning::FrameParams) -> FastParams<'a> {
-        let st = &p.stages;
+    /// The fused path's view of one frame's stage parameters.
+    pub fn of(st: &'a super::StageParams, order: BayerOrder, lut: &'a ToneLut) -> FastParams<'a> {
         FastParams {
-            order: p.format.bayer,
+            order,
             lsc: st.lens_shading.enabled.then_some(&st.lens_shading),
             wb: st.white_balance.effective(),
             method: st.demosaic.method,
             ccm: st.ccm.effective(),
-            lut: &p.lut,
+            lut,
         }
     }
 }

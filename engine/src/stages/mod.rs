@@ -20,6 +20,23 @@ pub mod unpack;
 pub mod white_balance;
 pub mod yuv;
 
+use serde::{Deserialize, Serialize};
+
+/// Every stage's parameters: the tuning file's `stages` block.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct StageParams {
+    pub black_level: black_level::BlackLevelParams,
+    pub defect_pixel: defect_pixel::DefectPixelParams,
+    pub lens_shading: lens_shading::LensShadingParams,
+    pub white_balance: white_balance::WhiteBalanceParams,
+    pub demosaic: demosaic::DemosaicParams,
+    pub ccm: ccm::CcmParams,
+    pub tone: tone::ToneParams,
+    pub yuv: yuv::YuvParams,
+    pub stats: stats::StatsParams,
+}
+
 /// Mirror an index into `0..n` without repeating the edge sample
 /// (`-1 -> 1`, `n -> n-2`). Offsets of even size keep the Bayer phase.
 #[inline]
