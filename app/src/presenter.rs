@@ -13,8 +13,8 @@
 
 use crossbeam_channel::{Receiver, Sender, select, unbounded};
 use eframe::egui;
-use isp_engine::gpu::{Tap, TapImage};
 use isp_engine::pipeline::{Engine, FrameResult};
+use isp_engine::stages::chain::{Tap, TapImage};
 use isp_engine::tuning::Tuning;
 use isp_engine::types::RawFormat;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -140,7 +140,12 @@ pub struct AppState {
 /// Every stage's output of one raw frame under one parameters version.
 pub type StagesAt = (
     (usize, u64),
-    Arc<Vec<(isp_engine::gpu::Tap, isp_engine::gpu::TapImage)>>,
+    Arc<
+        Vec<(
+            isp_engine::stages::chain::Tap,
+            isp_engine::stages::chain::TapImage,
+        )>,
+    >,
 );
 
 /// A tap the inspect thread made: what was asked, its RGBA8, its display image.

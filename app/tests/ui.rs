@@ -326,13 +326,22 @@ fn before_after_split_renders_the_tuning_as_loaded() {
     let p = h.state().state.player.status();
     let (raw, fmt) = (p.last_raw.unwrap(), p.format.unwrap());
     let e = h.state().state.engine.clone();
-    let after = e.tap(&raw, fmt, isp_engine::gpu::Tap::Tone).unwrap();
+    let after = e
+        .tap(&raw, fmt, isp_engine::stages::chain::Tap::Tone)
+        .unwrap();
     let loaded = h.state().state.tuning.loaded.clone();
     let expect = e
-        .tap_with(&raw, fmt, isp_engine::gpu::Tap::Tone, Some(&loaded))
+        .tap_with(
+            &raw,
+            fmt,
+            isp_engine::stages::chain::Tap::Tone,
+            Some(&loaded),
+        )
         .unwrap();
-    let (isp_engine::gpu::TapImage::Rgba8(after), isp_engine::gpu::TapImage::Rgba8(expect)) =
-        (after, expect)
+    let (
+        isp_engine::stages::chain::TapImage::Rgba8(after),
+        isp_engine::stages::chain::TapImage::Rgba8(expect),
+    ) = (after, expect)
     else {
         panic!("tone taps are RGBA8");
     };
@@ -375,7 +384,7 @@ fn pixel_inspector_shows_every_stage_under_the_cursor() {
         .map(|v| v.parse().unwrap())
         .collect();
     let w = h.state().state.latest.as_ref().unwrap().format.width as usize;
-    let isp_engine::gpu::TapImage::Mosaic(m) = &stages[0].1 else {
+    let isp_engine::stages::chain::TapImage::Mosaic(m) = &stages[0].1 else {
         panic!("unpacked is a mosaic");
     };
     assert_eq!(m[xy[1] * w + xy[0]], raw_value);
@@ -462,10 +471,10 @@ fn tone_of_last_raw(
         .state()
         .state
         .engine
-        .tap_with(&raw, fmt, isp_engine::gpu::Tap::Tone, tuning)
+        .tap_with(&raw, fmt, isp_engine::stages::chain::Tap::Tone, tuning)
         .unwrap()
     {
-        isp_engine::gpu::TapImage::Rgba8(v) => v,
+        isp_engine::stages::chain::TapImage::Rgba8(v) => v,
         _ => panic!("the tone tap is RGBA8"),
     }
 }

@@ -4,9 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
-use isp_engine::gpu::{GpuContext, GpuError, GpuIsp, Kernel, Tap, TapImage, context_for_tests};
+use isp_engine::gpu::{GpuContext, GpuError, GpuIsp, Kernel, context_for_tests};
 use isp_engine::sources::FrameSource;
 use isp_engine::sources::synthetic::{Scene, SyntheticSource};
+use isp_engine::stages::chain::{Tap, TapImage};
 use isp_engine::stages::{
     black_level, ccm, defect_pixel, demosaic, fused, lens_shading, scaler, stats, tone, unpack,
     white_balance, yuv,

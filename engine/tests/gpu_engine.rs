@@ -282,7 +282,7 @@ fn auto_on_its_own_skips_a_software_adapter_and_says_why() {
 
 #[test]
 fn taps_agree_between_the_gpu_and_the_cpu_engine() {
-    use isp_engine::gpu::{Tap, TapImage};
+    use isp_engine::stages::chain::{Tap, TapImage};
     if context_for_tests().is_none() {
         return;
     }
@@ -325,8 +325,8 @@ fn taps_agree_between_the_gpu_and_the_cpu_engine() {
 
 #[test]
 fn every_stage_in_one_pass_matches_each_tap_and_tap_with_another_tuning() {
-    use isp_engine::gpu::Tap;
     use isp_engine::sources::FrameSource;
+    use isp_engine::stages::chain::Tap;
     let cpu = engine_with(Backend::Cpu, PathMode::Fast, fixed_tuning());
     let f = fmt();
     let mut src = isp_engine::sources::synthetic::SyntheticSource::new(Scene::ZonePlate, f);

@@ -10,7 +10,7 @@ use crate::presenter::{DisplayImage, Job, TapKey};
 use crate::state::AppState;
 use eframe::egui;
 use egui_plot::{Line, Plot, PlotPoints};
-use isp_engine::gpu::{Tap, TapImage};
+use isp_engine::stages::chain::{Tap, TapImage};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 

@@ -5,6 +5,7 @@
 use super::uniforms::{self, Uniforms};
 use super::{GpuContext, GpuError};
 use crate::clock::now_ns;
+use crate::stages::chain::{Image, Tap, TapImage};
 use crate::stages::stats::{HIST_BINS, Stats3A, Zone};
 use crate::stages::unpack;
 use crate::tuning::FrameParams;
@@ -67,6 +68,14 @@ impl Kernel {
         }
     }
 
+    /// The kernel whose entry point is `entry`.
+    pub fn of(entry: &str) -> Result<Kernel, GpuError> {
+        Kernel::ALL
+            .into_iter()
+            .find(|k| k.entry() == entry)
+            .ok_or_else(|| GpuError::Input(format!("no kernel `{entry}`")))
+    }
+
     /// Workgroups for a `w` x `h` frame (`ow` x `oh` output for the scaler).
     fn workgroups(self, w: u32, h: u32, ow: u32, oh: u32) -> (u32, u32) {
         match self {
@@ -105,70 +114,6 @@ impl Kernel {
             Kernel::Scaler => ow as u64 * oh as u64 * 4,
         }
     }
-}
-
-/// Where a stage's output can be looked at ("tap"), in pipeline order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Tap {
-    Unpacked,
-    BlackLevel,
-    DefectPixel,
-    LensShading,
-    WhiteBalance,
-    Demosaic,
-    Ccm,
-    Tone,
-}
-
-impl Tap {
-    pub const ALL: [Tap; 8] = [
-        Tap::Unpacked,
-        Tap::BlackLevel,
-        Tap::DefectPixel,
-        Tap::LensShading,
-        Tap::WhiteBalance,
-        Tap::Demosaic,
-        Tap::Ccm,
-        Tap::Tone,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Tap::Unpacked => "unpacked",
-            Tap::BlackLevel => "black_level",
-            Tap::DefectPixel => "defect_pixel",
-            Tap::LensShading => "lens_shading",
-            Tap::WhiteBalance => "white_balance",
-            Tap::Demosaic => "demosaic",
-            Tap::Ccm => "ccm",
-            Tap::Tone => "tone",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Tap> {
-        Tap::ALL.into_iter().find(|t| t.name() == s)
-    }
-    fn kernel(self) -> Kernel {
-        match self {
-            Tap::Unpacked => Kernel::Unpack,
-            Tap::BlackLevel => Kernel::BlackLevel,
-            Tap::DefectPixel => Kernel::DefectPixel,
-            Tap::LensShading => Kernel::LensShading,
-            Tap::WhiteBalance => Kernel::WhiteBalance,
-            Tap::Demosaic => Kernel::Demosaic,
-            Tap::Ccm => Kernel::Ccm,
-            Tap::Tone => Kernel::ToneRgba8,
-        }
-    }
-}
-
-/// A tapped intermediate, read back to the CPU.
-#[derive(Clone, Debug, PartialEq)]
-pub enum TapImage {
-    /// One u16 per pixel (before the demosaic).
-    Mosaic(Vec<u16>),
-    /// Interleaved RGB u16.
-    Rgb16(Vec<u16>),
-    Rgba8(Vec<u8>),
 }
 
 /// How the compute time was measured.
@@ -1088,18 +1033,17 @@ impl GpuIsp {
     pub fn tap(&self, p: &FrameParams, raw: &[u8], tap: Tap) -> Result<TapImage, GpuError> {
         let fmt = p.format;
         unpack::check_frame(&fmt, raw.len()).map_err(|e| GpuError::Input(e.to_string()))?;
-        let chain: Vec<Kernel> = Tap::ALL
+        // The declared chain up to the tap, each stage's own kernel.
+        let chain = Tap::ALL[..=tap as usize]
             .iter()
-            .take_while(|t| **t != tap)
-            .map(|t| t.kernel())
-            .chain(std::iter::once(tap.kernel()))
-            .collect();
+            .map(|t| Kernel::of(t.decl().kernel))
+            .collect::<Result<Vec<_>, _>>()?;
         let raw_len = fmt.frame_bytes().min(raw.len());
         let bytes = self.run_chain(p, &raw[..raw_len], &chain, None)?;
-        Ok(match tap {
-            Tap::Tone => TapImage::Rgba8(bytes),
-            Tap::Demosaic | Tap::Ccm => TapImage::Rgb16(bytemuck::pod_collect_to_vec(&bytes)),
-            _ => TapImage::Mosaic(bytemuck::pod_collect_to_vec(&bytes)),
+        Ok(match tap.decl().output {
+            Image::Rgba8 => TapImage::Rgba8(bytes),
+            Image::Rgb16 => TapImage::Rgb16(bytemuck::pod_collect_to_vec(&bytes)),
+            Image::Mosaic => TapImage::Mosaic(bytemuck::pod_collect_to_vec(&bytes)),
         })
     }
 

@@ -17,9 +17,7 @@
 mod isp;
 mod uniforms;
 
-pub use isp::{
-    BytesMoved, GpuFrame, GpuIsp, GpuTimings, InjectedFault, Kernel, Tap, TapImage, TimerKind,
-};
+pub use isp::{BytesMoved, GpuFrame, GpuIsp, GpuTimings, InjectedFault, Kernel, TimerKind};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

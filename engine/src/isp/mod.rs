@@ -12,7 +12,9 @@
 //! | SlowAlgo  | background | statistics -> AE/AWB result for the capture       |
 
 use crate::envelope::{Envelope, GpuOutput, Payload, StageError, StageOutput};
+use crate::stages::chain::{CHAIN, Image, Tap, TapImage};
 use crate::stages::{self, black_level, defect_pixel, demosaic, fused, stats, unpack};
+use crate::tuning::FrameParams;
 
 fn invalid(stage: &'static str, e: impl std::fmt::Display) -> StageError {
     StageError::Invalid {
@@ -191,11 +193,7 @@ pub fn gpu_preview(env: &Envelope) -> Result<StageOutput, StageError> {
 
 /// The reference stages on raw bytes up to `tap`, on the CPU: the
 /// inspector's view of one stage's output when there is no GPU.
-pub fn reference_tap(
-    p: &crate::tuning::FrameParams,
-    raw: &[u8],
-    tap: crate::gpu::Tap,
-) -> Result<crate::gpu::TapImage, StageError> {
+pub fn reference_tap(p: &FrameParams, raw: &[u8], tap: Tap) -> Result<TapImage, StageError> {
     let mut last = None;
     reference_chain(p, raw, tap, |t, img| {
         if t == tap {
@@ -205,17 +203,13 @@ pub fn reference_tap(
     last.ok_or_else(|| invalid("tap", "no output"))
 }
 
-/// Every stage's output (unpacked .. tone) of one raw frame in one pass of
-/// the CPU reference chain: what the pixel inspector reads each stage's
-/// value from.
-pub fn reference_taps(
-    p: &crate::tuning::FrameParams,
-    raw: &[u8],
-) -> Result<Vec<(crate::gpu::Tap, crate::gpu::TapImage)>, StageError> {
-    let mut out = Vec::with_capacity(crate::gpu::Tap::ALL.len());
-    reference_chain(p, raw, crate::gpu::Tap::Tone, |t, img| {
-        out.push((t, img.to_owned_image()))
-    })?;
+/// Every stage's output (the whole declared chain) of one raw frame in one
+/// pass of the CPU reference chain: what the pixel inspector reads each
+/// stage's value from.
+pub fn reference_taps(p: &FrameParams, raw: &[u8]) -> Result<Vec<(Tap, TapImage)>, StageError> {
+    let mut out = Vec::with_capacity(CHAIN.len());
+    let last = CHAIN[CHAIN.len() - 1].tap;
+    reference_chain(p, raw, last, |t, img| out.push((t, img.to_owned_image())))?;
     Ok(out)
 }
 
@@ -227,8 +221,7 @@ enum TapRef<'a> {
 }
 
 impl TapRef<'_> {
-    fn to_owned_image(&self) -> crate::gpu::TapImage {
-        use crate::gpu::TapImage;
+    fn to_owned_image(&self) -> TapImage {
         match self {
             TapRef::Mosaic(v) => TapImage::Mosaic(v.to_vec()),
             TapRef::Rgb16(v) => TapImage::Rgb16(v.to_vec()),
@@ -237,59 +230,89 @@ impl TapRef<'_> {
     }
 }
 
-/// The reference chain up to `upto`, showing each stage's output to `emit`.
+/// The images the reference chain carries from stage to stage.
+struct ChainState {
+    mosaic: Vec<u16>,
+    spare: Vec<u16>,
+    rgb: Vec<u16>,
+    rgba: Vec<u8>,
+}
+
+/// The CPU reference chain up to `upto`, stage by stage as [`CHAIN`]
+/// declares it, showing each stage's output to `emit`.
 fn reference_chain(
-    p: &crate::tuning::FrameParams,
+    p: &FrameParams,
     raw: &[u8],
-    upto: crate::gpu::Tap,
-    mut emit: impl FnMut(crate::gpu::Tap, TapRef<'_>),
+    upto: Tap,
+    mut emit: impl FnMut(Tap, TapRef<'_>),
 ) -> Result<(), StageError> {
-    use crate::gpu::Tap;
-    const S: &str = "tap";
+    let fmt = p.format;
+    let (w, h) = (fmt.width as usize, fmt.height as usize);
+    let mut s = ChainState {
+        mosaic: vec![0u16; w * h],
+        spare: Vec::new(),
+        rgb: Vec::new(),
+        rgba: Vec::new(),
+    };
+    for d in &CHAIN[..=upto as usize] {
+        reference_stage(p, raw, d.tap, &mut s)?;
+        emit(
+            d.tap,
+            match d.output {
+                Image::Mosaic => TapRef::Mosaic(&s.mosaic),
+                Image::Rgb16 => TapRef::Rgb16(&s.rgb),
+                Image::Rgba8 => TapRef::Rgba8(&s.rgba),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// One declared stage on the CPU, from the chain's state to its output.
+fn reference_stage(
+    p: &FrameParams,
+    raw: &[u8],
+    t: Tap,
+    s: &mut ChainState,
+) -> Result<(), StageError> {
     let fmt = p.format;
     let st = &p.stages;
     let (w, h) = (fmt.width as usize, fmt.height as usize);
-    let mut m = vec![0u16; w * h];
-    unpack::unpack(&fmt, raw, &mut m).map_err(|e| invalid(S, e))?;
-    emit(Tap::Unpacked, TapRef::Mosaic(&m));
-    if upto == Tap::Unpacked {
-        return Ok(());
+    match t {
+        Tap::Unpacked => unpack::unpack(&fmt, raw, &mut s.mosaic).map_err(|e| invalid("tap", e))?,
+        Tap::BlackLevel => {
+            s.spare.resize(w * h, 0);
+            black_level::apply(
+                &st.black_level,
+                fmt.max_value(),
+                fmt.bayer,
+                w,
+                &s.mosaic,
+                &mut s.spare,
+            );
+            std::mem::swap(&mut s.mosaic, &mut s.spare);
+        }
+        Tap::DefectPixel => {
+            s.spare.resize(w * h, 0);
+            defect_pixel::apply(&st.defect_pixel, w, h, &s.mosaic, &mut s.spare);
+            std::mem::swap(&mut s.mosaic, &mut s.spare);
+        }
+        Tap::LensShading => {
+            stages::lens_shading::apply(&st.lens_shading, fmt.bayer, w, h, &mut s.mosaic)
+        }
+        Tap::WhiteBalance => {
+            stages::white_balance::apply(&st.white_balance, fmt.bayer, w, &mut s.mosaic)
+        }
+        Tap::Demosaic => {
+            s.rgb.resize(w * h * 3, 0);
+            demosaic::apply(&st.demosaic, fmt.bayer, w, h, &s.mosaic, &mut s.rgb);
+        }
+        Tap::Ccm => stages::ccm::apply(&st.ccm, &mut s.rgb),
+        Tap::Tone => {
+            s.rgba.resize(w * h * 4, 0);
+            stages::tone::apply_rgba8(&p.lut, &s.rgb, &mut s.rgba);
+        }
     }
-    let mut bl = vec![0u16; w * h];
-    black_level::apply(&st.black_level, fmt.max_value(), fmt.bayer, w, &m, &mut bl);
-    emit(Tap::BlackLevel, TapRef::Mosaic(&bl));
-    if upto == Tap::BlackLevel {
-        return Ok(());
-    }
-    defect_pixel::apply(&st.defect_pixel, w, h, &bl, &mut m);
-    emit(Tap::DefectPixel, TapRef::Mosaic(&m));
-    if upto == Tap::DefectPixel {
-        return Ok(());
-    }
-    stages::lens_shading::apply(&st.lens_shading, fmt.bayer, w, h, &mut m);
-    emit(Tap::LensShading, TapRef::Mosaic(&m));
-    if upto == Tap::LensShading {
-        return Ok(());
-    }
-    stages::white_balance::apply(&st.white_balance, fmt.bayer, w, &mut m);
-    emit(Tap::WhiteBalance, TapRef::Mosaic(&m));
-    if upto == Tap::WhiteBalance {
-        return Ok(());
-    }
-    let mut rgb = vec![0u16; w * h * 3];
-    demosaic::apply(&st.demosaic, fmt.bayer, w, h, &m, &mut rgb);
-    emit(Tap::Demosaic, TapRef::Rgb16(&rgb));
-    if upto == Tap::Demosaic {
-        return Ok(());
-    }
-    stages::ccm::apply(&st.ccm, &mut rgb);
-    emit(Tap::Ccm, TapRef::Rgb16(&rgb));
-    if upto == Tap::Ccm {
-        return Ok(());
-    }
-    let mut out = vec![0u8; w * h * 4];
-    stages::tone::apply_rgba8(&p.lut, &rgb, &mut out);
-    emit(Tap::Tone, TapRef::Rgba8(&out));
     Ok(())
 }
 

@@ -3,8 +3,9 @@
 //! CPU reference stages.
 
 use super::{Engine, EngineError};
-use crate::gpu::{GpuError, Tap, TapImage};
+use crate::gpu::GpuError;
 use crate::isp;
+use crate::stages::chain::{Tap, TapImage};
 use crate::tuning::{FrameParams, Tuning};
 use crate::types::RawFormat;
 use std::sync::Arc;

@@ -9,6 +9,7 @@
 
 pub mod black_level;
 pub mod ccm;
+pub mod chain;
 pub mod defect_pixel;
 pub mod demosaic;
 pub mod fused;
