@@ -9,8 +9,8 @@ fn black_level_px(v: u32, x: u32, y: u32) -> u32 {
 // Mosaic in `src` -> mosaic in `dst`, one invocation per word.
 @compute @workgroup_size(16, 16)
 fn black_level(@builtin(global_invocation_id) id: vec3<u32>) {
-    let half = P.dims.x / 2u;
-    if (id.x >= half || id.y >= P.dims.y) {
+    let half = P.width / 2u;
+    if (id.x >= half || id.y >= P.height) {
         return;
     }
     let i = id.y * half + id.x;

@@ -24,7 +24,7 @@ fn load_rgb2(i: u32) -> array<vec3<u32>, 2> {
 @compute @workgroup_size(256)
 fn ccm(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
     let i = (id.y * n.x * 256u + id.x) * 2u;
-    if (i >= P.dims.x * P.dims.y) {
+    if (i >= P.width * P.height) {
         return;
     }
     let p = load_rgb2(i);

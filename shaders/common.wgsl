@@ -10,11 +10,18 @@
 //   YUV16           three planes of u16 one after the other, 2 samples a word
 
 struct Params {
-    // width, height, raw stride in bytes, flags (FLAG_*)
-    dims: vec4<u32>,
-    // bits, packing (0 plain, 1 CSI-2), CFA tile (2 bits per site, CfaColor
-    // index of (0,0),(1,0),(0,1),(1,1)), defect threshold
-    fmt: vec4<u32>,
+    width: u32,
+    height: u32,
+    // raw row stride in bytes
+    stride: u32,
+    // FLAG_*
+    flags: u32,
+    bits: u32,
+    // 0 plain, 1 CSI-2
+    packing: u32,
+    // CFA tile: 2 bits per site, the CfaColor index of (0,0),(1,0),(0,1),(1,1)
+    cfa: u32,
+    dpc_threshold: u32,
     // black level pedestal and scale per site [R, Gr, Gb, B]
     bl_ped: vec4<f32>,
     bl_scale: vec4<f32>,
@@ -24,15 +31,27 @@ struct Params {
     ccm0: vec4<f32>,
     ccm1: vec4<f32>,
     ccm2: vec4<f32>,
-    // lens shading grid width, height, word offset of the grid in `aux`, -
-    lsc: vec4<u32>,
-    // statistics: zones x, zones y, saturation, -
-    st: vec4<u32>,
-    // output width, height (scaler), RGBA8 row stride in words (fused),
-    // tiles per fused workgroup
-    outp: vec4<u32>,
-    // yuv: kr, kb, limited range (1.0) or full (0.0), -
-    yuv: vec4<f32>,
+    // lens shading grid size, word offset of the grid in `aux`
+    lsc_width: u32,
+    lsc_height: u32,
+    lsc_at: u32,
+    pad0: u32,
+    // statistics zones, saturation level, red site (x | y << 1)
+    zones_x: u32,
+    zones_y: u32,
+    saturation: u32,
+    red_pos: u32,
+    // output size (scaler), RGBA8 row stride in words (fused), tiles per
+    // fused workgroup
+    out_width: u32,
+    out_height: u32,
+    out_stride: u32,
+    fused_rows: u32,
+    // yuv: kr, kb, limited range (1.0) or full (0.0)
+    yuv_kr: f32,
+    yuv_kb: f32,
+    yuv_limited: f32,
+    pad1: f32,
 };
 
 const FLAG_DPC: u32 = 1u;
@@ -68,7 +87,7 @@ fn reflect_i(i: i32, n: i32) -> i32 {
 
 // CfaColor index (R 0, Gr 1, Gb 2, B 3) of the site at (x, y).
 fn site_at(x: u32, y: u32) -> u32 {
-    return (P.fmt.z >> (2u * ((y & 1u) * 2u + (x & 1u)))) & 3u;
+    return (P.cfa >> (2u * ((y & 1u) * 2u + (x & 1u)))) & 3u;
 }
 
 // RGB channel of a CfaColor index.

@@ -4,7 +4,7 @@
 
 // c: the pixel; l r u d: axial neighbours; a b e f: diagonal ones.
 fn dpc_decide(c: i32, l: i32, r: i32, u: i32, d: i32, a: i32, b: i32, e: i32, f: i32) -> i32 {
-    let t = i32(P.fmt.w);
+    let t = i32(P.dpc_threshold);
     let lo = min(min(min(l, r), min(u, d)), min(min(a, b), min(e, f)));
     let hi = max(max(max(l, r), max(u, d)), max(max(a, b), max(e, f)));
     if (c > hi + t || c < lo - t) {
@@ -14,14 +14,14 @@ fn dpc_decide(c: i32, l: i32, r: i32, u: i32, d: i32, a: i32, b: i32, e: i32, f:
 }
 
 fn dpc_src_at(x: i32, y: i32) -> i32 {
-    let w = i32(P.dims.x);
-    let h = i32(P.dims.y);
+    let w = i32(P.width);
+    let h = i32(P.height);
     return i32(src16(u32(reflect_i(y, h) * w + reflect_i(x, w))));
 }
 
 fn dpc_px(x: i32, y: i32) -> u32 {
     let c = dpc_src_at(x, y);
-    if ((P.dims.w & FLAG_DPC) == 0u) {
+    if ((P.flags & FLAG_DPC) == 0u) {
         return u32(c);
     }
     return u32(dpc_decide(c,
@@ -31,8 +31,8 @@ fn dpc_px(x: i32, y: i32) -> u32 {
 
 @compute @workgroup_size(16, 16)
 fn defect_pixel(@builtin(global_invocation_id) id: vec3<u32>) {
-    let half = P.dims.x / 2u;
-    if (id.x >= half || id.y >= P.dims.y) {
+    let half = P.width / 2u;
+    if (id.x >= half || id.y >= P.height) {
         return;
     }
     let x = i32(id.x * 2u);

@@ -54,15 +54,15 @@ fn bilinear_at(site: u32, n: Nbhd) -> vec3<u32> {
 }
 
 fn demosaic_at(site: u32, n: Nbhd) -> vec3<u32> {
-    if ((P.dims.w & FLAG_MALVAR) != 0u) {
+    if ((P.flags & FLAG_MALVAR) != 0u) {
         return malvar_at(site, n);
     }
     return bilinear_at(site, n);
 }
 
 fn dm_src_at(x: i32, y: i32) -> i32 {
-    let w = i32(P.dims.x);
-    let h = i32(P.dims.y);
+    let w = i32(P.width);
+    let h = i32(P.height);
     return i32(src16(u32(reflect_i(y, h) * w + reflect_i(x, w))));
 }
 
@@ -84,13 +84,13 @@ fn store_rgb2(i: u32, a: vec3<u32>, b: vec3<u32>) {
 // Mosaic in `src` -> RGB16 in `dst`; one invocation per two pixels of a row.
 @compute @workgroup_size(16, 16)
 fn demosaic(@builtin(global_invocation_id) id: vec3<u32>) {
-    let half = P.dims.x / 2u;
-    if (id.x >= half || id.y >= P.dims.y) {
+    let half = P.width / 2u;
+    if (id.x >= half || id.y >= P.height) {
         return;
     }
     let x = id.x * 2u;
     let y = id.y;
     let a = demosaic_at(site_at(x, y), dm_src_nbhd(i32(x), i32(y)));
     let b = demosaic_at(site_at(x + 1u, y), dm_src_nbhd(i32(x) + 1, i32(y)));
-    store_rgb2(y * P.dims.x + x, a, b);
+    store_rgb2(y * P.width + x, a, b);
 }

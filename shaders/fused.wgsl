@@ -45,11 +45,11 @@ fn fz_green(ix: u32, iy: u32) -> i32 {
 fn fused_preview(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
                  @builtin(local_invocation_index) li: u32) {
     stats_clear(li);
-    let rows = P.outp.w;
+    let rows = P.fused_rows;
     var sums = vec4<u32>(0u);
     for (var t = 0u; t < rows; t++) {
         let ty = wg.y * rows + t;
-        if (ty * FT >= P.dims.y) {
+        if (ty * FT >= P.height) {
             break; // uniform: the same for the whole workgroup
         }
         sums += fused_tile(vec2<u32>(wg.x, ty), lid.xy, li);
@@ -62,8 +62,8 @@ fn fused_preview(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 // One 32x32 tile; ends with the zone window flushed and cleared. Returns
 // this invocation's quad's R, G, B and focus terms.
 fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) -> vec4<u32> {
-    let w = i32(P.dims.x);
-    let h = i32(P.dims.y);
+    let w = i32(P.width);
+    let h = i32(P.height);
     let ox = i32(tile.x * FT);
     let oy = i32(tile.y * FT);
     // 1. Unpack and black level: the tile and its halo, each raw sample read once.
@@ -74,7 +74,7 @@ fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) -> vec4<u32> {
     }
     workgroupBarrier();
     // 2. Defect pixel correction over the demosaic's footprint.
-    let dpc_on = (P.dims.w & FLAG_DPC) != 0u;
+    let dpc_on = (P.flags & FLAG_DPC) != 0u;
     for (var i = li; i < FI * FI; i += 256u) {
         let sx = i % FI + 2u;
         let sy = i / FI + 2u;
@@ -94,7 +94,7 @@ fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) -> vec4<u32> {
     let lx = 2u + 2u * lid.x;
     let ly = 2u + 2u * lid.y;
     var sums = vec4<u32>(0u);
-    if (qx < P.dims.x / 2u && qy < P.dims.y / 2u) {
+    if (qx < P.width / 2u && qy < P.height / 2u) {
         let rx = red_x();
         let ry = red_y();
         let g = fz_green(lx, ly);
@@ -124,9 +124,9 @@ fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) -> vec4<u32> {
     for (var k = 0u; k < 4u; k++) {
         let px = u32(ox) + 2u * lid.x + (k & 1u);
         let py = u32(oy) + 2u * lid.y + (k >> 1u);
-        if (px < P.dims.x && py < P.dims.y) {
+        if (px < P.width && py < P.height) {
             let rgb = ccm_px(demosaic_at(site_at(px, py), fz_nbhd(lx + (k & 1u), ly + (k >> 1u))));
-            dst[py * P.outp.z + px] = rgba8_of(rgb);
+            dst[py * P.out_stride + px] = rgba8_of(rgb);
         }
     }
     workgroupBarrier();

@@ -3,16 +3,16 @@
 // (same order of operations: interpolate down the two grid columns, then across).
 
 fn lsc_grid(c: u32, i: u32) -> f32 {
-    let gw = P.lsc.x;
-    let gh = P.lsc.y;
-    return bitcast<f32>(aux[P.lsc.z + c * gw * gh + i]);
+    let gw = P.lsc_width;
+    let gh = P.lsc_height;
+    return bitcast<f32>(aux[P.lsc_at + c * gw * gh + i]);
 }
 
 fn lsc_gain(c: u32, x: u32, y: u32) -> f32 {
-    let gw = P.lsc.x;
-    let gh = P.lsc.y;
-    let fx = f32(x) * f32(gw - 1u) / f32(max(P.dims.x - 1u, 1u));
-    let fy = f32(y) * f32(gh - 1u) / f32(max(P.dims.y - 1u, 1u));
+    let gw = P.lsc_width;
+    let gh = P.lsc_height;
+    let fx = f32(x) * f32(gw - 1u) / f32(max(P.width - 1u, 1u));
+    let fy = f32(y) * f32(gh - 1u) / f32(max(P.height - 1u, 1u));
     let x0 = min(u32(fx), gw - 2u);
     let y0 = min(u32(fy), gh - 2u);
     let ax = fx - f32(x0);
@@ -23,7 +23,7 @@ fn lsc_gain(c: u32, x: u32, y: u32) -> f32 {
 }
 
 fn lsc_px(v: u32, x: u32, y: u32) -> u32 {
-    if ((P.dims.w & FLAG_LSC) == 0u) {
+    if ((P.flags & FLAG_LSC) == 0u) {
         return v;
     }
     return clamp_u16(f32(v) * lsc_gain(site_at(x, y), x, y));
@@ -31,8 +31,8 @@ fn lsc_px(v: u32, x: u32, y: u32) -> u32 {
 
 @compute @workgroup_size(16, 16)
 fn lens_shading(@builtin(global_invocation_id) id: vec3<u32>) {
-    let half = P.dims.x / 2u;
-    if (id.x >= half || id.y >= P.dims.y) {
+    let half = P.width / 2u;
+    if (id.x >= half || id.y >= P.height) {
         return;
     }
     let i = id.y * half + id.x;

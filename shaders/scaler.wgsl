@@ -3,10 +3,10 @@
 
 @compute @workgroup_size(16, 16)
 fn scaler(@builtin(global_invocation_id) id: vec3<u32>) {
-    let w = P.dims.x;
-    let h = P.dims.y;
-    let ow = P.outp.x;
-    let oh = P.outp.y;
+    let w = P.width;
+    let h = P.height;
+    let ow = P.out_width;
+    let oh = P.out_height;
     if (id.x >= ow || id.y >= oh) {
         return;
     }

@@ -51,9 +51,9 @@ fn count_global(n: u32) {
 }
 
 fn zone_of(qx: u32, qy: u32) -> vec2<u32> {
-    let qw = max(P.dims.x / 2u, 1u);
-    let qh = max(P.dims.y / 2u, 1u);
-    return vec2<u32>(qx * P.st.x / qw, qy * P.st.y / qh);
+    let qw = max(P.width / 2u, 1u);
+    let qh = max(P.height / 2u, 1u);
+    return vec2<u32>(qx * P.zones_x / qw, qy * P.zones_y / qh);
 }
 
 // One quad: its four samples (g1 on the red row, g2 on the blue row) into
@@ -65,7 +65,7 @@ fn stats_quad(qx: u32, qy: u32, r: u32, g1: u32, g2: u32, b: u32, z0: vec2<u32>)
     atomicAdd(&st_hist[256u + (g2 >> 8u)], 1u);
     atomicAdd(&st_hist[512u + (b >> 8u)], 1u);
     let z = zone_of(qx, qy);
-    let sat = max(max(r, b), max(g1, g2)) >= P.st.z;
+    let sat = max(max(r, b), max(g1, g2)) >= P.saturation;
     let d = z - z0;
     if (d.x < 4u && d.y < 4u) {
         let s = (d.y * 4u + d.x) * 5u;
@@ -79,7 +79,7 @@ fn stats_quad(qx: u32, qy: u32, r: u32, g1: u32, g2: u32, b: u32, z0: vec2<u32>)
         }
     } else {
         // Zones narrower than a quarter of the workgroup: straight to global.
-        let zi = ST_ZONES + (z.y * P.st.x + z.x) * 8u;
+        let zi = ST_ZONES + (z.y * P.zones_x + z.x) * 8u;
         if (sat) {
             atomicAdd(&stats[zi + 7u], 1u);
             count_global(1u);
@@ -106,8 +106,8 @@ fn stats_flush_zones(li: u32, z0: vec2<u32>) {
         let z = z0 + vec2<u32>(li % 4u, li / 4u);
         let s = li * 5u;
         var n = 0u;
-        if (z.x < P.st.x && z.y < P.st.y) {
-            let zi = ST_ZONES + (z.y * P.st.x + z.x) * 8u;
+        if (z.x < P.zones_x && z.y < P.zones_y) {
+            let zi = ST_ZONES + (z.y * P.zones_x + z.x) * 8u;
             n += add64(zi, atomicLoad(&st_zone[s]));
             n += add64(zi + 2u, atomicLoad(&st_zone[s + 1u]));
             n += add64(zi + 4u, atomicLoad(&st_zone[s + 2u]));
@@ -154,14 +154,14 @@ fn stats_flush_totals(li: u32) {
 
 // Red's position in the 2x2 tile.
 fn red_x() -> u32 {
-    return P.st.w & 1u;
+    return P.red_pos & 1u;
 }
 fn red_y() -> u32 {
-    return P.st.w >> 1u;
+    return P.red_pos >> 1u;
 }
 
 fn st_px(x: u32, y: u32) -> i32 {
-    return i32(src16(y * P.dims.x + x));
+    return i32(src16(y * P.width + x));
 }
 
 // Mean green of quad (qx, qy), rounded down (the CPU's `greens`).
@@ -180,7 +180,7 @@ fn stats_3a(@builtin(global_invocation_id) id: vec3<u32>, @builtin(workgroup_id)
     let z0 = zone_of(wg.x * 16u, wg.y * 16u);
     let qx = id.x;
     let qy = id.y;
-    if (qx < P.dims.x / 2u && qy < P.dims.y / 2u) {
+    if (qx < P.width / 2u && qy < P.height / 2u) {
         let rx = red_x();
         let ry = red_y();
         let x = 2u * qx;

@@ -18,7 +18,7 @@ fn rgba8_of(v: vec3<u32>) -> u32 {
 @compute @workgroup_size(256)
 fn tone_rgba8(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
     let i = (id.y * n.x * 256u + id.x) * 2u;
-    if (i >= P.dims.x * P.dims.y) {
+    if (i >= P.width * P.height) {
         return;
     }
     let p = load_rgb2(i);
@@ -30,7 +30,7 @@ fn tone_rgba8(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgro
 @compute @workgroup_size(256)
 fn tone_rgb16(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
     let i = (id.y * n.x * 256u + id.x) * 2u;
-    if (i >= P.dims.x * P.dims.y) {
+    if (i >= P.width * P.height) {
         return;
     }
     let p = load_rgb2(i);

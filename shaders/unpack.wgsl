@@ -8,9 +8,9 @@ fn raw_byte(i: u32) -> u32 {
 
 // The sample at (x, y) of the raw frame in `src`.
 fn unpack_px(x: u32, y: u32) -> u32 {
-    let row = y * P.dims.z;
-    let bits = P.fmt.x;
-    if (P.fmt.y == 0u) {
+    let row = y * P.stride;
+    let bits = P.bits;
+    if (P.packing == 0u) {
         if (bits == 8u) {
             return raw_byte(row + x);
         }
@@ -34,8 +34,8 @@ fn unpack_px(x: u32, y: u32) -> u32 {
 // One invocation per output word (two pixels of a row).
 @compute @workgroup_size(16, 16)
 fn unpack(@builtin(global_invocation_id) id: vec3<u32>) {
-    let half = P.dims.x / 2u;
-    if (id.x >= half || id.y >= P.dims.y) {
+    let half = P.width / 2u;
+    if (id.x >= half || id.y >= P.height) {
         return;
     }
     let x = id.x * 2u;

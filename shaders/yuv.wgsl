@@ -5,12 +5,12 @@ fn yuv_px(v: vec3<u32>) -> vec3<u32> {
     let r = f32(v.x) / 65535.0;
     let g = f32(v.y) / 65535.0;
     let b = f32(v.z) / 65535.0;
-    let kr = P.yuv.x;
-    let kb = P.yuv.y;
+    let kr = P.yuv_kr;
+    let kb = P.yuv_kb;
     let kg = 1.0 - kr - kb;
     let y = kr * r + kg * g + kb * b;
     var o = vec3<f32>(y, (b - y) / (2.0 * (1.0 - kb)) + 0.5, (r - y) / (2.0 * (1.0 - kr)) + 0.5);
-    if (P.yuv.z != 0.0) {
+    if (P.yuv_limited != 0.0) {
         o = vec3<f32>((16.0 + 219.0 * o.x) / 255.0, (16.0 + 224.0 * o.y) / 255.0, (16.0 + 224.0 * o.z) / 255.0);
     }
     return vec3<u32>(clamp_u16(o.x * 65535.0), clamp_u16(o.y * 65535.0), clamp_u16(o.z * 65535.0));
@@ -20,8 +20,8 @@ fn yuv_px(v: vec3<u32>) -> vec3<u32> {
 @compute @workgroup_size(256)
 fn yuv(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgroups) n: vec3<u32>) {
     let i = (id.y * n.x * 256u + id.x) * 2u;
-    let plane = P.dims.x * P.dims.y / 2u;
-    if (i >= P.dims.x * P.dims.y) {
+    let plane = P.width * P.height / 2u;
+    if (i >= P.width * P.height) {
         return;
     }
     let p = load_rgb2(i);

@@ -105,3 +105,37 @@ fn the_fused_preview_runs_the_stages_in_the_declared_order() {
     // The tap list is the chain.
     assert_eq!(Tap::ALL.len(), CHAIN.len());
 }
+
+#[test]
+fn the_uniforms_match_the_shaders_params_field_for_field() {
+    let m = module();
+    let (members, span) = m
+        .types
+        .iter()
+        .find_map(|(_, t)| match (&t.name, &t.inner) {
+            (Some(n), naga::TypeInner::Struct { members, span }) if n == "Params" => {
+                Some((members.clone(), *span))
+            }
+            _ => None,
+        })
+        .expect("struct Params in common.wgsl");
+    let shader: Vec<(String, usize, usize)> = members
+        .iter()
+        .map(|mb| {
+            (
+                mb.name.clone().unwrap_or_default(),
+                mb.offset as usize,
+                m.types[mb.ty].inner.size(m.to_ctx()) as usize,
+            )
+        })
+        .collect();
+    let rust: Vec<(String, usize, usize)> = isp_engine::gpu::Uniforms::layout()
+        .into_iter()
+        .map(|(n, o, s)| (n.to_string(), o, s))
+        .collect();
+    assert_eq!(rust, shader);
+    assert_eq!(
+        std::mem::size_of::<isp_engine::gpu::Uniforms>(),
+        span as usize
+    );
+}

@@ -826,7 +826,7 @@ impl GpuIsp {
 
         let idx = scoped(device, "preview", || {
             let mut u = Uniforms::new(p, w, h);
-            u.outp[2] = rw as u32;
+            u.out_stride = rw as u32;
             self.load_params(s, p, u)?;
             let group = self.bind_group(s, Buf::Raw, Buf::Out);
             let mut enc = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -1193,7 +1193,8 @@ impl GpuIsp {
         }
         let idx = scoped(device, "stage chain", || {
             let mut u = Uniforms::new(p, w, h);
-            u.outp = [ow, oh, w, uniforms::fused_rows(w, h)];
+            u.out_width = ow;
+            u.out_height = oh;
             self.load_params(s, p, u)?;
             let first_src = if chain[0] == Kernel::Unpack {
                 Buf::Raw

@@ -17,6 +17,8 @@
 mod isp;
 mod uniforms;
 
+pub use uniforms::Uniforms;
+
 pub use isp::{BytesMoved, GpuFrame, GpuIsp, GpuTimings, InjectedFault, Kernel, TimerKind};
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -30,19 +30,53 @@ pub fn fused_rows(width: u32, height: u32) -> u32 {
     if tiles < 1024 { 8 } else { 4 }
 }
 
+/// `struct Params` of `shaders/common.wgsl`, field for field (the layout
+/// is checked against naga's reading of the shader in `engine/tests/gpu.rs`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Uniforms {
-    pub dims: [u32; 4],
-    pub fmt: [u32; 4],
+    pub width: u32,
+    pub height: u32,
+    /// Raw row stride in bytes.
+    pub stride: u32,
+    /// `FLAG_*`.
+    pub flags: u32,
+    pub bits: u32,
+    /// 0 plain, 1 CSI-2.
+    pub packing: u32,
+    /// CFA tile: 2 bits per site, the colour index of (0,0),(1,0),(0,1),(1,1).
+    pub cfa: u32,
+    pub dpc_threshold: u32,
+    /// Black level pedestal and scale per site [R, Gr, Gb, B].
     pub bl_ped: [f32; 4],
     pub bl_scale: [f32; 4],
+    /// White balance gains (r, g, b, -).
     pub wb: [f32; 4],
-    pub ccm: [[f32; 4]; 3],
-    pub lsc: [u32; 4],
-    pub st: [u32; 4],
-    pub outp: [u32; 4],
-    pub yuv: [f32; 4],
+    /// Colour correction matrix rows (r, g, b, -).
+    pub ccm0: [f32; 4],
+    pub ccm1: [f32; 4],
+    pub ccm2: [f32; 4],
+    /// Lens shading grid size, word offset of the grid in `aux`.
+    pub lsc_width: u32,
+    pub lsc_height: u32,
+    pub lsc_at: u32,
+    pub pad0: u32,
+    /// Statistics zones, saturation level, red site (x | y << 1).
+    pub zones_x: u32,
+    pub zones_y: u32,
+    pub saturation: u32,
+    pub red_pos: u32,
+    /// Output size (scaler), RGBA8 row stride in words (fused), tiles per
+    /// fused workgroup.
+    pub out_width: u32,
+    pub out_height: u32,
+    pub out_stride: u32,
+    pub fused_rows: u32,
+    /// YUV: kr, kb, limited range (1.0) or full (0.0).
+    pub yuv_kr: f32,
+    pub yuv_kb: f32,
+    pub yuv_limited: f32,
+    pub pad1: f32,
 }
 
 impl Uniforms {
@@ -62,7 +96,7 @@ impl Uniforms {
             flags |= FLAG_MALVAR;
         }
         let tile = fmt.bayer.tile();
-        let tile_bits = tile
+        let cfa = tile
             .iter()
             .enumerate()
             .fold(0u32, |a, (i, c)| a | ((c.index() as u32) << (2 * i)));
@@ -71,45 +105,92 @@ impl Uniforms {
         let m = st.ccm.effective();
         let (rx, ry) = fmt.bayer.red_pos();
         let (kr, kb) = st.yuv.matrix.coefficients();
+        let row = |r: [f32; 3]| [r[0], r[1], r[2], 0.0];
         Uniforms {
-            dims: [width, height, fmt.stride, flags],
-            fmt: [
-                fmt.bits as u32,
-                match fmt.packing {
-                    crate::types::Packing::Plain => 0,
-                    crate::types::Packing::Csi2 => 1,
-                },
-                tile_bits,
-                st.defect_pixel.threshold as u32,
-            ],
+            width,
+            height,
+            stride: fmt.stride,
+            flags,
+            bits: fmt.bits as u32,
+            packing: match fmt.packing {
+                crate::types::Packing::Plain => 0,
+                crate::types::Packing::Csi2 => 1,
+            },
+            cfa,
+            dpc_threshold: st.defect_pixel.threshold as u32,
             bl_ped: k.map(|(b, _)| b),
             bl_scale: k.map(|(_, s)| s),
             wb: [wb[0], wb[1], wb[2], 0.0],
-            ccm: m.map(|r| [r[0], r[1], r[2], 0.0]),
-            lsc: [
-                st.lens_shading.grid_width as u32,
-                st.lens_shading.grid_height as u32,
-                LSC_AT as u32,
-                0,
-            ],
-            st: [
-                st.stats.zones_x as u32,
-                st.stats.zones_y as u32,
-                st.stats.saturation as u32,
-                (rx | (ry << 1)) as u32,
-            ],
-            outp: [width, height, width, fused_rows(width, height)],
-            yuv: [
-                kr,
-                kb,
-                if st.yuv.range == YuvRange::Limited {
-                    1.0
-                } else {
-                    0.0
-                },
-                0.0,
-            ],
+            ccm0: row(m[0]),
+            ccm1: row(m[1]),
+            ccm2: row(m[2]),
+            lsc_width: st.lens_shading.grid_width as u32,
+            lsc_height: st.lens_shading.grid_height as u32,
+            lsc_at: LSC_AT as u32,
+            pad0: 0,
+            zones_x: st.stats.zones_x as u32,
+            zones_y: st.stats.zones_y as u32,
+            saturation: st.stats.saturation as u32,
+            red_pos: (rx | (ry << 1)) as u32,
+            out_width: width,
+            out_height: height,
+            out_stride: width,
+            fused_rows: fused_rows(width, height),
+            yuv_kr: kr,
+            yuv_kb: kb,
+            yuv_limited: if st.yuv.range == YuvRange::Limited {
+                1.0
+            } else {
+                0.0
+            },
+            pad1: 0.0,
         }
+    }
+
+    /// Every field's name, byte offset and size, in declaration order: what
+    /// the layout test compares with the shader's `struct Params`.
+    pub fn layout() -> Vec<(&'static str, usize, usize)> {
+        macro_rules! fields {
+            ($($f:ident),* $(,)?) => {
+                vec![$((
+                    stringify!($f),
+                    std::mem::offset_of!(Uniforms, $f),
+                    std::mem::size_of_val(&Uniforms::default().$f),
+                )),*]
+            };
+        }
+        fields!(
+            width,
+            height,
+            stride,
+            flags,
+            bits,
+            packing,
+            cfa,
+            dpc_threshold,
+            bl_ped,
+            bl_scale,
+            wb,
+            ccm0,
+            ccm1,
+            ccm2,
+            lsc_width,
+            lsc_height,
+            lsc_at,
+            pad0,
+            zones_x,
+            zones_y,
+            saturation,
+            red_pos,
+            out_width,
+            out_height,
+            out_stride,
+            fused_rows,
+            yuv_kr,
+            yuv_kb,
+            yuv_limited,
+            pad1,
+        )
     }
 }
 
