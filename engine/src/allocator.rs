@@ -82,8 +82,11 @@ pub struct MappedRegion {
     fd: OwnedFd,
 }
 
-// SAFETY: the mapping is owned by this value alone; access goes through
-// `&self`/`&mut self`, so Rust's borrow rules serialise it like a Vec.
+// SAFETY: within this process the mapping is reached only through this
+// value, with `&self`/`&mut self`, so Rust's borrow rules serialise access
+// like a Vec. The one way to share it outside is `Memory::export_fd`, which
+// is `unsafe` and whose caller promises that no access through the exported
+// descriptor overlaps a borrow of these bytes.
 unsafe impl Send for MappedRegion {}
 // SAFETY: see above; shared access is read-only.
 unsafe impl Sync for MappedRegion {}
@@ -189,8 +192,16 @@ impl Memory {
             Memory::Mapped { region, .. } => Some(region.fd.as_raw_fd()),
         }
     }
-    /// A new descriptor for the same memory, to hand to another process or API.
-    pub fn export_fd(&self) -> Option<std::io::Result<OwnedFd>> {
+    /// A new descriptor for the same memory, to hand to another process or
+    /// API (a V4L2 `DMABUF` queue, a compositor).
+    ///
+    /// # Safety
+    /// Whoever gets the descriptor can write the bytes this value lends out
+    /// as `&[u8]`/`&mut [u8]`. The caller must make sure no access through
+    /// it (or through a mapping of it) overlaps a borrow of [`Memory::bytes`]
+    /// or [`Memory::bytes_mut`]: hand the buffer over, and borrow it again
+    /// only once the other side has given it back (a V4L2 dequeue, a fence).
+    pub unsafe fn export_fd(&self) -> Option<std::io::Result<OwnedFd>> {
         match self {
             Memory::Heap { .. } => None,
             Memory::Mapped { region, .. } => Some(region.fd.try_clone()),
@@ -459,7 +470,9 @@ mod tests {
         assert!(m.bytes().iter().all(|&b| b == 0));
         assert_eq!(m.bytes().as_ptr() as usize % 8, 0);
         m.bytes_mut()[9_999] = 42;
-        let fd = m.export_fd().unwrap().unwrap();
+        // SAFETY: the other mapping below only reads, after the write above
+        // and with no borrow of `m` alive meanwhile.
+        let fd = unsafe { m.export_fd() }.unwrap().unwrap();
         let seals = memfd_seals(fd.as_raw_fd()).unwrap();
         assert_ne!(seals & libc::F_SEAL_SHRINK, 0);
         assert_ne!(seals & libc::F_SEAL_GROW, 0);

@@ -384,9 +384,11 @@ fn rig() -> Rig {
         CompletionDispatcher::sink(&inbox.0),
     ));
     let (tx, done) = unbounded();
+    let lifecycle = rm.take_lifecycle().expect("a new pool's lifecycle");
     let dispatcher = CompletionDispatcher::start(
         inbox,
         rm,
+        lifecycle,
         tm,
         Housekeeper::new(Default::default()),
         Box::new(Echo(tx)),

@@ -10,7 +10,7 @@
 use crate::clock::now_ns;
 use crate::envelope::CompletionEvent;
 use crate::housekeeper::Housekeeper;
-use crate::resource_manager::{BufferId, BufferRef, ResourceManager};
+use crate::resource_manager::{BufferId, BufferRef, Lifecycle, ResourceManager};
 use crate::telemetry::{EventKind, TelemetryEvent, TelemetryManager};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::HashSet;
@@ -47,6 +47,8 @@ impl std::fmt::Debug for DispatcherMsg {
 /// What the router may touch while handling a completion.
 pub struct DispatchCtx {
     pub rm: Arc<ResourceManager>,
+    /// The pool's one right to end lifecycles: only this thread has it.
+    lifecycle: Lifecycle,
     pub telemetry: Arc<TelemetryManager>,
     inbox: Sender<DispatcherMsg>,
     release_after_unpin: HashSet<BufferId>,
@@ -64,7 +66,7 @@ impl DispatchCtx {
     pub fn release_when_unpinned(&mut self, id: BufferId) {
         match self.rm.pin_count(id) {
             Ok(0) => {
-                if let Err(e) = self.rm.release(id) {
+                if let Err(e) = self.rm.release(&self.lifecycle, id) {
                     self.telemetry
                         .note("dispatcher", format!("release {id}: {e}"));
                 }
@@ -99,16 +101,12 @@ impl DispatchCtx {
         self.inbox.clone()
     }
 
-    /// Drop a pin taken for work that never ran (a frame that could not
-    /// start); the buffer goes if it was waiting for that pin.
-    pub(crate) fn drop_pin(&mut self, id: BufferId, owner: &str) {
-        self.unpin(id, owner);
-    }
-
-    fn unpin(&mut self, id: BufferId, owner: &str) {
-        match self.rm.unpin(id, owner) {
+    /// Drop one pin held by `owner`; the buffer goes if it was waiting for
+    /// its last pin (a frame that could not start; a pin taken by hand).
+    pub fn unpin(&mut self, id: BufferId, owner: &str) {
+        match self.rm.unpin(&self.lifecycle, id, owner) {
             Ok(0) if self.release_after_unpin.remove(&id) => {
-                if let Err(e) = self.rm.release(id) {
+                if let Err(e) = self.rm.release(&self.lifecycle, id) {
                     self.telemetry
                         .note("dispatcher", format!("release {id}: {e}"));
                 }
@@ -118,6 +116,13 @@ impl DispatchCtx {
                 .telemetry
                 .note("dispatcher", format!("unpin {id} by {owner}: {e}")),
         }
+    }
+
+    /// A Housekeeper sweep as of `now` (engine clock): expiries, stale pins,
+    /// the pool row.
+    pub fn sweep(&mut self, now: u64) -> crate::housekeeper::SweepReport {
+        let hk = self.housekeeper.clone();
+        hk.sweep(&self.rm, &self.lifecycle, &self.telemetry, now)
     }
 
     /// Buffers waiting for their last pin before release.
@@ -215,9 +220,13 @@ impl CompletionDispatcher {
         })
     }
 
+    /// Start the thread; `lifecycle` is `rm`'s (from
+    /// [`ResourceManager::take_lifecycle`]), and from here on only this
+    /// thread can end a buffer's lifecycle.
     pub fn start(
         inbox: (Sender<DispatcherMsg>, Receiver<DispatcherMsg>),
         rm: Arc<ResourceManager>,
+        lifecycle: Lifecycle,
         telemetry: Arc<TelemetryManager>,
         housekeeper: Housekeeper,
         mut router: Box<dyn Router>,
@@ -225,6 +234,7 @@ impl CompletionDispatcher {
         let (tx, rx) = inbox;
         let mut ctx = DispatchCtx {
             rm,
+            lifecycle,
             telemetry,
             inbox: tx.clone(),
             release_after_unpin: HashSet::new(),
@@ -260,8 +270,7 @@ impl CompletionDispatcher {
                         }
                         DispatcherMsg::Unpin { id, owner } => ctx.unpin(id, &owner),
                         DispatcherMsg::Sweep => {
-                            let hk = ctx.housekeeper.clone();
-                            hk.sweep(&ctx.rm, &ctx.telemetry, now_ns());
+                            ctx.sweep(now_ns());
                         }
                         DispatcherMsg::Call(f) => f(&mut ctx),
                         DispatcherMsg::Shutdown => stopping = true,

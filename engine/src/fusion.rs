@@ -117,12 +117,19 @@ mod tests {
     #[test]
     fn unused_reservations_expire() {
         let rm = ResourceManager::new(Box::new(HeapAllocator), PoolConfig::default());
+        let key = rm.take_lifecycle().unwrap();
         let fm = FusionManager::new();
         let plan = fm.create_plan(2, 4, 2);
         fm.reserve(&rm, &plan, 0).unwrap();
         assert_eq!(
             fm.commit(&rm, &plan).unwrap_err(),
             RmError::ReservationExpired(plan.id)
+        );
+        // The Housekeeper's sweep frees it (on the dispatcher, in an engine).
+        assert_eq!(rm.stats().reserved, 3);
+        assert_eq!(
+            rm.expire_reservations(&key, crate::clock::now_ns()),
+            vec![plan.id]
         );
         assert_eq!(rm.stats().reserved, 0);
     }

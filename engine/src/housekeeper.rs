@@ -3,6 +3,7 @@
 //! on the dispatcher thread (the timer thread only posts `Sweep`), so the
 //! dispatcher stays the one place lifecycles change.
 
+use crate::resource_manager::Lifecycle;
 use crate::resource_manager::{PoolStats, ResourceManager, StalePin};
 use crate::telemetry::{EventKind, TelemetryEvent, TelemetryManager};
 use crate::types::Outcome;
@@ -54,10 +55,11 @@ impl Housekeeper {
     pub fn sweep(
         &self,
         rm: &ResourceManager,
+        lifecycle: &Lifecycle,
         telemetry: &TelemetryManager,
         now: u64,
     ) -> SweepReport {
-        let expired = rm.expire_reservations(now);
+        let expired = rm.expire_reservations(lifecycle, now);
         let stale = rm.stale_pins(now, self.config.stale_pin.as_nanos() as u64);
         let pool = rm.stats();
         let mut detail = format!(

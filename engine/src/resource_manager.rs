@@ -122,6 +122,8 @@ pub enum RmError {
     EmptyReservation,
     #[error("allocation failed: {0}")]
     Alloc(String),
+    #[error("a lifecycle change with another pool's Lifecycle")]
+    ForeignLifecycle,
 }
 
 impl From<AllocError> for RmError {
@@ -307,6 +309,20 @@ pub struct ResourceManager {
     inner: Mutex<Inner>,
     allocator: Box<dyn PlatformAllocator>,
     config: PoolConfig,
+    /// This manager's identity, for its [`Lifecycle`].
+    id: u64,
+    lifecycle_taken: std::sync::atomic::AtomicBool,
+}
+
+/// The right to end buffer lifecycles in one [`ResourceManager`]: release,
+/// unpin, cancel and expire reservations all take `&Lifecycle`. There is one
+/// per manager ([`ResourceManager::take_lifecycle`] hands it out once); it
+/// cannot be cloned or made elsewhere. The engine gives it to the
+/// CompletionDispatcher, so no other code can end a lifecycle: a rule the
+/// compiler keeps, not a comment.
+#[derive(Debug)]
+pub struct Lifecycle {
+    rm: u64,
 }
 
 impl fmt::Debug for ResourceManager {
@@ -327,6 +343,24 @@ impl ResourceManager {
             }),
             allocator,
             config,
+            id: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            },
+            lifecycle_taken: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The one [`Lifecycle`] of this manager; `None` once it was taken.
+    pub fn take_lifecycle(&self) -> Option<Lifecycle> {
+        (!self.lifecycle_taken.swap(true, Ordering::AcqRel)).then_some(Lifecycle { rm: self.id })
+    }
+
+    fn check(&self, key: &Lifecycle) -> Result<(), RmError> {
+        if key.rm == self.id {
+            Ok(())
+        } else {
+            Err(RmError::ForeignLifecycle)
         }
     }
 
@@ -497,7 +531,9 @@ impl ResourceManager {
         Ok(())
     }
 
-    /// Commit a reservation: its buffers become allocated to `owner`.
+    /// Commit a reservation: its buffers become allocated to `owner`. An
+    /// expired one is refused and left for the Housekeeper's sweep to free
+    /// (on the dispatcher: nothing here ends a lifecycle).
     pub fn commit_reservation(&self, plan: PlanId, owner: &str) -> Result<Vec<BufferRef>, RmError> {
         let mut inner = self.lock();
         let pos = inner
@@ -505,15 +541,10 @@ impl ResourceManager {
             .iter()
             .position(|r| r.0 == plan)
             .ok_or(RmError::UnknownPlan(plan))?;
-        let (_, slots, expires) = inner.reservations.remove(pos);
-        if now_ns() >= expires {
-            for &i in &slots {
-                let s = &mut inner.slots[i as usize];
-                s.state = BufferState::Free;
-                s.owner.clear();
-            }
+        if now_ns() >= inner.reservations[pos].2 {
             return Err(RmError::ReservationExpired(plan));
         }
+        let (_, slots, _) = inner.reservations.remove(pos);
         let now = now_ns();
         Ok(slots
             .iter()
@@ -528,7 +559,8 @@ impl ResourceManager {
     }
 
     /// Give a reservation back unused.
-    pub fn cancel_reservation(&self, plan: PlanId) -> Result<(), RmError> {
+    pub fn cancel_reservation(&self, key: &Lifecycle, plan: PlanId) -> Result<(), RmError> {
+        self.check(key)?;
         let mut inner = self.lock();
         let pos = inner
             .reservations
@@ -545,7 +577,10 @@ impl ResourceManager {
     }
 
     /// Free every reservation whose time ran out at `now`; returns their plans.
-    pub fn expire_reservations(&self, now: u64) -> Vec<PlanId> {
+    pub fn expire_reservations(&self, key: &Lifecycle, now: u64) -> Vec<PlanId> {
+        if self.check(key).is_err() {
+            return Vec::new();
+        }
         let mut inner = self.lock();
         let mut expired = Vec::new();
         let mut k = 0;
@@ -583,7 +618,8 @@ impl ResourceManager {
     }
 
     /// Drop one pin held by `owner`; returns the pins left.
-    pub fn unpin(&self, id: BufferId, owner: &str) -> Result<usize, RmError> {
+    pub fn unpin(&self, key: &Lifecycle, id: BufferId, owner: &str) -> Result<usize, RmError> {
+        self.check(key)?;
         let mut inner = self.lock();
         let s = Self::slot(&mut inner, id)?;
         let Some(p) = s.pins.iter().position(|p| p.owner == owner) else {
@@ -614,7 +650,8 @@ impl ResourceManager {
 
     /// Return an allocated, unpinned buffer to the pool. The handle (and every
     /// [`BufferRef`] to it) is dead afterwards.
-    pub fn release(&self, id: BufferId) -> Result<(), RmError> {
+    pub fn release(&self, key: &Lifecycle, id: BufferId) -> Result<(), RmError> {
+        self.check(key)?;
         let mut inner = self.lock();
         let s = Self::slot(&mut inner, id)?;
         match s.state {
@@ -723,400 +760,4 @@ impl ResourceManager {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::allocator::{HeapAllocator, MemfdAllocator};
-
-    fn rm() -> ResourceManager {
-        ResourceManager::new(Box::new(HeapAllocator), PoolConfig::default())
-    }
-    fn spec() -> BufferSpec {
-        BufferSpec::new(BufferKind::Bayer16, 8, 4)
-    }
-
-    #[test]
-    fn allocate_pin_unpin_release() {
-        let rm = rm();
-        let b = rm.allocate(spec(), "test").unwrap();
-        assert_eq!(rm.pin(b.id, "a").unwrap(), 1);
-        assert_eq!(rm.pin(b.id, "b").unwrap(), 2);
-        assert_eq!(
-            rm.release(b.id),
-            Err(RmError::StillPinned { id: b.id, pins: 2 })
-        );
-        assert_eq!(rm.unpin(b.id, "a").unwrap(), 1);
-        assert!(matches!(
-            rm.unpin(b.id, "a"),
-            Err(RmError::NotPinned { .. })
-        ));
-        rm.unpin(b.id, "b").unwrap();
-        // Both pins' lifetimes are in the history, in the order they ended.
-        let h = rm.pin_history();
-        assert_eq!(
-            h.iter()
-                .map(|p| (p.slot, p.owner.as_str()))
-                .collect::<Vec<_>>(),
-            vec![(b.id.index, "a"), (b.id.index, "b")]
-        );
-        assert!(h.iter().all(|p| p.start_ns <= p.end_ns));
-        assert!(h[0].start_ns <= h[1].start_ns);
-        rm.release(b.id).unwrap();
-        assert_eq!(rm.release(b.id), Err(RmError::AlreadyReleased(b.id)));
-        assert!(matches!(b.read(), Err(RmError::UseAfterRelease(_))));
-        assert!(matches!(
-            rm.pin(b.id, "x"),
-            Err(RmError::AlreadyReleased(_))
-        ));
-        // The slot is reused with a new generation.
-        let c = rm.allocate(spec(), "again").unwrap();
-        assert_eq!(c.id.index, b.id.index);
-        assert_ne!(c.id.generation, b.id.generation);
-        assert_eq!(rm.stats().reuses, 1);
-    }
-
-    #[test]
-    fn pin_history_is_bounded() {
-        let rm = rm();
-        let b = rm.allocate(spec(), "test").unwrap();
-        for i in 0..PIN_HISTORY + 10 {
-            rm.pin(b.id, &format!("p{i}")).unwrap();
-            rm.unpin(b.id, &format!("p{i}")).unwrap();
-        }
-        let h = rm.pin_history();
-        assert_eq!(h.len(), PIN_HISTORY);
-        assert_eq!(h[0].owner, "p10");
-    }
-
-    #[test]
-    fn reservations_commit_or_expire() {
-        let rm = rm();
-        rm.reserve_for_plan(7, 3, spec(), 1_000_000_000).unwrap();
-        assert_eq!(
-            rm.reserve_for_plan(7, 1, spec(), 10),
-            Err(RmError::PlanAlreadyReserved(7))
-        );
-        assert_eq!(rm.stats().reserved, 3);
-        let got = rm.commit_reservation(7, "fusion").unwrap();
-        assert_eq!(got.len(), 3);
-        assert_eq!(rm.stats().allocated, 3);
-        assert_eq!(
-            rm.commit_reservation(7, "fusion").unwrap_err(),
-            RmError::UnknownPlan(7)
-        );
-
-        rm.reserve_for_plan(8, 2, spec(), 0).unwrap();
-        assert_eq!(
-            rm.commit_reservation(8, "f").unwrap_err(),
-            RmError::ReservationExpired(8)
-        );
-        assert_eq!(rm.stats().reserved, 0);
-
-        rm.reserve_for_plan(9, 2, spec(), 5).unwrap();
-        assert_eq!(rm.expire_reservations(now_ns() + 10), vec![9]);
-        assert_eq!(rm.stats().reserved, 0);
-        assert_eq!(rm.cancel_reservation(9), Err(RmError::UnknownPlan(9)));
-    }
-
-    #[test]
-    fn reserved_buffers_cannot_be_pinned_or_released() {
-        let rm = rm();
-        rm.reserve_for_plan(1, 1, spec(), u64::MAX / 2).unwrap();
-        let id = rm.snapshot()[0].id;
-        assert!(matches!(rm.pin(id, "x"), Err(RmError::NotAllocated { .. })));
-        assert!(matches!(rm.release(id), Err(RmError::NotAllocated { .. })));
-    }
-
-    #[test]
-    fn pool_limit_is_a_typed_error() {
-        let rm = ResourceManager::new(
-            Box::new(HeapAllocator),
-            PoolConfig {
-                max_buffers: 2,
-                max_bytes: 1 << 20,
-            },
-        );
-        let _a = rm.allocate(spec(), "a").unwrap();
-        let _b = rm.allocate(spec(), "b").unwrap();
-        assert!(matches!(
-            rm.allocate(spec(), "c"),
-            Err(RmError::PoolExhausted { .. })
-        ));
-    }
-
-    #[test]
-    fn free_buffers_of_another_size_are_recycled_at_the_limit() {
-        let rm = ResourceManager::new(
-            Box::new(HeapAllocator),
-            PoolConfig {
-                max_buffers: 1,
-                max_bytes: 1 << 20,
-            },
-        );
-        let a = rm.allocate(spec(), "a").unwrap();
-        rm.release(a.id).unwrap();
-        let b = rm
-            .allocate(BufferSpec::new(BufferKind::Rgba8, 16, 16), "b")
-            .unwrap();
-        assert_eq!(b.read().unwrap().len(), 16 * 16 * 4);
-        assert!(matches!(a.read(), Err(RmError::UseAfterRelease(_))));
-    }
-
-    #[test]
-    fn memfd_buffers_carry_their_fd() {
-        let rm = ResourceManager::new(Box::new(MemfdAllocator), PoolConfig::default());
-        let b = rm
-            .allocate(BufferSpec::new(BufferKind::Rgba8, 8, 4), "m")
-            .unwrap();
-        assert!(b.fd().is_some());
-        b.write().unwrap().bytes_mut()[0] = 9;
-        assert_eq!(b.read().unwrap().bytes()[0], 9);
-        assert!(rm.snapshot()[0].fd.is_some());
-        // A scratch mosaic of the same size stays on the heap and is not
-        // mixed up with the exportable buffer when the pool recycles.
-        rm.release(b.id).unwrap();
-        let raw_sized = BufferSpec {
-            kind: BufferKind::Bayer16,
-            width: 4,
-            height: 8,
-            stride: 8,
-            bytes: 8 * 4 * 4,
-        };
-        let m = rm.allocate(raw_sized, "mosaic").unwrap();
-        assert!(m.fd().is_none());
-        assert_ne!(m.id.index, b.id.index);
-    }
-
-    #[test]
-    fn stale_pins_are_reported() {
-        let rm = rm();
-        let b = rm.allocate(spec(), "t").unwrap();
-        rm.pin(b.id, "slow consumer").unwrap();
-        let stale = rm.stale_pins(now_ns() + 5_000_000_000, 1_000_000_000);
-        assert_eq!(stale.len(), 1);
-        assert_eq!(stale[0].owner, "slow consumer");
-        assert!(rm.stale_pins(now_ns(), 1_000_000_000).is_empty());
-    }
-
-    #[test]
-    fn names_and_debug_output_are_what_logs_and_the_ui_show() {
-        let rm = rm();
-        assert_eq!(rm.allocator_name(), "heap");
-        assert_eq!(format!("{rm:?}"), "ResourceManager(heap)");
-        let b = rm.allocate(spec(), "t").unwrap();
-        assert_eq!(
-            b.id.to_string(),
-            format!("b{}.{}", b.id.index, b.id.generation)
-        );
-        assert_eq!(format!("{b:?}"), format!("BufferRef({}, Bayer16)", b.id));
-        assert_eq!(BufferState::Free.name(), "free");
-        assert_eq!(BufferState::Allocated.name(), "allocated");
-        let r = BufferState::Reserved {
-            plan: 1,
-            expires_ns: 0,
-        };
-        assert_eq!(r.name(), "reserved");
-        let memfd = ResourceManager::new(Box::new(MemfdAllocator), PoolConfig::default());
-        assert_eq!(memfd.allocator_name(), "memfd");
-    }
-
-    /// The pool holds at most `max_buffers` buffers with memory: at the limit
-    /// a free one of another size gives its memory back; with none free the
-    /// allocation is refused.
-    #[test]
-    fn max_buffers_is_a_hard_limit() {
-        let rm = ResourceManager::new(
-            Box::new(HeapAllocator),
-            PoolConfig {
-                max_buffers: 2,
-                max_bytes: 1 << 20,
-            },
-        );
-        let live = |rm: &ResourceManager| rm.stats().bytes_total;
-        let a = rm
-            .allocate(BufferSpec::new(BufferKind::Other, 16, 1), "a")
-            .unwrap();
-        let b = rm
-            .allocate(BufferSpec::new(BufferKind::Other, 32, 1), "b")
-            .unwrap();
-        assert_eq!(live(&rm), 48);
-        // Both held: a third is refused.
-        assert!(matches!(
-            rm.allocate(BufferSpec::new(BufferKind::Other, 64, 1), "c"),
-            Err(RmError::PoolExhausted { .. })
-        ));
-        // One free: its memory goes, the pool stays at two buffers.
-        rm.release(a.id).unwrap();
-        let c = rm
-            .allocate(BufferSpec::new(BufferKind::Other, 64, 1), "c")
-            .unwrap();
-        assert_eq!(live(&rm), 32 + 64);
-        assert!(matches!(a.read(), Err(RmError::UseAfterRelease(_))));
-        rm.release(b.id).unwrap();
-        rm.release(c.id).unwrap();
-    }
-
-    /// `max_bytes` may be filled exactly, never exceeded.
-    /// A slot whose memory was given back does not count against
-    /// `max_buffers`: the next buffer goes into it.
-    #[test]
-    fn an_emptied_slot_is_not_a_live_buffer() {
-        let rm = ResourceManager::new(
-            Box::new(HeapAllocator),
-            PoolConfig {
-                max_buffers: 2,
-                max_bytes: 60,
-            },
-        );
-        let other = |w| BufferSpec::new(BufferKind::Other, w, 1);
-        let a = rm.allocate(other(16), "a").unwrap();
-        let b = rm.allocate(other(32), "b").unwrap();
-        rm.release(a.id).unwrap();
-        // a's memory goes to make room, and 64 still does not fit: a's slot
-        // is left empty.
-        assert!(rm.allocate(other(64), "c").is_err());
-        assert_eq!(rm.stats().total, 1);
-        let d = rm.allocate(other(8), "d").unwrap();
-        assert_eq!(d.id.index, a.id.index);
-        assert_eq!(rm.stats().total, 2);
-        rm.release(b.id).unwrap();
-        rm.release(d.id).unwrap();
-    }
-
-    #[test]
-    fn max_bytes_fills_exactly_and_no_further() {
-        let rm = ResourceManager::new(
-            Box::new(HeapAllocator),
-            PoolConfig {
-                max_buffers: 16,
-                max_bytes: 200,
-            },
-        );
-        let a = rm
-            .allocate(BufferSpec::new(BufferKind::Other, 100, 1), "a")
-            .unwrap();
-        let b = rm
-            .allocate(BufferSpec::new(BufferKind::Other, 100, 1), "b")
-            .unwrap();
-        assert_eq!(rm.stats().bytes_total, 200);
-        let e = rm
-            .allocate(BufferSpec::new(BufferKind::Other, 1, 1), "c")
-            .unwrap_err();
-        assert_eq!(
-            e,
-            RmError::PoolExhausted {
-                requested: 1,
-                in_use: 200,
-                limit: 200
-            }
-        );
-        assert_eq!(rm.stats().allocations, 2);
-        rm.release(a.id).unwrap();
-        // 100 free bytes of another size are dropped to make room for 150,
-        // which still does not fit beside the 100 held.
-        let c = rm.allocate(BufferSpec::new(BufferKind::Other, 150, 1), "c");
-        let full = |requested, in_use| RmError::PoolExhausted {
-            requested,
-            in_use,
-            limit: 200,
-        };
-        assert_eq!(c.unwrap_err(), full(150, 100));
-        assert_eq!(rm.stats().bytes_total, 100);
-        // Nothing left to drop: the same answer, at once.
-        let c = rm.allocate(BufferSpec::new(BufferKind::Other, 150, 1), "c");
-        assert_eq!(c.unwrap_err(), full(150, 100));
-        let d = rm
-            .allocate(BufferSpec::new(BufferKind::Other, 50, 2), "d")
-            .unwrap();
-        assert_eq!(rm.stats().bytes_total, 200);
-        assert_eq!(rm.stats().allocations, 3);
-        rm.release(b.id).unwrap();
-        rm.release(d.id).unwrap();
-    }
-
-    #[test]
-    fn cancelling_one_plan_leaves_the_others() {
-        let rm = rm();
-        rm.reserve_for_plan(1, 2, spec(), 1_000_000_000_000)
-            .unwrap();
-        rm.reserve_for_plan(2, 1, spec(), 1_000_000_000_000)
-            .unwrap();
-        rm.cancel_reservation(2).unwrap();
-        assert_eq!(rm.stats().reserved, 2);
-        assert_eq!(rm.cancel_reservation(2), Err(RmError::UnknownPlan(2)));
-        let bufs = rm.commit_reservation(1, "fusion").unwrap();
-        assert_eq!(bufs.len(), 2);
-        for b in bufs {
-            rm.release(b.id).unwrap();
-        }
-    }
-
-    /// Every count of `stats` and `snapshot` after a known history, emptied
-    /// slots (memory given back) not counted.
-    #[test]
-    fn stats_and_snapshot_count_exactly() {
-        let rm = ResourceManager::new(
-            Box::new(HeapAllocator),
-            PoolConfig {
-                max_buffers: 16,
-                max_bytes: 100,
-            },
-        );
-        let other = |w| BufferSpec::new(BufferKind::Other, w, 1);
-        let a = rm.allocate(other(10), "a").unwrap();
-        let b = rm.allocate(other(20), "b").unwrap();
-        rm.pin(b.id, "x").unwrap();
-        rm.pin(b.id, "y").unwrap();
-        rm.reserve_for_plan(7, 1, other(30), u64::MAX / 2).unwrap();
-        let c = rm.allocate(other(5), "c").unwrap();
-        rm.release(c.id).unwrap();
-        // 65 bytes live; 50 more do not fit even without c's 5: c's memory
-        // goes back, its slot stays, empty.
-        assert!(rm.allocate(other(50), "d").is_err());
-        assert_eq!(
-            rm.stats(),
-            PoolStats {
-                total: 3,
-                free: 0,
-                allocated: 2,
-                reserved: 1,
-                pinned: 1,
-                pins: 2,
-                bytes_total: 60,
-                bytes_in_use: 60,
-                allocations: 4,
-                reuses: 0,
-            }
-        );
-        let snap = rm.snapshot();
-        assert_eq!(snap.len(), 3);
-        assert_eq!(
-            snap.iter().map(|s| s.state.name()).collect::<Vec<_>>(),
-            ["allocated", "allocated", "reserved"]
-        );
-        rm.unpin(b.id, "x").unwrap();
-        rm.unpin(b.id, "y").unwrap();
-        rm.release(a.id).unwrap();
-        rm.release(b.id).unwrap();
-    }
-
-    /// A pin is stale once it is held longer than the threshold, not at it.
-    #[test]
-    fn a_pin_is_stale_only_past_the_threshold() {
-        let rm = rm();
-        let b = rm.allocate(spec(), "t").unwrap();
-        rm.pin(b.id, "holder").unwrap();
-        let since = rm.snapshot()[0].pins[0].since_ns;
-        assert!(rm.stale_pins(since + 1000, 1000).is_empty());
-        let stale = rm.stale_pins(since + 1001, 1000);
-        assert_eq!(
-            stale,
-            vec![StalePin {
-                id: b.id,
-                owner: "holder".into(),
-                age_ns: 1001
-            }]
-        );
-        rm.unpin(b.id, "holder").unwrap();
-        rm.release(b.id).unwrap();
-    }
-}
+mod tests;

@@ -36,6 +36,7 @@ proptest! {
     #[test]
     fn invariants_hold_for_any_sequence(ops in proptest::collection::vec(op(), 1..80)) {
         let rm = ResourceManager::new(Box::new(HeapAllocator), PoolConfig { max_buffers: 8, max_bytes: 1 << 20 });
+        let key = rm.take_lifecycle().unwrap();
         // Every handle ever handed out, and the model's view of it.
         let mut handles: Vec<BufferRef> = Vec::new();
         let mut live: HashMap<usize, HashMap<u8, usize>> = HashMap::new(); // handle -> pins per owner
@@ -60,13 +61,13 @@ proptest! {
                 }
                 Op::Unpin(i, o) => if let Some(b) = handles.get(i) {
                     let held = live.get(&i).and_then(|m| m.get(&o)).copied().unwrap_or(0);
-                    let r = rm.unpin(b.id, &o.to_string());
+                    let r = rm.unpin(&key, b.id, &o.to_string());
                     prop_assert_eq!(r.is_ok(), held > 0);
                     if held > 0 { *live.get_mut(&i).unwrap().get_mut(&o).unwrap() -= 1; }
                 }
                 Op::Release(i) => if let Some(b) = handles.get(i) {
                     let pins: usize = live.get(&i).map(|m| m.values().sum()).unwrap_or(0);
-                    let r = rm.release(b.id);
+                    let r = rm.release(&key, b.id);
                     match (live.contains_key(&i), pins) {
                         (false, _) => prop_assert!(matches!(r, Err(RmError::AlreadyReleased(_)))),
                         (true, 0) => { prop_assert!(r.is_ok()); live.remove(&i); }
@@ -77,7 +78,7 @@ proptest! {
                 Op::Commit(p) => if let Ok(bs) = rm.commit_reservation(p as u64, "plan") {
                     for b in bs { live.insert(handles.len(), HashMap::new()); handles.push(b); }
                 }
-                Op::Expire => { rm.expire_reservations(u64::MAX); }
+                Op::Expire => { rm.expire_reservations(&key, u64::MAX); }
                 Op::Read(i) => if let Some(b) = handles.get(i) {
                     prop_assert_eq!(b.read().is_ok(), live.contains_key(&i));
                 }
@@ -100,9 +101,11 @@ fn concurrent_use_never_shares_a_buffer() {
             max_bytes: 1 << 24,
         },
     ));
+    let key = Arc::new(rm.take_lifecycle().unwrap());
     let threads: Vec<_> = (0..6u8)
         .map(|t| {
             let rm = rm.clone();
+            let key = key.clone();
             std::thread::spawn(move || {
                 let spec = BufferSpec::new(BufferKind::Rgba8, 16, 16);
                 let mut done = 0;
@@ -118,10 +121,16 @@ fn concurrent_use_never_shares_a_buffer() {
                     }
                     // Nobody else wrote into our buffer meanwhile.
                     assert!(b.read().unwrap().bytes().iter().all(|&v| v == t));
-                    assert!(matches!(rm.release(b.id), Err(RmError::StillPinned { .. })));
-                    rm.unpin(b.id, &owner).unwrap();
-                    rm.release(b.id).unwrap();
-                    assert!(matches!(rm.release(b.id), Err(RmError::AlreadyReleased(_))));
+                    assert!(matches!(
+                        rm.release(&key, b.id),
+                        Err(RmError::StillPinned { .. })
+                    ));
+                    rm.unpin(&key, b.id, &owner).unwrap();
+                    rm.release(&key, b.id).unwrap();
+                    assert!(matches!(
+                        rm.release(&key, b.id),
+                        Err(RmError::AlreadyReleased(_))
+                    ));
                     done += 1;
                 }
                 done

@@ -535,15 +535,12 @@ fn a_housekeeper_sweep_expires_a_reservation_and_writes_its_pool_row() {
             .collect()
     };
     // Before its time: nothing expires.
-    let before = engine.housekeeper.sweep(&engine.rm, &engine.telemetry, t0);
+    let before = engine.sweep(t0).unwrap();
     assert!(before.expired_plans.is_empty());
     assert_eq!(engine.rm.stats().reserved, 3);
     // Past its time: plan 41 goes, 42 stays; the sweep's row says so.
     let n = rows(&engine).len();
-    let after =
-        engine
-            .housekeeper
-            .sweep(&engine.rm, &engine.telemetry, t0 + 2 * ttl + 1_000_000_000);
+    let after = engine.sweep(t0 + 2 * ttl + 1_000_000_000).unwrap();
     assert_eq!(after.expired_plans, vec![41]);
     assert_eq!(engine.rm.stats().reserved, 1);
     let r = rows(&engine);
@@ -569,8 +566,10 @@ fn a_housekeeper_sweep_expires_a_reservation_and_writes_its_pool_row() {
     let bufs = engine.rm.commit_reservation(42, "fusion").unwrap();
     assert_eq!(bufs.len(), 1);
     for b in bufs {
-        engine.rm.release(b.id).unwrap();
+        engine.discard(b);
     }
+    on_dispatcher(&engine);
+    assert_eq!(engine.rm.stats().allocated, 0);
     engine.shutdown();
 }
 

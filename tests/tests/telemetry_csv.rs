@@ -76,9 +76,7 @@ fn real_run() -> (Engine, Vec<u64>) {
         .collect();
     dropped.sort();
     assert!(engine.flush(Duration::from_secs(60)));
-    engine
-        .housekeeper
-        .sweep(&engine.rm, &engine.telemetry, isp_engine::clock::now_ns());
+    engine.sweep(isp_engine::clock::now_ns()).unwrap();
     engine
         .telemetry
         .note("engine", "a note, with a comma".into());

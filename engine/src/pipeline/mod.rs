@@ -33,7 +33,7 @@ use crate::allocator::create_allocator;
 use crate::completion_dispatcher::{CompletionDispatcher, DispatchCtx, DispatcherMsg};
 use crate::gpu::{Backend, GpuBackend, GpuContext, GpuIsp};
 use crate::housekeeper::{Housekeeper, HousekeeperTimer};
-use crate::resource_manager::{BufferRef, BufferSpec, ResourceManager};
+use crate::resource_manager::{BufferRef, BufferSpec, ResourceManager, RmError};
 use crate::sources::FrameMeta;
 use crate::telemetry::TelemetryManager;
 use crate::threading_manager::ThreadingManager;
@@ -114,9 +114,13 @@ impl Engine {
         let timer = HousekeeperTimer::start(config.housekeeper.period, move || {
             sweeps.send(DispatcherMsg::Sweep).is_ok()
         });
+        let lifecycle = rm
+            .take_lifecycle()
+            .ok_or(EngineError::Buffer(RmError::ForeignLifecycle))?;
         let dispatcher = CompletionDispatcher::start(
             inbox,
             rm.clone(),
+            lifecycle,
             telemetry.clone(),
             housekeeper.clone(),
             Box::new(router),
@@ -235,6 +239,17 @@ impl Engine {
     /// Hand an unused buffer back (through the dispatcher).
     pub fn discard(&self, buf: BufferRef) {
         self.post(move |ctx| ctx.release_when_unpinned(buf.id));
+    }
+
+    /// A Housekeeper sweep as of `now` (engine clock), run on the dispatcher
+    /// (where lifecycles end); its report, or `None` when the engine is shut
+    /// down.
+    pub fn sweep(&self, now: u64) -> Option<crate::housekeeper::SweepReport> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.post(move |ctx| {
+            let _ = tx.send(ctx.sweep(now));
+        });
+        rx.recv_timeout(Duration::from_secs(30)).ok()
     }
 
     /// Run a closure on the dispatcher thread.

@@ -337,7 +337,7 @@ impl Launcher {
     fn abandon(&self, bufs: Vec<BufferRef>, pinned: Vec<(BufferId, String)>) {
         let _ = self.inbox.send(DispatcherMsg::Call(Box::new(move |ctx| {
             for (id, owner) in &pinned {
-                ctx.drop_pin(*id, owner);
+                ctx.unpin(*id, owner);
             }
             for b in bufs {
                 ctx.release_when_unpinned(b.id);
@@ -493,7 +493,7 @@ impl PipelineRouter {
         for b in env.inputs.iter().chain(env.outputs.iter()) {
             if let Err(e) = ctx.rm.pin(b.id, &env.pin_owner) {
                 for id in pinned {
-                    ctx.drop_pin(id, &env.pin_owner);
+                    ctx.unpin(id, &env.pin_owner);
                 }
                 return Err(format!("pin for {}: {e}", step.stage.name()));
             }

@@ -71,6 +71,7 @@ fn rig(max_buffers: usize) -> Rig {
     let dispatcher = CompletionDispatcher::start(
         inbox,
         rm.clone(),
+        rm.take_lifecycle().unwrap(),
         telemetry.clone(),
         Housekeeper::new(Default::default()),
         Box::new(router),
