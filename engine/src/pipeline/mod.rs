@@ -13,20 +13,22 @@
 //! |---|---|
 //! | `config.rs` | `EngineConfig`, `PathMode`, `EngineError` |
 //! | `plan.rs` | `FramePlan`: the steps of a frame, declared once |
-//! | `router.rs` | starting frames, running plans, results |
+//! | `frame.rs` | a frame's identity, the in-flight count, `FrameResult` |
+//! | `router.rs` | starting frames, running plans |
 //! | `subscriptions.rs` | who gets results |
 //! | `feed.rs` | sources in, sensor controls out |
 //! | `taps.rs` | any stage's output on demand |
 
 mod config;
 mod feed;
+mod frame;
 pub mod plan;
 mod router;
 mod subscriptions;
 mod taps;
 
 pub use config::{EngineConfig, EngineError, PathMode};
-pub use router::FrameResult;
+pub use frame::FrameResult;
 
 use crate::algorithms::{Control, IpaContext};
 use crate::allocator::create_allocator;

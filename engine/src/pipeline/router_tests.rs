@@ -11,6 +11,7 @@ use crate::telemetry::EventKind;
 use crate::threading_manager::{LaneConfig, ThreadingConfig};
 use crate::tuning::Tuning;
 use crate::types::{BayerOrder, Packing};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
