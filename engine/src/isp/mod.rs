@@ -79,8 +79,16 @@ pub fn raw_into(
             }
         });
     if p.stages.defect_pixel.enabled {
-        let copy = dst[..w * h].to_vec();
+        // The correction reads the uncorrected mosaic: a copy in this
+        // thread's scratch (kept from frame to frame).
+        thread_local! {
+            static DPC_SRC: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let mut copy = DPC_SRC.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        copy.clear();
+        copy.extend_from_slice(&dst[..w * h]);
         defect_pixel::apply(&p.stages.defect_pixel, w, h, &copy, &mut dst[..w * h]);
+        DPC_SRC.with(|c| *c.borrow_mut() = copy);
     }
     Ok(())
 }

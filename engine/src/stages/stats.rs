@@ -68,10 +68,11 @@ impl Stats3A {
     }
 }
 
+/// One band group's running sums; reused frame after frame (see [`POOL`]).
 #[derive(Clone)]
 struct Acc {
     sums: [u64; 3],
-    hist: [Vec<u32>; 3],
+    hist: [[u32; HIST_BINS]; 3],
     /// Eight partial histograms (R, G1, G2, B by even/odd quad) so that
     /// neighbouring quads of a flat area do not queue on one counter.
     part: Vec<[u32; HIST_BINS]>,
@@ -86,22 +87,40 @@ struct Acc {
     cur: Vec<i32>,
 }
 
-impl Acc {
-    fn new(zones: usize) -> Self {
+impl Default for Acc {
+    fn default() -> Self {
         Acc {
             sums: [0; 3],
-            hist: std::array::from_fn(|_| vec![0; HIST_BINS]),
-            part: vec![[0; HIST_BINS]; 8],
-            zsum: vec![[0; 3]; zones],
-            zquads: vec![0; zones],
-            zsat: vec![0; zones],
+            hist: [[0; HIST_BINS]; 3],
+            part: Vec::new(),
+            zsum: Vec::new(),
+            zquads: Vec::new(),
+            zsat: Vec::new(),
             focus: 0,
             focus_n: 0,
             prev: Vec::new(),
             cur: Vec::new(),
         }
     }
-    fn merge(mut self, o: Acc) -> Acc {
+}
+
+impl Acc {
+    /// Zero for `zones` zones, keeping the memory.
+    fn reset(&mut self, zones: usize) {
+        self.sums = [0; 3];
+        self.hist = [[0; HIST_BINS]; 3];
+        self.part.clear();
+        self.part.resize(8, [0; HIST_BINS]);
+        self.zsum.clear();
+        self.zsum.resize(zones, [0; 3]);
+        self.zquads.clear();
+        self.zquads.resize(zones, 0);
+        self.zsat.clear();
+        self.zsat.resize(zones, 0);
+        self.focus = 0;
+        self.focus_n = 0;
+    }
+    fn merge(&mut self, o: &Acc) {
         for c in 0..3 {
             self.sums[c] += o.sums[c];
             for (a, b) in self.hist[c].iter_mut().zip(&o.hist[c]) {
@@ -117,7 +136,151 @@ impl Acc {
         }
         self.focus += o.focus;
         self.focus_n += o.focus_n;
-        self
+    }
+}
+
+/// Accumulators and the zone-column table, kept per calling thread: a frame
+/// in steady state allocates nothing here.
+#[derive(Default)]
+struct Pool {
+    accs: Vec<Acc>,
+    zx: Vec<usize>,
+}
+
+thread_local! {
+    static POOL: std::cell::RefCell<Pool> = std::cell::RefCell::new(Pool::default());
+}
+
+/// What one band needs to know of the frame.
+struct Frame<'a> {
+    data: &'a [u16],
+    width: usize,
+    qw: usize,
+    qh: usize,
+    zones_x: usize,
+    zones_y: usize,
+    sat: u16,
+    rx: usize,
+    ry: usize,
+    bx: usize,
+    by: usize,
+    zx: &'a [usize],
+}
+
+impl Frame<'_> {
+    /// Greens of quad row `qy` into `out`.
+    fn greens(&self, qy: usize, out: &mut Vec<i32>) {
+        let w = self.width;
+        let rows = [
+            &self.data[(2 * qy) * w..(2 * qy + 1) * w],
+            &self.data[(2 * qy + 1) * w..(2 * qy + 2) * w],
+        ];
+        out.clear();
+        out.extend((0..self.qw).map(|qx| {
+            (rows[self.ry][2 * qx + self.bx] as i32 + rows[self.by][2 * qx + self.rx] as i32) / 2
+        }));
+    }
+
+    /// Quad rows `q0..q1` into `a`.
+    fn band(&self, a: &mut Acc, q0: usize, q1: usize) {
+        let (w, qw, qh) = (self.width, self.qw, self.qh);
+        let (rx, ry, bx, by) = (self.rx, self.ry, self.bx, self.by);
+        if q0 > 0 {
+            let mut prev = std::mem::take(&mut a.prev);
+            self.greens(q0 - 1, &mut prev);
+            a.prev = prev;
+        }
+        for qy in q0..q1 {
+            let zy = qy * self.zones_y / qh.max(1);
+            let zrow = zy * self.zones_x;
+            let rows = [
+                &self.data[(2 * qy) * w..(2 * qy + 1) * w],
+                &self.data[(2 * qy + 1) * w..(2 * qy + 2) * w],
+            ];
+            let (mut sr, mut sg, mut sb) = (0u64, 0u64, 0u64);
+            let mut qx = 0;
+            // One zone column at a time: its sums stay in registers.
+            while qx < qw {
+                let zc = self.zx[qx];
+                let mut end = qx + 1;
+                while end < qw && self.zx[end] == zc {
+                    end += 1;
+                }
+                let (mut zr, mut zg, mut zb, mut nq, mut ns) = (0u64, 0u64, 0u64, 0u32, 0u32);
+                for q in qx..end {
+                    let r = rows[ry][2 * q + rx];
+                    let b = rows[by][2 * q + bx];
+                    let g1 = rows[ry][2 * q + bx];
+                    let g2 = rows[by][2 * q + rx];
+                    sr += r as u64;
+                    sg += g1 as u64 + g2 as u64;
+                    sb += b as u64;
+                    let k = (q & 1) * 4;
+                    a.part[k][(r >> 8) as usize] += 1;
+                    a.part[k + 1][(g1 >> 8) as usize] += 1;
+                    a.part[k + 2][(g2 >> 8) as usize] += 1;
+                    a.part[k + 3][(b >> 8) as usize] += 1;
+                    if r.max(b).max(g1).max(g2) >= self.sat {
+                        ns += 1;
+                    } else {
+                        zr += r as u64;
+                        zg += g1 as u64 + g2 as u64;
+                        zb += b as u64;
+                        nq += 1;
+                    }
+                }
+                let z = zrow + zc;
+                let zs = &mut a.zsum[z];
+                zs[0] += zr;
+                zs[1] += zg;
+                zs[2] += zb;
+                a.zquads[z] += nq;
+                a.zsat[z] += ns;
+                qx = end;
+            }
+            a.sums[0] += sr;
+            a.sums[1] += sg;
+            a.sums[2] += sb;
+            // Focus: |dG| to the right neighbour and to the quad above.
+            let mut cur = std::mem::take(&mut a.cur);
+            self.greens(qy, &mut cur);
+            let mut f = 0u64;
+            for w in cur.windows(2) {
+                f += (w[1] - w[0]).unsigned_abs() as u64;
+            }
+            a.focus_n += qw.saturating_sub(1) as u64;
+            if qy > 0 {
+                for (c, p) in cur.iter().zip(&a.prev) {
+                    f += (c - p).unsigned_abs() as u64;
+                }
+                a.focus_n += qw as u64;
+            }
+            a.focus += f;
+            a.cur = std::mem::replace(&mut a.prev, cur);
+        }
+        for (k, part) in a.part.iter_mut().enumerate() {
+            let c = [0, 1, 1, 2][k % 4];
+            for (h, p) in a.hist[c].iter_mut().zip(part.iter_mut()) {
+                *h += std::mem::take(p);
+            }
+        }
+    }
+}
+
+impl Stats3A {
+    /// Empty statistics (to fill with [`compute_into`]).
+    pub fn empty() -> Self {
+        Stats3A {
+            width: 0,
+            height: 0,
+            sums: [0.0; 3],
+            counts: [0; 3],
+            histograms: Default::default(),
+            zones_x: 0,
+            zones_y: 0,
+            zones: Vec::new(),
+            focus: 0.0,
+        }
     }
 }
 
@@ -131,115 +294,70 @@ pub fn compute(
     height: usize,
     data: &[u16],
 ) -> Stats3A {
+    let mut out = Stats3A::empty();
+    compute_into(p, order, width, height, data, &mut out);
+    out
+}
+
+/// [`compute`] into `out`, reusing its memory and the calling thread's
+/// accumulators: no allocation once both have seen a frame of this size.
+pub fn compute_into(
+    p: &StatsParams,
+    order: BayerOrder,
+    width: usize,
+    height: usize,
+    data: &[u16],
+    out: &mut Stats3A,
+) {
     use rayon::prelude::*;
     let (qw, qh) = (width / 2, height / 2);
     let nz = p.zones_x * p.zones_y;
     let (rx, ry) = order.red_pos();
-    let (bx, by) = (1 - rx, 1 - ry);
-    let zx: Vec<usize> = (0..qw).map(|q| q * p.zones_x / qw.max(1)).collect();
-    let sat = p.saturation;
-    // Greens of quad row `qy` into `out`.
-    let greens = |qy: usize, out: &mut Vec<i32>| {
-        let rows = [
-            &data[(2 * qy) * width..(2 * qy + 1) * width],
-            &data[(2 * qy + 1) * width..(2 * qy + 2) * width],
-        ];
-        out.clear();
-        out.extend(
-            (0..qw).map(|qx| (rows[ry][2 * qx + bx] as i32 + rows[by][2 * qx + rx] as i32) / 2),
-        );
-    };
-    let band = 16;
-    let acc = (0..qh.div_ceil(band))
-        .into_par_iter()
-        .fold(
-            || Acc::new(nz),
-            |mut a, b| {
-                let q0 = b * band;
-                if q0 > 0 {
-                    greens(q0 - 1, &mut a.prev);
+    const BAND: usize = 16;
+    let bands = qh.div_ceil(BAND);
+    // Band groups: a few per thread for balance, each with its own sums.
+    let groups = bands.clamp(1, rayon::current_num_threads() * 2);
+    // Taken out of the thread-local while the bands run: a thread that
+    // picks up another frame's statistics while it waits finds none and
+    // makes its own, instead of borrowing twice.
+    let mut pool = POOL.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    {
+        pool.zx.clear();
+        pool.zx.extend((0..qw).map(|q| q * p.zones_x / qw.max(1)));
+        if pool.accs.len() < groups {
+            pool.accs.resize_with(groups, Acc::default);
+        }
+        let f = Frame {
+            data,
+            width,
+            qw,
+            qh,
+            zones_x: p.zones_x,
+            zones_y: p.zones_y,
+            sat: p.saturation,
+            rx,
+            ry,
+            bx: 1 - rx,
+            by: 1 - ry,
+            zx: &pool.zx,
+        };
+        pool.accs[..groups]
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(g, a)| {
+                a.reset(nz);
+                let (b0, b1) = (g * bands / groups, (g + 1) * bands / groups);
+                for b in b0..b1 {
+                    f.band(a, b * BAND, ((b + 1) * BAND).min(qh));
                 }
-                for qy in q0..((b + 1) * band).min(qh) {
-                    let zy = qy * p.zones_y / qh.max(1);
-                    let zrow = zy * p.zones_x;
-                    let rows = [
-                        &data[(2 * qy) * width..(2 * qy + 1) * width],
-                        &data[(2 * qy + 1) * width..(2 * qy + 2) * width],
-                    ];
-                    let (mut sr, mut sg, mut sb) = (0u64, 0u64, 0u64);
-                    let mut qx = 0;
-                    // One zone column at a time: its sums stay in registers.
-                    while qx < qw {
-                        let zc = zx[qx];
-                        let mut end = qx + 1;
-                        while end < qw && zx[end] == zc {
-                            end += 1;
-                        }
-                        let (mut zr, mut zg, mut zb, mut nq, mut ns) =
-                            (0u64, 0u64, 0u64, 0u32, 0u32);
-                        for q in qx..end {
-                            let r = rows[ry][2 * q + rx];
-                            let b = rows[by][2 * q + bx];
-                            let g1 = rows[ry][2 * q + bx];
-                            let g2 = rows[by][2 * q + rx];
-                            sr += r as u64;
-                            sg += g1 as u64 + g2 as u64;
-                            sb += b as u64;
-                            let k = (q & 1) * 4;
-                            a.part[k][(r >> 8) as usize] += 1;
-                            a.part[k + 1][(g1 >> 8) as usize] += 1;
-                            a.part[k + 2][(g2 >> 8) as usize] += 1;
-                            a.part[k + 3][(b >> 8) as usize] += 1;
-                            if r.max(b).max(g1).max(g2) >= sat {
-                                ns += 1;
-                            } else {
-                                zr += r as u64;
-                                zg += g1 as u64 + g2 as u64;
-                                zb += b as u64;
-                                nq += 1;
-                            }
-                        }
-                        let z = zrow + zc;
-                        let zs = &mut a.zsum[z];
-                        zs[0] += zr;
-                        zs[1] += zg;
-                        zs[2] += zb;
-                        a.zquads[z] += nq;
-                        a.zsat[z] += ns;
-                        qx = end;
-                    }
-                    a.sums[0] += sr;
-                    a.sums[1] += sg;
-                    a.sums[2] += sb;
-                    // Focus: |dG| to the right neighbour and to the quad above.
-                    let mut cur = std::mem::take(&mut a.cur);
-                    greens(qy, &mut cur);
-                    let mut f = 0u64;
-                    for w in cur.windows(2) {
-                        f += (w[1] - w[0]).unsigned_abs() as u64;
-                    }
-                    a.focus_n += qw.saturating_sub(1) as u64;
-                    if qy > 0 {
-                        for (c, p) in cur.iter().zip(&a.prev) {
-                            f += (c - p).unsigned_abs() as u64;
-                        }
-                        a.focus_n += qw as u64;
-                    }
-                    a.focus += f;
-                    a.cur = std::mem::replace(&mut a.prev, cur);
-                }
-                for (k, part) in a.part.iter_mut().enumerate() {
-                    let c = [0, 1, 1, 2][k % 4];
-                    for (h, p) in a.hist[c].iter_mut().zip(part.iter_mut()) {
-                        *h += std::mem::take(p);
-                    }
-                }
-                a
-            },
-        )
-        .reduce(|| Acc::new(nz), Acc::merge);
-    let zones = (0..nz)
-        .map(|z| {
+            });
+        let (first, rest) = pool.accs[..groups].split_at_mut(1);
+        let acc = &mut first[0];
+        for o in rest.iter() {
+            acc.merge(o);
+        }
+        out.zones.clear();
+        out.zones.extend((0..nz).map(|z| {
             let n = acc.zquads[z].max(1) as f64;
             let s = acc.zsum[z];
             Zone {
@@ -251,20 +369,21 @@ pub fn compute(
                 quads: acc.zquads[z],
                 saturated: acc.zsat[z],
             }
-        })
-        .collect();
-    let quads = (qw * qh) as u64;
-    Stats3A {
-        width,
-        height,
-        sums: acc.sums.map(|v| v as f64),
-        counts: [quads, 2 * quads, quads],
-        histograms: acc.hist,
-        zones_x: p.zones_x,
-        zones_y: p.zones_y,
-        zones,
-        focus: acc.focus as f64 / acc.focus_n.max(1) as f64 / 65535.0,
+        }));
+        for c in 0..3 {
+            out.histograms[c].clear();
+            out.histograms[c].extend_from_slice(&acc.hist[c]);
+        }
+        let quads = (qw * qh) as u64;
+        out.width = width;
+        out.height = height;
+        out.sums = acc.sums.map(|v| v as f64);
+        out.counts = [quads, 2 * quads, quads];
+        out.zones_x = p.zones_x;
+        out.zones_y = p.zones_y;
+        out.focus = acc.focus as f64 / acc.focus_n.max(1) as f64 / 65535.0;
     }
+    POOL.with(|p| *p.borrow_mut() = pool);
 }
 
 #[cfg(test)]
