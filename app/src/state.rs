@@ -130,6 +130,9 @@ pub struct AppState {
     pub now: f64,
     /// The texture the engine's GPU preview is copied into, when on the GPU.
     pub gpu_texture: Option<(egui::TextureId, [usize; 2])>,
+    /// What the viewer drew last: the texture and where it is on screen
+    /// (clipped to the view).
+    pub viewer_drawn: Option<(egui::TextureId, egui::Rect)>,
     /// Uncaptured errors of eframe's device (the renderer's), for the log.
     pub gpu_errors: Arc<std::sync::Mutex<Vec<String>>>,
     /// The last few previews (frame id, RGBA8, size), so a frame selected in

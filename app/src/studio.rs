@@ -35,6 +35,26 @@ pub struct Studio {
     /// eframe's whole frame CPU time, ms (the pass, tessellation, texture
     /// uploads and painting; not the vsync wait), as eframe reports it.
     pub whole_ms: std::collections::VecDeque<f64>,
+    /// eframe's wgpu state, kept to resize the display texture.
+    render: Option<eframe::egui_wgpu::RenderState>,
+}
+
+/// The texture the engine copies each GPU preview of this size into.
+fn display_texture(device: &wgpu::Device, size: [usize; 2]) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("preview"),
+        size: wgpu::Extent3d {
+            width: size[0] as u32,
+            height: size[1] as u32,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    })
 }
 
 impl std::fmt::Debug for Studio {
@@ -89,20 +109,7 @@ impl Studio {
         let fmt = src.format();
         let gpu_texture = match (engine.gpu(), render) {
             (Some(g), Some(rs)) => {
-                let tex = rs.device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some("preview"),
-                    size: wgpu::Extent3d {
-                        width: fmt.width,
-                        height: fmt.height,
-                        depth_or_array_layers: 1,
-                    },
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format: wgpu::TextureFormat::Rgba8Unorm,
-                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                    view_formats: &[],
-                });
+                let tex = display_texture(&rs.device, [fmt.width as usize, fmt.height as usize]);
                 let view = tex.create_view(&Default::default());
                 let id = rs.renderer.write().register_native_texture(
                     &rs.device,
@@ -133,6 +140,7 @@ impl Studio {
             shown_at: Default::default(),
             now: 0.0,
             gpu_texture,
+            viewer_drawn: None,
             gpu_errors,
             recent: Default::default(),
         };
@@ -148,6 +156,7 @@ impl Studio {
             frame_ms: Default::default(),
             whole_ms: Default::default(),
             thread_cpu_ms: Default::default(),
+            render: render.cloned(),
         })
     }
 
@@ -157,6 +166,7 @@ impl Studio {
         let c0 = thread_cpu_ns();
         let ctx = ui.ctx().clone();
         self.state.poll(&ctx);
+        self.follow_frame_size();
         // Drag and drop a session folder onto the window.
         let dropped: Vec<_> = ctx.input(|i| i.raw.dropped_files.clone());
         for f in dropped {
@@ -226,6 +236,37 @@ impl eframe::App for Studio {
 }
 
 impl Studio {
+    /// The GPU display texture follows the frames' size: a session of
+    /// another size gets a texture of its size under the same egui id, and
+    /// until the engine has copied a frame into it the viewer draws the CPU
+    /// image instead of a stale or empty texture.
+    fn follow_frame_size(&mut self) {
+        let (Some(rs), Some(g), Some((id, size)), Some(latest)) = (
+            &self.render,
+            self.state.engine.gpu(),
+            self.state.gpu_texture,
+            &self.state.latest,
+        ) else {
+            return;
+        };
+        let want = [latest.format.width as usize, latest.format.height as usize];
+        if want == size {
+            return;
+        }
+        let tex = display_texture(&rs.device, want);
+        let view = tex.create_view(&Default::default());
+        rs.renderer.write().update_egui_texture_from_wgpu_texture(
+            &rs.device,
+            &view,
+            wgpu::FilterMode::Nearest,
+            id,
+        );
+        g.set_display_texture(Some(tex));
+        self.state.gpu_texture = Some((id, want));
+        self.state
+            .info(format!("display texture now {}x{}", want[0], want[1]));
+    }
+
     /// UI frame CPU time over the timed frames: (p50, p99, max) ms.
     pub fn frame_time(&self) -> (f64, f64, f64) {
         percentiles(&self.frame_ms)

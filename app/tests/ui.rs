@@ -872,3 +872,130 @@ fn ae_target_is_shown_with_its_default_and_edited_live() {
     play(&mut h);
     wait_for_current_params(&mut h, "a frame with the new target");
 }
+
+/// The mean RGB of `rect` (points) in a rendered image of `size` pixels.
+fn mean_rgb(
+    px: impl Fn(u32, u32) -> [u8; 4],
+    size: [u32; 2],
+    rect: egui::Rect,
+    ppp: f32,
+) -> [f64; 3] {
+    let (x0, y0) = ((rect.min.x * ppp) as u32 + 2, (rect.min.y * ppp) as u32 + 2);
+    let (x1, y1) = ((rect.max.x * ppp) as u32 - 2, (rect.max.y * ppp) as u32 - 2);
+    let mut sum = [0f64; 3];
+    let mut n = 0f64;
+    for y in (y0..y1.min(size[1])).step_by(3) {
+        for x in (x0..x1.min(size[0])).step_by(3) {
+            let p = px(x, y);
+            for c in 0..3 {
+                sum[c] += p[c] as f64;
+            }
+            n += 1.0;
+        }
+    }
+    sum.map(|s| s / n.max(1.0))
+}
+
+/// The mean RGB of a frame's RGBA8 preview.
+fn preview_mean(px: &[u8]) -> [f64; 3] {
+    let mut sum = [0f64; 3];
+    for p in px.chunks_exact(4).step_by(7) {
+        for c in 0..3 {
+            sum[c] += p[c] as f64;
+        }
+    }
+    let n = (px.len() / 4).div_ceil(7) as f64;
+    sum.map(|s| s / n)
+}
+
+#[test]
+fn a_session_of_another_size_on_the_gpu_shows_its_own_picture() {
+    if isp_engine::gpu::context_for_tests().is_none() {
+        return;
+    }
+    use isp_engine::sources::FrameSource;
+    use isp_engine::sources::session::SessionRecorder;
+    use isp_engine::sources::synthetic::{Scene, SyntheticSource};
+    use isp_engine::types::{BayerOrder, Packing, RawFormat};
+    // A 1920x1080 session, recorded here: a gradient, nothing like the demo.
+    let dir = tempfile::tempdir().unwrap();
+    let fmt = RawFormat::new(1920, 1080, 10, BayerOrder::Rggb, Packing::Plain);
+    let mut rec = SessionRecorder::create(dir.path(), fmt, "synthetic:gradient").unwrap();
+    let mut src = SyntheticSource::new(Scene::Gradient, fmt);
+    let mut buf = vec![0u8; fmt.frame_bytes()];
+    for _ in 0..4 {
+        let meta = src.next_frame(&mut buf).unwrap().unwrap();
+        rec.write_frame(&meta, &buf).unwrap();
+    }
+    rec.finish().unwrap();
+    let mut h = Harness::builder()
+        .with_size([1280.0, 760.0])
+        .wgpu()
+        .build_eframe(|cc| {
+            Studio::new(
+                cc.wgpu_render_state.as_ref(),
+                Options {
+                    backend: Backend::Gpu,
+                    fps: Some(60.0),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        });
+    let on_gpu_texture = |s: &Studio, size: [usize; 2]| {
+        let st = &s.state;
+        st.gpu_texture.is_some_and(|(id, sz)| {
+            sz == size && st.viewer_drawn.is_some_and(|(drawn, _)| drawn == id)
+        }) && st
+            .latest
+            .as_ref()
+            .is_some_and(|r| [r.format.width as usize, r.format.height as usize] == size)
+    };
+    wait_for(&mut h, "the demo on the GPU texture", |s| {
+        on_gpu_texture(s, [640, 360])
+    });
+    let ppp = h.ctx.pixels_per_point();
+    let shown = |h: &mut Harness<'static, Studio>| {
+        h.run_steps(2);
+        let img = h.render().unwrap();
+        let (_, rect) = h.state().state.viewer_drawn.unwrap();
+        let latest = h
+            .state()
+            .state
+            .latest
+            .as_ref()
+            .unwrap()
+            .preview_rgba()
+            .unwrap();
+        (
+            mean_rgb(
+                |x, y| img.get_pixel(x, y).0,
+                [img.width(), img.height()],
+                rect,
+                ppp,
+            ),
+            preview_mean(&latest),
+        )
+    };
+    let (demo_shown, demo_frame) = shown(&mut h);
+    let close = |a: [f64; 3], b: [f64; 3]| (0..3).all(|c| (a[c] - b[c]).abs() < 12.0);
+    assert!(
+        close(demo_shown, demo_frame),
+        "{demo_shown:?} vs {demo_frame:?}"
+    );
+    h.state_mut()
+        .state
+        .open_source(&dir.path().display().to_string());
+    wait_for(&mut h, "the 1920x1080 session on the GPU texture", |s| {
+        on_gpu_texture(s, [1920, 1080])
+            && s.state.engine.gpu().is_some_and(|g| g.display_writes() > 0)
+    });
+    let (shown_now, frame_now) = shown(&mut h);
+    // The picture changed, and it is the new session's frame, not the
+    // demo's left in a texture of the old size.
+    assert!(!close(frame_now, demo_frame), "the two sessions look alike");
+    assert!(
+        close(shown_now, frame_now),
+        "{shown_now:?} vs {frame_now:?}"
+    );
+}

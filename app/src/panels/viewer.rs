@@ -226,7 +226,15 @@ impl Panel for Viewer {
         if settings.overlay.swap(self.overlay, Ordering::Relaxed) != self.overlay {
             s.presenter.refresh();
         }
-        let on_gpu = s.engine.backend().starts_with("gpu") && s.gpu_texture.is_some();
+        // The GPU texture only when it holds a frame of the current size.
+        let latest_size = s
+            .latest
+            .as_ref()
+            .map(|r| [r.format.width as usize, r.format.height as usize]);
+        let on_gpu = s.engine.backend().starts_with("gpu")
+            && s.gpu_texture
+                .is_some_and(|(_, size)| Some(size) == latest_size)
+            && s.engine.gpu().is_some_and(|g| g.display_writes() > 0);
         let use_gpu = on_gpu && selected.is_none() && self.tap.is_none() && !self.overlay;
         let want = !use_gpu;
         if settings.want_image.swap(want, Ordering::Relaxed) != want && want {
@@ -323,6 +331,7 @@ impl Panel for Viewer {
                     )
                 };
                 painter.image(main_id, at(main_region), uv, egui::Color32::WHITE);
+                s.viewer_drawn = Some((main_id, at(main_region).intersect(painter.clip_rect())));
                 if let Some((bid, bregion)) = before_id {
                     let x = rect.min.x + rect.width() * self.split_at;
                     let left = egui::Rect::from_min_max(rect.min, egui::pos2(x, rect.max.y));

@@ -86,6 +86,8 @@ pub struct GpuIsp {
     slots: Mutex<Vec<Slot>>,
     aux_scratch: Mutex<Vec<u32>>,
     display: Mutex<Option<wgpu::Texture>>,
+    /// Previews copied into the display texture since it was set.
+    display_writes: std::sync::atomic::AtomicU64,
     /// GPU objects (buffers, query sets, bind groups) created so far.
     created: std::sync::atomic::AtomicU64,
     /// A fault the next preview runs into (tests of the fallback).
@@ -219,6 +221,7 @@ impl GpuIsp {
             slots: Mutex::new(Vec::new()),
             aux_scratch: Mutex::new(Vec::new()),
             display: Mutex::new(None),
+            display_writes: Default::default(),
             created: std::sync::atomic::AtomicU64::new(0),
             inject: AtomicU8::new(0),
         })
@@ -232,7 +235,15 @@ impl GpuIsp {
     /// preview of its size is also copied into on the GPU, for a UI to draw
     /// without reading the frame back. `None` stops it.
     pub fn set_display_texture(&self, texture: Option<wgpu::Texture>) {
-        *self.display.lock().unwrap_or_else(|p| p.into_inner()) = texture;
+        let mut d = self.display.lock().unwrap_or_else(|p| p.into_inner());
+        *d = texture;
+        self.display_writes.store(0, Ordering::Release);
+    }
+
+    /// Previews copied into the display texture since it was last set: until
+    /// one is, the texture holds no frame (a UI shows its CPU image).
+    pub fn display_writes(&self) -> u64 {
+        self.display_writes.load(Ordering::Acquire)
     }
 
     /// GPU buffers, query sets and bind groups this ISP has created: flat in

@@ -138,13 +138,12 @@ impl GpuIsp {
             self.fused_pass(&mut enc, s, &group, w, h);
             enc.copy_buffer_to_buffer(&s.out, 0, &s.readback, 0, out_len);
             // The display texture, when one of this size is set: GPU to GPU.
-            if let Some(t) = self
-                .display
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+            let display = self.display.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(t) = display
                 .as_ref()
                 .filter(|t| t.width() == w && t.height() == h)
             {
+                self.display_writes.fetch_add(1, Ordering::AcqRel);
                 enc.copy_buffer_to_texture(
                     wgpu::TexelCopyBufferInfo {
                         buffer: &s.out,
@@ -162,6 +161,7 @@ impl GpuIsp {
                     },
                 );
             }
+            drop(display);
             enc.copy_buffer_to_buffer(&s.stats, 0, &s.readback, stats_at, stats_len);
             if let Some((q, qb)) = &s.queries {
                 enc.resolve_query_set(q, 0..2, qb, 0);
