@@ -44,12 +44,12 @@ pub struct Tuning {
 fn default_algorithms() -> Vec<AlgorithmBlock> {
     vec![
         AlgorithmBlock {
-            name: "awb.grey_world".into(),
+            name: algorithms::awb::GreyWorldAwb::NAME.into(),
             enabled: true,
             params: serde_json::json!({}),
         },
         AlgorithmBlock {
-            name: "ae.mean_luminance".into(),
+            name: algorithms::ae::MeanLuminanceAe::NAME.into(),
             enabled: true,
             params: serde_json::json!({}),
         },

@@ -83,7 +83,11 @@ fn the_gpu_engine_matches_the_cpu_engine_frame_by_frame() {
         return;
     }
     let gpu = engine_with(Backend::Gpu, PathMode::Fast, fixed_tuning());
-    assert!(gpu.backend().starts_with("gpu: "), "{}", gpu.backend());
+    assert!(
+        gpu.backend().to_string().starts_with("gpu: "),
+        "{}",
+        gpu.backend()
+    );
     let cpu = engine_with(Backend::Cpu, PathMode::Fast, fixed_tuning());
     let a = run(&gpu, 10, Scene::Checker);
     let b = run(&cpu, 10, Scene::Checker);
@@ -152,7 +156,11 @@ fn auto_switches_to_the_cpu_after_a_gpu_fault_and_loses_no_frame() {
         Tuning::default(),
     )
     .unwrap();
-    assert!(e.backend().starts_with("gpu: "), "{}", e.backend());
+    assert!(
+        e.backend().to_string().starts_with("gpu: "),
+        "{}",
+        e.backend()
+    );
     let before = run(&e, 4, Scene::Checker);
     assert!(before.iter().all(|r| r.outcome == Outcome::Ok));
     // The device goes away (as when a driver resets).
@@ -164,7 +172,9 @@ fn auto_switches_to_the_cpu_after_a_gpu_fault_and_loses_no_frame() {
         assert!(r.preview.clone().unwrap().iter().any(|&v| v > 0 && v < 255));
     }
     assert!(
-        e.backend().starts_with("cpu (auto, after a GPU fault"),
+        e.backend()
+            .to_string()
+            .starts_with("cpu (auto, after a GPU fault"),
         "{}",
         e.backend()
     );
@@ -261,13 +271,17 @@ fn auto_on_its_own_skips_a_software_adapter_and_says_why() {
     let e = engine(Backend::Auto, PathMode::Fast);
     if ctx.is_software() {
         assert!(
-            e.backend().contains("software rasterizer"),
+            e.backend().to_string().contains("software rasterizer"),
             "{}",
             e.backend()
         );
         assert!(e.gpu().is_none());
     } else {
-        assert!(e.backend().starts_with("gpu: "), "{}", e.backend());
+        assert!(
+            e.backend().to_string().starts_with("gpu: "),
+            "{}",
+            e.backend()
+        );
     }
     let notes: Vec<_> = e
         .telemetry
@@ -388,7 +402,11 @@ fn auto_falls_back_to_the_cpu_on_each_kind_of_gpu_fault() {
         .unwrap();
         let before = run(&e, 2, Scene::Checker);
         assert!(before.iter().all(|r| r.outcome == Outcome::Ok));
-        assert!(e.backend().starts_with("gpu: "), "{}", e.backend());
+        assert!(
+            e.backend().to_string().starts_with("gpu: "),
+            "{}",
+            e.backend()
+        );
         e.gpu().unwrap().inject_fault(fault);
         let after = run(&e, 3, Scene::Checker);
         let got: Vec<_> = after.iter().map(|r| (r.outcome, r.error.clone())).collect();
@@ -401,7 +419,9 @@ fn auto_falls_back_to_the_cpu_on_each_kind_of_gpu_fault() {
             );
         }
         assert!(
-            e.backend().starts_with("cpu (auto, after a GPU fault"),
+            e.backend()
+                .to_string()
+                .starts_with("cpu (auto, after a GPU fault"),
             "{fault:?}: {}",
             e.backend()
         );

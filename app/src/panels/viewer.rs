@@ -231,7 +231,7 @@ impl Panel for Viewer {
             .latest
             .as_ref()
             .map(|r| [r.format.width as usize, r.format.height as usize]);
-        let on_gpu = s.engine.backend().starts_with("gpu")
+        let on_gpu = s.engine.backend().is_gpu()
             && s.gpu_texture
                 .is_some_and(|(_, size)| Some(size) == latest_size)
             && s.engine.gpu().is_some_and(|g| g.display_writes() > 0);

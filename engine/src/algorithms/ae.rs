@@ -53,9 +53,14 @@ impl MeanLuminanceAe {
     }
 }
 
+impl MeanLuminanceAe {
+    /// The name tuning files use.
+    pub const NAME: &'static str = "ae.mean_luminance";
+}
+
 impl Algorithm for MeanLuminanceAe {
     fn name(&self) -> &'static str {
-        "ae.mean_luminance"
+        Self::NAME
     }
     fn init(&mut self, params: &serde_json::Value) -> Result<(), AlgoInitError> {
         let p: MeanLuminanceParams = parse_params(params)?;

@@ -57,9 +57,14 @@ impl GreyWorldAwb {
     }
 }
 
+impl GreyWorldAwb {
+    /// The name tuning files use.
+    pub const NAME: &'static str = "awb.grey_world";
+}
+
 impl Algorithm for GreyWorldAwb {
     fn name(&self) -> &'static str {
-        "awb.grey_world"
+        Self::NAME
     }
     fn init(&mut self, params: &serde_json::Value) -> Result<(), AlgoInitError> {
         let p: GreyWorldParams = parse_params(params)?;

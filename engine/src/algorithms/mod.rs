@@ -12,16 +12,37 @@ use crate::stages::StageParams;
 use crate::stages::stats::Stats3A;
 use serde::Serialize;
 
+/// Makes one algorithm with its defaults.
+pub type MakeAlgorithm = fn() -> Box<dyn Algorithm>;
+
+/// Every algorithm by its registered name (the one place a name is
+/// written: each algorithm's `NAME`), with how to make one.
+pub const REGISTRY: [(&str, MakeAlgorithm); 2] = [
+    (awb::GreyWorldAwb::NAME, || {
+        Box::new(awb::GreyWorldAwb::default())
+    }),
+    (ae::MeanLuminanceAe::NAME, || {
+        Box::new(ae::MeanLuminanceAe::default())
+    }),
+];
+
 /// The names `create` knows.
-pub const NAMES: [&str; 2] = ["awb.grey_world", "ae.mean_luminance"];
+pub const NAMES: [&str; REGISTRY.len()] = {
+    let mut n = [""; REGISTRY.len()];
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        n[i] = REGISTRY[i].0;
+        i += 1;
+    }
+    n
+};
 
 /// Build an algorithm by its registered name.
 pub fn create(name: &str) -> Option<Box<dyn Algorithm>> {
-    match name {
-        "awb.grey_world" => Some(Box::new(awb::GreyWorldAwb::default())),
-        "ae.mean_luminance" => Some(Box::new(ae::MeanLuminanceAe::default())),
-        _ => None,
-    }
+    REGISTRY
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, make)| make())
 }
 
 /// Sensor facts an algorithm may adapt to.

@@ -119,7 +119,7 @@ pub struct PipelineBench {
     pub path: PathMode,
     pub frames: u64,
     /// What ran the preview: "cpu (...)" or "gpu: <adapter>".
-    pub backend: String,
+    pub backend: crate::pipeline::ActiveBackend,
     pub cores: usize,
     /// Run time per stage, ms.
     pub stages_ms: BTreeMap<&'static str, Spread>,

@@ -536,7 +536,7 @@ fn run_bench(
         telemetry_csv,
     )
     .map_err(|e| e.to_string())?;
-    let on_gpu = p.backend.starts_with("gpu");
+    let on_gpu = p.backend.is_gpu();
     let mut v = serde_json::to_value(&p).map_err(|e| e.to_string())?;
     if on_gpu {
         let g = bench::gpu_preview(width, height, frames as usize, Packing::Plain)?;

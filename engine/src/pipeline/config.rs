@@ -92,3 +92,34 @@ pub enum EngineError {
     #[error("telemetry: {0}")]
     Telemetry(String),
 }
+
+/// What runs the realtime preview.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActiveBackend {
+    /// The GPU, on this adapter.
+    Gpu { adapter: String },
+    /// The CPU, and why: asked for, `auto`'s reason, or the GPU fault after
+    /// which `auto` moved here.
+    Cpu { why: String },
+}
+
+impl ActiveBackend {
+    pub fn is_gpu(&self) -> bool {
+        matches!(self, ActiveBackend::Gpu { .. })
+    }
+}
+
+impl std::fmt::Display for ActiveBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ActiveBackend::Gpu { adapter } => write!(f, "gpu: {adapter}"),
+            ActiveBackend::Cpu { why } => write!(f, "cpu ({why})"),
+        }
+    }
+}
+
+impl serde::Serialize for ActiveBackend {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

@@ -27,7 +27,7 @@ mod router;
 mod subscriptions;
 mod taps;
 
-pub use config::{EngineConfig, EngineError, PathMode};
+pub use config::{ActiveBackend, EngineConfig, EngineError, PathMode};
 pub use frame::FrameResult;
 
 use crate::algorithms::{Control, IpaContext};
@@ -71,7 +71,7 @@ pub struct Engine {
     config: EngineConfig,
     pub allocator_note: Option<String>,
     gpu: Option<Arc<GpuBackend>>,
-    backend_note: String,
+    backend_note: ActiveBackend,
 }
 
 impl std::fmt::Debug for Engine {
@@ -129,7 +129,7 @@ impl Engine {
         );
         let params = Arc::new(ParamStore::for_sensor(tuning, config.sensor));
         let (gpu, backend_note) = Self::open_gpu(&config)?;
-        telemetry.note("backend", backend_note.clone());
+        telemetry.note("backend", backend_note.to_string());
         Ok(Engine {
             rm,
             telemetry,
@@ -157,10 +157,13 @@ impl Engine {
     }
 
     /// The GPU for `config.backend`, and a line saying what was chosen.
-    fn open_gpu(config: &EngineConfig) -> Result<(Option<Arc<GpuBackend>>, String), EngineError> {
+    fn open_gpu(
+        config: &EngineConfig,
+    ) -> Result<(Option<Arc<GpuBackend>>, ActiveBackend), EngineError> {
+        let cpu = |why: String| ActiveBackend::Cpu { why };
         let mode = config.backend;
         if mode == Backend::Cpu {
-            return Ok((None, "cpu (asked for)".into()));
+            return Ok((None, cpu("asked for".into())));
         }
         let adopted = config.gpu_context.is_some();
         let opened = match &config.gpu_context {
@@ -175,31 +178,35 @@ impl Engine {
         {
             return Ok((
                 None,
-                format!(
-                    "cpu (auto: the only adapter, {}, is a software rasterizer; --backend gpu uses it)",
+                cpu(format!(
+                    "auto: the only adapter, {}, is a software rasterizer; --backend gpu uses it",
                     ctx.adapter_name()
-                ),
+                )),
             ));
         }
         match (opened.and_then(GpuIsp::new), mode) {
             (Ok(isp), _) => {
-                let note = format!("gpu: {}", isp.context().adapter_name());
+                let note = ActiveBackend::Gpu {
+                    adapter: isp.context().adapter_name(),
+                };
                 Ok((Some(Arc::new(GpuBackend::new(isp, mode))), note))
             }
-            (Err(e), Backend::Auto) => Ok((None, format!("cpu (auto: {e})"))),
+            (Err(e), Backend::Auto) => Ok((None, cpu(format!("auto: {e}")))),
             (Err(e), _) => Err(EngineError::Gpu(e)),
         }
     }
 
-    /// What runs the preview now: "gpu: <adapter>" or "cpu (...)"; after a
-    /// fault in auto mode, the CPU and why.
-    pub fn backend(&self) -> String {
+    /// What runs the preview now (after a fault in auto mode, the CPU and
+    /// why); it prints as "gpu: <adapter>" or "cpu (<why>)".
+    pub fn backend(&self) -> ActiveBackend {
         match &self.gpu {
             Some(g) if g.active() => self.backend_note.clone(),
-            Some(g) => format!(
-                "cpu (auto, after a GPU fault: {})",
-                g.last_fault().unwrap_or_default()
-            ),
+            Some(g) => ActiveBackend::Cpu {
+                why: format!(
+                    "auto, after a GPU fault: {}",
+                    g.last_fault().unwrap_or_default()
+                ),
+            },
             None => self.backend_note.clone(),
         }
     }

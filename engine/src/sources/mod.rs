@@ -124,32 +124,82 @@ pub fn demo_session_dir() -> Result<PathBuf, SourceError> {
     session::demo_session_dir()
 }
 
+/// A source as the command line spells it, parsed once: nothing or `demo`
+/// (the demo session), a session directory, `raw:PATH`, `synthetic:NAME`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceSpec {
+    Demo,
+    Session(PathBuf),
+    Raw(PathBuf),
+    Synthetic(synthetic::Scene),
+}
+
+impl SourceSpec {
+    pub fn parse(spec: Option<&str>) -> Result<SourceSpec, SourceError> {
+        Ok(match spec {
+            None | Some("demo") => SourceSpec::Demo,
+            Some(s) if s.starts_with("raw:") => SourceSpec::Raw(PathBuf::from(&s[4..])),
+            Some(s) if s.starts_with("synthetic:") => {
+                SourceSpec::Synthetic(synthetic::Scene::parse(&s[10..]).ok_or_else(|| {
+                    SourceError::Spec(format!(
+                        "{s}: unknown scene (known: {})",
+                        synthetic::Scene::NAMES.join(", ")
+                    ))
+                })?)
+            }
+            Some(s) => SourceSpec::Session(PathBuf::from(s)),
+        })
+    }
+
+    /// The session directory this spec names, if it names one.
+    pub fn session_dir(&self) -> Option<PathBuf> {
+        match self {
+            SourceSpec::Demo => demo_session_dir().ok(),
+            SourceSpec::Session(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceSpec::Demo => f.write_str("demo"),
+            SourceSpec::Session(p) => write!(f, "{}", p.display()),
+            SourceSpec::Raw(p) => write!(f, "raw:{}", p.display()),
+            SourceSpec::Synthetic(s) => write!(f, "synthetic:{}", s.name()),
+        }
+    }
+}
+
 /// The tuning a source comes with: a session's `tuning.json` (the demo
 /// session has one), else `None`.
 pub fn session_tuning(
     spec: Option<&str>,
 ) -> Option<Result<crate::tuning::Tuning, crate::tuning::TuningError>> {
-    let dir = match spec {
-        None | Some("demo") => demo_session_dir().ok()?,
-        Some(s) if !s.contains(':') => PathBuf::from(s),
-        _ => return None,
-    };
+    let dir = SourceSpec::parse(spec).ok()?.session_dir()?;
     let p = dir.join("tuning.json");
     p.exists().then(|| crate::tuning::Tuning::load(&p))
 }
 
-/// Open a source from its command-line spelling: a session directory,
-/// `raw:PATH`, `synthetic:NAME` or nothing (the demo session).
+/// Open a source from its command-line spelling (see [`SourceSpec`]).
 pub fn open(spec: Option<&str>, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, SourceError> {
+    open_spec(&SourceSpec::parse(spec)?, opts)
+}
+
+/// Open a parsed source.
+pub fn open_spec(
+    spec: &SourceSpec,
+    opts: &SourceOptions,
+) -> Result<Box<dyn FrameSource>, SourceError> {
     match spec {
-        None => Ok(Box::new(
+        SourceSpec::Demo => Ok(Box::new(
             session::SessionSource::open(&demo_session_dir()?)?,
         )),
-        Some(s) if s.starts_with("raw:") => {
-            let path = Path::new(&s[4..]);
+        SourceSpec::Raw(path) => {
             let (Some(_), Some(_)) = (opts.width, opts.height) else {
                 return Err(SourceError::Spec(format!(
-                    "{s}: a raw file needs --width and --height (and --bits, --bayer)"
+                    "{spec}: a raw file needs --width and --height (and --bits, --bayer)"
                 )));
             };
             Ok(Box::new(raw_file::RawFileSource::open(
@@ -157,30 +207,20 @@ pub fn open(spec: Option<&str>, opts: &SourceOptions) -> Result<Box<dyn FrameSou
                 opts.format((0, 0, 10)),
             )?))
         }
-        Some(s) if s.starts_with("synthetic:") => {
-            let scene = synthetic::Scene::parse(&s[10..]).ok_or_else(|| {
-                SourceError::Spec(format!(
-                    "{s}: unknown scene (known: {})",
-                    synthetic::Scene::NAMES.join(", ")
-                ))
-            })?;
+        SourceSpec::Synthetic(scene) => {
             let fmt = opts.format((1280, 720, 10));
             fmt.validate().map_err(|error| SourceError::Format {
-                source_name: s.to_string(),
+                source_name: spec.to_string(),
                 error,
             })?;
-            Ok(Box::new(synthetic::SyntheticSource::new(scene, fmt)))
+            Ok(Box::new(synthetic::SyntheticSource::new(*scene, fmt)))
         }
-        Some("demo") => Ok(Box::new(
-            session::SessionSource::open(&demo_session_dir()?)?,
-        )),
-        Some(s) => {
-            let p = Path::new(s);
+        SourceSpec::Session(p) => {
             if p.is_dir() {
                 Ok(Box::new(session::SessionSource::open(p)?))
             } else if p.exists() {
                 Err(SourceError::Spec(format!(
-                    "{s}: not a session directory (for a raw file write raw:{s})"
+                    "{spec}: not a session directory (for a raw file write raw:{spec})"
                 )))
             } else {
                 Err(SourceError::io(
@@ -189,5 +229,37 @@ pub fn open(spec: Option<&str>, opts: &SourceOptions) -> Result<Box<dyn FrameSou
                 ))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_is_parsed_once_and_spells_itself_back() {
+        for (text, want) in [
+            (None, SourceSpec::Demo),
+            (Some("demo"), SourceSpec::Demo),
+            (Some("raw:/tmp/f.raw"), SourceSpec::Raw("/tmp/f.raw".into())),
+            (
+                Some("synthetic:zoneplate"),
+                SourceSpec::Synthetic(synthetic::Scene::ZonePlate),
+            ),
+            (Some("some/dir"), SourceSpec::Session("some/dir".into())),
+        ] {
+            let got = SourceSpec::parse(text).unwrap();
+            assert_eq!(got, want);
+            assert_eq!(SourceSpec::parse(Some(&got.to_string())).unwrap(), want);
+        }
+        let e = SourceSpec::parse(Some("synthetic:nope")).unwrap_err();
+        assert!(e.to_string().contains("unknown scene"), "{e}");
+        // Only the demo and a directory name a session (and its tuning).
+        assert!(SourceSpec::Raw("x".into()).session_dir().is_none());
+        assert_eq!(
+            SourceSpec::Session("d".into()).session_dir(),
+            Some(PathBuf::from("d"))
+        );
+        assert!(session_tuning(Some("synthetic:flat")).is_none());
     }
 }
