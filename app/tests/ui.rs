@@ -69,12 +69,8 @@ fn bypassing_a_stage_changes_the_frame_and_undo_restores_it() {
     let before = tone_of_last_raw(&h, None);
     let mut expected_tuning = h.state().state.tuning.current.clone();
     expected_tuning.stages.white_balance.enabled = false;
-    // The open stage blocks, sorted: black_level, ccm, white_balance.
-    let boxes = h
-        .get_all_by_label("enabled (off: bypass)")
-        .collect::<Vec<_>>();
-    assert!(boxes.len() >= 3);
-    boxes[2].click();
+    h.get_by_label("white_balance enabled (off: bypass)")
+        .click();
     h.step();
     assert!(!h.state().state.tuning.current.stages.white_balance.enabled);
     let v1 = h.state().state.engine.params.version();
@@ -388,7 +384,11 @@ fn pixel_inspector_shows_every_stage_under_the_cursor() {
         panic!("unpacked is a mosaic");
     };
     assert_eq!(m[xy[1] * w + xy[0]], raw_value);
-    let tone = isp_studio::panels::viewer::stage_value(&stages[7].1, w, xy[0], xy[1]);
+    let (_, tone_image) = stages
+        .iter()
+        .find(|(t, _)| *t == isp_engine::stages::chain::Tap::Tone)
+        .unwrap();
+    let tone = isp_studio::panels::viewer::stage_value(tone_image, w, xy[0], xy[1]);
     h.get_by_label(&tone);
 }
 

@@ -52,14 +52,34 @@ impl Parameters {
     }
 }
 
-/// Widgets for one JSON value; true when it changed.
-fn edit_value(ui: &mut egui::Ui, key: &str, v: &mut Value) -> bool {
+/// What the field at `path` accepts (the engine's description of it).
+fn field_of(path: &str) -> Option<&'static isp_engine::stages::fields::Field> {
+    if let Some(rest) = path.strip_prefix("algorithms.") {
+        let (name, field) = rest.rsplit_once(".params.")?;
+        return isp_engine::algorithms::fields(name)
+            .iter()
+            .find(|f| f.name == field);
+    }
+    isp_engine::stages::fields::field(path)
+}
+
+/// The block a path's last field belongs to (`white_balance` for
+/// `stages.white_balance.enabled`).
+fn block_of(path: &str) -> &str {
+    let parent = path.rsplit_once('.').map_or(path, |p| p.0);
+    parent.rsplit_once('.').map_or(parent, |p| p.1)
+}
+
+/// Widgets for one JSON value at `path` in the tuning file (`key` its last
+/// part); true when it changed. Slider ranges and choices come from the
+/// engine's field descriptions, by path.
+fn edit_value(ui: &mut egui::Ui, path: &str, key: &str, v: &mut Value) -> bool {
     match v {
         Value::Bool(b) => {
             let label = if key == "enabled" {
-                "enabled (off: bypass)"
+                format!("{} enabled (off: bypass)", block_of(path))
             } else {
-                key
+                key.to_string()
             };
             ui.checkbox(b, label).changed()
         }
@@ -69,7 +89,7 @@ fn edit_value(ui: &mut egui::Ui, key: &str, v: &mut Value) -> bool {
             let changed = ui
                 .horizontal(|ui| {
                     let l = ui.label(key);
-                    if let Some((lo, hi, log)) = slider_range(key) {
+                    if let Some((lo, hi, log)) = field_of(path).and_then(|f| f.slider_range()) {
                         let mut sl = egui::Slider::new(&mut f, lo..=hi).logarithmic(log);
                         if int {
                             sl = sl.integer();
@@ -139,16 +159,16 @@ fn edit_value(ui: &mut egui::Ui, key: &str, v: &mut Value) -> bool {
                     changed |= edit_shading_grid(ui, planes, w.max(1) as usize);
                     continue;
                 }
-                changed |= edit_value(ui, k, v);
+                changed |= edit_value(ui, &format!("{path}.{k}"), k, v);
             }
             changed
         }
-        Value::String(s) if choices(key).is_some() => {
-            let options = choices(key).unwrap_or(&[]);
+        Value::String(s) if choices(path).is_some() => {
+            let options = choices(path).unwrap_or(&[]);
             let before = s.clone();
             ui.horizontal(|ui| {
                 let l = ui.label(key);
-                egui::ComboBox::from_id_salt(key)
+                egui::ComboBox::from_id_salt(path)
                     .selected_text(s.as_str())
                     .show_ui(ui, |ui| {
                         for o in options {
@@ -188,15 +208,21 @@ fn edit_algorithm(ui: &mut egui::Ui, name: &str, block: &mut Value) -> bool {
     let given = block.get("params").cloned().unwrap_or(Value::Null);
     let Some(Value::Object(effective)) = isp_engine::algorithms::effective_params(name, &given)
     else {
-        return edit_value(ui, name, block);
+        return edit_value(ui, &format!("algorithms.{name}"), name, block);
     };
     let mut changed = false;
     if let Some(Value::Bool(on)) = block.get_mut("enabled") {
-        changed |= ui.checkbox(on, "enabled (off: bypass)").changed();
+        changed |= ui
+            .checkbox(on, format!("{name} enabled (off: bypass)"))
+            .changed();
     }
     let mut shown = Value::Object(effective.clone());
-    if edit_value(ui, "params", &mut shown)
-        && let Value::Object(edited) = shown
+    if edit_value(
+        ui,
+        &format!("algorithms.{name}.params"),
+        "params",
+        &mut shown,
+    ) && let Value::Object(edited) = shown
     {
         let mut params = match given {
             Value::Object(m) => m,
@@ -255,30 +281,10 @@ fn edit_shading_grid(ui: &mut egui::Ui, planes: &mut [Value], width: usize) -> b
     changed
 }
 
-/// Scalars edited with a slider: (low, high, logarithmic).
-fn slider_range(key: &str) -> Option<(f64, f64, bool)> {
-    match key {
-        "contrast" => Some((0.1, 8.0, true)),
-        // The gamma's power.
-        "value" => Some((0.5, 4.0, false)),
-        "zones_x" | "zones_y" => Some((1.0, 64.0, false)),
-        "threshold" | "saturation" => Some((0.0, 65535.0, false)),
-        // The 3A blocks.
-        "speed" => Some((0.0, 1.0, false)),
-        "target" => Some((0.01, 0.99, false)),
-        "max_step" => Some((1.0, 16.0, false)),
-        "min_gain" | "max_gain" => Some((0.1, 16.0, true)),
-        "dark_threshold" => Some((0.0, 0.5, false)),
-        _ => None,
-    }
-}
-
-/// Strings that name one of a few choices (the tuning's enumerations).
-fn choices(key: &str) -> Option<&'static [&'static str]> {
-    match key {
-        "method" => Some(&["bilinear", "malvar"]),
-        "matrix" => Some(&["bt601", "bt709"]),
-        "range" => Some(&["full", "limited"]),
+/// The strings the field at `path` may hold (the tuning's enumerations).
+fn choices(path: &str) -> Option<&'static [&'static str]> {
+    match field_of(path)?.domain {
+        isp_engine::stages::fields::Domain::Choice(of) => Some(of),
         _ => None,
     }
 }
@@ -394,7 +400,7 @@ impl Panel for Parameters {
                             "white_balance" | "ccm" | "black_level"
                         ))
                         .show(ui, |ui| {
-                            changed |= edit_value(ui, name, block);
+                            changed |= edit_value(ui, &format!("stages.{name}"), name, block);
                             if name == "tone" {
                                 self.tone_curve(ui, s);
                             }
@@ -424,5 +430,28 @@ impl Panel for Parameters {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use isp_engine::stages::fields::Domain;
+
+    #[test]
+    fn widgets_find_their_fields_by_path_not_by_name() {
+        // Two fields called `matrix`: the CCM's numbers, the YUV's choice.
+        assert_eq!(choices("stages.yuv.matrix"), Some(&["bt601", "bt709"][..]));
+        assert!(choices("stages.ccm.matrix").is_none());
+        // The algorithms' ranges are the ones their init checks.
+        let t = field_of("algorithms.ae.mean_luminance.params.target").unwrap();
+        assert!(t.admits(0.5) && !t.admits(1.0));
+        assert!(matches!(t.domain, Domain::Range { .. }));
+        assert_eq!(
+            field_of("stages.tone.contrast").and_then(|f| f.slider_range()),
+            Some((0.1, 8.0, true))
+        );
+        assert!(field_of("algorithms.nope.params.target").is_none());
+        assert_eq!(block_of("stages.white_balance.enabled"), "white_balance");
     }
 }

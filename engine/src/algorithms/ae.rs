@@ -3,6 +3,7 @@
 //! exposure time first, then analogue gain.
 
 use super::{AlgoInitError, AlgoResult, Algorithm, Control, SensorConfig, parse_params};
+use crate::stages::fields::Field;
 use crate::stages::stats::Stats3A;
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +15,14 @@ pub struct MeanLuminanceParams {
     pub speed: f32,
     /// Largest change of exposure per frame (factor).
     pub max_step: f32,
+}
+
+impl MeanLuminanceParams {
+    pub const FIELDS: &'static [Field] = &[
+        Field::closed("target", 0.0, 1.0).open_min().open_max(),
+        Field::closed("speed", 0.0, 1.0),
+        Field::closed("max_step", 1.0, f64::INFINITY).slider(1.0, 16.0),
+    ];
 }
 
 impl Default for MeanLuminanceParams {
@@ -64,24 +73,10 @@ impl Algorithm for MeanLuminanceAe {
     }
     fn init(&mut self, params: &serde_json::Value) -> Result<(), AlgoInitError> {
         let p: MeanLuminanceParams = parse_params(params)?;
-        if !(p.target > 0.0 && p.target < 1.0) {
-            return Err(AlgoInitError {
-                field: ".target".into(),
-                message: format!("{} is outside (0, 1)", p.target),
-            });
-        }
-        if !(0.0..=1.0).contains(&p.speed) {
-            return Err(AlgoInitError {
-                field: ".speed".into(),
-                message: format!("{} is outside 0..=1", p.speed),
-            });
-        }
-        if p.max_step < 1.0 {
-            return Err(AlgoInitError {
-                field: ".max_step".into(),
-                message: "must be >= 1".into(),
-            });
-        }
+        let f = MeanLuminanceParams::FIELDS;
+        super::check_field(f, "target", p.target as f64)?;
+        super::check_field(f, "speed", p.speed as f64)?;
+        super::check_field(f, "max_step", p.max_step as f64)?;
         self.p = p;
         Ok(())
     }

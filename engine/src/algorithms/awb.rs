@@ -4,6 +4,7 @@
 
 use super::{AlgoInitError, AlgoResult, Algorithm, IpaContext, parse_params};
 use crate::stages::StageParams;
+use crate::stages::fields::Field;
 use crate::stages::stats::Stats3A;
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,21 @@ pub struct GreyWorldParams {
     pub max_gain: f32,
     /// Zones whose green mean is below this fraction of full scale are ignored.
     pub dark_threshold: f32,
+}
+
+impl GreyWorldParams {
+    pub const FIELDS: &'static [Field] = &[
+        Field::closed("speed", 0.0, 1.0),
+        Field::closed("min_gain", 0.0, 64.0)
+            .open_min()
+            .log()
+            .slider(0.1, 16.0),
+        Field::closed("max_gain", 0.0, 64.0)
+            .open_min()
+            .log()
+            .slider(0.1, 16.0),
+        Field::closed("dark_threshold", 0.0, 1.0).slider(0.0, 0.5),
+    ];
 }
 
 impl Default for GreyWorldParams {
@@ -68,12 +84,11 @@ impl Algorithm for GreyWorldAwb {
     }
     fn init(&mut self, params: &serde_json::Value) -> Result<(), AlgoInitError> {
         let p: GreyWorldParams = parse_params(params)?;
-        if !(0.0..=1.0).contains(&p.speed) {
-            return Err(AlgoInitError {
-                field: ".speed".into(),
-                message: format!("{} is outside 0..=1", p.speed),
-            });
-        }
+        let f = GreyWorldParams::FIELDS;
+        super::check_field(f, "speed", p.speed as f64)?;
+        super::check_field(f, "min_gain", p.min_gain as f64)?;
+        super::check_field(f, "max_gain", p.max_gain as f64)?;
+        super::check_field(f, "dark_threshold", p.dark_threshold as f64)?;
         if !(p.min_gain > 0.0 && p.min_gain <= p.max_gain) {
             return Err(AlgoInitError {
                 field: ".min_gain".into(),

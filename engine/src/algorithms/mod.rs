@@ -157,6 +157,30 @@ pub fn parse_params<T: serde::de::DeserializeOwned + Default>(
     })
 }
 
+/// Check `v` against the field `name` of `fields`, as an init error naming it.
+pub fn check_field(
+    fields: &[crate::stages::fields::Field],
+    name: &str,
+    v: f64,
+) -> Result<(), AlgoInitError> {
+    match fields.iter().find(|f| f.name == name) {
+        Some(f) => f.check(v).map_err(|message| AlgoInitError {
+            field: format!(".{name}"),
+            message,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The described fields of algorithm `name`'s parameter block.
+pub fn fields(name: &str) -> &'static [crate::stages::fields::Field] {
+    match name {
+        n if n == awb::GreyWorldAwb::NAME => awb::GreyWorldParams::FIELDS,
+        n if n == ae::MeanLuminanceAe::NAME => ae::MeanLuminanceParams::FIELDS,
+        _ => &[],
+    }
+}
+
 /// The libipa algorithm interface.
 pub trait Algorithm: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;

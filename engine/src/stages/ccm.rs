@@ -31,16 +31,17 @@ impl CcmParams {
             [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
         }
     }
+    /// Each coefficient of `matrix`.
+    pub const FIELDS: &'static [super::fields::Field] =
+        &[super::fields::Field::closed("matrix", -16.0, 16.0)];
+
     pub fn check(&self) -> Result<(), String> {
-        match self
-            .matrix
-            .iter()
-            .flatten()
-            .find(|v| !v.is_finite() || v.abs() > 16.0)
-        {
-            Some(v) => Err(format!("coefficient {v} is outside -16..=16")),
-            None => Ok(()),
+        let cell = &Self::FIELDS[0];
+        for v in self.matrix.iter().flatten() {
+            cell.check(*v as f64)
+                .map_err(|e| format!("coefficient {e}"))?;
         }
+        Ok(())
     }
 }
 

@@ -13,6 +13,11 @@ pub struct DefectPixelParams {
     pub threshold: u16,
 }
 
+impl DefectPixelParams {
+    pub const FIELDS: &'static [super::fields::Field] =
+        &[super::fields::Field::closed("threshold", 0.0, 65535.0)];
+}
+
 impl Default for DefectPixelParams {
     fn default() -> Self {
         DefectPixelParams {

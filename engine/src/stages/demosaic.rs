@@ -21,6 +21,13 @@ pub struct DemosaicParams {
     pub method: DemosaicMethod,
 }
 
+impl DemosaicParams {
+    pub const FIELDS: &'static [super::fields::Field] = &[super::fields::Field::choice(
+        "method",
+        &["bilinear", "malvar"],
+    )];
+}
+
 /// Copy of the mosaic with a 2-pixel mirrored border.
 pub fn pad2(width: usize, height: usize, src: &[u16]) -> Vec<i32> {
     let pw = width + 4;

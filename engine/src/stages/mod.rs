@@ -12,6 +12,7 @@ pub mod ccm;
 pub mod chain;
 pub mod defect_pixel;
 pub mod demosaic;
+pub mod fields;
 pub mod fused;
 pub mod lens_shading;
 pub mod scaler;

@@ -14,6 +14,14 @@ pub struct StatsParams {
     pub saturation: u16,
 }
 
+impl StatsParams {
+    pub const FIELDS: &'static [super::fields::Field] = &[
+        super::fields::Field::closed("zones_x", 1.0, 64.0),
+        super::fields::Field::closed("zones_y", 1.0, 64.0),
+        super::fields::Field::closed("saturation", 0.0, 65535.0),
+    ];
+}
+
 impl Default for StatsParams {
     fn default() -> Self {
         StatsParams {
@@ -26,7 +34,9 @@ impl Default for StatsParams {
 
 impl StatsParams {
     pub fn check(&self) -> Result<(), String> {
-        if self.zones_x == 0 || self.zones_y == 0 || self.zones_x > 64 || self.zones_y > 64 {
+        if !Self::FIELDS[0].admits(self.zones_x as f64)
+            || !Self::FIELDS[1].admits(self.zones_y as f64)
+        {
             return Err(format!(
                 "zone grid {}x{} must be 1..=64 each way",
                 self.zones_x, self.zones_y

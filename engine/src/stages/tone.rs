@@ -14,6 +14,14 @@ pub enum Gamma {
     Power(f32),
 }
 
+impl Gamma {
+    /// The power's range (`{"kind": "power", "value": v}`).
+    pub const FIELDS: &'static [super::fields::Field] =
+        &[super::fields::Field::closed("value", 0.0, f64::INFINITY)
+            .open_min()
+            .slider(0.5, 4.0)];
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ToneParams {
@@ -23,6 +31,14 @@ pub struct ToneParams {
     pub contrast: f32,
     /// Extra control points `(in, out)` in 0..=1, sorted by `in`; empty = none.
     pub curve: Vec<[f32; 2]>,
+}
+
+impl ToneParams {
+    pub const FIELDS: &'static [super::fields::Field] =
+        &[super::fields::Field::closed("contrast", 0.0, 8.0)
+            .open_min()
+            .log()
+            .slider(0.1, 8.0)];
 }
 
 impl Default for ToneParams {
@@ -46,11 +62,11 @@ pub fn srgb_oetf(x: f32) -> f32 {
 
 impl ToneParams {
     pub fn check(&self) -> Result<(), String> {
-        if !(self.contrast.is_finite() && self.contrast > 0.0 && self.contrast <= 8.0) {
-            return Err(format!("contrast {} is outside (0, 8]", self.contrast));
-        }
+        Self::FIELDS[0]
+            .check(self.contrast as f64)
+            .map_err(|e| format!("contrast {e}"))?;
         if let Gamma::Power(p) = self.gamma
-            && !(p.is_finite() && p > 0.0)
+            && !Gamma::FIELDS[0].admits(p as f64)
         {
             return Err(format!("gamma power {p} must be > 0"));
         }

@@ -26,6 +26,13 @@ pub struct YuvParams {
     pub range: YuvRange,
 }
 
+impl YuvParams {
+    pub const FIELDS: &'static [super::fields::Field] = &[
+        super::fields::Field::choice("matrix", &["bt601", "bt709"]),
+        super::fields::Field::choice("range", &["full", "limited"]),
+    ];
+}
+
 impl YuvMatrix {
     /// (Kr, Kb).
     pub fn coefficients(self) -> (f32, f32) {
