@@ -118,6 +118,8 @@ pub struct ThreadingManager {
     gate: RwLock<bool>,
     stop: Mutex<Option<Sender<()>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    // Read through `holds()`, which only tests (feature `test-support`) have.
+    #[cfg_attr(not(any(test, feature = "test-support")), allow(dead_code))]
     holds: Arc<WorkerHolds>,
 }
 
@@ -510,6 +512,7 @@ impl ThreadingManager {
     }
 
     /// Holds on this manager's workers (tests of the runtime's promises).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn holds(&self) -> &Arc<WorkerHolds> {
         &self.holds
     }

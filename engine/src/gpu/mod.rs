@@ -310,8 +310,9 @@ impl GpuContext {
     }
 }
 
-/// For tests and benches: a context, or why there is none. A missing adapter
+/// For tests (feature `test-support`): a context, or why there is none. A missing adapter
 /// is an error unless `ISP_SKIP_GPU_TESTS=1` says to skip (never with `CI=true`).
+#[cfg(feature = "test-support")]
 pub fn context_for_tests() -> Option<Arc<GpuContext>> {
     match GpuContext::new() {
         Ok(c) => Some(c),

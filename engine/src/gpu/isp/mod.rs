@@ -293,6 +293,7 @@ impl GpuIsp {
     }
 
     /// Make the next preview run into `fault` (tests of the engine's fallback).
+    #[cfg(feature = "test-support")]
     pub fn inject_fault(&self, fault: InjectedFault) {
         self.inject.store(fault as u8 + 1, Ordering::Release);
     }
