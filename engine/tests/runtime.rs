@@ -653,3 +653,14 @@ fn ae_works_within_the_sensor_the_engine_is_configured_for() {
     // The extra light it needs goes into gain.
     assert!(ipa.analogue_gain > 1.0, "{ipa:?}");
 }
+
+#[test]
+fn every_algorithm_run_counts_even_when_frames_overlap() {
+    // Three frames in flight: a frame's 3A context is taken before the
+    // previous frame's result is folded. The count is still every run.
+    let engine = Engine::new(EngineConfig::default(), Tuning::default()).unwrap();
+    let mut src = MemorySource::synthetic(Scene::Checker, fmt(), 2, 8);
+    assert_eq!(engine.feed(&mut src, None, |_| {}).unwrap(), 8);
+    assert!(engine.flush(Duration::from_secs(30)));
+    assert_eq!(engine.ipa().frames_processed, 8);
+}

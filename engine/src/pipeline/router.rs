@@ -308,7 +308,14 @@ impl PipelineRouter {
 
     fn fold_algo(&self, out: &StageOutput) {
         if let StageOutput::Algo(r) = out {
-            *self.ipa.lock().unwrap_or_else(|p| p.into_inner()) = r.next;
+            let mut ipa = self.ipa.lock().unwrap_or_else(|p| p.into_inner());
+            // Frames overlap: this result grew from the context its frame
+            // started with, which may predate the last fold. The count of
+            // algorithm runs is the engine's own, not the frame's.
+            let runs = ipa.frames_processed + 1;
+            *ipa = r.next;
+            ipa.frames_processed = runs;
+            drop(ipa);
             if !r.controls.is_empty() {
                 *self.controls.lock().unwrap_or_else(|p| p.into_inner()) = r.controls.clone();
             }
