@@ -112,6 +112,33 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// An envelope with no buffers, payload, deadline or GPU: what a bench,
+    /// a test, or a caller filling in the rest starts from.
+    pub fn new(
+        frame_id: u64,
+        stage: StageId,
+        lane: Lane,
+        worker: WorkerFn,
+        params: Arc<FrameParams>,
+    ) -> Self {
+        Envelope {
+            frame_id,
+            stage,
+            lane,
+            worker,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            pin_owner: String::new(),
+            params,
+            ipa: IpaContext::default(),
+            payload: Payload::None,
+            enqueue_ns: 0,
+            deadline_ns: None,
+            continuation: false,
+            gpu: None,
+        }
+    }
+
     pub fn params_version(&self) -> u64 {
         self.params.version
     }

@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 use isp_engine::bench::MemorySource;
-use isp_engine::envelope::{Envelope, Payload, StageId};
+use isp_engine::envelope::{Envelope, StageId};
 use isp_engine::pipeline::{Engine, EngineConfig};
 use isp_engine::sources::FrameSource;
 use isp_engine::sources::synthetic::Scene;
@@ -71,22 +71,13 @@ fn the_cpu_fast_paths_pixel_work_allocates_nothing_per_frame() {
     t.stages.defect_pixel.enabled = true;
     t.stages.lens_shading.enabled = true;
     let params = Arc::new(FrameParams::from_tuning(&t, fmt));
-    let env = Envelope {
-        frame_id: 1,
-        stage: StageId::RawIsp,
-        lane: Lane::Realtime,
-        worker: isp_engine::isp::raw_isp,
-        inputs: vec![],
-        outputs: vec![],
-        pin_owner: String::new(),
-        params: params.clone(),
-        ipa: Default::default(),
-        payload: Payload::None,
-        enqueue_ns: 0,
-        deadline_ns: None,
-        continuation: false,
-        gpu: None,
-    };
+    let env = Envelope::new(
+        1,
+        StageId::RawIsp,
+        Lane::Realtime,
+        isp_engine::isp::raw_isp,
+        params.clone(),
+    );
     let mut src = MemorySource::synthetic(Scene::Checker, fmt, 2, u64::MAX);
     let raws: Vec<Vec<u8>> = (0..2)
         .map(|_| {

@@ -8,7 +8,7 @@ mod runtime;
 pub use runtime::{QosBench, qos, roundtrip};
 
 use crate::clock::now_ns;
-use crate::envelope::{Envelope, Payload, StageId};
+use crate::envelope::{Envelope, StageId};
 use crate::gpu::{Backend, BytesMoved, GpuContext, GpuIsp, TimerKind};
 use crate::pipeline::{Engine, EngineConfig, PathMode};
 use crate::sources::synthetic::{Scene, SyntheticSource};
@@ -373,22 +373,13 @@ pub fn gpu_preview(
         atomics = f.global_atomics;
     }
     // The CPU on the same frame, through the same code the engine runs.
-    let env = Envelope {
-        frame_id: 0,
-        stage: StageId::FastIsp,
-        lane: Lane::Realtime,
-        worker: crate::isp::noop,
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        pin_owner: String::new(),
-        params: Arc::new(p.clone()),
-        ipa: Default::default(),
-        payload: Payload::None,
-        enqueue_ns: 0,
-        deadline_ns: None,
-        continuation: false,
-        gpu: None,
-    };
+    let env = Envelope::new(
+        0,
+        StageId::FastIsp,
+        Lane::Realtime,
+        crate::isp::noop,
+        Arc::new(p.clone()),
+    );
     let mut cpu_out = vec![0u8; px * 4];
     let mut cpu = Vec::new();
     let mut cpu_stats = None;

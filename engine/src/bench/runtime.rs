@@ -4,7 +4,7 @@
 use super::Spread;
 use crate::clock::now_ns;
 use crate::completion_dispatcher::{CompletionDispatcher, DispatchCtx, Router};
-use crate::envelope::{CompletionEvent, Envelope, Payload, StageId};
+use crate::envelope::{CompletionEvent, Envelope, StageId};
 use crate::housekeeper::Housekeeper;
 use crate::resource_manager::{PoolConfig, ResourceManager};
 use crate::telemetry::TelemetryManager;
@@ -49,22 +49,7 @@ fn noop_envelope(
     worker: crate::envelope::WorkerFn,
     params: &Arc<FrameParams>,
 ) -> Envelope {
-    Envelope {
-        frame_id: i,
-        stage: StageId::Noop,
-        lane,
-        worker,
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        pin_owner: String::new(),
-        params: params.clone(),
-        ipa: Default::default(),
-        payload: Payload::None,
-        enqueue_ns: 0,
-        deadline_ns: None,
-        continuation: false,
-        gpu: None,
-    }
+    Envelope::new(i, StageId::Noop, lane, worker, params.clone())
 }
 
 struct Rig {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::envelope::{Payload, StageError, StageId, StageOutput};
+use crate::envelope::{StageError, StageId, StageOutput};
 
 fn params() -> Arc<crate::tuning::FrameParams> {
     let f = crate::types::RawFormat::new(
@@ -21,22 +21,7 @@ fn sleepy(env: &Envelope) -> Result<StageOutput, StageError> {
 }
 
 fn env(id: u64, lane: Lane) -> Envelope {
-    Envelope {
-        frame_id: id,
-        stage: StageId::Noop,
-        lane,
-        worker: sleepy,
-        inputs: vec![],
-        outputs: vec![],
-        pin_owner: String::new(),
-        params: params(),
-        ipa: Default::default(),
-        payload: Payload::None,
-        enqueue_ns: 0,
-        deadline_ns: None,
-        continuation: false,
-        gpu: None,
-    }
+    Envelope::new(id, StageId::Noop, lane, sleepy, params())
 }
 
 fn outcomes(rx: &crossbeam_channel::Receiver<CompletionEvent>) -> Vec<(u64, Outcome)> {
