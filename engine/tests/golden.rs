@@ -38,8 +38,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use isp_engine::algorithms::IpaContext;
-use isp_engine::envelope::{Envelope, Payload, StageId};
+use isp_engine::envelope::{Envelope, StageId};
 use isp_engine::gpu::{GpuIsp, context_for_tests};
 use isp_engine::isp;
 use isp_engine::sources::session::Manifest;
@@ -124,22 +123,7 @@ fn tunings(d: &Demo) -> Vec<(&'static str, Tuning)> {
 /// An envelope carrying `params`, for calling the engine's workers' bodies
 /// (`isp::cpu_preview`, `isp::reference_rgb16`) directly.
 fn envelope(params: Arc<FrameParams>, stage: StageId, lane: Lane) -> Envelope {
-    Envelope {
-        frame_id: 0,
-        stage,
-        lane,
-        worker: isp::noop,
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        pin_owner: String::new(),
-        params,
-        ipa: IpaContext::default(),
-        payload: Payload::None,
-        enqueue_ns: 0,
-        deadline_ns: None,
-        continuation: false,
-        gpu: None,
-    }
+    Envelope::new(0, stage, lane, isp::noop, params)
 }
 
 fn cpu_preview(p: &Arc<FrameParams>, raw: &[u8]) -> Vec<u8> {
