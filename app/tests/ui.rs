@@ -724,14 +724,15 @@ fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
     });
     assert!(tip.starts_with("test-holder: "), "{tip}");
     // Lifecycles end on the dispatcher only: hand the buffer back there.
-    let (tx, rx) = crossbeam_channel::bounded(1);
     let id = b.id;
-    h.state().state.engine.post(move |ctx| {
-        ctx.unpin(id, "test-holder");
-        ctx.release_when_unpinned(id);
-        let _ = tx.send(());
-    });
-    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    h.state()
+        .state
+        .engine
+        .call(move |ctx| {
+            ctx.unpin(id, "test-holder");
+            ctx.release_when_unpinned(id);
+        })
+        .unwrap();
     assert!(
         !rm.snapshot()
             .iter()

@@ -333,7 +333,7 @@ pub fn fast_algo(env: &Envelope) -> Result<StageOutput, StageError> {
     for a in env.params.algorithms.iter() {
         a.process(st, &mut r);
     }
-    r.next.frames_processed += 1;
+    // `frames_processed` is the engine's count: the router adds each run.
     Ok(StageOutput::Algo(Box::new(r)))
 }
 

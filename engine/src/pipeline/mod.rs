@@ -254,9 +254,19 @@ impl Engine {
     /// (where lifecycles end); its report, or `None` when the engine is shut
     /// down.
     pub fn sweep(&self, now: u64) -> Option<crate::housekeeper::SweepReport> {
+        self.call(move |ctx| ctx.sweep(now))
+    }
+
+    /// Run `f` on the dispatcher thread and wait (up to 30 s) for its
+    /// result: everything posted before it (releases, unpins) has happened
+    /// by then. `None` when the engine is shut down.
+    pub fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DispatchCtx) -> R + Send + 'static,
+    ) -> Option<R> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.post(move |ctx| {
-            let _ = tx.send(ctx.sweep(now));
+            let _ = tx.send(f(ctx));
         });
         rx.recv_timeout(Duration::from_secs(30)).ok()
     }
