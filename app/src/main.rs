@@ -28,6 +28,22 @@ struct Args {
     /// Frames per second the player feeds (default 30).
     #[arg(long)]
     fps: Option<f32>,
+    /// Start with the default layout and no restored source or recent files
+    /// (what the last run kept is left alone until this run saves).
+    #[arg(long)]
+    fresh: bool,
+    /// File dialogs: native (the desktop's, through the XDG portal or
+    /// zenity) or in-app; by default native when the desktop can show one.
+    #[arg(long, value_parser = parse_dialogs)]
+    dialogs: Option<isp_studio::files::DialogKind>,
+}
+
+fn parse_dialogs(s: &str) -> Result<isp_studio::files::DialogKind, String> {
+    match s {
+        "native" => Ok(isp_studio::files::DialogKind::Native),
+        "in-app" => Ok(isp_studio::files::DialogKind::InApp),
+        _ => Err(format!("`{s}` is not native or in-app")),
+    }
 }
 
 fn parse_backend(s: &str) -> Result<Backend, String> {
@@ -50,21 +66,30 @@ fn main() -> eframe::Result<()> {
         wgpu_options: isp_studio::studio::wgpu_options(),
         ..Default::default()
     };
-    let options = Options {
+    let mut options = Options {
         source: args.source,
         backend: args.backend,
         quit_after: args.quit_after,
         fps: args.fps,
         zoom: args.zoom,
+        restore: None,
+        dialogs: args.dialogs,
     };
+    let fresh = args.fresh;
     eframe::run_native(
         "ISP Studio",
         opts,
-        Box::new(
-            move |cc| match Studio::new(cc.wgpu_render_state.as_ref(), options) {
+        Box::new(move |cc| {
+            // The layout, source and recent files the last run kept.
+            if !fresh {
+                options.restore = cc
+                    .storage
+                    .and_then(|s| eframe::get_value(s, isp_studio::workspace::STORAGE_KEY));
+            }
+            match Studio::new(cc.wgpu_render_state.as_ref(), options) {
                 Ok(s) => Ok(Box::new(s) as Box<dyn eframe::App>),
                 Err(e) => Err(e.into()),
-            },
-        ),
+            }
+        }),
     )
 }

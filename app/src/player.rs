@@ -9,6 +9,7 @@ use isp_engine::sources::session::SessionRecorder;
 use isp_engine::sources::{self, FrameMeta, FrameSource, SourceError, SourceOptions};
 use isp_engine::tuning::Tuning;
 use isp_engine::types::RawFormat;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,6 +19,10 @@ pub enum PlayerCmd {
     Play,
     Pause,
     Step,
+    /// Run the last frame read through the engine again (after an edit
+    /// while paused): the same raw bytes under the parameters now. Several
+    /// queued one after the other run once.
+    Again,
     Seek(u64),
     Loop(bool),
     /// Open a source (a session directory, raw:, synthetic:; `None`: the demo session).
@@ -44,6 +49,9 @@ pub struct PlayerStatus {
     pub looping: bool,
     /// Index of the next frame to read.
     pub position: u64,
+    /// Index in the source of the last frame read (what a person calls
+    /// the frame: the Session panel's frame number).
+    pub last_index: Option<u64>,
     pub count: Option<u64>,
     pub last_raw: Option<Arc<Vec<u8>>>,
     pub last_meta: Option<FrameMeta>,
@@ -53,6 +61,114 @@ pub struct PlayerStatus {
     pub notes: Vec<String>,
     pub opened: u64,
     pub recording: Option<Recording>,
+}
+
+/// A frame the engine ran, as a person knows it: its index in the source,
+/// and which source (the player's `opened` count when it was read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceFrame {
+    pub index: u64,
+    pub opened: u64,
+}
+
+/// Which source frame each engine frame was. The engine numbers frames by
+/// run (its frame id); a person knows them by their index in the session.
+/// Kept as runs of consecutive ids over consecutive indices (a seek, a loop
+/// or a re-render starts a new run), so hours of playing stay small; the
+/// newest frames' raw bytes are kept too, for the pixel inspector and taps
+/// of the frame on screen.
+#[derive(Debug, Default)]
+pub struct FrameIndex {
+    /// (first id, first index, frames, opened).
+    runs: VecDeque<(u64, u64, u64, u64)>,
+    recent: VecDeque<(u64, Arc<Vec<u8>>)>,
+    /// The newest frames made again (no 3A ran on them).
+    replays: VecDeque<u64>,
+}
+
+/// Runs kept (the oldest go first), and raw frames kept.
+const MAX_RUNS: usize = 1 << 16;
+const RECENT_RAW: usize = 16;
+
+impl FrameIndex {
+    fn record(&mut self, id: u64, at: SourceFrame, raw: Arc<Vec<u8>>) {
+        match self.runs.back_mut() {
+            Some((id0, i0, n, o)) if *id0 + *n == id && *i0 + *n == at.index && *o == at.opened => {
+                *n += 1
+            }
+            _ => self.runs.push_back((id, at.index, 1, at.opened)),
+        }
+        if self.runs.len() > MAX_RUNS {
+            self.runs.pop_front();
+        }
+        self.recent.push_back((id, raw));
+        if self.recent.len() > RECENT_RAW {
+            self.recent.pop_front();
+        }
+    }
+
+    fn note_replay(&mut self, id: u64) {
+        self.replays.push_back(id);
+        if self.replays.len() > RECENT_RAW * 4 {
+            self.replays.pop_front();
+        }
+    }
+
+    /// Engine frame `id` was a frame made again (among the newest).
+    pub fn is_replay(&self, id: u64) -> bool {
+        self.replays.contains(&id)
+    }
+
+    /// The source frame engine frame `id` was.
+    pub fn lookup(&self, id: u64) -> Option<SourceFrame> {
+        let k = self.runs.partition_point(|r| r.0 <= id);
+        let (id0, i0, n, opened) = *self.runs.get(k.checked_sub(1)?)?;
+        (id < id0 + n).then_some(SourceFrame {
+            index: i0 + (id - id0),
+            opened,
+        })
+    }
+
+    /// The raw bytes engine frame `id` was made from, while kept.
+    pub fn raw(&self, id: u64) -> Option<Arc<Vec<u8>>> {
+        self.recent
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == id)
+            .map(|(_, r)| r.clone())
+    }
+}
+
+/// The last frame read, once more: what `PlayerCmd::Again` feeds. Controls
+/// still reach the real source.
+struct Replay<'a> {
+    src: &'a mut dyn FrameSource,
+    raw: Option<(Arc<Vec<u8>>, FrameMeta)>,
+}
+
+impl FrameSource for Replay<'_> {
+    fn name(&self) -> String {
+        self.src.name()
+    }
+    fn format(&self) -> RawFormat {
+        self.src.format()
+    }
+    fn frame_count(&self) -> Option<u64> {
+        self.src.frame_count()
+    }
+    fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError> {
+        Ok(self.raw.take().map(|(raw, meta)| {
+            let n = raw.len().min(dst.len());
+            dst[..n].copy_from_slice(&raw[..n]);
+            meta
+        }))
+    }
+    fn is_live(&self) -> bool {
+        self.src.is_live()
+    }
+    fn set_controls(&mut self, c: &[isp_engine::algorithms::Control]) -> Result<(), SourceError> {
+        self.src.set_controls(c)
+    }
 }
 
 /// A source that keeps a copy of every frame it hands out, and writes it
@@ -84,6 +200,7 @@ impl FrameSource for Tee<'_> {
             let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
             st.last_raw = Some(Arc::new(dst[..n].to_vec()));
             st.last_meta = Some(meta.clone());
+            st.last_index = Some(st.position);
             st.position += 1;
             match written {
                 Some(Ok(())) => {
@@ -116,6 +233,8 @@ impl FrameSource for Tee<'_> {
 
 pub struct Player {
     pub status: Arc<Mutex<PlayerStatus>>,
+    /// Engine frame id to source frame, and the newest raw frames.
+    pub index: Arc<Mutex<FrameIndex>>,
     tx: Sender<PlayerCmd>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -160,11 +279,31 @@ impl Player {
         }));
         let (tx, rx) = unbounded();
         let st = status.clone();
+        let index: Arc<Mutex<FrameIndex>> = Arc::default();
+        let ix = index.clone();
         let thread = std::thread::Builder::new()
             .name("player".into())
-            .spawn(move || run(engine, src, rx, st, fps))
+            .spawn(move || run(engine, src, rx, st, ix, fps))
             .ok();
-        Player { status, tx, thread }
+        Player {
+            status,
+            index,
+            tx,
+            thread,
+        }
+    }
+
+    /// The source frame engine frame `id` was (its index in the session).
+    pub fn source_frame(&self, id: u64) -> Option<SourceFrame> {
+        self.index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .lookup(id)
+    }
+
+    /// The raw bytes engine frame `id` was made from, while kept.
+    pub fn raw_of(&self, id: u64) -> Option<Arc<Vec<u8>>> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner()).raw(id)
     }
 
     pub fn send(&self, cmd: PlayerCmd) {
@@ -201,6 +340,7 @@ fn run(
     mut src: Box<dyn FrameSource>,
     rx: Receiver<PlayerCmd>,
     status: Arc<Mutex<PlayerStatus>>,
+    index: Arc<Mutex<FrameIndex>>,
     fps: f32,
 ) {
     let period = Duration::from_secs_f32(1.0 / fps.max(1.0));
@@ -209,9 +349,13 @@ fn run(
         let g = s.lock().unwrap_or_else(|p| p.into_inner());
         (g.playing, g.looping)
     };
+    // Commands taken from the channel while coalescing `Again`s, in order.
+    let mut queued: VecDeque<PlayerCmd> = VecDeque::new();
     loop {
         let (playing, _) = lock(&status);
-        let cmd = if playing {
+        let cmd = if let Some(c) = queued.pop_front() {
+            Some(c)
+        } else if playing {
             rx.recv_timeout(period).ok()
         } else {
             rx.recv().ok().or(Some(PlayerCmd::Stop))
@@ -219,6 +363,13 @@ fn run(
         let mut step = playing;
         match cmd {
             Some(PlayerCmd::Stop) => break,
+            Some(PlayerCmd::Again) => {
+                // Later `Again`s are this one; other commands keep their order.
+                queued.extend(rx.try_iter());
+                queued.retain(|c| !matches!(c, PlayerCmd::Again));
+                again(&engine, src.as_mut(), &status, &index);
+                continue;
+            }
             Some(PlayerCmd::Record(Some((dir, tuning)))) => {
                 start_recording(&mut recorder, &status, src.as_ref(), dir, &tuning);
                 continue;
@@ -259,6 +410,9 @@ fn run(
                         st.count = src.frame_count();
                         st.position = 0;
                         st.opened += 1;
+                        st.last_raw = None;
+                        st.last_meta = None;
+                        st.last_index = None;
                     }
                     Err(e) => push_error(&status, e.to_string()),
                 }
@@ -275,7 +429,7 @@ fn run(
                 status: &status,
                 recorder: &mut recorder,
             };
-            engine.feed(&mut tee, Some(1), |_| {})
+            engine.feed(&mut tee, Some(1), |id| note_fed(id, &status, &index))
         };
         match fed {
             Ok(1) => {}
@@ -298,6 +452,61 @@ fn run(
     }
     // Closing the app or the player: the recording is finished, not lost.
     finish_recording(&mut recorder, &status);
+}
+
+/// Note which source frame engine frame `id` is (the one the Tee just read).
+fn note_fed(id: u64, status: &Mutex<PlayerStatus>, index: &Mutex<FrameIndex>) {
+    let (at, raw) = {
+        let st = status.lock().unwrap_or_else(|p| p.into_inner());
+        let (Some(i), Some(raw)) = (st.last_index, st.last_raw.clone()) else {
+            return;
+        };
+        (
+            SourceFrame {
+                index: i,
+                opened: st.opened,
+            },
+            raw,
+        )
+    };
+    index
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .record(id, at, raw);
+}
+
+/// Feed the last frame read once more (parameters changed while paused).
+fn again(
+    engine: &Engine,
+    src: &mut dyn FrameSource,
+    status: &Mutex<PlayerStatus>,
+    index: &Mutex<FrameIndex>,
+) {
+    let (raw, meta) = {
+        let st = status.lock().unwrap_or_else(|p| p.into_inner());
+        match (st.last_raw.clone(), st.last_meta.clone()) {
+            (Some(r), Some(m)) => (r, m),
+            _ => return,
+        }
+    };
+    if raw.len() < src.format().frame_bytes() {
+        // Another source was opened since: nothing of it read yet.
+        return;
+    }
+    let mut once = Replay {
+        src,
+        raw: Some((raw, meta)),
+    };
+    let fed = engine.feed_replay(&mut once, Some(1), |id| {
+        note_fed(id, status, index);
+        index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .note_replay(id);
+    });
+    if let Err(e) = fed {
+        push_error(status, format!("{}: {e}", once.name()));
+    }
 }
 
 /// Close the recording (if any): the manifest lists every frame written.

@@ -61,6 +61,9 @@ pub struct DisplayImage {
     pub region: [usize; 4],
     pub factor: usize,
     pub overlay: bool,
+    /// With a crop: the whole frame, small, drawn under it so that panning
+    /// never shows a blank area while the next crop is made.
+    pub backdrop: Option<Arc<egui::ColorImage>>,
 }
 
 impl DisplayImage {
@@ -72,6 +75,7 @@ impl DisplayImage {
             region: [0, 0, size[0], size[1]],
             factor: 1,
             overlay: false,
+            backdrop: None,
         }
     }
 }
@@ -90,10 +94,12 @@ pub struct FramePresented {
 /// What an inspect job asked for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TapKey {
-    /// Identity of the raw frame (its allocation).
-    pub raw: usize,
+    /// The engine frame whose raw bytes it is made from.
+    pub frame: u64,
     /// `None`: the final image.
     pub tap: Option<Tap>,
+    /// Display gain for linear stages, in hundredths of a stop.
+    pub ev_centi: i32,
     /// The parameters version, or the tuning as loaded (`before`).
     pub version: u64,
     pub before: bool,
@@ -113,10 +119,17 @@ pub enum Job {
     },
     /// Every stage's output, for the pixel inspector.
     Stages {
-        key: (usize, u64),
+        key: StagesKey,
         raw: Arc<Vec<u8>>,
         format: RawFormat,
     },
+}
+
+/// Which frame, under which parameters version, the inspector's values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StagesKey {
+    pub frame: u64,
+    pub version: u64,
 }
 
 pub enum Presented {
@@ -127,7 +140,7 @@ pub enum Presented {
         image: DisplayImage,
     },
     Stages {
-        key: (usize, u64),
+        key: StagesKey,
         stages: Arc<Vec<(Tap, TapImage)>>,
     },
     Error(String),
@@ -344,7 +357,9 @@ fn inspect(
                 match engine.tap_with(&raw, format, tap, tuning.as_deref()) {
                     Ok(img) => {
                         let size = [format.width as usize, format.height as usize];
-                        let rgba = to_rgba(&img, size[0], size[1]);
+                        let white = white_of(tap, &format);
+                        let gain = 2f32.powf(key.ev_centi as f32 / 100.0);
+                        let rgba = to_rgba(&img, size[0], size[1], white, gain);
                         let image = display_image(&rgba, size, settings);
                         Presented::Tap {
                             key,
@@ -370,22 +385,53 @@ fn inspect(
     }
 }
 
-/// A stage's output as RGBA8 for display (mosaics as grey, 16-bit scaled down).
-pub fn to_rgba(img: &TapImage, w: usize, h: usize) -> Vec<u8> {
+/// The value a stage's output reaches at full scale: the sensor's white
+/// level for the unpacked mosaic, 16 bits after the black level.
+pub fn white_of(tap: Tap, format: &RawFormat) -> u16 {
+    if tap == Tap::Unpacked {
+        format.max_value()
+    } else {
+        u16::MAX
+    }
+}
+
+/// A stage's output as RGBA8 for display. Linear stages (mosaics, shown as
+/// grey, and linear RGB) are scaled by `gain` from `white` to 1.0 and put
+/// through the sRGB curve, as the final image is: a linear stage next to
+/// the final image is then like with like, not nearly black.
+pub fn to_rgba(img: &TapImage, w: usize, h: usize, white: u16, gain: f32) -> Vec<u8> {
+    let lut = display_lut(white, gain);
+    let d = |v: u16| lut[v as usize];
     match img {
         TapImage::Rgba8(v) => v.clone(),
         TapImage::Mosaic(m) => m[..w * h]
             .iter()
             .flat_map(|&v| {
-                let g = (v >> 8) as u8;
+                let g = d(v);
                 [g, g, g, 255]
             })
             .collect(),
         TapImage::Rgb16(v) => v[..w * h * 3]
             .chunks_exact(3)
-            .flat_map(|p| [(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8, 255])
+            .flat_map(|p| [d(p[0]), d(p[1]), d(p[2]), 255])
             .collect(),
     }
+}
+
+/// Linear u16 (white at `white`, times `gain`) to sRGB-encoded u8.
+pub fn display_lut(white: u16, gain: f32) -> Vec<u8> {
+    let k = gain / f32::from(white.max(1));
+    (0..=u16::MAX)
+        .map(|v| {
+            let x = (f32::from(v) * k).clamp(0.0, 1.0);
+            let e = if x <= 0.003_130_8 {
+                12.92 * x
+            } else {
+                1.055 * x.powf(1.0 / 2.4) - 0.055
+            };
+            (e * 255.0 + 0.5) as u8
+        })
+        .collect()
 }
 
 /// Is this RGBA8 pixel clipped: high (any channel at 255) or low (all at 0)?
@@ -448,7 +494,26 @@ pub fn display_image(rgba: &[u8], size: [usize; 2], settings: &ViewSettings) -> 
         }
         &part
     };
-    let image = if factor > 1 {
+    let image = shrink(src, [cw, ch], factor);
+    // Cropped: the whole frame at most about 1024 pixels wide as well.
+    let backdrop = (!whole).then(|| {
+        let f = (w.max(h).div_ceil(1024)).max(factor);
+        Arc::new(shrink(&rgba[..w * h * 4], [w, h], f))
+    });
+    DisplayImage {
+        image: Arc::new(image),
+        full: size,
+        region: [x0, y0, x1, y1],
+        factor,
+        overlay,
+        backdrop,
+    }
+}
+
+/// RGBA8 pixels of `size`, box-downscaled by `factor`, as an egui image.
+fn shrink(src: &[u8], size: [usize; 2], factor: usize) -> egui::ColorImage {
+    let [cw, ch] = size;
+    if factor > 1 {
         let (ow, oh) = (cw.div_ceil(factor), ch.div_ceil(factor));
         let mut small = vec![0u8; ow * oh * 4];
         isp_engine::stages::scaler::apply(cw, ch, src, ow, oh, &mut small);
@@ -456,13 +521,6 @@ pub fn display_image(rgba: &[u8], size: [usize; 2], settings: &ViewSettings) -> 
     } else {
         // Opaque pixels: premultiplied and unmultiplied are the same bytes.
         egui::ColorImage::from_rgba_premultiplied([cw, ch], src)
-    };
-    DisplayImage {
-        image: Arc::new(image),
-        full: size,
-        region: [x0, y0, x1, y1],
-        factor,
-        overlay,
     }
 }
 
@@ -511,5 +569,24 @@ mod tests {
         // A crop outside the frame: all of it.
         s.set_crop(Some([9, 9, 12, 12]));
         assert_eq!(display_image(&rgba, [w, h], &s).region, [0, 0, 8, 4]);
+    }
+
+    #[test]
+    fn linear_stages_are_shown_through_the_srgb_curve() {
+        // 18% grey, linear, at 16 bits and at the sensor's 10: both show as
+        // the sRGB code of 0.18 (118), not as 46 (linear, 8 bits).
+        let lut = display_lut(u16::MAX, 1.0);
+        assert_eq!(lut[(0.18 * 65535.0) as usize], 118);
+        assert_eq!(lut[0], 0);
+        assert_eq!(lut[65535], 255);
+        let ten = display_lut(1023, 1.0);
+        assert_eq!(ten[(0.18 * 1023.0f32).round() as usize], 118);
+        assert_eq!(ten[1023], 255);
+        assert_eq!(ten[4000], 255, "above white clips");
+        // One stop of gain: 0.09 shows as 0.18 did.
+        let up = display_lut(u16::MAX, 2.0);
+        assert_eq!(up[(0.09 * 65535.0) as usize], 118);
+        let img = TapImage::Rgb16(vec![11796, 0, 65535]);
+        assert_eq!(to_rgba(&img, 1, 1, u16::MAX, 1.0), vec![118, 0, 255, 255]);
     }
 }

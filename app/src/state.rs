@@ -2,7 +2,7 @@
 //! the engine: results arrive on a lossy channel, the player runs on its own
 //! thread, telemetry and pool views are cheap snapshots.
 
-use crate::player::{Player, PlayerCmd};
+use crate::player::{Player, PlayerCmd, SourceFrame};
 use crate::presenter::{DisplayImage, Presented, Presenter, TapKey};
 use eframe::egui;
 use isp_engine::pipeline::{Engine, FrameResult};
@@ -81,6 +81,37 @@ impl TuningEdit {
     }
 }
 
+/// A path as a person reads it: `a/b/../c` as `a/c`, `./` gone; a
+/// `scheme:` prefix (`session:`, `raw:`) kept. Lexical: no file is read.
+pub fn tidy_path(s: &str) -> String {
+    let (prefix, path) = match s.split_once(':') {
+        Some((p, rest)) if !p.contains('/') && !p.is_empty() => (format!("{p}:"), rest),
+        _ => (String::new(), s),
+    };
+    if !path.contains('/') {
+        return s.to_string();
+    }
+    let mut out: Vec<&str> = Vec::new();
+    let absolute = path.starts_with('/');
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if out.last().is_some_and(|l| *l != "..") => {
+                out.pop();
+            }
+            ".." if absolute => {}
+            p => out.push(p),
+        }
+    }
+    let joined = out.join("/");
+    let body = match (absolute, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".into(),
+        (false, false) => joined,
+    };
+    format!("{prefix}{body}")
+}
+
 fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
     use serde_json::Value;
     match (a, b) {
@@ -101,6 +132,24 @@ fn diff_values(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &m
         }
         _ if a != b => out.push(format!("{path}: {a} -> {b}")),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tidy_path;
+
+    #[test]
+    fn paths_are_shown_tidy() {
+        assert_eq!(
+            tidy_path("session:/work/main/engine/../assets/demo_session"),
+            "session:/work/main/assets/demo_session"
+        );
+        assert_eq!(tidy_path("/a/./b//c/"), "/a/b/c");
+        assert_eq!(tidy_path("../x/../y"), "../y");
+        assert_eq!(tidy_path("/../a"), "/a");
+        assert_eq!(tidy_path("synthetic:zone_plate"), "synthetic:zone_plate");
+        assert_eq!(tidy_path("raw:frames/../f.raw"), "raw:f.raw");
     }
 }
 
@@ -125,6 +174,8 @@ pub struct AppState {
     pub selected_frame: Option<u64>,
     /// The parameters version the selected frame ran with.
     pub selected_params: Option<u64>,
+    /// The selected frame's place in its source.
+    pub selected_source: Option<SourceFrame>,
     /// Frame ids and when they were shown (for fps).
     pub shown_at: std::collections::VecDeque<f64>,
     pub now: f64,
@@ -133,6 +184,19 @@ pub struct AppState {
     /// What the viewer drew last: the texture and where it is on screen
     /// (clipped to the view).
     pub viewer_drawn: Option<(egui::TextureId, egui::Rect)>,
+    /// Where the viewer drew the whole frame (it may reach past the view)
+    /// and at what scale.
+    pub viewer_image: Option<(egui::Rect, f32)>,
+    /// The pixel the Inspector shows (the viewer sets it on hover).
+    pub inspect_at: Option<(usize, usize)>,
+    /// What the keyboard asked of the viewer this frame.
+    pub view_requests: ViewRequests,
+    /// The file dialogs (native or in-app) and the request pending.
+    pub files: crate::files::FileDialogs,
+    /// Sessions and tuning files opened, newest first.
+    pub recent_files: Vec<String>,
+    /// The source open now, as it was asked for (kept for the next run).
+    pub source_spec: Option<String>,
     /// Uncaptured errors of eframe's device (the renderer's), for the log.
     pub gpu_errors: Arc<std::sync::Mutex<Vec<String>>>,
     /// The last few previews (frame id, RGBA8, size), so a frame selected in
@@ -140,9 +204,18 @@ pub struct AppState {
     pub recent: std::collections::VecDeque<Preview>,
 }
 
+/// The viewer's keyboard shortcuts, taken by the viewer when it draws.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ViewRequests {
+    pub fit: bool,
+    pub one_to_one: bool,
+    /// Zoom steps: + in, - out.
+    pub zoom_steps: i32,
+}
+
 /// Every stage's output of one raw frame under one parameters version.
 pub type StagesAt = (
-    (usize, u64),
+    crate::presenter::StagesKey,
     Arc<
         Vec<(
             isp_engine::stages::chain::Tap,
@@ -182,20 +255,82 @@ impl AppState {
         });
     }
 
-    /// Hand the edited tuning to the engine: the next frame uses it.
+    /// Hand the edited tuning to the engine: the next frame uses it, and
+    /// while the player is paused the frame on screen is made again with it.
+    /// The same values again make no version and no re-render.
     pub fn apply_tuning(&mut self) {
+        let was = self.engine.params.version();
         match self.engine.params.update(self.tuning.current.clone()) {
-            Ok(v) => self.info(format!("parameters v{v}")),
+            Ok(v) if v != was => {
+                self.info(format!("parameters v{v}"));
+                self.rerender();
+            }
+            Ok(_) => {}
             Err(e) => self.error(format!("tuning refused: {e}")),
         }
     }
 
-    /// Change the tuning with `f`, as one undo step, and apply it.
+    /// Paused: run the frame on screen through the engine again (playing,
+    /// the next frame shows the parameters anyway).
+    pub fn rerender(&mut self) {
+        if !self.player.status().playing {
+            self.player.send(PlayerCmd::Again);
+        }
+    }
+
+    /// Change the tuning with `f`, as one undo step, and apply it; nothing
+    /// happens when `f` changed nothing.
     pub fn edit_tuning(&mut self, f: impl FnOnce(&mut Tuning)) {
         let before = self.tuning.current.clone();
         f(&mut self.tuning.current);
+        if self.tuning.current == before {
+            return;
+        }
         self.tuning.push_undo(before);
         self.apply_tuning();
+    }
+
+    /// Undo the last edit (the button, ctrl+Z).
+    pub fn undo(&mut self) {
+        if self.tuning.undo() {
+            self.apply_tuning();
+        }
+    }
+
+    /// Redo the last undone edit (the button, ctrl+shift+Z).
+    pub fn redo(&mut self) {
+        if self.tuning.redo() {
+            self.apply_tuning();
+        }
+    }
+
+    /// A file dialog's answer: do what it was asked for.
+    pub fn file_picked(&mut self, action: crate::files::FileAction, path: &Path) {
+        use crate::files::FileAction;
+        match action {
+            FileAction::OpenSession => self.open_source(&path.display().to_string()),
+            FileAction::RecordInto => self.start_recording(path),
+            FileAction::OpenTuning => self.open_tuning(path),
+            FileAction::SaveTuning => self.save_tuning(path),
+            FileAction::ExportCsv => self.export_csv(path),
+        }
+    }
+
+    /// Remember a file opened (File > Open recent), newest first.
+    fn remember(&mut self, spec: &str) {
+        let spec = tidy_path(spec);
+        self.recent_files.retain(|r| *r != spec);
+        self.recent_files.insert(0, spec);
+        self.recent_files.truncate(crate::workspace::RECENT_FILES);
+    }
+
+    /// Open a recent file: a tuning file by its extension, else a source.
+    pub fn open_recent(&mut self, spec: &str) {
+        if spec.ends_with(".json") {
+            self.open_tuning(Path::new(spec));
+        } else {
+            self.open_source(spec);
+        }
     }
 
     /// Open a tuning file (what the Parameters panel's dialog calls).
@@ -205,6 +340,7 @@ impl AppState {
                 self.tuning = TuningEdit::new(t, Some(path.to_path_buf()));
                 self.apply_tuning();
                 self.info(format!("opened {}", path.display()));
+                self.remember(&path.display().to_string());
             }
             Err(e) => self.error(e.to_string()),
         }
@@ -229,7 +365,9 @@ impl AppState {
             self.apply_tuning();
         }
         self.player.send(PlayerCmd::Open(Some(spec.to_string())));
-        self.info(format!("opening {spec}"));
+        self.info(format!("opening {}", tidy_path(spec)));
+        self.source_spec = Some(spec.to_string());
+        self.remember(spec);
     }
 
     /// Record the source's frames from now on into a new session in `dir`
@@ -262,10 +400,14 @@ impl AppState {
         }
     }
 
-    /// Select a frame (the timeline's click): every panel follows it; the
-    /// viewer shows it while it is among the recent previews.
+    /// Select a frame (the timeline's click), by engine frame id: every
+    /// panel follows it. A frame of the session open now is made again from
+    /// the session (the player pauses and seeks to it), so any frame can be
+    /// selected; a live source's frame is shown while among the recent
+    /// previews.
     pub fn select_frame(&mut self, id: Option<u64>) {
         self.selected_frame = id;
+        self.selected_source = id.and_then(|f| self.player.source_frame(f));
         // What that frame ran with (looked up once, from its telemetry rows).
         self.selected_params = id.and_then(|f| {
             let snap = self.engine.telemetry.snapshot();
@@ -275,12 +417,59 @@ impl AppState {
                 .find(|e| e.frame_id == f && e.kind == isp_engine::telemetry::EventKind::Stage)
                 .map(|e| e.params_version)
         });
+        if let Some(sf) = self.selected_source {
+            let p = self.player.status();
+            if sf.opened == p.opened && p.count.is_some() {
+                self.player.send(PlayerCmd::Pause);
+                self.player.send(PlayerCmd::Seek(sf.index));
+            }
+        }
     }
 
-    /// The selected frame's preview, when it is still kept.
+    /// Leave the selection and play on.
+    pub fn back_to_live(&mut self) {
+        self.select_frame(None);
+        self.player.send(PlayerCmd::Play);
+    }
+
+    /// The selected frame is made again from the session (not a kept preview).
+    pub fn selection_rerenders(&self) -> bool {
+        let p = self.player.status();
+        self.selected_source
+            .is_some_and(|sf| sf.opened == p.opened && p.count.is_some())
+    }
+
+    /// The selected frame's preview, when it is still kept (live sources).
     pub fn selected_preview(&self) -> Option<Preview> {
+        if self.selection_rerenders() {
+            return None;
+        }
         let id = self.selected_frame?;
         self.recent.iter().find(|(f, _, _)| *f == id).cloned()
+    }
+
+    /// The engine frame on screen: a kept preview selected (live
+    /// sources), else the newest shown.
+    pub fn shown_frame(&self) -> Option<u64> {
+        match self.selected_preview() {
+            Some((id, _, _)) => Some(id),
+            None => self.latest.as_ref().map(|r| r.frame_id),
+        }
+    }
+
+    /// The source frame of the frame on screen.
+    pub fn shown_source(&self) -> Option<SourceFrame> {
+        let id = self.latest.as_ref()?.frame_id;
+        self.player.source_frame(id)
+    }
+
+    /// A frame as a person names it: its index in the session (the Session
+    /// panel's number), or the engine's run number when it is not known.
+    pub fn frame_name(&self, id: u64) -> String {
+        match self.player.source_frame(id) {
+            Some(sf) => format!("frame {}", sf.index),
+            None => format!("run {id}"),
+        }
     }
 
     /// Frames shown per second over the last two seconds.

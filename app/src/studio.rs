@@ -1,8 +1,10 @@
 //! The studio: eframe app that owns the AppState and the panels.
 
+use crate::files::{DialogKind, FileAction, FileDialogs};
 use crate::panels::{self, Panel};
-use crate::player::{Player, open_source};
+use crate::player::{Player, PlayerCmd, open_source};
 use crate::state::{AppState, TuningEdit};
+use crate::workspace::{self, PaneKind, Persisted};
 use eframe::egui;
 use isp_engine::gpu::{Backend, GpuContext};
 use isp_engine::pipeline::{Engine, EngineConfig};
@@ -20,11 +22,21 @@ pub struct Options {
     pub fps: Option<f32>,
     /// The viewer's first zoom (`None`: fit the window).
     pub zoom: Option<f32>,
+    /// What the last run kept (layout, recent files; its source when
+    /// `source` is `None`).
+    pub restore: Option<Persisted>,
+    /// Native or in-app file dialogs (`None`: what the desktop can show).
+    pub dialogs: Option<DialogKind>,
 }
 
 pub struct Studio {
     pub state: AppState,
-    panels: Vec<(Box<dyn Panel>, bool)>,
+    /// One per [`PaneKind`], in its order.
+    panels: Vec<Box<dyn Panel>>,
+    /// The docked layout.
+    pub tree: egui_tiles::Tree<PaneKind>,
+    /// The keyboard shortcuts window is open.
+    pub show_shortcuts: bool,
     quit_at: Option<f64>,
     /// UI frame CPU time, ms (the last 2000 frames after the first two
     /// seconds of warm-up: fonts, first textures): the app's own pass.
@@ -70,8 +82,19 @@ impl Studio {
         render: Option<&eframe::egui_wgpu::RenderState>,
         opts: Options,
     ) -> Result<Self, String> {
-        let src = open_source(opts.source.as_deref()).map_err(|e| e.to_string())?;
-        let tuning = match isp_engine::sources::session_tuning(opts.source.as_deref()) {
+        let restore = opts.restore.clone().unwrap_or_default();
+        // The last run's source when none is asked for and it still opens.
+        let (source, src) = match (&opts.source, &restore.source) {
+            (None, Some(last)) => match open_source(Some(last)) {
+                Ok(s) => (Some(last.clone()), s),
+                Err(_) => (None, open_source(None).map_err(|e| e.to_string())?),
+            },
+            _ => (
+                opts.source.clone(),
+                open_source(opts.source.as_deref()).map_err(|e| e.to_string())?,
+            ),
+        };
+        let tuning = match isp_engine::sources::session_tuning(source.as_deref()) {
             Some(t) => t.map_err(|e| e.to_string())?,
             None => Tuning::default(),
         };
@@ -137,21 +160,31 @@ impl Studio {
             tuning: TuningEdit::new(tuning, None),
             selected_frame: None,
             selected_params: None,
+            selected_source: None,
             shown_at: Default::default(),
             now: 0.0,
             gpu_texture,
             viewer_drawn: None,
+            viewer_image: None,
+            inspect_at: None,
+            view_requests: Default::default(),
+            files: FileDialogs::new(opts.dialogs.unwrap_or_else(crate::files::detect)),
+            recent_files: restore.recent.clone(),
+            source_spec: source.clone(),
             gpu_errors,
             recent: Default::default(),
         };
         let backend = state.engine.backend();
         state.info(format!("backend: {backend}"));
+        let tree = restore
+            .tree
+            .filter(workspace::usable)
+            .unwrap_or_else(workspace::default_tree);
         Ok(Studio {
             state,
-            panels: panels::all(opts.zoom)
-                .into_iter()
-                .map(|p| (p, true))
-                .collect(),
+            panels: panels::all(opts.zoom),
+            tree,
+            show_shortcuts: false,
             quit_at: opts.quit_after.map(|s| s as f64),
             frame_ms: Default::default(),
             whole_ms: Default::default(),
@@ -175,34 +208,22 @@ impl Studio {
                 self.state.open_source(&p.display().to_string());
             }
         }
-        egui::Panel::top("menu").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.menu_button("Panels", |ui| {
-                    for (p, open) in &mut self.panels {
-                        ui.checkbox(open, p.title());
-                    }
-                    if ui.button("Reset layout").clicked() {
-                        ui.ctx().memory_mut(|m| m.reset_areas());
-                    }
-                });
-                let ms = self.frame_ms.back().copied().unwrap_or(0.0);
-                ui.label(format!("UI {ms:.2} ms"));
-            });
-        });
+        self.shortcuts(&ctx);
+        egui::Panel::top("menu").show(ui, |ui| self.menu_bar(ui));
         egui::Panel::bottom("status").show(ui, |ui| {
             panels::status_bar(ui, &self.state);
         });
         egui::CentralPanel::default().show(ui, |ui| {
-            for (p, open) in &mut self.panels {
-                let [x, y, w, h] = p.default_rect();
-                egui::Window::new(p.title())
-                    .open(open)
-                    .default_pos([x, y])
-                    .default_size([w, h])
-                    .resizable(true)
-                    .show(ui.ctx(), |ui| p.ui(ui, &mut self.state));
-            }
+            let mut panes = workspace::Panes {
+                panels: &mut self.panels,
+                state: &mut self.state,
+            };
+            self.tree.ui(&mut panes, ui);
         });
+        self.shortcuts_window(&ctx);
+        if let Some((action, path)) = self.state.files.show(&ctx) {
+            self.state.file_picked(action, &path);
+        }
         if let Some(q) = self.quit_at
             && ctx.input(|i| i.time) > q
         {
@@ -222,6 +243,10 @@ impl Studio {
 }
 
 impl eframe::App for Studio {
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, workspace::STORAGE_KEY, &self.persisted());
+    }
+
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         if let Some(s) = frame.info().cpu_usage
             && self.state.now > WARM_UP_S
@@ -235,7 +260,196 @@ impl eframe::App for Studio {
     }
 }
 
+/// The keyboard shortcuts, as the Help menu lists them.
+pub const SHORTCUTS: [(&str, &str); 11] = [
+    ("Space", "play / pause"),
+    ("Right arrow", "next frame"),
+    ("Left arrow", "previous frame"),
+    ("Home / End", "first / last frame"),
+    ("Ctrl+Z", "undo the last edit"),
+    ("Ctrl+Shift+Z (or Ctrl+Y)", "redo"),
+    ("F", "fit the frame to the viewer"),
+    ("1", "1:1 (one frame pixel per screen pixel)"),
+    ("+ / -", "zoom in / out in steps"),
+    ("Mouse wheel", "zoom about the cursor"),
+    ("Drag", "pan the frame"),
+];
+
 impl Studio {
+    /// What to keep for the next run.
+    pub fn persisted(&self) -> Persisted {
+        Persisted {
+            tree: Some(self.tree.clone()),
+            source: self.state.source_spec.clone(),
+            recent: self.state.recent_files.clone(),
+        }
+    }
+
+    /// Show or hide a panel (the Panels menu).
+    pub fn set_panel_visible(&mut self, kind: PaneKind, visible: bool) {
+        if let Some(id) = self.tree.tiles.find_pane(&kind) {
+            self.tree.set_visible(id, visible);
+        }
+    }
+
+    pub fn panel_visible(&self, kind: PaneKind) -> bool {
+        self.tree
+            .tiles
+            .find_pane(&kind)
+            .is_some_and(|id| self.tree.is_visible(id))
+    }
+
+    /// The default tiles and sizes again.
+    pub fn reset_layout(&mut self) {
+        self.tree = workspace::default_tree();
+    }
+
+    fn menu_bar(&mut self, ui: &mut egui::Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("Open session...").clicked() {
+                    self.state.files.request = Some(FileAction::OpenSession);
+                }
+                ui.menu_button("Open recent", |ui| {
+                    if self.state.recent_files.is_empty() {
+                        ui.label("nothing yet");
+                    }
+                    for r in self.state.recent_files.clone() {
+                        if ui.button(crate::state::tidy_path(&r)).clicked() {
+                            self.state.open_recent(&r);
+                        }
+                    }
+                });
+                if ui.button("Open tuning...").clicked() {
+                    self.state.files.request = Some(FileAction::OpenTuning);
+                }
+                if ui.button("Save tuning...").clicked() {
+                    self.state.files.request = Some(FileAction::SaveTuning);
+                }
+                if ui.button("Export telemetry CSV...").clicked() {
+                    self.state.files.request = Some(FileAction::ExportCsv);
+                }
+                ui.separator();
+                let mut in_app = self.state.files.kind == DialogKind::InApp;
+                if ui
+                    .checkbox(&mut in_app, "In-app file dialogs")
+                    .on_hover_text("instead of the desktop's (needs an XDG portal or zenity)")
+                    .changed()
+                {
+                    self.state.files.kind = if in_app {
+                        DialogKind::InApp
+                    } else {
+                        DialogKind::Native
+                    };
+                }
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("Panels", |ui| {
+                for (k, p) in PaneKind::ALL.into_iter().zip(0..) {
+                    let mut on = self.panel_visible(k);
+                    if ui.checkbox(&mut on, self.panels[p].title()).changed() {
+                        self.set_panel_visible(k, on);
+                    }
+                }
+                ui.separator();
+                if ui.button("Reset layout").clicked() {
+                    self.reset_layout();
+                }
+            });
+            ui.menu_button("Help", |ui| {
+                if ui.button("Keyboard shortcuts").clicked() {
+                    self.show_shortcuts = true;
+                }
+            });
+            let ms = self.frame_ms.back().copied().unwrap_or(0.0);
+            ui.label(format!("UI {ms:.2} ms"));
+        });
+    }
+
+    fn shortcuts_window(&mut self, ctx: &egui::Context) {
+        egui::Window::new("Keyboard shortcuts")
+            .open(&mut self.show_shortcuts)
+            .collapsible(false)
+            .resizable(false)
+            .show(ctx, |ui| {
+                egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                    for (k, what) in SHORTCUTS {
+                        ui.strong(k);
+                        ui.label(what);
+                        ui.end_row();
+                    }
+                });
+            });
+    }
+
+    /// The keyboard: not while a text field has it.
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        use egui::{Key, Modifiers};
+        let shift_cmd = Modifiers::COMMAND | Modifiers::SHIFT;
+        let (redo, undo) = ctx.input_mut(|i| {
+            let redo =
+                i.consume_key(shift_cmd, Key::Z) || i.consume_key(Modifiers::COMMAND, Key::Y);
+            (redo, i.consume_key(Modifiers::COMMAND, Key::Z))
+        });
+        if redo {
+            self.state.redo();
+        } else if undo {
+            self.state.undo();
+        }
+        let key = |k: Key| ctx.input_mut(|i| i.consume_key(Modifiers::NONE, k));
+        let s = &mut self.state;
+        let p = s.player.status();
+        if key(Key::Space) {
+            s.player.send(if p.playing {
+                PlayerCmd::Pause
+            } else {
+                PlayerCmd::Play
+            });
+        }
+        if key(Key::ArrowRight) {
+            s.player.send(PlayerCmd::Pause);
+            s.player.send(PlayerCmd::Step);
+        }
+        if key(Key::ArrowLeft)
+            && let Some(i) = p.last_index
+        {
+            s.player.send(PlayerCmd::Pause);
+            s.player.send(PlayerCmd::Seek(i.saturating_sub(1)));
+        }
+        if key(Key::Home) {
+            s.player.send(PlayerCmd::Pause);
+            s.player.send(PlayerCmd::Seek(0));
+        }
+        if key(Key::End)
+            && let Some(n) = p.count.filter(|n| *n > 0)
+        {
+            s.player.send(PlayerCmd::Pause);
+            s.player.send(PlayerCmd::Seek(n - 1));
+        }
+        if key(Key::F) {
+            s.view_requests.fit = true;
+        }
+        if key(Key::Num1) {
+            s.view_requests.one_to_one = true;
+        }
+        let plus = ctx.input_mut(|i| {
+            i.consume_key(Modifiers::NONE, Key::Plus)
+                || i.consume_key(Modifiers::NONE, Key::Equals)
+                || i.consume_key(Modifiers::SHIFT, Key::Equals)
+        });
+        if plus {
+            s.view_requests.zoom_steps += 1;
+        }
+        if key(Key::Minus) {
+            s.view_requests.zoom_steps -= 1;
+        }
+    }
+
     /// The GPU display texture follows the frames' size: a session of
     /// another size gets a texture of its size under the same egui id, and
     /// until the engine has copied a frame into it the viewer draws the CPU

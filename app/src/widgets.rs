@@ -155,3 +155,10 @@ pub fn name_colour(name: &str) -> egui::Color32 {
         .fold(7u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
     egui::ecolor::Hsva::new((h % 360) as f32 / 360.0, 0.6, 0.85, 1.0).into()
 }
+
+/// A small square of `colour` (a legend's key), drawn, not a glyph: the
+/// fonts egui ships have no box characters.
+pub fn swatch(ui: &mut egui::Ui, colour: egui::Color32) {
+    let (r, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+    ui.painter().rect_filled(r, 2.0, colour);
+}

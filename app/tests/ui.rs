@@ -3,42 +3,16 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::*;
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use isp_engine::gpu::Backend;
+use isp_engine::stages::chain::Tap;
 use isp_studio::{Options, Studio};
 use std::time::{Duration, Instant};
-
-fn studio(backend: Backend) -> Harness<'static, Studio> {
-    let s = Studio::new(
-        None,
-        Options {
-            source: None,
-            backend,
-            quit_after: None,
-            fps: Some(60.0),
-            zoom: None,
-        },
-    )
-    .unwrap();
-    Harness::builder()
-        .with_size([1280.0, 760.0])
-        .build_ui_state(|ui, s: &mut Studio| s.show(ui), s)
-}
-
-/// Step the UI until `cond` holds (the engine and player run on their threads).
-fn wait_for(h: &mut Harness<'static, Studio>, what: &str, cond: impl Fn(&Studio) -> bool) {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(60) {
-        h.step();
-        if cond(h.state()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("timed out waiting for {what}");
-}
 
 #[test]
 fn every_panel_shows_on_the_demo_session() {
@@ -243,24 +217,46 @@ fn a_ccm_coefficient_edited_in_its_drag_value_changes_the_frame() {
 }
 
 #[test]
-fn the_viewer_follows_a_frame_selected_in_the_timeline() {
+fn any_session_frame_selected_is_made_again_from_the_session() {
     let mut h = studio(Backend::Cpu);
-    wait_for(&mut h, "frames", |s| s.state.recent.len() >= 3);
-    let (id, px, _) = h.state().state.recent[0].clone();
+    // Long after frame 2 left the kept previews (the last 8).
+    wait_for(&mut h, "twenty frames", |s| s.state.frames_shown >= 20);
+    let id = 2;
+    let sf = h.state().state.player.source_frame(id).unwrap();
     // What the timeline's click calls.
     h.state_mut().state.select_frame(Some(id));
-    h.run_steps(2);
-    h.get_by_label(&format!("showing frame {id} (selected in the timeline)"));
-    // Newer frames keep arriving; the viewer stays on the selection.
-    wait_for(&mut h, "newer frames", |s| {
-        s.state.latest.as_ref().is_some_and(|r| r.frame_id > id + 2)
+    wait_for(&mut h, "the frame made again from the session", |s| {
+        s.state.latest.as_ref().is_some_and(|r| r.frame_id > id)
+            && s.state.shown_source() == Some(sf)
     });
-    h.get_by_label(&format!("showing frame {id} (selected in the timeline)"));
-    let kept = h.state().state.selected_preview().unwrap();
-    assert_eq!(kept.1, px);
+    h.run_steps(2);
+    let name = format!("frame {}", sf.index);
+    h.get_by_label(&format!("showing {name} (selected in the timeline)"));
+    // A person's number for it everywhere: the status bar says so too.
+    h.get_by_label_contains(&format!("| selected {name}"));
+    // The player paused there: the frame stays on screen.
+    assert!(!h.state().state.player.status().playing);
+    std::thread::sleep(Duration::from_millis(300));
+    h.run_steps(5);
+    assert_eq!(h.state().state.shown_source(), Some(sf));
+    // It is that frame of the session, byte for byte.
+    let shown = h.state().state.latest.as_ref().unwrap().frame_id;
+    let raw = h.state().state.player.raw_of(shown).unwrap();
+    let dir = isp_engine::sources::demo_session_dir().unwrap();
+    let mut src = isp_engine::sources::session::SessionSource::open(&dir).unwrap();
+    use isp_engine::sources::FrameSource;
+    src.seek(sf.index).unwrap();
+    let mut want = vec![0u8; src.format().frame_bytes()];
+    src.next_frame(&mut want).unwrap().unwrap();
+    assert!(
+        *raw == want,
+        "the frame shown is not session frame {}",
+        sf.index
+    );
     h.get_by_label("Back to live").click();
     h.step();
     assert_eq!(h.state().state.selected_frame, None);
+    wait_for(&mut h, "playing again", |s| s.state.player.status().playing);
 }
 
 #[test]
@@ -349,159 +345,90 @@ fn before_after_split_renders_the_tuning_as_loaded() {
     assert_moved(&before, &after, "ccm off");
 }
 
-#[test]
-fn pixel_inspector_shows_every_stage_under_the_cursor() {
-    let mut h = studio(Backend::Cpu);
-    wait_for(&mut h, "frames", |s| s.state.frame_image.is_some());
-    settle(&mut h);
-    let hint = h.get_by_label("hover the image to inspect a pixel").rect();
-    // The image is right above the hint.
-    h.hover_at(egui::pos2(hint.left() + 40.0, hint.top() - 40.0));
-    wait_for(&mut h, "every stage's output", |s| s.state.stages.is_some());
-    h.run_steps(2);
-    h.get_by_label_contains("raw ");
-    h.get_by_label("unpacked");
-    h.get_by_label("every stage at this pixel");
-    // The values shown are the chain's own at that pixel.
-    let (_, stages) = h.state().state.stages.clone().unwrap();
+/// The Inspector's header: (x, y), the raw value, the final sRGB text.
+fn inspector_header(h: &Harness<'static, Studio>) -> (usize, usize, u16, String) {
     let header = h
-        .get_by_label_contains("raw ")
+        .get_by_label_contains("  raw ")
         .accesskit_node()
         .value()
         .unwrap_or_default();
-    let raw_value: u16 = header
-        .split("raw ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no raw value in {header:?}"));
     let xy: Vec<usize> = header[1..header.find(')').unwrap()]
         .split(", ")
         .map(|v| v.parse().unwrap())
         .collect();
-    let w = h.state().state.latest.as_ref().unwrap().format.width as usize;
-    let isp_engine::stages::chain::TapImage::Mosaic(m) = &stages[0].1 else {
-        panic!("unpacked is a mosaic");
-    };
-    assert_eq!(m[xy[1] * w + xy[0]], raw_value);
-    let (_, tone_image) = stages
-        .iter()
-        .find(|(t, _)| *t == isp_engine::stages::chain::Tap::Tone)
-        .unwrap();
-    let tone = isp_studio::panels::viewer::stage_value(tone_image, w, xy[0], xy[1]);
-    h.get_by_label(&tone);
-}
-
-/// The newest frame's preview pixels.
-fn latest_preview(h: &Harness<'static, Studio>) -> Vec<u8> {
-    h.state()
-        .state
-        .latest
-        .as_ref()
-        .and_then(|r| r.preview_rgba())
-        .expect("a frame with a preview")
-}
-
-/// Wait for a frame made with the parameters in effect now; their version.
-fn wait_for_current_params(h: &mut Harness<'static, Studio>, what: &str) -> u64 {
-    let v = h.state().state.engine.params.version();
-    wait_for(h, what, |s| {
-        s.state
-            .latest
-            .as_ref()
-            .is_some_and(|r| r.params_version >= v)
-    });
-    v
-}
-
-/// Pause, and wait until the last frames in flight have finished: the
-/// player says it is paused (it reads no frame after that) and the engine's
-/// in-flight count reaches zero.
-fn settle(h: &mut Harness<'static, Studio>) {
-    h.state_mut()
-        .state
-        .player
-        .send(isp_studio::player::PlayerCmd::Pause);
-    wait_for(h, "the player to pause", |s| {
-        !s.state.player.status().playing
-    });
-    wait_for_every_frame(h);
-    h.run_steps(2);
-}
-
-/// Wait until every frame submitted so far has ended (its last realtime
-/// stage, `fast_algo`, has its telemetry row, or it was dropped or failed):
-/// the 3A state stands still after that. (The studio keeps results, so the
-/// engine's in-flight count does not fall to zero.)
-fn wait_for_every_frame(h: &mut Harness<'static, Studio>) {
-    use isp_engine::telemetry::EventKind;
-    use isp_engine::types::Outcome;
-    wait_for(h, "every frame submitted to end", |s| {
-        let e = &s.state.engine;
-        let n = e.frames_submitted();
-        let ended: std::collections::HashSet<u64> = e
-            .telemetry
-            .snapshot()
-            .iter()
-            .filter(|r| {
-                r.kind == EventKind::Stage && (r.stage == "fast_algo" || r.outcome != Outcome::Ok)
-            })
-            .map(|r| r.frame_id)
-            .collect();
-        (1..=n).all(|i| ended.contains(&i))
-    });
-}
-
-fn play(h: &mut Harness<'static, Studio>) {
-    h.state_mut()
-        .state
-        .player
-        .send(isp_studio::player::PlayerCmd::Play);
-}
-
-/// The player's last raw frame through the whole chain (tone tap, RGBA8),
-/// with the engine's parameters now or with `tuning`.
-fn tone_of_last_raw(
-    h: &Harness<'static, Studio>,
-    tuning: Option<&isp_engine::tuning::Tuning>,
-) -> Vec<u8> {
-    let p = h.state().state.player.status();
-    let (raw, fmt) = (p.last_raw.unwrap(), p.format.unwrap());
-    match h
-        .state()
-        .state
-        .engine
-        .tap_with(&raw, fmt, isp_engine::stages::chain::Tap::Tone, tuning)
+    let raw: u16 = header
+        .split("  raw ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no raw value in {header:?}"));
+    let srgb = header
+        .split("final sRGB ")
+        .nth(1)
         .unwrap()
-    {
-        isp_engine::stages::chain::TapImage::Rgba8(v) => v,
-        _ => panic!("the tone tap is RGBA8"),
-    }
+        .split("  ")
+        .next()
+        .unwrap()
+        .to_string();
+    (xy[0], xy[1], raw, srgb)
 }
 
-/// At least a tenth of the values moved by more than 2.
-fn assert_moved(a: &[u8], b: &[u8], what: &str) {
-    let moved = a.iter().zip(b).filter(|(x, y)| x.abs_diff(**y) > 2).count();
-    assert!(
-        moved > a.len() / 10,
-        "{what}: only {moved} of {} values moved",
-        a.len()
-    );
-}
-
-/// Press and release a mouse button at `pos`.
-fn click_at(h: &mut Harness<'static, Studio>, pos: egui::Pos2, button: egui::PointerButton) {
-    h.hover_at(pos);
-    h.step();
-    for pressed in [true, false] {
-        h.event(egui::Event::PointerButton {
-            pos,
-            button,
-            pressed,
-            modifiers: egui::Modifiers::NONE,
-        });
+#[test]
+fn pixel_inspector_shows_every_stage_of_the_frame_on_screen() {
+    let mut h = studio(Backend::Cpu);
+    wait_for(&mut h, "frames", |s| s.state.frame_image.is_some());
+    h.run_steps(2);
+    h.get_by_label("hover the image to inspect a pixel");
+    let (image, _) = h.state().state.viewer_image.unwrap();
+    // Hovering does not move or resize the image.
+    h.hover_at(image.center() + egui::vec2(13.0, 7.0));
+    wait_for(&mut h, "every stage's output", |s| s.state.stages.is_some());
+    h.run_steps(2);
+    assert_eq!(h.state().state.viewer_image.unwrap().0, image);
+    // While playing, the header and the rows are always one frame's.
+    let w = h.state().state.latest.as_ref().unwrap().format.width as usize;
+    for _ in 0..30 {
         h.step();
+        let Some((at, stages)) = h.state().state.stages.clone() else {
+            continue;
+        };
+        let (x, y, raw, srgb) = inspector_header(&h);
+        let isp_engine::stages::chain::TapImage::Mosaic(m) = &stages[0].1 else {
+            panic!("unpacked is a mosaic");
+        };
+        assert_eq!(m[y * w + x], raw, "header and rows of frame {}", at.frame);
+        let tone = &stages.iter().find(|(t, _)| *t == Tap::Tone).unwrap().1;
+        assert_eq!(isp_studio::panels::viewer::stage_value(tone, w, x, y), srgb);
+        h.get_by_label(&srgb);
+        std::thread::sleep(Duration::from_millis(5));
     }
+    // Paused, then a step with the keyboard: the inspection follows the
+    // frame on screen without the mouse moving.
+    settle(&mut h);
+    let before = h.state().state.latest.as_ref().unwrap().frame_id;
+    h.key_press(egui::Key::ArrowRight);
+    wait_for(&mut h, "the inspector on the next frame", |s| {
+        let shown = s.state.latest.as_ref().unwrap().frame_id;
+        shown > before
+            && s.state
+                .stages
+                .as_ref()
+                .is_some_and(|(k, _)| k.frame == shown)
+    });
+    h.run_steps(2);
+    let (x, y, raw, _) = inspector_header(&h);
+    let shown = h.state().state.latest.as_ref().unwrap().frame_id;
+    let bytes = h.state().state.player.raw_of(shown).unwrap();
+    let fmt = h.state().state.latest.as_ref().unwrap().format;
+    let mut row = vec![0u16; w];
+    let start = y * fmt.stride as usize;
+    isp_engine::stages::unpack::unpack_row(
+        &fmt,
+        &bytes[start..start + fmt.min_stride() as usize],
+        &mut row,
+    );
+    assert_eq!(row[x], raw, "the raw value is the shown frame's");
+    h.get_by_label("unpacked");
 }
 
 #[test]
@@ -665,26 +592,38 @@ fn clicking_a_span_in_the_timeline_selects_its_frame_everywhere() {
     );
     let id = h.state().state.selected_frame;
     assert_eq!(id, Some(e.frame_id), "clicked {e:?} at x {x} in {r:?}");
-    let id = e.frame_id;
+    // Shown to a person as the session's frame number, not the run counter.
+    let index = h
+        .state()
+        .state
+        .player
+        .source_frame(e.frame_id)
+        .unwrap()
+        .index;
     h.run_steps(2);
-    h.get_by_label(&format!("selected frame {id}"));
+    h.get_by_label(&format!("selected frame {index}"));
     // Every panel follows: the status bar, and the parameters it ran with.
-    h.get_by_label(&format!("| selected frame {id}"));
+    h.get_by_label_contains(&format!("| selected frame {index}"));
     h.get_by_label_contains(&format!(
-        "selected frame {id} ran with parameters v{}",
+        "selected frame {index} ran with parameters v{}",
         e.params_version
     ));
-    if h.state().state.selected_preview().is_some() {
-        h.get_by_label(&format!("showing frame {id} (selected in the timeline)"));
-    } else {
-        h.get_by_label(&format!("frame {id} selected; no longer kept"));
-    }
+    // The viewer shows it, made again from the session.
+    wait_for(&mut h, "the selected frame on screen", |s| {
+        s.state.shown_source().map(|f| f.index) == Some(index)
+            && s.state
+                .latest
+                .as_ref()
+                .is_some_and(|r| r.frame_id > e.frame_id)
+    });
+    h.run_steps(2);
+    h.get_by_label(&format!("showing frame {index} (selected in the timeline)"));
 }
 
 #[test]
 fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
     use isp_engine::resource_manager::{BufferKind, BufferSpec};
-    let mut h = studio(Backend::Cpu);
+    let mut h = studio_sized(Backend::Cpu, [1600.0, 1200.0]);
     wait_for(&mut h, "frames", |s| s.state.frames_shown >= 3);
     // The pipeline's pins come and go: their lifetimes are kept.
     assert!(!h.state().state.engine.rm.pin_history().is_empty());
@@ -696,7 +635,7 @@ fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
         .allocate(BufferSpec::new(BufferKind::Other, 16, 1), "test")
         .unwrap();
     rm.pin(b.id, "test-holder").unwrap();
-    // Bring the panel to the front (a click on its title).
+    // Bring the panel to the front (a click on its tab).
     h.get_by_label("Buffers").click();
     h.run_steps(3);
     let slots = rm.snapshot();
@@ -704,7 +643,7 @@ fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
     let r = h.get_by_label("pin timeline").rect();
     let row_h = r.height() / slots.len().clamp(1, 32) as f32;
     h.hover_at(egui::pos2(
-        r.right() - 3.0,
+        r.right() - 14.0,
         r.top() + row as f32 * row_h + row_h / 2.0,
     ));
     let t0 = Instant::now();
@@ -716,6 +655,13 @@ fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
             .and_then(|n| n.accesskit_node().value());
     }
     let tip = tip.unwrap_or_else(|| {
+        for n in h.query_all_by_label_contains("test-holder") {
+            eprintln!(
+                "{:?} {:?}",
+                n.accesskit_node().label(),
+                n.accesskit_node().value()
+            );
+        }
         panic!(
             "no tooltip on the pin still held: row {row} of {} in {r:?}, {} slots now",
             slots.len(),
@@ -723,6 +669,11 @@ fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
         )
     });
     assert!(tip.starts_with("test-holder: "), "{tip}");
+    // The tooltip names the buffer; the row is labelled with it too.
+    assert!(
+        tip.contains(&format!("buffer #{} Other 16x1", b.id.index)),
+        "{tip}"
+    );
     // Lifecycles end on the dispatcher only: hand the buffer back there.
     let id = b.id;
     h.state()

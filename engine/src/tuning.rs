@@ -286,10 +286,16 @@ impl ParamStore {
     }
 
     /// Replace the parameters; the next frame to start uses them. Returns the
-    /// new version. Invalid parameters are refused and the old ones stay.
+    /// version in effect: a new one when anything changed, the same one when
+    /// nothing did. Invalid parameters are refused and the old ones stay.
     pub fn update(&self, tuning: Tuning) -> Result<u64, TuningError> {
         tuning.check("update")?;
         let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
+        // Only a change makes a version: the same values again (a widget
+        // set to the value it had) keep the one in effect.
+        if *cur.tuning == tuning {
+            return Ok(cur.version);
+        }
         let lut = if tuning.stages.tone == cur.tuning.stages.tone {
             cur.lut.clone()
         } else {
@@ -390,6 +396,9 @@ mod tests {
         store.edit(|t| t.stages.tone.contrast = 1.2).unwrap();
         assert_eq!(snap.version, 2);
         assert_eq!(store.version(), 3);
+        // The same values again make no version.
+        assert_eq!(store.edit(|t| t.stages.tone.contrast = 1.2).unwrap(), 3);
+        assert_eq!(store.update((*store.snapshot().tuning).clone()).unwrap(), 3);
     }
 
     #[test]

@@ -659,3 +659,54 @@ fn every_algorithm_run_counts_even_when_frames_overlap() {
     assert!(engine.flush(Duration::from_secs(30)));
     assert_eq!(engine.ipa().frames_processed, 8);
 }
+
+#[test]
+fn a_replayed_frame_shows_the_edit_and_leaves_3a_alone() {
+    // Paused on a frame, an edit is shown by making that frame again: the
+    // preview under the parameters now, with no 3A run (its state, the
+    // controls and the capture path stay as they were).
+    let cfg = EngineConfig {
+        max_in_flight: 16,
+        ..Default::default()
+    };
+    let engine = Engine::new(cfg, Tuning::default()).unwrap();
+    let rx = engine.subscribe(true);
+    let mut src = MemorySource::synthetic(Scene::Checker, fmt(), 1, 6);
+    engine.feed(&mut src, None, |_| {}).unwrap();
+    let first: Vec<_> = (0..6)
+        .map(|_| rx.recv_timeout(Duration::from_secs(30)).unwrap())
+        .collect();
+    let last = first.last().unwrap().preview_rgba().unwrap();
+    drop(first);
+    assert!(engine.flush(Duration::from_secs(30)));
+    let ipa = engine.ipa();
+    let v = engine
+        .params
+        .edit(|t| t.stages.white_balance.enabled = false)
+        .unwrap();
+    let mut again = MemorySource::synthetic(Scene::Checker, fmt(), 1, 1);
+    let mut ids = Vec::new();
+    assert_eq!(
+        engine
+            .feed_replay(&mut again, None, |id| ids.push(id))
+            .unwrap(),
+        1
+    );
+    let r = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(r.frame_id, ids[0]);
+    assert_eq!(r.params_version, v);
+    assert!(r.stats.is_some(), "a replay still has its statistics");
+    assert_ne!(r.preview_rgba().unwrap(), last, "white balance off shows");
+    drop(r);
+    assert!(engine.flush(Duration::from_secs(30)));
+    assert_eq!(engine.ipa(), ipa, "no 3A ran on the replay");
+    let stages: Vec<&str> = engine
+        .telemetry
+        .snapshot()
+        .iter()
+        .filter(|e| e.kind == EventKind::Stage && e.frame_id == ids[0])
+        .map(|e| e.stage)
+        .collect();
+    assert_eq!(stages, ["raw_isp", "raw_algo", "fast_isp"]);
+    engine.shutdown();
+}

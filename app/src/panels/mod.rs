@@ -1,7 +1,10 @@
-//! The panels: one file each, all behind [`Panel`]. Each is a window the user
-//! can move, resize, collapse, close and reopen from the Panels menu.
+//! The panels: one file each, all behind [`Panel`]. Each is a tile of the
+//! docked workspace (`crate::workspace`): resized, moved, tabbed, hidden and
+//! shown again from the Panels menu.
 
 mod buffers;
+mod histogram;
+mod inspector;
 mod lanes;
 mod parameters;
 mod session;
@@ -10,6 +13,8 @@ mod timeline;
 pub mod viewer;
 
 pub use buffers::Buffers;
+pub use histogram::Histogram;
+pub use inspector::Inspector;
 pub use lanes::Lanes;
 pub use parameters::Parameters;
 pub use session::Session;
@@ -23,16 +28,17 @@ use eframe::egui;
 pub trait Panel {
     fn title(&self) -> &'static str;
     fn ui(&mut self, ui: &mut egui::Ui, state: &mut AppState);
-    /// Where the window opens first: (x, y, width, height) in points.
-    fn default_rect(&self) -> [f32; 4];
 }
 
-/// Every panel, in menu order; the viewer starts at `zoom` (`None`: fit).
+/// Every panel, in [`crate::workspace::PaneKind`] order; the viewer starts
+/// at `zoom` (`None`: fit).
 pub fn all(zoom: Option<f32>) -> Vec<Box<dyn Panel>> {
     vec![
         Box::new(Viewer::at_zoom(zoom)),
         Box::new(Parameters::default()),
         Box::new(Session::default()),
+        Box::new(Inspector),
+        Box::new(Histogram::default()),
         Box::new(Lanes::default()),
         Box::new(Buffers::default()),
         Box::new(Timeline::default()),

@@ -340,44 +340,33 @@ impl Panel for Parameters {
     fn title(&self) -> &'static str {
         "Parameters"
     }
-    fn default_rect(&self) -> [f32; 4] {
-        [10.0, 30.0, 300.0, 560.0]
-    }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         ui.horizontal(|ui| {
             if ui
                 .add_enabled(s.tuning.can_undo(), egui::Button::new("Undo"))
+                .on_hover_text("ctrl+Z")
                 .clicked()
-                && s.tuning.undo()
             {
-                s.apply_tuning();
+                s.undo();
             }
             if ui
                 .add_enabled(s.tuning.can_redo(), egui::Button::new("Redo"))
+                .on_hover_text("ctrl+shift+Z")
                 .clicked()
-                && s.tuning.redo()
             {
-                s.apply_tuning();
+                s.redo();
             }
-            if ui.button("Open...").clicked()
-                && let Some(p) = rfd::FileDialog::new()
-                    .add_filter("tuning", &["json"])
-                    .pick_file()
-            {
-                s.open_tuning(&p);
+            if ui.button("Open...").clicked() {
+                s.files.request = Some(crate::files::FileAction::OpenTuning);
             }
-            if ui.button("Save...").clicked()
-                && let Some(p) = rfd::FileDialog::new()
-                    .add_filter("tuning", &["json"])
-                    .set_file_name("tuning.json")
-                    .save_file()
-            {
-                s.save_tuning(&p);
+            if ui.button("Save...").clicked() {
+                s.files.request = Some(crate::files::FileAction::SaveTuning);
             }
         });
         if let (Some(f), Some(v)) = (s.selected_frame, s.selected_params) {
             ui.label(format!(
-                "selected frame {f} ran with parameters v{v} (now v{})",
+                "selected {} ran with parameters v{v} (now v{})",
+                s.frame_name(f),
                 s.engine.params.version()
             ));
         }

@@ -3,6 +3,7 @@
 //! new session; export the telemetry CSV.
 
 use super::Panel;
+use crate::files::FileAction;
 use crate::player::PlayerCmd;
 use crate::state::AppState;
 use eframe::egui;
@@ -16,12 +17,9 @@ impl Panel for Session {
     fn title(&self) -> &'static str {
         "Session"
     }
-    fn default_rect(&self) -> [f32; 4] {
-        [820.0, 30.0, 440.0, 125.0]
-    }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         let p = s.player.status();
-        ui.label(&p.name);
+        ui.add(egui::Label::new(crate::state::tidy_path(&p.name)).truncate());
         ui.horizontal(|ui| {
             if p.playing {
                 if ui.button("Pause").clicked() {
@@ -50,20 +48,14 @@ impl Panel for Session {
         } else {
             ui.label(format!("frame {} (live)", p.position));
         }
-        ui.horizontal(|ui| {
-            if ui.button("Open session...").clicked()
-                && let Some(dir) = rfd::FileDialog::new().pick_folder()
-            {
-                s.open_source(&dir.display().to_string());
+        ui.horizontal_wrapped(|ui| {
+            if ui.button("Open session...").clicked() {
+                s.files.request = Some(FileAction::OpenSession);
             }
             match &p.recording {
                 None => {
-                    if ui.button("Record...").clicked()
-                        && let Some(dir) = rfd::FileDialog::new()
-                            .set_title("Record into a new session folder")
-                            .pick_folder()
-                    {
-                        s.start_recording(&dir);
+                    if ui.button("Record...").clicked() {
+                        s.files.request = Some(FileAction::RecordInto);
                     }
                 }
                 Some(r) => {
@@ -77,12 +69,8 @@ impl Panel for Session {
                     }
                 }
             }
-            if ui.button("Export telemetry CSV...").clicked()
-                && let Some(path) = rfd::FileDialog::new()
-                    .set_file_name("telemetry.csv")
-                    .save_file()
-            {
-                s.export_csv(&path);
+            if ui.button("Export telemetry CSV...").clicked() {
+                s.files.request = Some(FileAction::ExportCsv);
             }
         });
     }

@@ -5,7 +5,9 @@ use super::Panel;
 use crate::state::AppState;
 use eframe::egui;
 
-/// The one-line status bar (drawn by the studio at the bottom).
+/// The one-line status bar (drawn by the studio at the bottom): source,
+/// format, fps, backend (short; the whole description on hover), drops,
+/// parameters version, frames shown, the selection and the last error.
 pub fn status_bar(ui: &mut egui::Ui, s: &AppState) {
     let p = s.player.status();
     let fmt = p
@@ -19,22 +21,39 @@ pub fn status_bar(ui: &mut egui::Ui, s: &AppState) {
     .iter()
     .map(|l| s.engine.threading().stats(*l).dropped)
     .sum();
-    let errors = s.log.iter().filter(|l| l.error).count();
-    ui.horizontal_wrapped(|ui| {
-        ui.label(format!(
-            "{} | {fmt} | {:.1} fps | backend {} | dropped {drops} | params v{} | shown {}",
-            p.name,
-            s.fps(),
-            s.engine.backend(),
-            s.engine.params.version(),
-            s.frames_shown,
-        ));
-        if let Some(f) = s.selected_frame {
-            ui.label(format!("| selected frame {f}"));
+    let backend = s.engine.backend();
+    let short = match &backend {
+        isp_engine::pipeline::ActiveBackend::Gpu { adapter } => format!("GPU {adapter}"),
+        isp_engine::pipeline::ActiveBackend::Cpu { .. } => "CPU".into(),
+    };
+    let mut line = format!(
+        "{fmt} | {:.1} fps | {short} | dropped {drops} | params v{} | shown {}",
+        s.fps(),
+        s.engine.params.version(),
+        s.frames_shown,
+    );
+    if let Some(f) = s.selected_frame {
+        line += &format!(" | selected {}", s.frame_name(f));
+    }
+    let last_error = s.log.iter().rev().find(|l| l.error);
+    ui.horizontal(|ui| {
+        ui.add(egui::Label::new(line).wrap_mode(egui::TextWrapMode::Extend))
+            .on_hover_text(format!("backend: {backend}"));
+        if let Some(e) = last_error {
+            let errors = s.log.iter().filter(|l| l.error).count();
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(format!("{errors} error(s), last: {}", e.text))
+                        .color(ui.visuals().error_fg_color),
+                )
+                .truncate(),
+            )
+            .on_hover_text(&e.text);
         }
-        if errors > 0 {
-            ui.colored_label(ui.visuals().error_fg_color, format!("{errors} error(s)"));
-        }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            ui.add(egui::Label::new(crate::state::tidy_path(&p.name)).truncate())
+                .on_hover_text(crate::state::tidy_path(&p.name));
+        });
     });
 }
 
@@ -44,9 +63,6 @@ pub struct Log;
 impl Panel for Log {
     fn title(&self) -> &'static str {
         "Log"
-    }
-    fn default_rect(&self) -> [f32; 4] {
-        [820.0, 615.0, 440.0, 105.0]
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         if ui.button("Clear").clicked() {

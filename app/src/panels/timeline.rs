@@ -117,6 +117,63 @@ impl Timeline {
     }
 }
 
+/// The stages the legend names, in pipeline order.
+const LEGEND: [&str; 6] = [
+    "raw_isp",
+    "raw_algo",
+    "fast_isp",
+    "fast_algo",
+    "slow_isp",
+    "slow_algo",
+];
+
+/// Tick spacing for a window of `span_s` seconds: 1, 2 or 5 times a power
+/// of ten, about 8 ticks.
+pub fn tick_step(span_s: f64) -> f64 {
+    let raw = (span_s / 8.0).max(1e-9);
+    let p = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * p)
+}
+
+impl Timeline {
+    /// Below the spans: seconds since the engine started, ticked.
+    fn time_axis(&self, ui: &mut egui::Ui, spans: egui::Rect, start: u64, end: u64, h: f32) {
+        let (rect, resp) =
+            ui.allocate_exact_size(egui::vec2(spans.width(), h), egui::Sense::hover());
+        resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Label, true, "time axis (s)"));
+        let painter = ui.painter_at(rect);
+        let (a, b) = (start as f64 / 1e9, end as f64 / 1e9);
+        let step = tick_step(b - a);
+        let x_of = |t: f64| rect.left() + ((t - a) / (b - a).max(1e-12)) as f32 * rect.width();
+        let colour = ui.visuals().text_color();
+        let decimals = (-step.log10().floor()).max(0.0) as usize;
+        let mut t = (a / step).ceil() * step;
+        while t <= b {
+            let x = x_of(t);
+            painter.vline(x, rect.top()..=rect.top() + 4.0, (1.0, colour));
+            painter.text(
+                egui::pos2(x, rect.top() + 4.0),
+                egui::Align2::CENTER_TOP,
+                format!("{t:.decimals$}"),
+                egui::FontId::proportional(10.0),
+                colour,
+            );
+            t += step;
+        }
+        painter.text(
+            rect.right_top(),
+            egui::Align2::RIGHT_TOP,
+            "s",
+            egui::FontId::proportional(10.0),
+            colour,
+        );
+    }
+}
+
 fn colour(stage: &str) -> egui::Color32 {
     crate::widgets::name_colour(stage)
 }
@@ -133,9 +190,6 @@ fn row_of(lane: Option<Lane>, worker: Option<u16>, rt_workers: usize) -> Option<
 impl Panel for Timeline {
     fn title(&self) -> &'static str {
         "Timeline"
-    }
-    fn default_rect(&self) -> [f32; 4] {
-        [10.0, 615.0, 800.0, 105.0]
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         let snap = s.engine.telemetry.snapshot();
@@ -158,11 +212,19 @@ impl Panel for Timeline {
                 self.end_ns = if live { None } else { Some(newest) };
             }
             if let Some(f) = s.selected_frame {
-                ui.label(format!("selected frame {f}"));
+                ui.label(format!("selected {}", s.frame_name(f)));
             }
         });
+        // The legend: each stage's colour, in pipeline order.
+        ui.horizontal_wrapped(|ui| {
+            for stage in LEGEND {
+                crate::widgets::swatch(ui, colour(stage));
+                ui.label(stage);
+            }
+        });
+        let axis_h = 18.0;
         let (rect, resp) = ui.allocate_exact_size(
-            ui.available_size().max(egui::vec2(100.0, 60.0)),
+            (ui.available_size() - egui::vec2(0.0, axis_h)).max(egui::vec2(100.0, 60.0)),
             egui::Sense::click_and_drag(),
         );
         resp.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Canvas, true, "timeline"));
@@ -260,9 +322,11 @@ impl Panel for Timeline {
             );
             painter.galley(at, galley, egui::Color32::WHITE);
         }
+        self.time_axis(ui, rect, start, end, axis_h);
         if let Some(e) = hovered.and_then(|i| snap.get(i as usize)) {
             resp.clone().on_hover_text(format!(
-                "frame {} {} on {} worker {}\nrun {:.3} ms, queued {:.3} ms\nparams v{} {}\n{}",
+                "{} (run {}) {} on {} worker {}\nrun {:.3} ms, queued {:.3} ms\nparams v{} {}\n{}",
+                s.frame_name(e.frame_id),
                 e.frame_id,
                 e.stage,
                 e.lane.map(|l| l.name()).unwrap_or("-"),
@@ -283,6 +347,14 @@ impl Panel for Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_are_round_numbers() {
+        assert_eq!(tick_step(0.5), 0.1);
+        assert_eq!(tick_step(10.0), 2.0);
+        assert_eq!(tick_step(600.0), 100.0);
+        assert!((tick_step(0.004) - 0.0005).abs() < 1e-12);
+    }
 
     #[test]
     fn galloping_search_matches_a_linear_scan() {

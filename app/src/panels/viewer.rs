@@ -1,35 +1,43 @@
-//! Viewer: the current frame (from the GPU texture the engine fills when the
-//! GPU path is on, else the presenter's ready-made image, box-downscaled to
-//! what is shown), any stage's output (a tap, computed off the UI thread),
-//! zoom and pan, a before/after split (before: the tuning as loaded, or any
-//! stage), a clipped-pixel overlay, a pixel inspector (raw Bayer value, every
-//! stage's value, final sRGB) and per-channel histograms (linear or log).
+//! Viewer: the frame on screen (from the GPU texture the engine fills when
+//! the GPU path is on, else the presenter's ready-made image, box-downscaled
+//! to what is shown), any stage's output (a tap, computed off the UI thread,
+//! linear stages through a display gain and the sRGB curve), zoom about the
+//! cursor and drag to pan, a before/after split of like with like (the same
+//! stage under the tuning as loaded, or the stage's input) and a
+//! clipped-pixel overlay. Hovering sets the pixel the Inspector shows.
 
 use super::Panel;
 use crate::presenter::{DisplayImage, Job, TapKey};
 use crate::state::AppState;
 use eframe::egui;
-use egui_plot::{Line, Plot, PlotPoints};
-use isp_engine::stages::chain::{Tap, TapImage};
+use isp_engine::stages::chain::Tap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// What the left side of the split shows.
+/// What the left side of the split shows, for the stage in view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Before {
-    /// The final image with the tuning as loaded (before any edit).
+    /// The same stage with the tuning as loaded (before any edit).
     Loaded,
-    /// One stage's output.
-    Stage(Tap),
+    /// The stage's input: the stage before it in the chain, now.
+    Input,
 }
 
 impl Before {
-    fn name(self) -> String {
-        match self {
-            Before::Loaded => "tuning as loaded".into(),
-            Before::Stage(t) => format!("after {}", t.name()),
+    fn name(self, view: Option<Tap>) -> String {
+        match (self, input_of(view)) {
+            (Before::Loaded, _) => "tuning as loaded".into(),
+            (Before::Input, Some(t)) => format!("input (after {})", t.name()),
+            (Before::Input, None) => "input (none: first stage)".into(),
         }
     }
+}
+
+/// The stage before `view` in the chain (`None` view: the final image,
+/// whose input is the colour matrix's output).
+fn input_of(view: Option<Tap>) -> Option<Tap> {
+    let i = view.map_or(Tap::ALL.len() - 1, |t| t as usize);
+    i.checked_sub(1).map(|j| Tap::ALL[j])
 }
 
 /// A texture and the image it holds.
@@ -41,9 +49,14 @@ struct Slot {
 
 impl Slot {
     /// Show `img` (a swap of the `Arc`, no pixel copy on this thread).
-    fn set(&mut self, ctx: &egui::Context, name: &str, img: &DisplayImage) -> egui::TextureId {
-        let ptr = Arc::as_ptr(&img.image) as usize;
-        let data = egui::ImageData::Color(img.image.clone());
+    fn set(
+        &mut self,
+        ctx: &egui::Context,
+        name: &str,
+        img: &Arc<egui::ColorImage>,
+    ) -> egui::TextureId {
+        let ptr = Arc::as_ptr(img) as usize;
+        let data = egui::ImageData::Color(img.clone());
         match &mut self.texture {
             Some(t) if self.holds == Some(ptr) => return t.id(),
             Some(t) => t.set(data, egui::TextureOptions::NEAREST),
@@ -58,21 +71,60 @@ impl Slot {
     }
 }
 
+/// Zoom limits, and the steps: quarter stops (2^(1/4)), snapped to them.
+pub const MIN_ZOOM: f32 = 1.0 / 16.0;
+pub const MAX_ZOOM: f32 = 32.0;
+/// Wheel travel (points) per zoom step.
+const WHEEL_STEP: f32 = 30.0;
+
+/// This frame's wheel travel in points (a line counts one zoom step) and
+/// pinch factor, from the raw events: egui's own scroll is smoothed over
+/// frames, and a zoom step must follow the wheel's notches.
+fn wheel_and_pinch(i: &egui::InputState) -> (f32, f32) {
+    let (mut wheel, mut pinch) = (0.0, 1.0);
+    for e in &i.raw.events {
+        match e {
+            egui::Event::MouseWheel { unit, delta, .. } => {
+                wheel += match unit {
+                    egui::MouseWheelUnit::Point => delta.y,
+                    egui::MouseWheelUnit::Line => delta.y * WHEEL_STEP,
+                    egui::MouseWheelUnit::Page => delta.y * WHEEL_STEP * 4.0,
+                }
+            }
+            egui::Event::Zoom(f) => pinch *= f,
+            _ => {}
+        }
+    }
+    (wheel, pinch)
+}
+
+/// One zoom step from `z` (`dir` +1 in, -1 out), on the quarter-stop grid.
+pub fn zoom_step(z: f32, dir: i32) -> f32 {
+    let q = (z.log2() * 4.0).round() as i32 + dir.signum();
+    2f32.powf(q as f32 / 4.0).clamp(MIN_ZOOM, MAX_ZOOM)
+}
+
 pub struct Viewer {
     /// `None`: the final preview.
     pub tap: Option<Tap>,
+    /// The zoom when not fitting (1: one image pixel per point).
     pub zoom: f32,
     pub fit: bool,
-    pub log_hist: bool,
+    /// The image point at the middle of the view, in frame pixels.
+    pub center: egui::Vec2,
     pub overlay: bool,
     pub split: bool,
     pub before: Before,
     /// Where the split is, 0..1 of the width.
     pub split_at: f32,
+    /// Display gain for linear stages, in stops.
+    pub ev: f32,
+    /// The scale drawn last (fit or zoom).
+    pub scale: f32,
+    wheel: f32,
     main: Slot,
+    back: Slot,
     left: Slot,
-    /// The last (x, y) inspected, for the test and the label.
-    pub inspected: Option<(usize, usize)>,
 }
 
 impl Default for Viewer {
@@ -81,14 +133,17 @@ impl Default for Viewer {
             tap: None,
             zoom: 1.0,
             fit: true,
-            log_hist: false,
+            center: egui::Vec2::ZERO,
             overlay: false,
             split: false,
             before: Before::Loaded,
             split_at: 0.5,
+            ev: 0.0,
+            scale: 1.0,
+            wheel: 0.0,
             main: Slot::default(),
+            back: Slot::default(),
             left: Slot::default(),
-            inspected: None,
         }
     }
 }
@@ -98,14 +153,20 @@ impl Viewer {
     pub fn at_zoom(zoom: Option<f32>) -> Self {
         Viewer {
             fit: zoom.is_none(),
-            zoom: zoom.unwrap_or(1.0).clamp(0.25, 16.0),
+            zoom: zoom.unwrap_or(1.0).clamp(MIN_ZOOM, MAX_ZOOM),
             ..Default::default()
         }
     }
 }
 
 /// One stage's value at (x, y), as text.
-pub fn stage_value(img: &TapImage, w: usize, x: usize, y: usize) -> String {
+pub fn stage_value(
+    img: &isp_engine::stages::chain::TapImage,
+    w: usize,
+    x: usize,
+    y: usize,
+) -> String {
+    use isp_engine::stages::chain::TapImage;
     let i = y * w + x;
     match img {
         TapImage::Mosaic(m) => m.get(i).map_or(String::new(), |v| v.to_string()),
@@ -119,15 +180,20 @@ pub fn stage_value(img: &TapImage, w: usize, x: usize, y: usize) -> String {
 }
 
 impl Viewer {
-    /// Ask the inspect thread for a tap image when the one we have is stale.
+    /// Ask the inspect thread for a tap image of the frame on screen when
+    /// the one we have is for something else.
     fn want_tap(&self, s: &AppState, tap: Option<Tap>, before: bool, loaded: bool) {
-        let p = s.player.status();
-        let (Some(raw), Some(format)) = (p.last_raw, p.format) else {
+        let (Some(frame), Some(format)) = (s.shown_frame(), s.latest.as_ref().map(|r| r.format))
+        else {
+            return;
+        };
+        let Some(raw) = s.player.raw_of(frame) else {
             return;
         };
         let key = TapKey {
-            raw: Arc::as_ptr(&raw) as usize,
+            frame,
             tap,
+            ev_centi: (self.ev * 100.0).round() as i32,
             version: s.engine.params.version(),
             before,
             factor: s.presenter.settings.factor(),
@@ -169,34 +235,95 @@ impl Viewer {
                         ui.selectable_value(&mut self.tap, Some(t), t.name());
                     }
                 });
-            ui.checkbox(&mut self.fit, "fit");
-            ui.add_enabled(
-                !self.fit,
-                egui::Slider::new(&mut self.zoom, 0.25..=16.0)
-                    .logarithmic(true)
-                    .text("zoom"),
-            );
-            if ui.button("1:1").clicked() {
-                self.fit = false;
-                self.zoom = 1.0;
+            // The zoom box: the scale shown, also while fitting.
+            let mut pct = self.scale * 100.0;
+            let l = ui.label("zoom");
+            let r = ui
+                .add(
+                    egui::DragValue::new(&mut pct)
+                        .range(MIN_ZOOM * 100.0..=MAX_ZOOM * 100.0)
+                        .suffix("%")
+                        .max_decimals(0)
+                        .speed(1.0),
+                )
+                .labelled_by(l.id)
+                .on_hover_text("+ / - zoom in steps, F fit, 1 for 1:1, wheel zooms about the cursor, drag pans");
+            if r.changed() {
+                self.set_zoom(pct / 100.0);
+            }
+            if ui
+                .selectable_label(self.fit, "Fit")
+                .on_hover_text("F")
+                .clicked()
+            {
+                self.fit = true;
+            }
+            if ui.button("1:1").on_hover_text("1").clicked() {
+                self.set_zoom(1.0);
             }
             ui.checkbox(&mut self.overlay, "clipped");
             ui.checkbox(&mut self.split, "before/after");
             if self.split {
+                let view = self.tap;
                 egui::ComboBox::from_label("before")
-                    .selected_text(self.before.name())
+                    .selected_text(self.before.name(view))
                     .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut self.before, Before::Loaded, "tuning as loaded");
-                        for t in Tap::ALL {
+                        ui.selectable_value(
+                            &mut self.before,
+                            Before::Loaded,
+                            Before::Loaded.name(view),
+                        );
+                        if input_of(view).is_some() {
                             ui.selectable_value(
                                 &mut self.before,
-                                Before::Stage(t),
-                                format!("after {}", t.name()),
+                                Before::Input,
+                                Before::Input.name(view),
                             );
                         }
                     });
             }
+            let linear = self.tap.is_some_and(|t| t != Tap::Tone);
+            if linear || (self.split && self.before == Before::Input) {
+                ui.add(
+                    egui::Slider::new(&mut self.ev, -4.0..=8.0)
+                        .step_by(0.25)
+                        .text("display EV"),
+                )
+                .on_hover_text("gain for linear stages before the sRGB display curve");
+            }
         });
+    }
+
+    /// Zoom to `z` about the middle of the view.
+    pub fn set_zoom(&mut self, z: f32) {
+        self.fit = false;
+        self.zoom = z.clamp(MIN_ZOOM, MAX_ZOOM);
+    }
+
+    /// Zoom to `z`, keeping the image point under `at` (screen) in place.
+    fn zoom_about(&mut self, z: f32, at: egui::Pos2, view: egui::Rect) {
+        let z = z.clamp(MIN_ZOOM, MAX_ZOOM);
+        let off = at - view.center();
+        let p = self.center + off / self.scale;
+        self.center = p - off / z;
+        self.zoom = z;
+        self.scale = z;
+        self.fit = false;
+    }
+
+    /// Keyboard requests (the studio's shortcuts).
+    fn take_requests(&mut self, s: &mut AppState) {
+        let r = std::mem::take(&mut s.view_requests);
+        if r.fit {
+            self.fit = true;
+        }
+        if r.one_to_one {
+            self.set_zoom(1.0);
+        }
+        if r.zoom_steps != 0 {
+            let z = zoom_step(self.scale, r.zoom_steps);
+            self.set_zoom(z);
+        }
     }
 }
 
@@ -204,21 +331,28 @@ impl Panel for Viewer {
     fn title(&self) -> &'static str {
         "Viewer"
     }
-    fn default_rect(&self) -> [f32; 4] {
-        [320.0, 30.0, 490.0, 560.0]
-    }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
+        self.take_requests(s);
         self.toolbar(ui);
         let selected = s.selected_preview();
         if let Some(id) = s.selected_frame {
             ui.horizontal(|ui| {
-                if selected.is_some() && self.tap.is_none() {
-                    ui.label(format!("showing frame {id} (selected in the timeline)"));
+                let name = s
+                    .selected_source
+                    .map_or_else(|| s.frame_name(id), |sf| format!("frame {}", sf.index));
+                if s.selection_rerenders() {
+                    if s.shown_source().map(|f| f.index) == s.selected_source.map(|f| f.index) {
+                        ui.label(format!("showing {name} (selected in the timeline)"));
+                    } else {
+                        ui.label(format!("rendering {name} from the session..."));
+                    }
+                } else if selected.is_some() && self.tap.is_none() {
+                    ui.label(format!("showing {name} (selected in the timeline)"));
                 } else {
-                    ui.label(format!("frame {id} selected; no longer kept"));
+                    ui.label(format!("{name} selected; no longer kept"));
                 }
                 if ui.button("Back to live").clicked() {
-                    s.select_frame(None);
+                    s.back_to_live();
                 }
             });
         }
@@ -240,74 +374,177 @@ impl Panel for Viewer {
         if settings.want_image.swap(want, Ordering::Relaxed) != want && want {
             s.presenter.refresh();
         }
-        let Some(full) = s
-            .latest
-            .as_ref()
-            .map(|r| [r.format.width as usize, r.format.height as usize])
-        else {
+        let Some(full) = latest_size else {
             ui.label("waiting for the first frame...");
             return;
         };
-        // The main (after) image.
+        // The main (after) image, and what lies under it while a crop is made.
         let ctx = ui.ctx().clone();
         let whole = [0, 0, full[0], full[1]];
+        let mut backdrop = None;
         let main = if let Some((fid, px, size)) = &selected {
-            // A selected frame: converted here once (it changes on a click only).
+            // A kept preview of a live source: converted here once (on a click).
             let key = *fid as usize ^ 0x5e1e_c7ed;
             match &mut self.main.texture {
                 Some(t) if self.main.holds == Some(key) => Some((t.id(), [0, 0, size[0], size[1]])),
                 _ => {
                     let img = DisplayImage::whole(px, *size);
-                    let id = self.main.set(&ctx, "viewer", &img);
+                    let id = self.main.set(&ctx, "viewer", &img.image);
                     self.main.holds = Some(key);
                     Some((id, img.region))
                 }
             }
         } else if self.tap.is_some() {
             self.want_tap(s, self.tap, false, false);
-            self.side(s, self.tap, false)
-                .map(|img| (self.main.set(&ctx, "viewer", img), img.region))
+            self.side(s, self.tap, false).map(|img| {
+                backdrop = img.backdrop.clone();
+                (self.main.set(&ctx, "viewer", &img.image), img.region)
+            })
         } else if use_gpu {
             s.gpu_texture.map(|(id, _)| (id, whole))
         } else {
-            s.frame_image
-                .as_ref()
-                .map(|img| (self.main.set(&ctx, "viewer", img), img.region))
+            s.frame_image.as_ref().map(|img| {
+                backdrop = img.backdrop.clone();
+                (self.main.set(&ctx, "viewer", &img.image), img.region)
+            })
         };
         let Some((main_id, main_region)) = main else {
             ui.label("computing...");
             return;
         };
-        // The before side of the split.
+        let back_id = backdrop.map(|b| self.back.set(&ctx, "viewer-backdrop", &b));
+        // The before side of the split: the same stage, like with like.
         let before_id = if self.split {
             let (tap, loaded) = match self.before {
-                Before::Loaded => (None, true),
-                Before::Stage(t) => (Some(t), false),
+                Before::Loaded => (self.tap, true),
+                Before::Input => (input_of(self.tap), false),
             };
             self.want_tap(s, tap, true, loaded);
             self.side(s, tap, true)
-                .map(|img| (self.left.set(&ctx, "viewer-before", img), img.region))
+                .map(|img| (self.left.set(&ctx, "viewer-before", &img.image), img.region))
         } else {
             None
         };
+        if self.split {
+            ui.label(match before_id {
+                Some(_) => format!("before: {} | after: now", self.before.name(self.tap)),
+                None => "computing the before image...".into(),
+            });
+        }
+        self.canvas(ui, s, full, (main_id, main_region), back_id, before_id);
+    }
+}
 
+impl Viewer {
+    /// The image itself: all the space left, zoom about the cursor, drag
+    /// to pan, the split's divider.
+    fn canvas(
+        &mut self,
+        ui: &mut egui::Ui,
+        s: &mut AppState,
+        full: [usize; 2],
+        (main_id, main_region): (egui::TextureId, [usize; 4]),
+        back_id: Option<egui::TextureId>,
+        before_id: Option<(egui::TextureId, [usize; 4])>,
+    ) {
+        let view = ui.available_rect_before_wrap();
+        let resp = ui.allocate_rect(view, egui::Sense::click_and_drag());
         let full_v = egui::vec2(full[0] as f32, full[1] as f32);
-        let hist_h = 110.0;
-        // Below the image: the inspector (a line, or a grid once a pixel is
-        // inspected), the histogram's controls and the histogram.
-        let below = hist_h
-            + if self.inspected.is_some() {
-                150.0
-            } else {
-                60.0
-            };
-        let avail = ui.available_size() - egui::vec2(0.0, below);
-        let scale = if self.fit {
-            (avail.x / full_v.x).min(avail.y / full_v.y).max(0.05)
+        let fit_scale = (view.width() / full_v.x)
+            .min(view.height() / full_v.y)
+            .max(0.01);
+        if self.fit {
+            self.scale = fit_scale;
+            self.center = full_v / 2.0;
         } else {
-            self.zoom
+            self.scale = self.zoom;
+        }
+        // The wheel zooms about the cursor in steady steps; so does a pinch.
+        if let Some(at) = resp.hover_pos() {
+            let (wheel, pinch) = ui.input(wheel_and_pinch);
+            self.wheel += wheel;
+            let mut z = self.scale;
+            while self.wheel.abs() >= WHEEL_STEP {
+                let dir = self.wheel.signum() as i32;
+                z = zoom_step(z, dir);
+                self.wheel -= WHEEL_STEP * dir as f32;
+            }
+            if (pinch - 1.0).abs() > 1e-4 {
+                z *= pinch;
+            }
+            if z != self.scale {
+                self.zoom_about(z, at, view);
+            }
+        } else {
+            self.wheel = 0.0;
+        }
+        // Drag pans (from fit, at the fitted scale).
+        if resp.dragged() {
+            if self.fit {
+                self.zoom = self.scale;
+                self.fit = false;
+            }
+            self.center -= resp.drag_delta() / self.scale;
+        }
+        self.center = self.center.clamp(egui::Vec2::ZERO, full_v);
+        let scale = self.scale;
+        let origin = view.center() - self.center * scale;
+        let rect = egui::Rect::from_min_size(origin, full_v * scale);
+        let painter = ui.painter_at(view);
+        let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+        // An image showing `region` of the frame, where that region lies.
+        let at = |r: [usize; 4]| {
+            egui::Rect::from_min_max(
+                origin + egui::vec2(r[0] as f32, r[1] as f32) * scale,
+                origin + egui::vec2(r[2] as f32, r[3] as f32) * scale,
+            )
         };
+        if let Some(b) = back_id {
+            painter.image(b, rect, uv, egui::Color32::WHITE);
+        }
+        painter.image(main_id, at(main_region), uv, egui::Color32::WHITE);
+        s.viewer_drawn = Some((main_id, at(main_region).intersect(view)));
+        s.viewer_image = Some((rect, scale));
+        if let Some((bid, bregion)) = before_id {
+            let x = rect.min.x + rect.width() * self.split_at;
+            let left = egui::Rect::from_min_max(rect.min, egui::pos2(x, rect.max.y));
+            painter.with_clip_rect(left.intersect(view)).image(
+                bid,
+                at(bregion),
+                uv,
+                egui::Color32::WHITE,
+            );
+            // The divider: drag it.
+            let handle = egui::Rect::from_center_size(
+                egui::pos2(x, rect.center().y),
+                egui::vec2(8.0, rect.height()),
+            )
+            .intersect(view);
+            let h = ui.interact(handle, ui.make_persistent_id("split"), egui::Sense::drag());
+            if h.dragged() && rect.width() > 0.0 {
+                self.split_at = (self.split_at + h.drag_delta().x / rect.width()).clamp(0.0, 1.0);
+            }
+            let stroke = egui::Stroke::new(2.0, egui::Color32::YELLOW);
+            painter.vline(x, rect.y_range(), stroke);
+            let font = egui::FontId::proportional(12.0);
+            let top = rect.top().max(view.top());
+            painter.text(
+                egui::pos2(rect.left().max(view.left()) + 4.0, top + 4.0),
+                egui::Align2::LEFT_TOP,
+                format!("before: {}", self.before.name(self.tap)),
+                font.clone(),
+                egui::Color32::YELLOW,
+            );
+            painter.text(
+                egui::pos2(rect.right().min(view.right()) - 4.0, top + 4.0),
+                egui::Align2::RIGHT_TOP,
+                "after",
+                font,
+                egui::Color32::YELLOW,
+            );
+        }
         // Upload no more pixels than the screen shows.
+        let settings = &s.presenter.settings;
         let physical = scale * ui.ctx().pixels_per_point();
         let factor = if physical >= 1.0 {
             1
@@ -317,106 +554,16 @@ impl Panel for Viewer {
         if settings.factor.swap(factor, Ordering::Relaxed) != factor {
             s.presenter.refresh();
         }
-        let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
-        let (rect, resp, clip) = egui::ScrollArea::both()
-            .max_height(avail.y.max(50.0))
-            .show(ui, |ui| {
-                let (rect, resp) = ui.allocate_exact_size(full_v * scale, egui::Sense::hover());
-                let painter = ui.painter_at(rect);
-                // An image showing `region` of the frame, where that region lies.
-                let at = |r: [usize; 4]| {
-                    egui::Rect::from_min_max(
-                        rect.min + egui::vec2(r[0] as f32, r[1] as f32) * scale,
-                        rect.min + egui::vec2(r[2] as f32, r[3] as f32) * scale,
-                    )
-                };
-                painter.image(main_id, at(main_region), uv, egui::Color32::WHITE);
-                s.viewer_drawn = Some((main_id, at(main_region).intersect(painter.clip_rect())));
-                if let Some((bid, bregion)) = before_id {
-                    let x = rect.min.x + rect.width() * self.split_at;
-                    let left = egui::Rect::from_min_max(rect.min, egui::pos2(x, rect.max.y));
-                    painter
-                        .with_clip_rect(left.intersect(painter.clip_rect()))
-                        .image(bid, at(bregion), uv, egui::Color32::WHITE);
-                    // The divider: drag it.
-                    let handle = egui::Rect::from_center_size(
-                        egui::pos2(x, rect.center().y),
-                        egui::vec2(8.0, rect.height()),
-                    );
-                    let h =
-                        ui.interact(handle, ui.make_persistent_id("split"), egui::Sense::drag());
-                    if h.dragged() && rect.width() > 0.0 {
-                        self.split_at =
-                            (self.split_at + h.drag_delta().x / rect.width()).clamp(0.0, 1.0);
-                    }
-                    let stroke = egui::Stroke::new(2.0, egui::Color32::YELLOW);
-                    painter.vline(x, rect.y_range(), stroke);
-                    let font = egui::FontId::proportional(12.0);
-                    painter.text(
-                        rect.left_top() + egui::vec2(4.0, 4.0),
-                        egui::Align2::LEFT_TOP,
-                        format!("before: {}", self.before.name()),
-                        font.clone(),
-                        egui::Color32::YELLOW,
-                    );
-                    painter.text(
-                        rect.right_top() + egui::vec2(-4.0, 4.0),
-                        egui::Align2::RIGHT_TOP,
-                        "after",
-                        font,
-                        egui::Color32::YELLOW,
-                    );
-                }
-                (rect, resp, ui.clip_rect())
-            })
-            .inner;
-        self.follow_crop(s, rect, clip, scale, full, main_region);
-        // Ctrl + wheel (or a pinch) zooms.
-        if resp.hovered() {
-            let z = ui.input(|i| i.zoom_delta());
-            if (z - 1.0).abs() > 1e-4 {
-                self.zoom = (scale * z).clamp(0.25, 16.0);
-                self.fit = false;
+        self.follow_crop(s, rect, view, scale, full, main_region);
+        // The pixel under the cursor goes to the Inspector.
+        if let Some(pos) = resp.hover_pos() {
+            let r = (pos - rect.min) / scale;
+            if r.x >= 0.0 && r.y >= 0.0 && (r.x as usize) < full[0] && (r.y as usize) < full[1] {
+                s.inspect_at = Some((r.x as usize, r.y as usize));
             }
         }
-        if self.split {
-            ui.label(match before_id {
-                Some(_) => format!("before: {} | after: now", self.before.name()),
-                None => "computing the before image...".into(),
-            });
-        }
-        self.inspector(ui, s, rect, &resp, scale, full, selected.as_ref());
-        ui.horizontal(|ui| {
-            ui.checkbox(&mut self.log_hist, "log histogram");
-            ui.label(format!(
-                "clipped: {:.2}% high, {:.2}% low",
-                s.clipped[0] * 100.0,
-                s.clipped[1] * 100.0
-            ));
-        });
-        if let Some(st) = s.latest.as_ref().and_then(|r| r.stats.clone()) {
-            let log = self.log_hist;
-            Plot::new("histogram")
-                .height(hist_h)
-                .show_axes([false, false])
-                .show(ui, |plot| {
-                    for (c, name) in ["R", "G", "B"].iter().enumerate() {
-                        let pts: PlotPoints = st.histograms[c]
-                            .iter()
-                            .enumerate()
-                            .map(|(i, &n)| {
-                                let v = n as f64;
-                                [i as f64, if log { (v + 1.0).log10() } else { v }]
-                            })
-                            .collect();
-                        plot.line(Line::new(*name, pts));
-                    }
-                });
-        }
     }
-}
 
-impl Viewer {
     /// Zoomed in, only the visible part of the frame (with a margin for
     /// panning) is converted and uploaded: ask for another part when the
     /// view leaves the one shown.
@@ -461,90 +608,27 @@ impl Viewer {
             s.presenter.refresh();
         }
     }
+}
 
-    /// The pixel under the cursor: raw Bayer value, every stage's value (from
-    /// the inspect thread's one pass of the chain), the shown sRGB.
-    #[allow(clippy::too_many_arguments)] // the image's geometry, as laid out this frame
-    fn inspector(
-        &mut self,
-        ui: &mut egui::Ui,
-        s: &mut AppState,
-        rect: egui::Rect,
-        resp: &egui::Response,
-        scale: f32,
-        full: [usize; 2],
-        selected: Option<&crate::state::Preview>,
-    ) {
-        let hovered = resp
-            .hover_pos()
-            .map(|pos| (pos - rect.min) / scale)
-            .filter(|r| r.x >= 0.0 && r.y >= 0.0)
-            .map(|r| (r.x as usize, r.y as usize))
-            .filter(|(x, y)| *x < full[0] && *y < full[1]);
-        if hovered.is_some() {
-            self.inspected = hovered;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zoom_steps_are_quarter_stops() {
+        assert_eq!(zoom_step(1.0, 1), 2f32.powf(0.25));
+        assert_eq!(zoom_step(1.0, -1), 2f32.powf(-0.25));
+        // Off the grid: snapped, then one step.
+        assert_eq!(zoom_step(0.97, 1), 2f32.powf(0.25));
+        let mut z = 1.0;
+        for _ in 0..4 {
+            z = zoom_step(z, 1);
         }
-        let Some((x, y)) = self.inspected else {
-            ui.label("hover the image to inspect a pixel");
-            return;
-        };
-        let p = s.player.status();
-        let mut header = format!("({x}, {y})");
-        if let (Some(raw), Some(fmt)) = (&p.last_raw, p.format) {
-            let mut row = vec![0u16; fmt.width as usize];
-            let start = y * fmt.stride as usize;
-            if let Some(bytes) = raw.get(start..start + fmt.min_stride() as usize) {
-                isp_engine::stages::unpack::unpack_row(&fmt, bytes, &mut row);
-                header += &format!("  raw {:?} {}", fmt.bayer.color_at(x, y), row[x]);
-            }
-            // Every stage's value: one pass of the chain per frame and version.
-            let key = (Arc::as_ptr(raw) as usize, s.engine.params.version());
-            if hovered.is_some() && s.stages.as_ref().is_none_or(|(k, _)| *k != key) {
-                s.presenter.request(Job::Stages {
-                    key,
-                    raw: raw.clone(),
-                    format: fmt,
-                });
-            }
-        }
-        let shown = match (selected, &self.tap) {
-            (Some((_, px, _)), None) => Some(px.clone()),
-            (None, None) => s.recent.back().map(|(_, px, _)| px.clone()),
-            (_, Some(_)) => s.taps[0].as_ref().map(|(_, px, _)| px.clone()),
-        };
-        if let Some(px) = shown.and_then(|px| {
-            let i = (y * full[0] + x) * 4;
-            px.get(i..i + 3).map(|v| [v[0], v[1], v[2]])
-        }) {
-            header += &format!(
-                "  {} sRGB {} {} {}",
-                self.tap.map_or("final", |t| t.name()),
-                px[0],
-                px[1],
-                px[2]
-            );
-        }
-        ui.label(header);
-        egui::CollapsingHeader::new("every stage at this pixel")
-            .id_salt("stages")
-            .default_open(true)
-            .show(ui, |ui| match &s.stages {
-                Some((_, stages)) => {
-                    egui::Grid::new("stage-values")
-                        .striped(true)
-                        .show(ui, |ui| {
-                            for (i, (tap, img)) in stages.iter().enumerate() {
-                                ui.label(tap.name());
-                                ui.monospace(stage_value(img, full[0], x, y));
-                                if i % 2 == 1 {
-                                    ui.end_row();
-                                }
-                            }
-                        });
-                }
-                None => {
-                    ui.label("computing...");
-                }
-            });
+        assert!((z - 2.0).abs() < 1e-5);
+        assert_eq!(zoom_step(MAX_ZOOM, 1), MAX_ZOOM);
+        assert_eq!(zoom_step(MIN_ZOOM, -1), MIN_ZOOM);
+        assert_eq!(input_of(Some(Tap::Unpacked)), None);
+        assert_eq!(input_of(None), Some(Tap::Ccm));
+        assert_eq!(input_of(Some(Tap::Demosaic)), Some(Tap::WhiteBalance));
     }
 }

@@ -21,6 +21,27 @@ impl Engine {
         &self,
         source: &mut dyn FrameSource,
         limit: Option<u64>,
+        on_submit: impl FnMut(u64),
+    ) -> Result<u64, EngineError> {
+        self.feed_with(source, limit, false, on_submit)
+    }
+
+    /// [`Engine::feed`] of frames made again ([`Engine::submit_replay`]):
+    /// no 3A runs on them, the controls pending still reach the source.
+    pub fn feed_replay(
+        &self,
+        source: &mut dyn FrameSource,
+        limit: Option<u64>,
+        on_submit: impl FnMut(u64),
+    ) -> Result<u64, EngineError> {
+        self.feed_with(source, limit, true, on_submit)
+    }
+
+    fn feed_with(
+        &self,
+        source: &mut dyn FrameSource,
+        limit: Option<u64>,
+        replay: bool,
         mut on_submit: impl FnMut(u64),
     ) -> Result<u64, EngineError> {
         let fmt = source.format();
@@ -51,7 +72,7 @@ impl Engine {
                     return Err(e.into());
                 }
             };
-            let id = self.submit(buf, meta, fmt)?;
+            let id = self.start_frame(buf, meta, fmt, replay)?;
             on_submit(id);
             n += 1;
         }

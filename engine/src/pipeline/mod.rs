@@ -313,6 +313,28 @@ impl Engine {
         meta: FrameMeta,
         format: RawFormat,
     ) -> Result<u64, EngineError> {
+        self.start_frame(raw, meta, format, false)
+    }
+
+    /// Submit a frame made again (an edit while paused): its preview and
+    /// statistics under the parameters now, with no 3A run, so the 3A
+    /// state, the controls and the capture path are left as they were.
+    pub fn submit_replay(
+        &self,
+        raw: BufferRef,
+        meta: FrameMeta,
+        format: RawFormat,
+    ) -> Result<u64, EngineError> {
+        self.start_frame(raw, meta, format, true)
+    }
+
+    fn start_frame(
+        &self,
+        raw: BufferRef,
+        meta: FrameMeta,
+        format: RawFormat,
+        replay: bool,
+    ) -> Result<u64, EngineError> {
         if self.threading.is_shut_down() {
             self.discard(raw);
             return Err(EngineError::Closed);
@@ -332,7 +354,12 @@ impl Engine {
         // The backend is chosen per frame: after a fault in auto mode the
         // next frame takes the CPU plan.
         let gpu = self.gpu.clone().filter(|g| g.active());
-        let plan = self.plans.get(self.config.path, gpu.is_some()).clone();
+        let plan = if replay {
+            self.plans.replay(gpu.is_some())
+        } else {
+            self.plans.get(self.config.path, gpu.is_some())
+        }
+        .clone();
         self.launcher.start(FrameStart {
             frame_id,
             meta,

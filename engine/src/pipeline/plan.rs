@@ -345,10 +345,12 @@ pub const BACKGROUND: [PlanStep; 2] = [
     ),
 ];
 
-/// The engine's plans, built once: one per path and realtime backend.
+/// The engine's plans, built once: one per path and realtime backend, and
+/// the replays (a frame made again after an edit: the preview and its
+/// statistics, without FastAlgo, so the 3A state stands still).
 #[derive(Debug, Clone)]
 pub struct StandardPlans {
-    plans: [std::sync::Arc<FramePlan>; 6],
+    plans: [std::sync::Arc<FramePlan>; 8],
 }
 
 impl StandardPlans {
@@ -369,6 +371,8 @@ impl StandardPlans {
                 build("slow", &[&BACKGROUND]),
                 build("both (cpu)", &[&REALTIME_CPU, &BACKGROUND]),
                 build("both (gpu)", &[&REALTIME_GPU, &BACKGROUND]),
+                build("replay (cpu)", &[&REALTIME_CPU[..3]]),
+                build("replay (gpu)", &[&REALTIME_GPU[..1]]),
             ],
         }
     }
@@ -381,6 +385,11 @@ impl StandardPlans {
             super::PathMode::Both => 4,
         };
         &self.plans[p + usize::from(gpu)]
+    }
+
+    /// The replay plan, with the realtime lane on the GPU or not.
+    pub fn replay(&self, gpu: bool) -> &std::sync::Arc<FramePlan> {
+        &self.plans[6 + usize::from(gpu)]
     }
 }
 
@@ -424,6 +433,17 @@ mod tests {
         assert_eq!(both.uses(), [2, 3, 1, 1]);
         assert_eq!(both.position(StageId::SlowAlgo, Lane::Background), Some(5));
         assert_eq!(both.position(StageId::SlowAlgo, Lane::Realtime), None);
+        // Replays: the preview and its statistics, no 3A, no capture.
+        assert_eq!(
+            stages(sp.replay(false)),
+            [
+                ("raw_isp", Lane::Realtime),
+                ("raw_algo", Lane::Realtime),
+                ("fast_isp", Lane::Realtime),
+            ]
+        );
+        assert_eq!(stages(sp.replay(true)), [("fast_isp", Lane::Realtime)]);
+        assert!(sp.replay(true).needs_gpu());
     }
 
     #[test]

@@ -360,7 +360,8 @@ impl SessionRecorder {
 pub fn demo_session_dir() -> Result<PathBuf, SourceError> {
     let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/demo_session");
     if checkout.join(MANIFEST).exists() {
-        return Ok(checkout);
+        // Named without the `engine/..` detour wherever it is shown.
+        return Ok(checkout.canonicalize().unwrap_or(checkout));
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
