@@ -176,10 +176,7 @@ impl FileDialogs {
         .title(action.title())
         .id(egui::Id::unique("in-app file dialog"))
         .default_size([640.0, 420.0])
-        .initial_path(match action.default_name() {
-            Some(n) => start.join(n),
-            None => start,
-        });
+        .initial_path(start);
         if let Some(n) = action.default_name() {
             d = d.default_filename(n);
         }

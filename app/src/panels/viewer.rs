@@ -321,7 +321,10 @@ impl Viewer {
             self.set_zoom(1.0);
         }
         if r.zoom_steps != 0 {
-            let z = zoom_step(self.scale, r.zoom_steps);
+            let mut z = self.scale;
+            for _ in 0..r.zoom_steps.unsigned_abs() {
+                z = zoom_step(z, r.zoom_steps);
+            }
             self.set_zoom(z);
         }
     }
@@ -592,17 +595,22 @@ impl Viewer {
         } else {
             let inside =
                 shown[0] <= v[0] && shown[1] <= v[1] && shown[2] >= v[2] && shown[3] >= v[3];
-            if inside && settings.crop().is_some() {
+            // Keep the crop while the view is in it and it is not far
+            // bigger than the view (zoomed in since).
+            let area = |r: [usize; 4]| (r[2] - r[0]) * (r[3] - r[1]);
+            if inside && settings.crop().is_some() && area(shown) <= 5 * area(v) {
                 return;
             }
             // Half the visible size again on each side.
             let (mx, my) = ((v[2] - v[0]) / 2, (v[3] - v[1]) / 2);
-            Some([
+            let c = [
                 v[0].saturating_sub(mx),
                 v[1].saturating_sub(my),
                 (v[2] + mx).min(full[0]),
                 (v[3] + my).min(full[1]),
-            ])
+            ];
+            // A crop of everything is no crop.
+            (c != [0, 0, full[0], full[1]]).then_some(c)
         };
         if settings.set_crop(want) {
             s.presenter.refresh();

@@ -162,3 +162,39 @@ pub fn click_at(h: &mut Harness<'static, Studio>, pos: egui::Pos2, button: egui:
         h.step();
     }
 }
+
+/// Record `frames` frames of a synthetic gradient at `w` x `h` into `dir`.
+pub fn record_session(dir: &std::path::Path, w: u32, h: u32, frames: usize) {
+    use isp_engine::sources::FrameSource;
+    use isp_engine::sources::session::SessionRecorder;
+    use isp_engine::sources::synthetic::{Scene, SyntheticSource};
+    use isp_engine::types::{BayerOrder, Packing, RawFormat};
+    let fmt = RawFormat::new(w, h, 10, BayerOrder::Rggb, Packing::Plain);
+    let mut rec = SessionRecorder::create(dir, fmt, "synthetic:gradient").unwrap();
+    let mut src = SyntheticSource::new(Scene::Gradient, fmt);
+    let mut buf = vec![0u8; fmt.frame_bytes()];
+    for _ in 0..frames {
+        let meta = src.next_frame(&mut buf).unwrap().unwrap();
+        rec.write_frame(&meta, &buf).unwrap();
+    }
+    rec.finish().unwrap();
+}
+
+/// The studio on `options` (CPU, in-app dialogs unless they say otherwise)
+/// in a window of `size` points.
+pub fn studio_with(options: Options, size: [f32; 2]) -> Harness<'static, Studio> {
+    let s = Studio::new(
+        None,
+        Options {
+            fps: options.fps.or(Some(60.0)),
+            dialogs: options
+                .dialogs
+                .or(Some(isp_studio::files::DialogKind::InApp)),
+            ..options
+        },
+    )
+    .unwrap();
+    Harness::builder()
+        .with_size(size)
+        .build_ui_state(|ui, s: &mut Studio| s.show(ui), s)
+}
