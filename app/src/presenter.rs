@@ -19,6 +19,7 @@ use isp_engine::tuning::Tuning;
 use isp_engine::types::RawFormat;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// How the viewer wants frames drawn; set by the UI, read by the presenter.
 #[derive(Debug, Default)]
@@ -287,6 +288,8 @@ fn present(
     skipped: &AtomicUsize,
     last: &Mutex<Option<Arc<FrameResult>>>,
 ) {
+    let mut backdrop_for: Option<[usize; 4]> = None;
+    let mut backdrop_at = Instant::now();
     loop {
         let r = select! {
             recv(results) -> r => match r {
@@ -319,10 +322,18 @@ fn present(
         };
         let size = [r.format.width as usize, r.format.height as usize];
         let clipped = clipped_fraction(&px);
+        // A new backdrop when the crop moved, or after a second.
+        let crop = settings.crop();
+        let fresh = crop.is_some()
+            && (crop != backdrop_for || backdrop_at.elapsed() > Duration::from_secs(1));
         let image = settings
             .want_image
             .load(Ordering::Relaxed)
-            .then(|| display_image(&px, size, settings));
+            .then(|| display_image_with(&px, size, settings, fresh));
+        if image.as_ref().is_some_and(|i| i.backdrop.is_some()) {
+            backdrop_for = crop;
+            backdrop_at = Instant::now();
+        }
         *last.lock().unwrap_or_else(|p| p.into_inner()) = Some(r.clone());
         pending.fetch_add(1, Ordering::AcqRel);
         let sent = done.send(Presented::Frame(Box::new(FramePresented {
@@ -466,6 +477,18 @@ fn clipped_fraction(rgba: &[u8]) -> [f32; 2] {
 /// the overlay painted at full size (so a single clipped pixel still shows),
 /// then box-downscaled by the viewer's factor with the engine's scaler.
 pub fn display_image(rgba: &[u8], size: [usize; 2], settings: &ViewSettings) -> DisplayImage {
+    display_image_with(rgba, size, settings, true)
+}
+
+/// [`display_image`], with the backdrop only when `backdrop` (the playing
+/// frames of an unchanged crop keep the one the viewer has: the backdrop
+/// only shows at the edges while a pan waits for the next crop).
+pub fn display_image_with(
+    rgba: &[u8],
+    size: [usize; 2],
+    settings: &ViewSettings,
+    backdrop: bool,
+) -> DisplayImage {
     let factor = settings.factor();
     let overlay = settings.overlay.load(Ordering::Relaxed);
     let [w, h] = size;
@@ -496,7 +519,7 @@ pub fn display_image(rgba: &[u8], size: [usize; 2], settings: &ViewSettings) -> 
     };
     let image = shrink(src, [cw, ch], factor);
     // Cropped: the whole frame at most about 1024 pixels wide as well.
-    let backdrop = (!whole).then(|| {
+    let backdrop = (!whole && backdrop).then(|| {
         let f = (w.max(h).div_ceil(1024)).max(factor);
         Arc::new(shrink(&rgba[..w * h * 4], [w, h], f))
     });

@@ -353,6 +353,7 @@ impl AppState {
                 self.tuning.loaded = self.tuning.current.clone();
                 self.tuning.loaded_from = Some(path.to_path_buf());
                 self.info(format!("saved {}", path.display()));
+                self.remember(&path.display().to_string());
             }
             Err(e) => self.error(e.to_string()),
         }

@@ -84,10 +84,14 @@ impl Studio {
     ) -> Result<Self, String> {
         let restore = opts.restore.clone().unwrap_or_default();
         // The last run's source when none is asked for and it still opens.
+        let mut not_reopened = None;
         let (source, src) = match (&opts.source, &restore.source) {
             (None, Some(last)) => match open_source(Some(last)) {
                 Ok(s) => (Some(last.clone()), s),
-                Err(_) => (None, open_source(None).map_err(|e| e.to_string())?),
+                Err(e) => {
+                    not_reopened = Some(format!("the last session did not open again: {e}"));
+                    (None, open_source(None).map_err(|e| e.to_string())?)
+                }
             },
             _ => (
                 opts.source.clone(),
@@ -176,6 +180,9 @@ impl Studio {
         };
         let backend = state.engine.backend();
         state.info(format!("backend: {backend}"));
+        if let Some(e) = not_reopened {
+            state.error(e);
+        }
         let tree = restore
             .tree
             .filter(workspace::usable)

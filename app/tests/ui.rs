@@ -865,21 +865,9 @@ fn a_session_of_another_size_on_the_gpu_shows_its_own_picture() {
     if isp_engine::gpu::context_for_tests().is_none() {
         return;
     }
-    use isp_engine::sources::FrameSource;
-    use isp_engine::sources::session::SessionRecorder;
-    use isp_engine::sources::synthetic::{Scene, SyntheticSource};
-    use isp_engine::types::{BayerOrder, Packing, RawFormat};
     // A 1920x1080 session, recorded here: a gradient, nothing like the demo.
     let dir = tempfile::tempdir().unwrap();
-    let fmt = RawFormat::new(1920, 1080, 10, BayerOrder::Rggb, Packing::Plain);
-    let mut rec = SessionRecorder::create(dir.path(), fmt, "synthetic:gradient").unwrap();
-    let mut src = SyntheticSource::new(Scene::Gradient, fmt);
-    let mut buf = vec![0u8; fmt.frame_bytes()];
-    for _ in 0..4 {
-        let meta = src.next_frame(&mut buf).unwrap().unwrap();
-        rec.write_frame(&meta, &buf).unwrap();
-    }
-    rec.finish().unwrap();
+    record_session(dir.path(), 1920, 1080, 4);
     let mut h = Harness::builder()
         .with_size([1280.0, 760.0])
         .wgpu()

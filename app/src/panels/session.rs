@@ -39,7 +39,7 @@ impl Panel for Session {
         });
         if let Some(n) = p.count.filter(|n| *n > 0) {
             if !ui.input(|i| i.pointer.any_down()) {
-                self.seek = p.position.saturating_sub(1).min(n - 1);
+                self.seek = p.last_index.unwrap_or(0).min(n - 1);
             }
             let r = ui.add(egui::Slider::new(&mut self.seek, 0..=n - 1).text("frame"));
             if r.drag_stopped() || (r.changed() && !r.dragged()) {

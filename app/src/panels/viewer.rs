@@ -415,7 +415,14 @@ impl Panel for Viewer {
             ui.label("computing...");
             return;
         };
-        let back_id = backdrop.map(|b| self.back.set(&ctx, "viewer-backdrop", &b));
+        // The backdrop under a crop: the newest one made (the presenter
+        // makes one when the crop moves, not every frame).
+        let cropped = main_region != whole;
+        let back_id = match backdrop {
+            Some(b) => Some(self.back.set(&ctx, "viewer-backdrop", &b)),
+            None => self.back.texture.as_ref().map(|t| t.id()),
+        }
+        .filter(|_| cropped);
         // The before side of the split: the same stage, like with like.
         let before_id = if self.split {
             let (tap, loaded) = match self.before {
