@@ -423,7 +423,7 @@ fn run(
         if !step {
             continue;
         }
-        let fed = {
+        let mut feed_one = |src: &mut Box<dyn FrameSource>| {
             let mut tee = Tee {
                 src: src.as_mut(),
                 status: &status,
@@ -431,6 +431,12 @@ fn run(
             };
             engine.feed(&mut tee, Some(1), |id| note_fed(id, &status, &index))
         };
+        let mut fed = feed_one(&mut src);
+        if matches!(fed, Ok(0)) && lock(&status).1 && src.seek(0).is_ok() {
+            // The end of a looping session: the step shows its first frame.
+            status.lock().unwrap_or_else(|p| p.into_inner()).position = 0;
+            fed = feed_one(&mut src);
+        }
         match fed {
             Ok(1) => {}
             Ok(_) => {
