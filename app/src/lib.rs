@@ -3,6 +3,7 @@
 //! (`panels/`, one file each), laid out as tiles of the docked workspace
 //! (`workspace`); file dialogs are native or in-app (`files`).
 
+pub mod display;
 pub mod files;
 pub mod panels;
 pub mod player;

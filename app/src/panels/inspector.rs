@@ -4,11 +4,30 @@
 //! header and the rows never disagree. It follows the frame on screen.
 
 use super::Panel;
-use super::viewer::stage_value;
 use crate::presenter::{Job, StagesKey};
 use crate::state::AppState;
 use eframe::egui;
 use isp_engine::stages::chain::{Tap, TapImage};
+
+/// One stage's value at (x, y), as text.
+pub fn stage_value(
+    img: &isp_engine::stages::chain::TapImage,
+    w: usize,
+    x: usize,
+    y: usize,
+) -> String {
+    use isp_engine::stages::chain::TapImage;
+    let i = y * w + x;
+    match img {
+        TapImage::Mosaic(m) => m.get(i).map_or(String::new(), |v| v.to_string()),
+        TapImage::Rgb16(v) => v
+            .get(i * 3..i * 3 + 3)
+            .map_or(String::new(), |p| format!("{} {} {}", p[0], p[1], p[2])),
+        TapImage::Rgba8(v) => v
+            .get(i * 4..i * 4 + 3)
+            .map_or(String::new(), |p| format!("{} {} {}", p[0], p[1], p[2])),
+    }
+}
 
 #[derive(Default)]
 pub struct Inspector;

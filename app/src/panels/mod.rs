@@ -11,6 +11,7 @@ mod session;
 mod status;
 mod timeline;
 pub mod viewer;
+mod zoom;
 
 pub use buffers::Buffers;
 pub use histogram::Histogram;

@@ -14,6 +14,10 @@ use isp_engine::stages::chain::Tap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+pub use super::inspector::stage_value;
+pub use super::zoom::{MAX_ZOOM, MIN_ZOOM, zoom_step};
+use super::zoom::{WHEEL_STEP, wheel_and_pinch};
+
 /// What the left side of the split shows, for the stage in view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Before {
@@ -71,39 +75,6 @@ impl Slot {
     }
 }
 
-/// Zoom limits, and the steps: quarter stops (2^(1/4)), snapped to them.
-pub const MIN_ZOOM: f32 = 1.0 / 16.0;
-pub const MAX_ZOOM: f32 = 32.0;
-/// Wheel travel (points) per zoom step.
-const WHEEL_STEP: f32 = 30.0;
-
-/// This frame's wheel travel in points (a line counts one zoom step) and
-/// pinch factor, from the raw events: egui's own scroll is smoothed over
-/// frames, and a zoom step must follow the wheel's notches.
-fn wheel_and_pinch(i: &egui::InputState) -> (f32, f32) {
-    let (mut wheel, mut pinch) = (0.0, 1.0);
-    for e in &i.raw.events {
-        match e {
-            egui::Event::MouseWheel { unit, delta, .. } => {
-                wheel += match unit {
-                    egui::MouseWheelUnit::Point => delta.y,
-                    egui::MouseWheelUnit::Line => delta.y * WHEEL_STEP,
-                    egui::MouseWheelUnit::Page => delta.y * WHEEL_STEP * 4.0,
-                }
-            }
-            egui::Event::Zoom(f) => pinch *= f,
-            _ => {}
-        }
-    }
-    (wheel, pinch)
-}
-
-/// One zoom step from `z` (`dir` +1 in, -1 out), on the quarter-stop grid.
-pub fn zoom_step(z: f32, dir: i32) -> f32 {
-    let q = (z.log2() * 4.0).round() as i32 + dir.signum();
-    2f32.powf(q as f32 / 4.0).clamp(MIN_ZOOM, MAX_ZOOM)
-}
-
 pub struct Viewer {
     /// `None`: the final preview.
     pub tap: Option<Tap>,
@@ -156,26 +127,6 @@ impl Viewer {
             zoom: zoom.unwrap_or(1.0).clamp(MIN_ZOOM, MAX_ZOOM),
             ..Default::default()
         }
-    }
-}
-
-/// One stage's value at (x, y), as text.
-pub fn stage_value(
-    img: &isp_engine::stages::chain::TapImage,
-    w: usize,
-    x: usize,
-    y: usize,
-) -> String {
-    use isp_engine::stages::chain::TapImage;
-    let i = y * w + x;
-    match img {
-        TapImage::Mosaic(m) => m.get(i).map_or(String::new(), |v| v.to_string()),
-        TapImage::Rgb16(v) => v
-            .get(i * 3..i * 3 + 3)
-            .map_or(String::new(), |p| format!("{} {} {}", p[0], p[1], p[2])),
-        TapImage::Rgba8(v) => v
-            .get(i * 4..i * 4 + 3)
-            .map_or(String::new(), |p| format!("{} {} {}", p[0], p[1], p[2])),
     }
 }
 
@@ -630,18 +581,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn zoom_steps_are_quarter_stops() {
-        assert_eq!(zoom_step(1.0, 1), 2f32.powf(0.25));
-        assert_eq!(zoom_step(1.0, -1), 2f32.powf(-0.25));
-        // Off the grid: snapped, then one step.
-        assert_eq!(zoom_step(0.97, 1), 2f32.powf(0.25));
-        let mut z = 1.0;
-        for _ in 0..4 {
-            z = zoom_step(z, 1);
-        }
-        assert!((z - 2.0).abs() < 1e-5);
-        assert_eq!(zoom_step(MAX_ZOOM, 1), MAX_ZOOM);
-        assert_eq!(zoom_step(MIN_ZOOM, -1), MIN_ZOOM);
+    fn the_input_of_a_stage_is_the_one_before_it() {
         assert_eq!(input_of(Some(Tap::Unpacked)), None);
         assert_eq!(input_of(None), Some(Tap::Ccm));
         assert_eq!(input_of(Some(Tap::Demosaic)), Some(Tap::WhiteBalance));
