@@ -14,21 +14,41 @@ pub trait Modifier: Send + std::fmt::Debug {
     fn modify(&mut self, controls: &mut Vec<Control>, sensor: &SensorConfig);
 }
 
-/// Clamp to the sensor's ranges; exposure in whole line times.
+/// Clamp to the sensor's ranges; exposure in whole line times, gain in
+/// whole steps of its control (where it has a step).
 #[derive(Debug, Clone, Copy)]
 pub struct SensorLimits {
     pub line_time_us: f32,
+    pub gain_step: f32,
+}
+
+impl SensorLimits {
+    pub const NAME: &'static str = "sensor_limits";
 }
 
 impl Default for SensorLimits {
     fn default() -> Self {
-        SensorLimits { line_time_us: 10.0 }
+        SensorLimits {
+            line_time_us: 10.0,
+            gain_step: 0.0,
+        }
     }
+}
+
+/// What a sensor allows: ranges, steps and the frames each control takes to
+/// land. A camera reports it ([`crate::sources::FrameSource::sensor_caps`]);
+/// the Coordinator and the IoctlApplier take it at the start of a feed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SensorCaps {
+    pub config: SensorConfig,
+    pub exposure_step_us: f32,
+    pub gain_step: f32,
+    pub delays: ControlDelays,
 }
 
 impl Modifier for SensorLimits {
     fn name(&self) -> &'static str {
-        "sensor_limits"
+        Self::NAME
     }
     fn modify(&mut self, controls: &mut Vec<Control>, s: &SensorConfig) {
         for c in controls.iter_mut() {
@@ -40,7 +60,16 @@ impl Modifier for SensorLimits {
                             .max(self.line_time_us),
                     )
                 }
-                Control::AnalogueGain(g) => Control::AnalogueGain(g.clamp(s.min_gain, s.max_gain)),
+                Control::AnalogueGain(g) => {
+                    let g = g.clamp(s.min_gain, s.max_gain);
+                    let g = if self.gain_step > 0.0 {
+                        let q = s.min_gain + ((g - s.min_gain) / self.gain_step).round() * self.gain_step;
+                        q.min(s.max_gain)
+                    } else {
+                        g
+                    };
+                    Control::AnalogueGain(g)
+                }
             }
         }
     }
@@ -149,9 +178,24 @@ impl Coordinator {
         match named(ManualOverride::NAME) {
             Some(i) => self.chain[i] = Box::new(manual),
             None => {
-                let at = named("sensor_limits").unwrap_or(self.chain.len());
+                let at = named(SensorLimits::NAME).unwrap_or(self.chain.len());
                 self.chain.insert(at, Box::new(manual));
             }
+        }
+    }
+
+    /// Take a sensor's ranges and steps: the limits modifier (found by name,
+    /// added at the end if the chain has none) and the configuration every
+    /// modifier sees.
+    pub fn configure(&mut self, caps: &SensorCaps) {
+        self.sensor = caps.config;
+        let limits = SensorLimits {
+            line_time_us: caps.exposure_step_us.max(1e-3),
+            gain_step: caps.gain_step,
+        };
+        match self.chain.iter().position(|m| m.name() == SensorLimits::NAME) {
+            Some(i) => self.chain[i] = Box::new(limits),
+            None => self.chain.push(Box::new(limits)),
         }
     }
 
@@ -178,7 +222,7 @@ impl Coordinator {
 }
 
 /// Frames between writing a control and the first frame it affects.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ControlDelays {
     pub exposure: u64,
     pub gain: u64,

@@ -612,7 +612,7 @@ fn a_frame_that_fails_to_submit_leaves_nothing_in_flight() {
             timestamp_ns: 0,
             exposure_us: 0.0,
             analogue_gain: 1.0,
-            controls: Default::default(),
+            ..Default::default()
         };
         let err = engine.submit(stale, meta, fmt()).unwrap_err();
         assert!(

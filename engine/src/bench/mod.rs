@@ -106,7 +106,7 @@ impl FrameSource for MemorySource {
             timestamp_ns: now_ns(),
             exposure_us: 10_000.0,
             analogue_gain: 1.0,
-            controls: Default::default(),
+            ..Default::default()
         }))
     }
 }

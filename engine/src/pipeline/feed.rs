@@ -5,7 +5,17 @@
 use super::{Engine, EngineError};
 use crate::algorithms::Control;
 use crate::sources::FrameSource;
+use crate::sources::camera::controls::ControlInfo;
 use std::time::Duration;
+
+/// The feeder's view of a device with controls of its own (a camera): what
+/// the user asked to set by hand, the controls as last read, frames lost.
+#[derive(Debug, Default)]
+pub(crate) struct DeviceSide {
+    requests: Vec<(u32, i64)>,
+    controls: Vec<ControlInfo>,
+    dropped: u64,
+}
 
 impl Engine {
     /// Controls the algorithms asked for since the last call.
@@ -45,6 +55,19 @@ impl Engine {
         mut on_submit: impl FnMut(u64),
     ) -> Result<u64, EngineError> {
         let fmt = source.format();
+        if let Some(caps) = source.sensor_caps() {
+            let mut g = self.controls_out.lock().unwrap_or_else(|p| p.into_inner());
+            let (coordinator, applier, _) = &mut *g;
+            if coordinator.sensor != caps.config || applier.delays != caps.delays {
+                coordinator.configure(&caps);
+                applier.delays = caps.delays;
+                self.telemetry.note(
+                    "coordinator",
+                    format!("sensor of {}: {caps:?}", source.name()),
+                );
+            }
+        }
+        self.device().controls = source.device_controls();
         let mut n = 0;
         while limit.is_none_or(|l| n < l) {
             if !source.is_live() {
@@ -72,6 +95,18 @@ impl Engine {
                     return Err(e.into());
                 }
             };
+            if meta.dropped_before > 0 {
+                self.device().dropped += meta.dropped_before;
+                self.telemetry.note(
+                    "camera",
+                    format!(
+                        "{}: {} frame(s) lost before sequence {}",
+                        source.name(),
+                        meta.dropped_before,
+                        meta.sequence
+                    ),
+                );
+            }
             let id = self.start_frame(buf, meta, fmt, replay)?;
             on_submit(id);
             n += 1;
@@ -101,10 +136,45 @@ impl Engine {
         }
         let due = applier.due(*frame);
         *frame += 1;
+        drop(g);
         if !due.is_empty() {
             source.set_controls(&due)?;
         }
+        let asked = std::mem::take(&mut self.device().requests);
+        for (id, v) in asked {
+            source.set_device_control(id, v)?;
+        }
+        let applied = source.take_applied();
+        if !applied.is_empty() {
+            for a in applied {
+                self.telemetry.note("ioctl", format!("{}: {a}", source.name()));
+            }
+            self.device().controls = source.device_controls();
+        }
         Ok(())
+    }
+
+    fn device(&self) -> std::sync::MutexGuard<'_, DeviceSide> {
+        self.device.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Set one of the device's own controls (a camera's exposure, test
+    /// pattern, flips ...) by hand: written before the next frame is read.
+    /// Exposure and gain set this way are overwritten by AE unless they are
+    /// also fixed with [`Engine::set_manual_controls`].
+    pub fn set_device_control(&self, id: u32, value: i64) {
+        self.device().requests.push((id, value));
+    }
+
+    /// The device's controls as last read or written (empty for sources
+    /// without any).
+    pub fn device_controls(&self) -> Vec<ControlInfo> {
+        self.device().controls.clone()
+    }
+
+    /// Frames the device lost (sequence gaps) in this engine's feeds.
+    pub fn device_dropped(&self) -> u64 {
+        self.device().dropped
     }
 
     /// Manual exposure/gain that win over AE (None gives control back).

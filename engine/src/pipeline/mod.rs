@@ -68,6 +68,7 @@ pub struct Engine {
         crate::controls::IoctlApplier,
         u64,
     )>,
+    device: Mutex<feed::DeviceSide>,
     config: EngineConfig,
     pub allocator_note: Option<String>,
     gpu: Option<Arc<GpuBackend>>,
@@ -144,6 +145,7 @@ impl Engine {
             launcher,
             plans: StandardPlans::new(),
             next_frame: Mutex::new(0),
+            device: Mutex::default(),
             controls_out: Mutex::new((
                 crate::controls::Coordinator::standard(config.sensor),
                 crate::controls::IoctlApplier::new(Default::default()),

@@ -99,7 +99,7 @@ impl Rig {
                 timestamp_ns: 0,
                 exposure_us: 0.0,
                 analogue_gain: 1.0,
-                controls: Default::default(),
+                ..Default::default()
             },
             format: format(),
             raw,
@@ -387,7 +387,7 @@ fn a_frame_that_cannot_start_leaves_nothing_behind() {
                 timestamp_ns: 0,
                 exposure_us: 0.0,
                 analogue_gain: 1.0,
-                controls: Default::default(),
+                ..Default::default()
             },
             format: format(),
             raw: stale,

@@ -2,6 +2,7 @@
 //! raw files, recorded sessions, and (in `v4l`-enabled builds, a later step)
 //! live cameras. Sources deliver sensor bytes exactly as the sensor would.
 
+pub mod camera;
 pub mod raw_file;
 pub mod session;
 pub mod synthetic;
@@ -13,14 +14,22 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Per-frame metadata as a sensor reports it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FrameMeta {
     pub sequence: u64,
     pub timestamp_ns: u64,
     pub exposure_us: f32,
     pub analogue_gain: f32,
+    /// The device's controls in effect for this frame, by name (a camera's).
     #[serde(default)]
     pub controls: BTreeMap<String, f64>,
+    /// Frames the device lost just before this one (a gap in its sequence).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_before: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +94,23 @@ pub trait FrameSource: Send {
     fn fps(&self) -> Option<f32> {
         None
     }
+    /// The sensor's ranges, steps and control delays, where the source
+    /// knows them (a camera reads them off its controls).
+    fn sensor_caps(&self) -> Option<crate::controls::SensorCaps> {
+        None
+    }
+    /// The device writes issued since the last call, for the telemetry log.
+    fn take_applied(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The device's own controls (a camera's), with their current values.
+    fn device_controls(&self) -> Vec<camera::controls::ControlInfo> {
+        Vec::new()
+    }
+    /// Set one of [`FrameSource::device_controls`] by hand.
+    fn set_device_control(&mut self, _id: u32, _value: i64) -> Result<(), SourceError> {
+        Err(SourceError::Spec(format!("{}: has no device controls", self.name())))
+    }
 }
 
 /// Geometry options for `raw:` and `synthetic:` sources.
@@ -96,6 +122,10 @@ pub struct SourceOptions {
     pub bayer: Option<BayerOrder>,
     pub packed: bool,
     pub stride: Option<u32>,
+    /// A camera's pixel format as a fourcc (`pRAA`, `RG10`, ...).
+    pub fourcc: Option<String>,
+    /// A camera's frame rate.
+    pub fps: Option<f32>,
 }
 
 impl SourceOptions {
@@ -125,13 +155,15 @@ pub fn demo_session_dir() -> Result<PathBuf, SourceError> {
 }
 
 /// A source as the command line spells it, parsed once: nothing or `demo`
-/// (the demo session), a session directory, `raw:PATH`, `synthetic:NAME`.
+/// (the demo session), a session directory, `raw:PATH`, `synthetic:NAME`,
+/// `v4l:/dev/videoN` (a camera).
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceSpec {
     Demo,
     Session(PathBuf),
     Raw(PathBuf),
     Synthetic(synthetic::Scene),
+    Camera(PathBuf),
 }
 
 impl SourceSpec {
@@ -139,6 +171,7 @@ impl SourceSpec {
         Ok(match spec {
             None | Some("demo") => SourceSpec::Demo,
             Some(s) if s.starts_with("raw:") => SourceSpec::Raw(PathBuf::from(&s[4..])),
+            Some(s) if s.starts_with("v4l:") => SourceSpec::Camera(PathBuf::from(&s[4..])),
             Some(s) if s.starts_with("synthetic:") => {
                 SourceSpec::Synthetic(synthetic::Scene::parse(&s[10..]).ok_or_else(|| {
                     SourceError::Spec(format!(
@@ -168,6 +201,7 @@ impl std::fmt::Display for SourceSpec {
             SourceSpec::Session(p) => write!(f, "{}", p.display()),
             SourceSpec::Raw(p) => write!(f, "raw:{}", p.display()),
             SourceSpec::Synthetic(s) => write!(f, "synthetic:{}", s.name()),
+            SourceSpec::Camera(p) => write!(f, "v4l:{}", p.display()),
         }
     }
 }
@@ -215,6 +249,15 @@ pub fn open_spec(
             })?;
             Ok(Box::new(synthetic::SyntheticSource::new(*scene, fmt)))
         }
+        SourceSpec::Camera(path) => Ok(Box::new(camera::V4l2Source::open(
+            path,
+            &camera::CameraRequest {
+                fourcc: opts.fourcc.clone(),
+                width: opts.width,
+                height: opts.height,
+                fps: opts.fps,
+            },
+        )?)),
         SourceSpec::Session(p) => {
             if p.is_dir() {
                 Ok(Box::new(session::SessionSource::open(p)?))
@@ -247,6 +290,10 @@ mod tests {
                 SourceSpec::Synthetic(synthetic::Scene::ZonePlate),
             ),
             (Some("some/dir"), SourceSpec::Session("some/dir".into())),
+            (
+                Some("v4l:/dev/video42"),
+                SourceSpec::Camera("/dev/video42".into()),
+            ),
         ] {
             let got = SourceSpec::parse(text).unwrap();
             assert_eq!(got, want);

@@ -81,7 +81,7 @@ impl FrameSource for RawFileSource {
             timestamp_ns: i as u64 * 33_333_333,
             exposure_us: 0.0,
             analogue_gain: 1.0,
-            controls: Default::default(),
+            ..Default::default()
         }))
     }
     fn seek(&mut self, index: u64) -> Result<(), SourceError> {

@@ -377,7 +377,7 @@ impl FrameSource for SyntheticSource {
             timestamp_ns: (n as f64 * 1e9 / self.model.fps as f64) as u64,
             exposure_us: self.exposure_us,
             analogue_gain: self.gain,
-            controls: Default::default(),
+            ..Default::default()
         }))
     }
     fn seek(&mut self, index: u64) -> Result<(), SourceError> {

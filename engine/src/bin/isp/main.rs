@@ -1,5 +1,7 @@
 //! `isp`: the headless CLI of ISP Studio.
 
+mod camera;
+
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use isp_engine::allocator::AllocatorKind;
@@ -48,6 +50,13 @@ struct SourceArgs {
     /// Bytes per row, when rows are padded.
     #[arg(long)]
     stride: Option<u32>,
+    /// A camera's pixel format, as a fourcc: pRAA (RAW10 CSI-2 packed),
+    /// RG10, RG12, ... (`isp devices` lists them).
+    #[arg(long = "format")]
+    fourcc: Option<String>,
+    /// A camera's frame rate.
+    #[arg(long)]
+    fps: Option<f32>,
 }
 
 fn parse_bayer(s: &str) -> Result<BayerOrder, String> {
@@ -72,10 +81,18 @@ fn parse_alloc(s: &str) -> Result<AllocatorKind, String> {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// List the cameras (V4L2 capture devices): formats, sizes, frame
+    /// rates and controls.
+    Devices {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the pipeline and write PNGs, telemetry.csv and summary.json.
     Process {
         /// A session directory, raw:PATH, synthetic:NAME (checker, gradient,
-        /// zoneplate, flat); none for the demo session.
+        /// zoneplate, flat), v4l:/dev/videoN (a camera); none for the demo
+        /// session.
         source: Option<String>,
         #[command(flatten)]
         geometry: SourceArgs,
@@ -102,7 +119,8 @@ enum Cmd {
         #[arg(long, default_value = "auto", value_parser = parse_backend)]
         backend: Backend,
     },
-    /// Record a source into a new session directory.
+    /// Record a source into a new session directory (a camera records
+    /// through the engine, with AE and AWB running).
     Record {
         source: String,
         #[command(flatten)]
@@ -171,6 +189,8 @@ fn opts(g: &SourceArgs) -> SourceOptions {
         bayer: g.bayer,
         packed: g.packed,
         stride: g.stride,
+        fourcc: g.fourcc.clone(),
+        fps: g.fps,
     }
 }
 
@@ -201,6 +221,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let r = match cli.cmd {
+        Cmd::Devices { json } => camera::devices(json),
         Cmd::Process {
             source,
             geometry,
@@ -323,9 +344,16 @@ fn process(
     let limit = frames.or(src.frame_count()).unwrap_or(30);
     let results = engine.subscribe(true);
     let out_dir = out.to_path_buf();
-    let writer = std::thread::spawn(move || -> Result<(u64, u64, Vec<String>), String> {
-        let (mut ok, mut bad, mut errors) = (0, 0, Vec::new());
+    // A camera stamps frames on CLOCK_MONOTONIC: how long from the driver's
+    // timestamp to the preview in hand.
+    let camera = spec.is_some_and(|s| s.starts_with("v4l:"));
+    let writer = std::thread::spawn(move || -> Result<(u64, u64, Vec<String>, Vec<f64>), String> {
+        let (mut ok, mut bad, mut errors, mut latency) = (0, 0, Vec::new(), Vec::new());
         while let Ok(r) = results.recv() {
+            if camera && r.outcome == Outcome::Ok {
+                let now = sources::camera::monotonic_ns();
+                latency.push(now.saturating_sub(r.meta.timestamp_ns) as f64 / 1e6);
+            }
             if r.outcome != Outcome::Ok {
                 bad += 1;
                 errors.push(format!(
@@ -347,17 +375,22 @@ fn process(
             }
             ok += 1;
         }
-        Ok((ok, bad, errors))
+        Ok((ok, bad, errors, latency))
     });
     let pb = progress(Some(limit));
     let fed = engine.feed(src.as_mut(), Some(limit), |_| pb.inc(1));
     engine.flush(Duration::from_secs(600));
     engine.shutdown();
     pb.finish_and_clear();
-    let (ok, bad, errors) = writer
+    let (ok, bad, errors, latency) = writer
         .join()
         .map_err(|_| "the PNG writer thread panicked".to_string())??;
-    let fed = fed.map_err(|e| e.to_string())?;
+    // A source that fails mid-stream (a camera unplugged) still leaves the
+    // frames made so far, the telemetry and the summary; then the error.
+    let (fed, source_error) = match fed {
+        Ok(n) => (n, None),
+        Err(e) => (engine.frames_submitted(), Some(e.to_string())),
+    };
     for e in &errors {
         eprintln!("isp: {e}");
     }
@@ -403,6 +436,19 @@ fn process(
         "stages": stages,
         "ipa": engine.ipa(),
     });
+    let mut summary = summary;
+    if camera {
+        let l = bench::Spread::of(latency);
+        summary["camera"] = serde_json::json!({
+            "fps": src.fps(),
+            "dropped": engine.device_dropped(),
+            "capture_to_preview_ms": {"p50": l.p50, "p99": l.p99, "mean": l.mean, "count": l.n},
+            "controls": engine.device_controls(),
+        });
+    }
+    if let Some(e) = &source_error {
+        summary["source_error"] = serde_json::json!(e);
+    }
     let sp = out.join("summary.json");
     std::fs::write(
         &sp,
@@ -413,6 +459,9 @@ fn process(
         "{}",
         serde_json::to_string_pretty(&summary).unwrap_or_default()
     );
+    if let Some(e) = source_error {
+        return Err(format!("{e} (stopped after {fed} frames; outputs in {})", out.display()));
+    }
     if bad > 0 {
         return Err(format!("{bad} frame(s) failed"));
     }
@@ -435,7 +484,11 @@ fn record(spec: &str, g: &SourceArgs, out: &Path, frames: u64, interval_ms: u64)
         }
     }
     let fmt = src.format();
-    let mut rec = SessionRecorder::create(out, fmt, &src.name()).map_err(|e| e.to_string())?;
+    let rec = SessionRecorder::create(out, fmt, &src.name()).map_err(|e| e.to_string())?;
+    if src.is_live() {
+        return record_live(src.as_mut(), rec, out, frames);
+    }
+    let mut rec = rec;
     let mut buf = vec![0u8; fmt.frame_bytes()];
     let pb = progress(Some(frames));
     for _ in 0..frames {
@@ -455,6 +508,51 @@ fn record(spec: &str, g: &SourceArgs, out: &Path, frames: u64, interval_ms: u64)
         "recorded {n} frames of {} into {}",
         fmt.describe(),
         out.display()
+    );
+    Ok(())
+}
+
+/// A camera records through the engine, so AE and AWB drive it while it
+/// records; each frame's metadata holds the controls that exposed it. A
+/// camera that fails mid-stream leaves a finished session of the frames
+/// read so far.
+fn record_live(src: &mut dyn sources::FrameSource, rec: SessionRecorder, out: &Path, frames: u64) -> Res {
+    let fmt = src.format();
+    let engine = Engine::new(
+        EngineConfig {
+            backend: Backend::Cpu,
+            telemetry_spill_dir: Some(out.to_path_buf()),
+            ..Default::default()
+        },
+        Tuning::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut tee = camera::Recording {
+        inner: src,
+        rec: Some(rec),
+        error: None,
+    };
+    let pb = progress(Some(frames));
+    let fed = engine.feed(&mut tee, Some(frames), |_| pb.inc(1));
+    engine.flush(Duration::from_secs(60));
+    engine.shutdown();
+    pb.finish_and_clear();
+    let rec = tee.rec.take();
+    let n = rec.as_ref().map_or(0, |r| r.frames());
+    if let Some(rec) = rec {
+        rec.finish().map_err(|e| e.to_string())?;
+    }
+    if let Some(e) = tee.error {
+        return Err(format!("{}: {e} (after {n} frames)", out.display()));
+    }
+    if let Err(e) = fed {
+        return Err(format!("{e} (the {n} frames recorded before it are in {})", out.display()));
+    }
+    println!(
+        "recorded {n} frames of {} into {} ({} lost by the camera)",
+        fmt.describe(),
+        out.display(),
+        engine.device_dropped()
     );
     Ok(())
 }

@@ -1,0 +1,322 @@
+//! A camera's controls: enumerated with VIDIOC_QUERY_EXT_CTRL and QUERYMENU
+//! (through the `v4l` crate), read and written with the EXT_CTRLS ioctls, and
+//! the map from the engine's sensor controls (exposure in microseconds,
+//! analogue gain as a factor) to the device's own units.
+
+use crate::controls::{ControlDelays, SensorCaps};
+use crate::algorithms::SensorConfig;
+use serde::Serialize;
+use v4l::control::{Type, Value};
+use v4l::v4l_sys;
+
+/// What kind of value a control takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ControlKind {
+    Integer,
+    Integer64,
+    Boolean,
+    Menu,
+    IntegerMenu,
+    Button,
+    /// Strings, compound and class controls: listed, not edited.
+    Other,
+}
+
+/// One control as the device describes it, with its current value.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ControlInfo {
+    pub id: u32,
+    pub name: String,
+    pub kind: ControlKind,
+    pub min: i64,
+    pub max: i64,
+    pub step: u64,
+    pub default: i64,
+    /// `None` where the value cannot be read (write-only, compound).
+    pub value: Option<i64>,
+    pub read_only: bool,
+    pub inactive: bool,
+    /// Menu entries: (index, name or value).
+    pub menu: Vec<(u32, String)>,
+}
+
+impl ControlInfo {
+    /// Whether a person can set it (qv4l2 shows the rest greyed out).
+    pub fn editable(&self) -> bool {
+        !self.read_only && !matches!(self.kind, ControlKind::Other)
+    }
+
+    /// The value the kernel would keep for `v`: clamped to the range and,
+    /// for integers, a whole number of steps from the minimum.
+    pub fn quantise(&self, v: i64) -> i64 {
+        let v = v.clamp(self.min, self.max);
+        match self.kind {
+            ControlKind::Integer | ControlKind::Integer64 => {
+                let step = self.step.max(1) as i64;
+                (self.min + (v - self.min + step / 2) / step * step).min(self.max)
+            }
+            _ => v,
+        }
+    }
+
+    /// "Exposure: 675 [1..2246 step 1] default 675".
+    pub fn describe(&self) -> String {
+        let value = self.value.map_or("-".to_string(), |v| v.to_string());
+        let mut s = match self.kind {
+            ControlKind::Boolean => format!("{} (bool): {value} default {}", self.name, self.default),
+            ControlKind::Menu | ControlKind::IntegerMenu => {
+                let items: Vec<String> =
+                    self.menu.iter().map(|(i, n)| format!("{i}={n}")).collect();
+                format!("{} (menu): {value} default {} [{}]", self.name, self.default, items.join(", "))
+            }
+            _ => format!(
+                "{}: {value} [{}..{} step {}] default {}",
+                self.name, self.min, self.max, self.step, self.default
+            ),
+        };
+        if self.read_only {
+            s.push_str(" read-only");
+        }
+        s
+    }
+}
+
+pub(crate) fn kind_of(t: Type) -> ControlKind {
+    match t {
+        Type::Integer => ControlKind::Integer,
+        Type::Integer64 => ControlKind::Integer64,
+        Type::Boolean => ControlKind::Boolean,
+        Type::Menu => ControlKind::Menu,
+        Type::IntegerMenu => ControlKind::IntegerMenu,
+        Type::Button => ControlKind::Button,
+        _ => ControlKind::Other,
+    }
+}
+
+/// Every control of an open device, with current values.
+pub fn enumerate(dev: &v4l::Device) -> std::io::Result<Vec<ControlInfo>> {
+    let descs = match dev.query_controls() {
+        Ok(d) => d,
+        // No controls at all: the enumeration's first call ends it.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::with_capacity(descs.len());
+    for d in descs {
+        let kind = kind_of(d.typ);
+        let flags = u32::from(d.flags);
+        let readable = matches!(
+            kind,
+            ControlKind::Integer
+                | ControlKind::Integer64
+                | ControlKind::Boolean
+                | ControlKind::Menu
+                | ControlKind::IntegerMenu
+        ) && flags & v4l_sys::V4L2_CTRL_FLAG_WRITE_ONLY == 0;
+        let value = if readable {
+            match dev.control(d.id).map(|c| c.value) {
+                Ok(Value::Integer(v)) => Some(v),
+                Ok(Value::Boolean(b)) => Some(b as i64),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        out.push(ControlInfo {
+            id: d.id,
+            name: d.name.clone(),
+            kind,
+            min: d.minimum,
+            max: d.maximum,
+            step: d.step,
+            default: d.default,
+            value,
+            read_only: flags & v4l_sys::V4L2_CTRL_FLAG_READ_ONLY != 0,
+            inactive: flags & v4l_sys::V4L2_CTRL_FLAG_INACTIVE != 0,
+            menu: d
+                .items
+                .iter()
+                .flatten()
+                .map(|(i, item)| (*i, item.to_string()))
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// Write controls, one VIDIOC_S_EXT_CTRLS per control class (the ioctl
+/// takes one class at a time).
+pub fn write(dev: &v4l::Device, values: &[(u32, i64)]) -> std::io::Result<()> {
+    let mut classes: Vec<u32> = values.iter().map(|(id, _)| id & 0xffff_0000).collect();
+    classes.dedup();
+    classes.sort_unstable();
+    classes.dedup();
+    for class in classes {
+        let batch: Vec<v4l::control::Control> = values
+            .iter()
+            .filter(|(id, _)| id & 0xffff_0000 == class)
+            .map(|&(id, v)| v4l::control::Control {
+                id,
+                value: Value::Integer(v),
+            })
+            .collect();
+        dev.set_controls(batch)?;
+    }
+    Ok(())
+}
+
+/// Frames between writing a control and the first frame it changes, as
+/// libcamera assumes for a sensor it has no table for: exposure and vertical
+/// blanking 2, everything else 1.
+pub fn delay_of(id: u32) -> u64 {
+    match id {
+        v4l_sys::V4L2_CID_EXPOSURE
+        | v4l_sys::V4L2_CID_EXPOSURE_ABSOLUTE
+        | v4l_sys::V4L2_CID_VBLANK => 2,
+        _ => 1,
+    }
+}
+
+/// The engine's sensor controls on this device.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SensorMap {
+    /// (control, microseconds per unit).
+    pub exposure: Option<(ControlInfo, f32)>,
+    /// (control, the value that means a gain of 1).
+    pub gain: Option<(ControlInfo, f32)>,
+}
+
+impl SensorMap {
+    /// Exposure: V4L2_CID_EXPOSURE in lines (the line time from the pixel
+    /// rate and horizontal blanking, else the frame interval over the
+    /// height), or V4L2_CID_EXPOSURE_ABSOLUTE in 100 us. Gain:
+    /// V4L2_CID_ANALOGUE_GAIN, else V4L2_CID_GAIN, its default value taken as
+    /// unity (there is no standard gain code; libcamera keeps a helper per
+    /// sensor model for it).
+    pub fn new(controls: &[ControlInfo], width: u32, height: u32, interval_s: f64) -> SensorMap {
+        let by = |id: u32| controls.iter().find(|c| c.id == id && !c.read_only).cloned();
+        let ro = |id: u32| controls.iter().find(|c| c.id == id).and_then(|c| c.value);
+        let line_us = match (ro(v4l_sys::V4L2_CID_PIXEL_RATE), ro(v4l_sys::V4L2_CID_HBLANK)) {
+            (Some(rate), Some(hblank)) if rate > 0 => {
+                ((width as i64 + hblank) as f64 / rate as f64 * 1e6) as f32
+            }
+            _ => (interval_s * 1e6 / height.max(1) as f64) as f32,
+        };
+        let exposure = by(v4l_sys::V4L2_CID_EXPOSURE)
+            .map(|c| (c, line_us))
+            .or_else(|| by(v4l_sys::V4L2_CID_EXPOSURE_ABSOLUTE).map(|c| (c, 100.0)));
+        let gain = by(v4l_sys::V4L2_CID_ANALOGUE_GAIN)
+            .or_else(|| by(v4l_sys::V4L2_CID_GAIN))
+            .map(|c| {
+                let unity = if c.default > 0 { c.default } else { c.min.max(1) };
+                (c, unity as f32)
+            });
+        SensorMap { exposure, gain }
+    }
+
+    /// The device value for an exposure in microseconds.
+    pub fn exposure_value(&self, us: f32) -> Option<(u32, i64)> {
+        let (c, unit) = self.exposure.as_ref()?;
+        Some((c.id, c.quantise((us / unit).round() as i64)))
+    }
+
+    pub fn gain_value(&self, gain: f32) -> Option<(u32, i64)> {
+        let (c, unity) = self.gain.as_ref()?;
+        Some((c.id, c.quantise((gain * unity).round() as i64)))
+    }
+
+    pub fn exposure_us(&self, value: i64) -> Option<f32> {
+        self.exposure.as_ref().map(|(_, unit)| value as f32 * unit)
+    }
+
+    pub fn gain(&self, value: i64) -> Option<f32> {
+        self.gain.as_ref().map(|(_, unity)| value as f32 / unity)
+    }
+
+    /// The ranges, steps and delays the Coordinator's limits use.
+    pub fn caps(&self) -> SensorCaps {
+        let d = SensorConfig::default();
+        let (min_e, max_e, line) = match &self.exposure {
+            Some((c, unit)) => (
+                c.min.max(1) as f32 * unit,
+                c.max as f32 * unit,
+                c.step.max(1) as f32 * unit,
+            ),
+            None => (d.min_exposure_us, d.max_exposure_us, 1.0),
+        };
+        let (min_g, max_g, step) = match &self.gain {
+            Some((c, unity)) => (
+                c.min as f32 / unity,
+                c.max as f32 / unity,
+                c.step.max(1) as f32 / unity,
+            ),
+            None => (1.0, 1.0, 0.0),
+        };
+        SensorCaps {
+            config: SensorConfig {
+                min_exposure_us: min_e,
+                max_exposure_us: max_e,
+                min_gain: min_g,
+                max_gain: max_g,
+            },
+            exposure_step_us: line,
+            gain_step: step,
+            delays: ControlDelays {
+                exposure: self.exposure.as_ref().map_or(2, |(c, _)| delay_of(c.id)),
+                gain: self.gain.as_ref().map_or(1, |(c, _)| delay_of(c.id)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int(id: u32, min: i64, max: i64, step: u64, default: i64) -> ControlInfo {
+        ControlInfo {
+            id,
+            name: format!("{id:#x}"),
+            kind: ControlKind::Integer,
+            min,
+            max,
+            step,
+            default,
+            value: Some(default),
+            read_only: false,
+            inactive: false,
+            menu: vec![],
+        }
+    }
+
+    #[test]
+    fn exposure_in_lines_and_gain_codes() {
+        let mut rate = int(v4l_sys::V4L2_CID_PIXEL_RATE, 0, i64::MAX, 1, 148_500_000);
+        rate.read_only = true;
+        let mut hblank = int(v4l_sys::V4L2_CID_HBLANK, 280, 280, 1, 280);
+        hblank.read_only = true;
+        let controls = vec![
+            int(v4l_sys::V4L2_CID_EXPOSURE, 1, 2246, 1, 675),
+            int(v4l_sys::V4L2_CID_ANALOGUE_GAIN, 256, 4096, 16, 256),
+            rate,
+            hblank,
+        ];
+        let m = SensorMap::new(&controls, 1920, 1080, 1.0 / 30.0);
+        // 2200 pixels a line at 148.5 MHz: 14.81 us.
+        let line = 2200.0 / 148.5;
+        assert_eq!(m.exposure_value(10_000.0), Some((v4l_sys::V4L2_CID_EXPOSURE, 675)));
+        assert!((m.exposure_us(675).unwrap() - 675.0 * line).abs() < 0.01);
+        // Gain quantised to the step of 16/256.
+        assert_eq!(m.gain_value(2.03), Some((v4l_sys::V4L2_CID_ANALOGUE_GAIN, 512)));
+        assert_eq!(m.gain_value(2.04), Some((v4l_sys::V4L2_CID_ANALOGUE_GAIN, 528)));
+        assert_eq!(m.gain_value(99.0).unwrap().1, 4096);
+        let caps = m.caps();
+        assert!((caps.config.max_exposure_us - 2246.0 * line).abs() < 0.1);
+        assert_eq!((caps.config.min_gain, caps.config.max_gain), (1.0, 16.0));
+        assert_eq!(caps.gain_step, 0.0625);
+        assert_eq!((caps.delays.exposure, caps.delays.gain), (2, 1));
+        // Without timing controls the line is the frame interval over the height.
+        let m = SensorMap::new(&controls[..2], 1920, 1080, 1.0 / 30.0);
+        assert!((m.exposure_us(1).unwrap() - 1e6 / 30.0 / 1080.0).abs() < 0.01);
+    }
+}
