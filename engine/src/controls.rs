@@ -63,7 +63,8 @@ impl Modifier for SensorLimits {
                 Control::AnalogueGain(g) => {
                     let g = g.clamp(s.min_gain, s.max_gain);
                     let g = if self.gain_step > 0.0 {
-                        let q = s.min_gain + ((g - s.min_gain) / self.gain_step).round() * self.gain_step;
+                        let q = s.min_gain
+                            + ((g - s.min_gain) / self.gain_step).round() * self.gain_step;
                         q.min(s.max_gain)
                     } else {
                         g
@@ -193,7 +194,11 @@ impl Coordinator {
             line_time_us: caps.exposure_step_us.max(1e-3),
             gain_step: caps.gain_step,
         };
-        match self.chain.iter().position(|m| m.name() == SensorLimits::NAME) {
+        match self
+            .chain
+            .iter()
+            .position(|m| m.name() == SensorLimits::NAME)
+        {
             Some(i) => self.chain[i] = Box::new(limits),
             None => self.chain.push(Box::new(limits)),
         }
@@ -267,10 +272,16 @@ impl IoctlApplier {
 
     /// Controls decided before frame `frame` is captured; they all take effect
     /// at `frame + max delay`. Returns that frame.
+    ///
+    /// Sets decided on consecutive frames overlap: the gain of one set is
+    /// written a frame after its exposure, when the next set's exposure is
+    /// written. A newer set replaces only writes aimed at its own target or
+    /// later (none, as targets grow with the frame); the older set's
+    /// remaining writes still go out, or it would never land whole.
     pub fn push(&mut self, frame: u64, controls: &[Control]) -> u64 {
         let target = frame + self.delays.max();
-        // A newer set replaces writes not yet issued.
-        self.queue.clear();
+        let delays = self.delays;
+        self.queue.retain(|(at, c)| at + delays.of(c) < target);
         for c in controls {
             self.queue.push_back((target - self.delays.of(c), *c));
         }
@@ -426,5 +437,35 @@ mod tests {
         assert_eq!(a.due(10), vec![Control::ExposureUs(5000.0)]);
         assert_eq!(a.due(11), vec![Control::AnalogueGain(2.0)]);
         assert_eq!(a.pending(), 0);
+    }
+
+    #[test]
+    fn sets_decided_every_frame_all_land() {
+        // AE decides every frame: each set's gain still goes out, a frame
+        // after its exposure, beside the next set's exposure.
+        let mut a = IoctlApplier::new(ControlDelays {
+            exposure: 2,
+            gain: 1,
+        });
+        let mut written = Vec::new();
+        for f in 0..4u64 {
+            let k = f as f32 + 1.0;
+            a.push(
+                f,
+                &[Control::ExposureUs(1000.0 * k), Control::AnalogueGain(k)],
+            );
+            written.push(a.due(f));
+        }
+        written.push(a.due(4));
+        assert_eq!(
+            written,
+            [
+                vec![Control::ExposureUs(1000.0)],
+                vec![Control::AnalogueGain(1.0), Control::ExposureUs(2000.0)],
+                vec![Control::AnalogueGain(2.0), Control::ExposureUs(3000.0)],
+                vec![Control::AnalogueGain(3.0), Control::ExposureUs(4000.0)],
+                vec![Control::AnalogueGain(4.0)],
+            ]
+        );
     }
 }

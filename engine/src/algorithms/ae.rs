@@ -1,6 +1,7 @@
 //! Mean-luminance AE: drive the mean luminance of the AE zones (after white
-//! balance, linear) to `target`, moving `speed` of the way per frame,
-//! exposure time first, then analogue gain.
+//! balance, linear) to `target`, moving `speed` of the way per frame within
+//! a stop of it (the whole way, up to `max_step`, further off), exposure
+//! time first, then analogue gain.
 
 use super::{AlgoInitError, AlgoResult, Algorithm, Control, SensorConfig, parse_params};
 use crate::stages::fields::Field;
@@ -89,7 +90,14 @@ impl Algorithm for MeanLuminanceAe {
     fn process(&self, stats: &Stats3A, r: &mut AlgoResult) {
         let y = Self::luminance(stats, r.next.wb_gains).max(1e-4);
         let want = (self.p.target / y).clamp(1.0 / self.p.max_step, self.p.max_step);
-        let factor = 1.0 + (want - 1.0) * self.p.speed;
+        // Damped within a stop of the target (noise, a moving scene); further
+        // off the whole step at once: frames are paired with the exposure
+        // that made them, so a full step does not overshoot.
+        let factor = if (0.5..=2.0).contains(&want) {
+            1.0 + (want - 1.0) * self.p.speed
+        } else {
+            want
+        };
         let s = &self.sensor;
         let total = (r.next.exposure_us * r.next.analogue_gain * factor).clamp(
             s.min_exposure_us * s.min_gain,

@@ -69,7 +69,16 @@ impl Engine {
         }
         self.device().controls = source.device_controls();
         let mut n = 0;
+        // On a live source, 3A's answer to the frame just submitted is
+        // worth waiting for (up to half a frame): written during the next
+        // frame's exposure it lands a frame sooner than at the next read.
+        let wait_for_algo = (source.is_live() && !replay)
+            .then(|| Duration::from_secs_f32(0.5 / source.fps().unwrap_or(30.0).max(1.0)));
+        let mut algo_target = None;
         while limit.is_none_or(|l| n < l) {
+            if let (Some(max), Some(target)) = (wait_for_algo, algo_target.take()) {
+                self.wait_for_algo_runs(target, max);
+            }
             if !source.is_live() {
                 while !self
                     .launcher
@@ -107,7 +116,9 @@ impl Engine {
                     ),
                 );
             }
+            let runs = self.ipa().frames_processed;
             let id = self.start_frame(buf, meta, fmt, replay)?;
+            algo_target = Some(runs + 1);
             on_submit(id);
             n += 1;
         }
@@ -147,11 +158,20 @@ impl Engine {
         let applied = source.take_applied();
         if !applied.is_empty() {
             for a in applied {
-                self.telemetry.note("ioctl", format!("{}: {a}", source.name()));
+                self.telemetry
+                    .note("ioctl", format!("{}: {a}", source.name()));
             }
             self.device().controls = source.device_controls();
         }
         Ok(())
+    }
+
+    /// Wait (polling, at most `max`) until 3A has run `target` times.
+    fn wait_for_algo_runs(&self, target: u64, max: Duration) {
+        let t0 = std::time::Instant::now();
+        while self.ipa().frames_processed < target && t0.elapsed() < max {
+            std::thread::sleep(Duration::from_micros(500));
+        }
     }
 
     fn device(&self) -> std::sync::MutexGuard<'_, DeviceSide> {

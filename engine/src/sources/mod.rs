@@ -109,7 +109,10 @@ pub trait FrameSource: Send {
     }
     /// Set one of [`FrameSource::device_controls`] by hand.
     fn set_device_control(&mut self, _id: u32, _value: i64) -> Result<(), SourceError> {
-        Err(SourceError::Spec(format!("{}: has no device controls", self.name())))
+        Err(SourceError::Spec(format!(
+            "{}: has no device controls",
+            self.name()
+        )))
     }
 }
 

@@ -12,8 +12,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use v4l::v4l2::vidioc::*;
 use v4l::v4l_sys::*;
+use v4l::v4l2::vidioc::*;
 
 /// A fault to inject at a frame (by sequence number).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,8 +34,12 @@ impl Faults {
     pub fn parse(s: &str) -> Result<Faults, String> {
         let mut v = Vec::new();
         for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
-            let (kind, n) = w.split_once('@').ok_or_else(|| format!("VCAM_FAULTS: {w}?"))?;
-            let n: u64 = n.parse().map_err(|_| format!("VCAM_FAULTS: {w}: not a frame"))?;
+            let (kind, n) = w
+                .split_once('@')
+                .ok_or_else(|| format!("VCAM_FAULTS: {w}?"))?;
+            let n: u64 = n
+                .parse()
+                .map_err(|_| format!("VCAM_FAULTS: {w}: not a frame"))?;
             v.push(match kind {
                 "gap" => Fault::Gap(n),
                 "eio" => Fault::Eio(n),
@@ -75,7 +79,9 @@ static CONFIG: LazyLock<Config> = LazyLock::new(|| {
         scene: env("VCAM_SCENE")
             .and_then(|s| Scene::parse(&s))
             .unwrap_or(Scene::Checker),
-        light: env("VCAM_LIGHT").and_then(|s| s.parse().ok()).unwrap_or(1.0),
+        light: env("VCAM_LIGHT")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1.0),
         exposure: env("VCAM_EXPOSURE").and_then(|s| s.parse().ok()),
         faults,
     }
@@ -200,8 +206,20 @@ fn controls(fmt: &Fmt, interval: (u32, u32), exposure: Option<i64>) -> Vec<Ctrl>
         2,
     );
     let mut v = vec![
-        ctrl(V4L2_CID_RED_BALANCE, "Red Balance", INT, (64, 1023, 1, 256), 1),
-        ctrl(V4L2_CID_BLUE_BALANCE, "Blue Balance", INT, (64, 1023, 1, 256), 1),
+        ctrl(
+            V4L2_CID_RED_BALANCE,
+            "Red Balance",
+            INT,
+            (64, 1023, 1, 256),
+            1,
+        ),
+        ctrl(
+            V4L2_CID_BLUE_BALANCE,
+            "Blue Balance",
+            INT,
+            (64, 1023, 1, 256),
+            1,
+        ),
         Ctrl {
             value: exposure.unwrap_or(exp.default).clamp(exp.min, exp.max),
             ..exp
@@ -210,25 +228,60 @@ fn controls(fmt: &Fmt, interval: (u32, u32), exposure: Option<i64>) -> Vec<Ctrl>
         ctrl(V4L2_CID_VFLIP, "Vertical Flip", BOOL, (0, 1, 1, 0), 1),
         Ctrl {
             read_only: true,
-            ..ctrl(V4L2_CID_VBLANK, "Vertical Blanking", INT, (fl - fmt.height as i64, fl - fmt.height as i64, 1, fl - fmt.height as i64), 0)
+            ..ctrl(
+                V4L2_CID_VBLANK,
+                "Vertical Blanking",
+                INT,
+                (
+                    fl - fmt.height as i64,
+                    fl - fmt.height as i64,
+                    1,
+                    fl - fmt.height as i64,
+                ),
+                0,
+            )
         },
         Ctrl {
             read_only: true,
-            ..ctrl(V4L2_CID_HBLANK, "Horizontal Blanking", INT, {
-                let hb = (LINE_LENGTH - fmt.width) as i64;
-                (hb, hb, 1, hb)
-            }, 0)
+            ..ctrl(
+                V4L2_CID_HBLANK,
+                "Horizontal Blanking",
+                INT,
+                {
+                    let hb = (LINE_LENGTH - fmt.width) as i64;
+                    (hb, hb, 1, hb)
+                },
+                0,
+            )
         },
-        ctrl(V4L2_CID_ANALOGUE_GAIN, "Analogue Gain", INT, (256, 4096, 16, 256), 1),
+        ctrl(
+            V4L2_CID_ANALOGUE_GAIN,
+            "Analogue Gain",
+            INT,
+            (256, 4096, 16, 256),
+            1,
+        ),
         Ctrl {
             read_only: true,
-            ..ctrl(V4L2_CID_PIXEL_RATE, "Pixel Rate", INT64, (PIXEL_RATE, PIXEL_RATE, 1, PIXEL_RATE), 0)
+            ..ctrl(
+                V4L2_CID_PIXEL_RATE,
+                "Pixel Rate",
+                INT64,
+                (PIXEL_RATE, PIXEL_RATE, 1, PIXEL_RATE),
+                0,
+            )
         },
         Ctrl {
             menu: &PATTERNS,
             ..ctrl(V4L2_CID_TEST_PATTERN, "Test Pattern", MENU, (0, 2, 1, 0), 1)
         },
-        ctrl(V4L2_CID_DIGITAL_GAIN, "Digital Gain", INT, (256, 4095, 1, 256), 1),
+        ctrl(
+            V4L2_CID_DIGITAL_GAIN,
+            "Digital Gain",
+            INT,
+            (256, 4095, 1, 256),
+            1,
+        ),
     ];
     v.sort_by_key(|c| c.id);
     v
@@ -340,7 +393,10 @@ fn drain(fd: c_int) {
 
 impl Dev {
     fn value(&self, id: u32) -> i64 {
-        self.ctrls.iter().find(|c| c.id == id).map_or(0, |c| c.value)
+        self.ctrls
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(0, |c| c.value)
     }
     fn line_us(&self) -> f32 {
         LINE_LENGTH as f32 / PIXEL_RATE as f32 * 1e6
@@ -377,7 +433,11 @@ impl Dev {
     /// Write a control: the value reads back at once; the picture changes
     /// `delay` frames after the frame being exposed now.
     fn write(&mut self, id: u32, v: i64) -> Result<(), c_int> {
-        let c = self.ctrls.iter_mut().find(|c| c.id == id).ok_or(libc::EINVAL)?;
+        let c = self
+            .ctrls
+            .iter_mut()
+            .find(|c| c.id == id)
+            .ok_or(libc::EINVAL)?;
         if c.read_only {
             return Err(libc::EACCES);
         }
@@ -471,11 +531,17 @@ pub fn mmap(fd: c_int, len: size_t, prot: c_int, flags: c_int, off: off_t) -> *m
     let d = dev();
     let index = (off >> 24) as usize;
     match d.bufs.get(index) {
-        Some(b) if !d.vanished && d.owner == Some(fd) && len <= b.mem.len && off & 0xff_ffff == 0 => {
+        Some(b)
+            if !d.vanished && d.owner == Some(fd) && len <= b.mem.len && off & 0xff_ffff == 0 =>
+        {
             real_mmap(len, prot, flags, b.mem.memfd, 0)
         }
         _ => {
-            set_errno(if d.vanished { libc::ENODEV } else { libc::EINVAL });
+            set_errno(if d.vanished {
+                libc::ENODEV
+            } else {
+                libc::EINVAL
+            });
             libc::MAP_FAILED
         }
     }
@@ -596,7 +662,10 @@ unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> Result<(), 
             }
             let &(w, h) = SIZES.get(f.index as usize).ok_or(libc::EINVAL)?;
             f.type_ = v4l2_frmsizetypes_V4L2_FRMSIZE_TYPE_DISCRETE;
-            f.__bindgen_anon_1.discrete = v4l2_frmsize_discrete { width: w, height: h };
+            f.__bindgen_anon_1.discrete = v4l2_frmsize_discrete {
+                width: w,
+                height: h,
+            };
         }
         VIDIOC_ENUM_FRAMEINTERVALS => {
             let f = unsafe { &mut *(arg as *mut v4l2_frmivalenum) };
@@ -714,7 +783,11 @@ unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> Result<(), 
             d.owner = Some(fd);
         }
         VIDIOC_QUERYBUF | VIDIOC_QBUF | VIDIOC_EXPBUF if d.owner != Some(fd) => {
-            return Err(if d.owner.is_some() { libc::EBUSY } else { libc::EINVAL });
+            return Err(if d.owner.is_some() {
+                libc::EBUSY
+            } else {
+                libc::EINVAL
+            });
         }
         VIDIOC_QUERYBUF => {
             let b = unsafe { &mut *(arg as *mut v4l2_buffer) };
@@ -834,7 +907,11 @@ unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> Result<(), 
             q.maximum = c.max;
             q.step = c.step;
             q.default_value = c.default;
-            q.flags = if c.read_only { V4L2_CTRL_FLAG_READ_ONLY } else { 0 };
+            q.flags = if c.read_only {
+                V4L2_CTRL_FLAG_READ_ONLY
+            } else {
+                0
+            };
             q.elem_size = if c.kind == INT64 { 8 } else { 4 };
             q.elems = 1;
         }
@@ -849,7 +926,11 @@ unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> Result<(), 
             q.maximum = c.max.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
             q.step = c.step as i32;
             q.default_value = c.default.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
-            q.flags = if c.read_only { V4L2_CTRL_FLAG_READ_ONLY } else { 0 };
+            q.flags = if c.read_only {
+                V4L2_CTRL_FLAG_READ_ONLY
+            } else {
+                0
+            };
         }
         VIDIOC_QUERYMENU => {
             let q = unsafe { &mut *(arg as *mut v4l2_querymenu) };
@@ -888,7 +969,11 @@ unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> Result<(), 
                     _ => None,
                 };
                 if let Some(e) = bad {
-                    x.error_idx = if request == VIDIOC_S_EXT_CTRLS { x.count } else { i as u32 };
+                    x.error_idx = if request == VIDIOC_S_EXT_CTRLS {
+                        x.count
+                    } else {
+                        i as u32
+                    };
                     return Err(e);
                 }
             }
@@ -896,7 +981,11 @@ unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> Result<(), 
                 let is64 = d.ctrls.iter().any(|k| k.id == c.id && k.kind == INT64);
                 if request == VIDIOC_S_EXT_CTRLS {
                     let v = unsafe {
-                        if is64 { c.__bindgen_anon_1.value64 } else { c.__bindgen_anon_1.value as i64 }
+                        if is64 {
+                            c.__bindgen_anon_1.value64
+                        } else {
+                            c.__bindgen_anon_1.value as i64
+                        }
                     };
                     d.write(c.id, v)?;
                 }
@@ -952,7 +1041,13 @@ fn new_buffer(len: usize) -> Result<Buf, c_int> {
         if memfd < 0 || libc::ftruncate(memfd, len as off_t) != 0 {
             return Err(libc::ENOMEM);
         }
-        let map = real_mmap(len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, memfd, 0);
+        let map = real_mmap(
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            memfd,
+            0,
+        );
         if map == libc::MAP_FAILED {
             libc::close(memfd);
             return Err(libc::ENOMEM);
@@ -965,13 +1060,19 @@ fn new_buffer(len: usize) -> Result<Buf, c_int> {
             }),
             state: BufState::Idle,
             seq: 0,
-            ts: libc::timeval { tv_sec: 0, tv_usec: 0 },
+            ts: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
         })
     }
 }
 
 fn monotonic() -> libc::timeval {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: a valid timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
     libc::timeval {
@@ -1004,10 +1105,17 @@ fn produce(generation: u64) {
             }
             let seq = d.next_seq;
             d.next_seq += 1;
-            while d.pending.front().is_some_and(|p| p.0 <= seq) {
-                if let Some((_, id, v)) = d.pending.pop_front() {
-                    d.land(id, v);
-                }
+            // Writes land in the order they were made, each at its own frame
+            // (a gain written after an exposure may land before it).
+            let due: Vec<(u32, i64)> = d
+                .pending
+                .iter()
+                .filter(|p| p.0 <= seq)
+                .map(|p| (p.1, p.2))
+                .collect();
+            d.pending.retain(|p| p.0 > seq);
+            for (id, v) in due {
+                d.land(id, v);
             }
             let faults = &CONFIG.faults;
             if faults.has(Fault::Vanish(seq)) {
@@ -1056,7 +1164,8 @@ fn produce(generation: u64) {
         // SAFETY: the buffer is Filling: nothing else writes it until it is
         // Done (the caller may read it only after a dequeue), and `mem`
         // keeps the mapping alive if the buffers are freed meanwhile.
-        let dst = unsafe { std::slice::from_raw_parts_mut(mem.map as *mut u8, fmt.sizeimage as usize) };
+        let dst =
+            unsafe { std::slice::from_raw_parts_mut(mem.map as *mut u8, fmt.sizeimage as usize) };
         render::frame(&fmt, &base, &look, seq, dst, &mut scratch);
         let mut d = dev();
         if !d.streaming || d.generation != generation {

@@ -81,7 +81,12 @@ pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t)
 /// # Safety
 /// libc's `openat`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn openat(dir: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+pub unsafe extern "C" fn openat(
+    dir: c_int,
+    path: *const c_char,
+    flags: c_int,
+    mode: mode_t,
+) -> c_int {
     // SAFETY: forwarded from the caller.
     if let Some(r) = unsafe { claim(path, flags) } {
         return r;
@@ -127,10 +132,16 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: c_ulong, arg: *mut c_void) ->
         return unsafe { device::ioctl(fd, request, arg) };
     }
     // SAFETY: the next `ioctl` with the caller's arguments.
-    unsafe { real!(c"ioctl", unsafe extern "C" fn(c_int, c_ulong, *mut c_void) -> c_int)(fd, request, arg) }
+    unsafe {
+        real!(
+            c"ioctl",
+            unsafe extern "C" fn(c_int, c_ulong, *mut c_void) -> c_int
+        )(fd, request, arg)
+    }
 }
 
-type SyscallFn = unsafe extern "C" fn(c_long, c_long, c_long, c_long, c_long, c_long, c_long) -> c_long;
+type SyscallFn =
+    unsafe extern "C" fn(c_long, c_long, c_long, c_long, c_long, c_long, c_long) -> c_long;
 
 /// # Safety
 /// libc's `syscall`: six argument registers are passed on whatever the call.
@@ -191,7 +202,13 @@ pub unsafe extern "C" fn mmap64(
 }
 
 /// The real `mmap`, for the device's own mappings.
-pub(crate) fn real_mmap(len: size_t, prot: c_int, flags: c_int, fd: c_int, off: off_t) -> *mut c_void {
+pub(crate) fn real_mmap(
+    len: size_t,
+    prot: c_int,
+    flags: c_int,
+    fd: c_int,
+    off: off_t,
+) -> *mut c_void {
     // SAFETY: a fresh mapping of a descriptor the device owns.
     unsafe { real!(c"mmap", MmapFn)(std::ptr::null_mut(), len, prot, flags, fd, off) }
 }
@@ -218,7 +235,12 @@ pub unsafe extern "C" fn opendir(name: *const c_char) -> *mut DIR {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn readdir64(d: *mut DIR) -> *mut dirent64 {
     // SAFETY: the next `readdir64` on the caller's stream.
-    let e = unsafe { real!(c"readdir64", unsafe extern "C" fn(*mut DIR) -> *mut dirent64)(d) };
+    let e = unsafe {
+        real!(
+            c"readdir64",
+            unsafe extern "C" fn(*mut DIR) -> *mut dirent64
+        )(d)
+    };
     if e.is_null() {
         return device::listing_extra(d as usize);
     }

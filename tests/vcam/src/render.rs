@@ -149,7 +149,14 @@ fn hash(a: u64, b: u64) -> usize {
 }
 
 /// Render frame `seq` into `dst` (the buffer, `sizeimage` long).
-pub fn frame(fmt: &Fmt, base: &[f32], look: &Look, seq: u64, dst: &mut [u8], scratch: &mut Vec<u16>) {
+pub fn frame(
+    fmt: &Fmt,
+    base: &[f32],
+    look: &Look,
+    seq: u64,
+    dst: &mut [u8],
+    scratch: &mut Vec<u16>,
+) {
     let m = SensorModel::default();
     let normal = &*NORMAL;
     let mask = normal.len() - 1;
@@ -182,7 +189,8 @@ pub fn frame(fmt: &Fmt, base: &[f32], look: &Look, seq: u64, dst: &mut [u8], scr
                     // Electrons: shot noise ~ sqrt(e); then read noise.
                     let e = s * e_per_unit;
                     let e = (e + e.sqrt() * normal[k & mask]).max(0.0);
-                    let dn = e / e_per_unit * range * wb[x & 1] + bl + read * normal[(k >> 17) & mask];
+                    let dn =
+                        e / e_per_unit * range * wb[x & 1] + bl + read * normal[(k >> 17) & mask];
                     *o = (dn + 0.5).clamp(0.0, max) as u16;
                     k = k.wrapping_add(0x9E37);
                 }
@@ -194,7 +202,11 @@ pub fn frame(fmt: &Fmt, base: &[f32], look: &Look, seq: u64, dst: &mut [u8], scr
             let bpl = fmt.bytesperline as usize;
             let enc = |v: f32| -> f32 {
                 let v = v.clamp(0.0, 1.0);
-                if v <= 0.003_130_8 { v * 12.92 } else { 1.055 * v.powf(1.0 / 2.4) - 0.055 }
+                if v <= 0.003_130_8 {
+                    v * 12.92
+                } else {
+                    1.055 * v.powf(1.0 / 2.4) - 0.055
+                }
             };
             for y in 0..h {
                 let mut k = hash(seq, y as u64);
@@ -216,7 +228,11 @@ pub fn frame(fmt: &Fmt, base: &[f32], look: &Look, seq: u64, dst: &mut [u8], scr
                     if let Pixels::Grey = fmt.pixels() {
                         row[x] = (luma * 255.0 + 0.5) as u8;
                     } else {
-                        let c = if x % 2 == 0 { (b - luma) * 0.564 } else { (r - luma) * 0.713 };
+                        let c = if x % 2 == 0 {
+                            (b - luma) * 0.564
+                        } else {
+                            (r - luma) * 0.713
+                        };
                         row[x * 2] = (16.0 + 219.0 * luma + 0.5) as u8;
                         row[x * 2 + 1] = (128.0 + 224.0 * c + 0.5).clamp(0.0, 255.0) as u8;
                     }
@@ -255,7 +271,9 @@ mod tests {
         let b = base(&key);
         let mut dst = vec![0u8; f.sizeimage as usize];
         frame(f, &b, look, 3, &mut dst, &mut Vec::new());
-        let Pixels::Bayer(rf) = f.pixels() else { panic!() };
+        let Pixels::Bayer(rf) = f.pixels() else {
+            panic!()
+        };
         let mut px = vec![0u16; 64 * 48];
         unpack(&rf, &dst, &mut px).unwrap();
         let g: Vec<f32> = (0..64 * 48)
@@ -269,8 +287,20 @@ mod tests {
     fn exposure_and_gain_scale_the_signal_above_the_pedestal() {
         let f = fmt(b"pRAA");
         let one = mean_green(&f, &Look::default()) - 64.0;
-        let two = mean_green(&f, &Look { exposure_us: 20_000.0, ..Look::default() }) - 64.0;
-        let gain = mean_green(&f, &Look { analogue_gain: 2.0, ..Look::default() }) - 64.0;
+        let two = mean_green(
+            &f,
+            &Look {
+                exposure_us: 20_000.0,
+                ..Look::default()
+            },
+        ) - 64.0;
+        let gain = mean_green(
+            &f,
+            &Look {
+                analogue_gain: 2.0,
+                ..Look::default()
+            },
+        ) - 64.0;
         // 18% grey at half sensitivity, vignetting of a few percent.
         assert!((one - 0.18 * 0.5 * 959.0).abs() < 10.0, "{one}");
         assert!((two / one - 2.0).abs() < 0.05, "{two} {one}");

@@ -1,8 +1,8 @@
 //! The CLI's camera verbs: `isp devices`, and recording a live source
 //! through the engine (so AE runs while it records).
 
-use isp_engine::controls::SensorCaps;
 use isp_engine::algorithms::Control;
+use isp_engine::controls::SensorCaps;
 use isp_engine::sources::camera::controls::ControlInfo;
 use isp_engine::sources::camera::list;
 use isp_engine::sources::session::SessionRecorder;
@@ -13,7 +13,10 @@ use isp_engine::types::RawFormat;
 pub fn devices(json: bool) -> Result<(), String> {
     let devs = list::devices();
     if json {
-        println!("{}", serde_json::to_string_pretty(&devs).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&devs).unwrap_or_default()
+        );
         return Ok(());
     }
     if devs.is_empty() {
@@ -22,7 +25,10 @@ pub fn devices(json: bool) -> Result<(), String> {
     }
     for d in devs {
         println!("{}: {} ({}, {})", d.path.display(), d.card, d.driver, d.bus);
-        println!("  buffers: mmap{}", if d.dmabuf { ", DMA-BUF export" } else { "" });
+        println!(
+            "  buffers: mmap{}",
+            if d.dmabuf { ", DMA-BUF export" } else { "" }
+        );
         println!("  formats:");
         for f in &d.formats {
             let raw = if f.raw { "" } else { " [not RAW: listed only]" };

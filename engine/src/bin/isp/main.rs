@@ -345,15 +345,25 @@ fn process(
     let results = engine.subscribe(true);
     let out_dir = out.to_path_buf();
     // A camera stamps frames on CLOCK_MONOTONIC: how long from the driver's
-    // timestamp to the preview in hand.
+    // timestamp to the preview in hand, seen by a subscriber that does
+    // nothing else (the PNG writer lags behind).
     let camera = spec.is_some_and(|s| s.starts_with("v4l:"));
-    let writer = std::thread::spawn(move || -> Result<(u64, u64, Vec<String>, Vec<f64>), String> {
-        let (mut ok, mut bad, mut errors, mut latency) = (0, 0, Vec::new(), Vec::new());
-        while let Ok(r) = results.recv() {
-            if camera && r.outcome == Outcome::Ok {
-                let now = sources::camera::monotonic_ns();
-                latency.push(now.saturating_sub(r.meta.timestamp_ns) as f64 / 1e6);
+    let latency = camera.then(|| {
+        let rx = engine.subscribe(false);
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            while let Ok(r) = rx.recv() {
+                if r.outcome == Outcome::Ok {
+                    let now = sources::camera::monotonic_ns();
+                    v.push(now.saturating_sub(r.meta.timestamp_ns) as f64 / 1e6);
+                }
             }
+            v
+        })
+    });
+    let writer = std::thread::spawn(move || -> Result<(u64, u64, Vec<String>), String> {
+        let (mut ok, mut bad, mut errors) = (0, 0, Vec::new());
+        while let Ok(r) = results.recv() {
             if r.outcome != Outcome::Ok {
                 bad += 1;
                 errors.push(format!(
@@ -375,16 +385,17 @@ fn process(
             }
             ok += 1;
         }
-        Ok((ok, bad, errors, latency))
+        Ok((ok, bad, errors))
     });
     let pb = progress(Some(limit));
     let fed = engine.feed(src.as_mut(), Some(limit), |_| pb.inc(1));
     engine.flush(Duration::from_secs(600));
     engine.shutdown();
     pb.finish_and_clear();
-    let (ok, bad, errors, latency) = writer
+    let (ok, bad, errors) = writer
         .join()
         .map_err(|_| "the PNG writer thread panicked".to_string())??;
+    let latency = latency.and_then(|t| t.join().ok()).unwrap_or_default();
     // A source that fails mid-stream (a camera unplugged) still leaves the
     // frames made so far, the telemetry and the summary; then the error.
     let (fed, source_error) = match fed {
@@ -460,7 +471,10 @@ fn process(
         serde_json::to_string_pretty(&summary).unwrap_or_default()
     );
     if let Some(e) = source_error {
-        return Err(format!("{e} (stopped after {fed} frames; outputs in {})", out.display()));
+        return Err(format!(
+            "{e} (stopped after {fed} frames; outputs in {})",
+            out.display()
+        ));
     }
     if bad > 0 {
         return Err(format!("{bad} frame(s) failed"));
@@ -516,7 +530,12 @@ fn record(spec: &str, g: &SourceArgs, out: &Path, frames: u64, interval_ms: u64)
 /// records; each frame's metadata holds the controls that exposed it. A
 /// camera that fails mid-stream leaves a finished session of the frames
 /// read so far.
-fn record_live(src: &mut dyn sources::FrameSource, rec: SessionRecorder, out: &Path, frames: u64) -> Res {
+fn record_live(
+    src: &mut dyn sources::FrameSource,
+    rec: SessionRecorder,
+    out: &Path,
+    frames: u64,
+) -> Res {
     let fmt = src.format();
     let engine = Engine::new(
         EngineConfig {
@@ -546,7 +565,10 @@ fn record_live(src: &mut dyn sources::FrameSource, rec: SessionRecorder, out: &P
         return Err(format!("{}: {e} (after {n} frames)", out.display()));
     }
     if let Err(e) = fed {
-        return Err(format!("{e} (the {n} frames recorded before it are in {})", out.display()));
+        return Err(format!(
+            "{e} (the {n} frames recorded before it are in {})",
+            out.display()
+        ));
     }
     println!(
         "recorded {n} frames of {} into {} ({} lost by the camera)",

@@ -3,8 +3,8 @@
 //! the map from the engine's sensor controls (exposure in microseconds,
 //! analogue gain as a factor) to the device's own units.
 
-use crate::controls::{ControlDelays, SensorCaps};
 use crate::algorithms::SensorConfig;
+use crate::controls::{ControlDelays, SensorCaps};
 use serde::Serialize;
 use v4l::control::{Type, Value};
 use v4l::v4l_sys;
@@ -63,11 +63,18 @@ impl ControlInfo {
     pub fn describe(&self) -> String {
         let value = self.value.map_or("-".to_string(), |v| v.to_string());
         let mut s = match self.kind {
-            ControlKind::Boolean => format!("{} (bool): {value} default {}", self.name, self.default),
+            ControlKind::Boolean => {
+                format!("{} (bool): {value} default {}", self.name, self.default)
+            }
             ControlKind::Menu | ControlKind::IntegerMenu => {
                 let items: Vec<String> =
                     self.menu.iter().map(|(i, n)| format!("{i}={n}")).collect();
-                format!("{} (menu): {value} default {} [{}]", self.name, self.default, items.join(", "))
+                format!(
+                    "{} (menu): {value} default {} [{}]",
+                    self.name,
+                    self.default,
+                    items.join(", ")
+                )
             }
             _ => format!(
                 "{}: {value} [{}..{} step {}] default {}",
@@ -194,9 +201,17 @@ impl SensorMap {
     /// unity (there is no standard gain code; libcamera keeps a helper per
     /// sensor model for it).
     pub fn new(controls: &[ControlInfo], width: u32, height: u32, interval_s: f64) -> SensorMap {
-        let by = |id: u32| controls.iter().find(|c| c.id == id && !c.read_only).cloned();
+        let by = |id: u32| {
+            controls
+                .iter()
+                .find(|c| c.id == id && !c.read_only)
+                .cloned()
+        };
         let ro = |id: u32| controls.iter().find(|c| c.id == id).and_then(|c| c.value);
-        let line_us = match (ro(v4l_sys::V4L2_CID_PIXEL_RATE), ro(v4l_sys::V4L2_CID_HBLANK)) {
+        let line_us = match (
+            ro(v4l_sys::V4L2_CID_PIXEL_RATE),
+            ro(v4l_sys::V4L2_CID_HBLANK),
+        ) {
             (Some(rate), Some(hblank)) if rate > 0 => {
                 ((width as i64 + hblank) as f64 / rate as f64 * 1e6) as f32
             }
@@ -208,7 +223,11 @@ impl SensorMap {
         let gain = by(v4l_sys::V4L2_CID_ANALOGUE_GAIN)
             .or_else(|| by(v4l_sys::V4L2_CID_GAIN))
             .map(|c| {
-                let unity = if c.default > 0 { c.default } else { c.min.max(1) };
+                let unity = if c.default > 0 {
+                    c.default
+                } else {
+                    c.min.max(1)
+                };
                 (c, unity as f32)
             });
         SensorMap { exposure, gain }
@@ -304,11 +323,20 @@ mod tests {
         let m = SensorMap::new(&controls, 1920, 1080, 1.0 / 30.0);
         // 2200 pixels a line at 148.5 MHz: 14.81 us.
         let line = 2200.0 / 148.5;
-        assert_eq!(m.exposure_value(10_000.0), Some((v4l_sys::V4L2_CID_EXPOSURE, 675)));
+        assert_eq!(
+            m.exposure_value(10_000.0),
+            Some((v4l_sys::V4L2_CID_EXPOSURE, 675))
+        );
         assert!((m.exposure_us(675).unwrap() - 675.0 * line).abs() < 0.01);
         // Gain quantised to the step of 16/256.
-        assert_eq!(m.gain_value(2.03), Some((v4l_sys::V4L2_CID_ANALOGUE_GAIN, 512)));
-        assert_eq!(m.gain_value(2.04), Some((v4l_sys::V4L2_CID_ANALOGUE_GAIN, 528)));
+        assert_eq!(
+            m.gain_value(2.03),
+            Some((v4l_sys::V4L2_CID_ANALOGUE_GAIN, 512))
+        );
+        assert_eq!(
+            m.gain_value(2.04),
+            Some((v4l_sys::V4L2_CID_ANALOGUE_GAIN, 528))
+        );
         assert_eq!(m.gain_value(99.0).unwrap().1, 4096);
         let caps = m.caps();
         assert!((caps.config.max_exposure_us - 2246.0 * line).abs() < 0.1);

@@ -120,7 +120,9 @@ pub(super) fn describe_open(
                         v4l::frameinterval::FrameIntervalEnum::Discrete(f) if f.numerator > 0 => {
                             Some(f.denominator as f32 / f.numerator as f32)
                         }
-                        v4l::frameinterval::FrameIntervalEnum::Stepwise(s) if s.min.numerator > 0 => {
+                        v4l::frameinterval::FrameIntervalEnum::Stepwise(s)
+                            if s.min.numerator > 0 =>
+                        {
                             Some(s.min.denominator as f32 / s.min.numerator as f32)
                         }
                         _ => None,
@@ -140,7 +142,8 @@ pub(super) fn describe_open(
             sizes,
         });
     }
-    let controls = controls::enumerate(dev).map_err(|e| super::dev_err(path, "VIDIOC_QUERY_EXT_CTRL", e))?;
+    let controls =
+        controls::enumerate(dev).map_err(|e| super::dev_err(path, "VIDIOC_QUERY_EXT_CTRL", e))?;
     Ok(DeviceInfo {
         path: path.to_path_buf(),
         card: caps.card.clone(),
@@ -164,7 +167,12 @@ fn probe_expbuf(dev: &v4l::Device) -> bool {
         req.count = 1;
         req.type_ = v4l2_buf_type_V4L2_BUF_TYPE_VIDEO_CAPTURE;
         req.memory = v4l2_memory_V4L2_MEMORY_MMAP;
-        if v4l::v4l2::ioctl(fd, v4l::v4l2::vidioc::VIDIOC_REQBUFS, (&mut req as *mut v4l2_requestbuffers).cast()).is_err()
+        if v4l::v4l2::ioctl(
+            fd,
+            v4l::v4l2::vidioc::VIDIOC_REQBUFS,
+            (&mut req as *mut v4l2_requestbuffers).cast(),
+        )
+        .is_err()
             || req.count == 0
         {
             return false;
@@ -173,12 +181,21 @@ fn probe_expbuf(dev: &v4l::Device) -> bool {
         exp.type_ = v4l2_buf_type_V4L2_BUF_TYPE_VIDEO_CAPTURE;
         exp.index = 0;
         exp.flags = libc::O_CLOEXEC as u32;
-        let ok = v4l::v4l2::ioctl(fd, v4l::v4l2::vidioc::VIDIOC_EXPBUF, (&mut exp as *mut v4l2_exportbuffer).cast()).is_ok();
+        let ok = v4l::v4l2::ioctl(
+            fd,
+            v4l::v4l2::vidioc::VIDIOC_EXPBUF,
+            (&mut exp as *mut v4l2_exportbuffer).cast(),
+        )
+        .is_ok();
         if ok && exp.fd >= 0 {
             libc::close(exp.fd);
         }
         req.count = 0;
-        let _ = v4l::v4l2::ioctl(fd, v4l::v4l2::vidioc::VIDIOC_REQBUFS, (&mut req as *mut v4l2_requestbuffers).cast());
+        let _ = v4l::v4l2::ioctl(
+            fd,
+            v4l::v4l2::vidioc::VIDIOC_REQBUFS,
+            (&mut req as *mut v4l2_requestbuffers).cast(),
+        );
         ok
     }
 }

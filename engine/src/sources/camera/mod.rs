@@ -73,7 +73,9 @@ pub(crate) fn dev_err(path: &Path, what: &str, e: std::io::Error) -> SourceError
     let hint = match e.raw_os_error() {
         Some(libc::ENOENT) => " (no such device: `isp devices` lists the cameras)",
         Some(libc::EBUSY) => " (the device is in use by another program)",
-        Some(libc::EACCES) | Some(libc::EPERM) => " (no permission: is the user in the `video` group?)",
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            " (no permission: is the user in the `video` group?)"
+        }
         Some(libc::ENODEV) => " (the device is gone: unplugged?)",
         _ => "",
     };
@@ -105,13 +107,20 @@ impl V4l2Source {
             .map_err(|e| dev_err(path, "VIDIOC_QUERYCAP", e))?;
         let flags = u32::from(caps.capabilities);
         if flags & v4l::v4l_sys::V4L2_CAP_VIDEO_CAPTURE == 0 {
-            return Err(SourceError::invalid(path, format!("{} is not a capture device", caps.card)));
+            return Err(SourceError::invalid(
+                path,
+                format!("{} is not a capture device", caps.card),
+            ));
         }
         let info = list::describe_open(path, &device, &caps)?;
-        let mut want = device.format().map_err(|e| dev_err(path, "VIDIOC_G_FMT", e))?;
+        let mut want = device
+            .format()
+            .map_err(|e| dev_err(path, "VIDIOC_G_FMT", e))?;
         if let Some(cc) = &req.fourcc {
             let bytes: [u8; 4] = cc.as_bytes().try_into().map_err(|_| {
-                SourceError::Spec(format!("--format {cc}: a fourcc is four characters (e.g. pRAA, RG10)"))
+                SourceError::Spec(format!(
+                    "--format {cc}: a fourcc is four characters (e.g. pRAA, RG10)"
+                ))
             })?;
             want.fourcc = v4l::FourCC::new(&bytes);
         }
@@ -134,7 +143,11 @@ impl V4l2Source {
             (Some(w), None) => (w, sizes.iter().find(|s| s.0 == w).map_or(0, |s| s.1)),
             (None, Some(h)) => (sizes.iter().find(|s| s.1 == h).map_or(0, |s| s.0), h),
             (None, None) if sizes.contains(&(want.width, want.height)) => (want.width, want.height),
-            (None, None) => sizes.iter().copied().max_by_key(|s| s.0 * s.1).unwrap_or((0, 0)),
+            (None, None) => sizes
+                .iter()
+                .copied()
+                .max_by_key(|s| s.0 * s.1)
+                .unwrap_or((0, 0)),
         };
         if !sizes.contains(&(w, h)) {
             let list: Vec<String> = sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
@@ -188,7 +201,10 @@ impl V4l2Source {
                 let list: Vec<String> = rates.iter().map(|r| format!("{r:.3}")).collect();
                 return Err(SourceError::invalid(
                     path,
-                    format!("{fps} fps is not offered at {w}x{h}; rates: {}", list.join(", ")),
+                    format!(
+                        "{fps} fps is not offered at {w}x{h}; rates: {}",
+                        list.join(", ")
+                    ),
                 ));
             }
             let frac = v4l::Fraction::new(1000, (fps * 1000.0).round() as u32);
@@ -196,7 +212,9 @@ impl V4l2Source {
                 .set_params(&v4l::video::capture::Parameters::new(frac))
                 .map_err(|e| dev_err(path, "VIDIOC_S_PARM", e))?;
         }
-        let params = device.params().map_err(|e| dev_err(path, "VIDIOC_G_PARM", e))?;
+        let params = device
+            .params()
+            .map_err(|e| dev_err(path, "VIDIOC_G_PARM", e))?;
         let interval_s = if params.interval.denominator > 0 {
             params.interval.numerator as f64 / params.interval.denominator as f64
         } else {
@@ -259,7 +277,8 @@ impl V4l2Source {
         if values.is_empty() {
             return Ok(());
         }
-        controls::write(&self.device, values).map_err(|e| dev_err(&self.path, "VIDIOC_S_EXT_CTRLS", e))?;
+        controls::write(&self.device, values)
+            .map_err(|e| dev_err(&self.path, "VIDIOC_S_EXT_CTRLS", e))?;
         let now = self.exposing_now();
         for &(id, v) in values {
             let name = self
@@ -272,11 +291,13 @@ impl V4l2Source {
             }
             if self.stream.is_none() {
                 self.effective.insert(id, v);
-                self.applied.push(format!("{name} = {v} (before streaming)"));
+                self.applied
+                    .push(format!("{name} = {v} (before streaming)"));
             } else {
                 let at = now + controls::delay_of(id);
                 self.landing.push_back((at, id, v));
-                self.applied.push(format!("{name} = {v}, lands at sequence {at}"));
+                self.applied
+                    .push(format!("{name} = {v}, lands at sequence {at}"));
             }
         }
         Ok(())
@@ -320,8 +341,9 @@ impl FrameSource for V4l2Source {
             return Ok(None);
         }
         if self.stream.is_none() {
-            let mut s = v4l::io::mmap::Stream::with_buffers(&self.device, Type::VideoCapture, BUFFERS)
-                .map_err(|e| dev_err(&self.path, "VIDIOC_REQBUFS", e))?;
+            let mut s =
+                v4l::io::mmap::Stream::with_buffers(&self.device, Type::VideoCapture, BUFFERS)
+                    .map_err(|e| dev_err(&self.path, "VIDIOC_REQBUFS", e))?;
             s.set_timeout(Duration::from_secs_f64((self.interval_s * 8.0).max(2.0)));
             self.stream = Some(s);
         }
@@ -360,13 +382,15 @@ impl FrameSource for V4l2Source {
         };
         self.dropped += dropped_before;
         self.last = Some((seq, ts));
-        while self.landing.front().is_some_and(|l| l.0 <= seq) {
-            if let Some((_, id, v)) = self.landing.pop_front() {
-                self.effective.insert(id, v);
-            }
+        // Each write lands at its own frame (a gain written after an
+        // exposure may land before it), in the order they were made.
+        for &(_, id, v) in self.landing.iter().filter(|l| l.0 <= seq) {
+            self.effective.insert(id, v);
         }
+        self.landing.retain(|l| l.0 > seq);
         let value = |c: &Option<(ControlInfo, f32)>| {
-            c.as_ref().and_then(|(c, _)| self.effective.get(&c.id).copied())
+            c.as_ref()
+                .and_then(|(c, _)| self.effective.get(&c.id).copied())
         };
         let exposure_us = value(&self.map.exposure)
             .and_then(|v| self.map.exposure_us(v))
@@ -415,10 +439,16 @@ impl FrameSource for V4l2Source {
 
     fn set_device_control(&mut self, id: u32, value: i64) -> Result<(), SourceError> {
         let Some(c) = self.controls.iter().find(|c| c.id == id) else {
-            return Err(SourceError::invalid(&self.path, format!("no control {id:#x}")));
+            return Err(SourceError::invalid(
+                &self.path,
+                format!("no control {id:#x}"),
+            ));
         };
         if !c.editable() {
-            return Err(SourceError::invalid(&self.path, format!("{} is read-only", c.name)));
+            return Err(SourceError::invalid(
+                &self.path,
+                format!("{} is read-only", c.name),
+            ));
         }
         let v = c.quantise(value);
         self.write(&[(id, v)])
