@@ -311,7 +311,7 @@ fn ae_run(light_note: &str) {
     );
     engine.shutdown();
     assert!(
-        first < 0.05 || first > 0.5,
+        !(0.05..=0.5).contains(&first),
         "{light_note}: the start was not far off: {first}"
     );
 }

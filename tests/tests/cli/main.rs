@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bench;
+mod camera;
 mod common;
 mod process;
 mod quiet;

@@ -1,0 +1,233 @@
+//! `isp devices`, `isp process v4l:` and `isp record v4l:` against the
+//! virtual camera (`scripts/virtual-camera.sh`), with faults injected: a lost
+//! frame, EIO mid-stream, the device vanishing. Every recording cut short is
+//! a finished session that replays.
+
+use crate::common::*;
+use isp_e2e::isp_bin;
+use isp_engine::sources::FrameSource;
+use isp_engine::sources::session::SessionSource;
+use std::path::Path;
+use std::process::Command;
+
+const DEV: &str = "v4l:/dev/video42";
+
+/// `isp ARGS` with the virtual camera present and `env` set.
+fn with_camera(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/virtual-camera.sh");
+    let o = Command::new(script)
+        .arg(isp_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the virtual camera script");
+    Run {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        code: o.status.code(),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Every frame of a session: (sequence, lost before it, exposure).
+fn session_frames(dir: &Path) -> Vec<(u64, u64, f32)> {
+    let mut src = SessionSource::open(dir).unwrap();
+    let mut buf = vec![0u8; src.format().frame_bytes()];
+    std::iter::from_fn(|| src.next_frame(&mut buf).unwrap())
+        .map(|m| (m.sequence, m.dropped_before, m.exposure_us))
+        .collect()
+}
+
+fn record_args<'a>(out: &'a str, frames: &'a str) -> Vec<&'a str> {
+    vec![
+        "record", DEV, "--format", "pRAA", "--width", "640", "--height", "480", "--fps", "60",
+        "--frames", frames, "--out", out,
+    ]
+}
+
+#[test]
+fn devices_lists_the_virtual_camera_and_says_when_there_is_none() {
+    let has_video = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("video"))
+        })
+        .unwrap_or(false);
+    let bare = isp(&["devices"]).ok();
+    if !has_video {
+        assert_eq!(
+            bare.stdout.trim(),
+            "no cameras found (no V4L2 capture device under /dev)"
+        );
+    }
+    let r = with_camera(&["devices"], &[]).ok();
+    for want in [
+        "/dev/video42: ISP Studio virtual camera",
+        "DMA-BUF export",
+        "pRAA RAW10 RGGB (CSI-2 packed)",
+        "1920x1080 @ 60.00, 30.00, 15.00 fps",
+        "YUYV YUV 4:2:2 (YUYV) [not RAW: listed only]",
+        "Exposure: 675 [1..2246 step 1] default 675",
+        "Analogue Gain: 256 [256..4096 step 16] default 256",
+        "Test Pattern (menu): 0 default 0 [0=Disabled, 1=Colour Bars, 2=Solid Grey]",
+        "Pixel Rate: 148500000",
+    ] {
+        assert!(r.stdout.contains(want), "{want:?} missing:\n{}", r.stdout);
+    }
+    let j = with_camera(&["devices", "--json"], &[]).ok().json();
+    let d = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == "/dev/video42")
+        .unwrap();
+    assert_eq!(d["formats"][0]["fourcc"], "pRAA");
+    assert_eq!(d["formats"].as_array().unwrap().len(), 8);
+}
+
+#[test]
+fn a_missing_camera_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = s(&tmp.path().join("out"));
+    isp(&["process", "v4l:/dev/video42", "--out", &out]).error(&[
+        "/dev/video42",
+        "no such device",
+        "isp devices",
+    ]);
+    with_camera(&["process", DEV, "--format", "YUYV", "--out", &out], &[]).error(&[
+        "/dev/video42",
+        "not RAW",
+        "pRAA",
+    ]);
+}
+
+#[test]
+fn process_from_the_camera_writes_frames_and_the_camera_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("live");
+    let o = s(&out);
+    let r = with_camera(
+        &[
+            "process",
+            DEV,
+            "--format",
+            "RG10",
+            "--width",
+            "640",
+            "--height",
+            "480",
+            "--fps",
+            "30",
+            "--frames",
+            "24",
+            "--backend",
+            "cpu",
+            "--out",
+            &o,
+        ],
+        &[],
+    )
+    .ok();
+    let v = r.json();
+    assert_eq!(v["frames"], 24);
+    assert_eq!(v["written"], 24);
+    assert_eq!(v["camera"]["dropped"], 0);
+    assert_eq!(v["camera"]["fps"], 30.0);
+    assert!(
+        v["camera"]["capture_to_preview_ms"]["count"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(
+        v["camera"]["capture_to_preview_ms"]["p50"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(files_with(&out, "png").len(), 24);
+    // Every control write is a telemetry row.
+    let csv = std::fs::read_to_string(out.join("telemetry.csv")).unwrap();
+    assert!(csv.contains("ioctl"), "no ioctl rows");
+    assert!(csv.contains("Exposure = "), "no exposure write");
+}
+
+#[test]
+fn a_lost_frame_is_counted_and_kept_in_the_session() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("gap");
+    let o = s(&out);
+    let r = with_camera(&record_args(&o, "12"), &[("VCAM_FAULTS", "gap@5")]).ok();
+    assert!(r.stdout.contains("recorded 12 frames"), "{}", r.stdout);
+    assert!(r.stdout.contains("(1 lost by the camera)"), "{}", r.stdout);
+    let f = session_frames(&out);
+    let seqs: Vec<u64> = f.iter().map(|f| f.0).collect();
+    assert_eq!(seqs, [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12]);
+    assert_eq!(f[5].1, 1);
+    assert!(
+        f.iter().all(|f| f.2 > 0.0),
+        "exposure in every frame's metadata"
+    );
+}
+
+#[test]
+fn eio_mid_stream_leaves_a_finished_session_that_replays() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("eio");
+    let o = s(&out);
+    with_camera(&record_args(&o, "60"), &[("VCAM_FAULTS", "eio@12")]).error(&[
+        "/dev/video42",
+        "VIDIOC_DQBUF",
+        "Input/output error",
+        "the 12 frames recorded before it",
+    ]);
+    let f = session_frames(&out);
+    assert_eq!(f.len(), 12);
+    assert_eq!(f[11].0, 11);
+    isp(&["info", &o]).ok();
+    let p = s(&tmp.path().join("replay"));
+    let v = isp(&["process", &o, "--backend", "cpu", "--out", &p])
+        .ok()
+        .json();
+    assert_eq!(v["written"], 12);
+}
+
+#[test]
+fn a_vanished_camera_stops_the_run_and_keeps_what_was_made() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("gone");
+    let o = s(&out);
+    with_camera(&record_args(&o, "60"), &[("VCAM_FAULTS", "vanish@9")])
+        .error(&["/dev/video42", "the device is gone"]);
+    assert_eq!(session_frames(&out).len(), 9);
+    isp(&["info", &o]).ok();
+    // `process` writes what it made, its telemetry and summary, then fails.
+    let p = tmp.path().join("proc");
+    let ps = s(&p);
+    with_camera(
+        &[
+            "process",
+            DEV,
+            "--width",
+            "640",
+            "--height",
+            "480",
+            "--frames",
+            "60",
+            "--backend",
+            "cpu",
+            "--out",
+            &ps,
+        ],
+        &[("VCAM_FAULTS", "vanish@9")],
+    )
+    .error(&[
+        "/dev/video42",
+        "the device is gone",
+        "stopped after 9 frames",
+    ]);
+    let summary = read_json(&p.join("summary.json"));
+    assert_eq!(summary["frames"], 9);
+    assert!(summary["source_error"].as_str().unwrap().contains("gone"));
+    assert!(p.join("telemetry.csv").exists());
+}

@@ -1,0 +1,152 @@
+//! Buffers and the sensor's clock: one frame per interval while streaming.
+
+use super::*;
+pub(super) fn new_buffer(len: usize) -> Result<Buf, c_int> {
+    // SAFETY: a fresh anonymous file, sized and mapped here.
+    unsafe {
+        let memfd = libc::memfd_create(c"isp-vcam-buffer".as_ptr(), libc::MFD_CLOEXEC);
+        if memfd < 0 || libc::ftruncate(memfd, len as off_t) != 0 {
+            return Err(libc::ENOMEM);
+        }
+        let map = real_mmap(
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            memfd,
+            0,
+        );
+        if map == libc::MAP_FAILED {
+            libc::close(memfd);
+            return Err(libc::ENOMEM);
+        }
+        Ok(Buf {
+            mem: Arc::new(Memory {
+                memfd,
+                len,
+                map: map as usize,
+            }),
+            state: BufState::Idle,
+            seq: 0,
+            ts: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+        })
+    }
+}
+
+pub(super) fn monotonic() -> libc::timeval {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    libc::timeval {
+        tv_sec: t.tv_sec,
+        tv_usec: t.tv_nsec / 1000,
+    }
+}
+
+/// The sensor: one frame per interval while streaming. A frame with no
+/// buffer queued for it is lost (the sequence number moves on).
+pub(super) fn produce(generation: u64) {
+    let mut scratch = Vec::new();
+    loop {
+        let deadline = {
+            let d = dev();
+            if !d.streaming || d.generation != generation {
+                return;
+            }
+            let interval = Duration::from_secs_f64(d.interval.0 as f64 / d.interval.1 as f64);
+            d.t0 + interval * (d.next_seq as u32 + 1)
+        };
+        let now = Instant::now();
+        if deadline > now {
+            std::thread::sleep(deadline - now);
+        }
+        let job = {
+            let mut d = dev();
+            if !d.streaming || d.generation != generation {
+                return;
+            }
+            let seq = d.next_seq;
+            d.next_seq += 1;
+            // Writes land in the order they were made, each at its own frame
+            // (a gain written after an exposure may land before it).
+            let due: Vec<(u32, i64)> = d
+                .pending
+                .iter()
+                .filter(|p| p.0 <= seq)
+                .map(|p| (p.1, p.2))
+                .collect();
+            d.pending.retain(|p| p.0 > seq);
+            for (id, v) in due {
+                d.land(id, v);
+            }
+            let faults = &CONFIG.faults;
+            if faults.has(Fault::Vanish(seq)) {
+                d.vanished = true;
+                for &(fd, _) in &d.open {
+                    signal(fd);
+                }
+                DEV.1.notify_all();
+                return;
+            }
+            if faults.has(Fault::Eio(seq)) {
+                d.eio = true;
+                if let Some(o) = d.owner {
+                    signal(o);
+                }
+                DEV.1.notify_all();
+                return;
+            }
+            if faults.has(Fault::Gap(seq)) {
+                None
+            } else if let Some(i) = d.queued.pop_front() {
+                d.bufs[i].state = BufState::Filling;
+                let key = render::BaseKey {
+                    fmt: d.fmt,
+                    scene: CONFIG.scene,
+                    pattern: d.live.pattern,
+                    hflip: d.live.hflip,
+                    vflip: d.live.vflip,
+                };
+                let base = match &d.base {
+                    Some((k, b)) if *k == key => b.clone(),
+                    _ => {
+                        let b = Arc::new(render::base(&key));
+                        d.base = Some((key, b.clone()));
+                        b
+                    }
+                };
+                Some((i, seq, d.bufs[i].mem.clone(), d.fmt, d.live, base))
+            } else {
+                None
+            }
+        };
+        let Some((i, seq, mem, fmt, look, base)) = job else {
+            continue;
+        };
+        // SAFETY: the buffer is Filling: nothing else writes it until it is
+        // Done (the caller may read it only after a dequeue), and `mem`
+        // keeps the mapping alive if the buffers are freed meanwhile.
+        let dst =
+            unsafe { std::slice::from_raw_parts_mut(mem.map as *mut u8, fmt.sizeimage as usize) };
+        render::frame(&fmt, &base, &look, seq, dst, &mut scratch);
+        let mut d = dev();
+        if !d.streaming || d.generation != generation {
+            return;
+        }
+        let ts = monotonic();
+        let b = &mut d.bufs[i];
+        b.state = BufState::Done;
+        b.seq = seq as u32;
+        b.ts = ts;
+        d.done.push_back(i);
+        if let Some(o) = d.owner {
+            signal(o);
+        }
+        DEV.1.notify_all();
+    }
+}
