@@ -61,6 +61,8 @@ pub struct PlayerStatus {
     pub notes: Vec<String>,
     pub opened: u64,
     pub recording: Option<Recording>,
+    /// Frames per second the source runs at, if it has a rate (a camera).
+    pub fps: Option<f32>,
 }
 
 /// A frame the engine ran, as a person knows it: its index in the source,
@@ -169,6 +171,21 @@ impl FrameSource for Replay<'_> {
     fn set_controls(&mut self, c: &[isp_engine::algorithms::Control]) -> Result<(), SourceError> {
         self.src.set_controls(c)
     }
+    fn fps(&self) -> Option<f32> {
+        self.src.fps()
+    }
+    fn sensor_caps(&self) -> Option<isp_engine::controls::SensorCaps> {
+        self.src.sensor_caps()
+    }
+    fn take_applied(&mut self) -> Vec<String> {
+        self.src.take_applied()
+    }
+    fn device_controls(&self) -> Vec<isp_engine::sources::camera::controls::ControlInfo> {
+        self.src.device_controls()
+    }
+    fn set_device_control(&mut self, id: u32, value: i64) -> Result<(), SourceError> {
+        self.src.set_device_control(id, value)
+    }
 }
 
 /// A source that keeps a copy of every frame it hands out, and writes it
@@ -229,6 +246,21 @@ impl FrameSource for Tee<'_> {
     fn set_controls(&mut self, c: &[isp_engine::algorithms::Control]) -> Result<(), SourceError> {
         self.src.set_controls(c)
     }
+    fn fps(&self) -> Option<f32> {
+        self.src.fps()
+    }
+    fn sensor_caps(&self) -> Option<isp_engine::controls::SensorCaps> {
+        self.src.sensor_caps()
+    }
+    fn take_applied(&mut self) -> Vec<String> {
+        self.src.take_applied()
+    }
+    fn device_controls(&self) -> Vec<isp_engine::sources::camera::controls::ControlInfo> {
+        self.src.device_controls()
+    }
+    fn set_device_control(&mut self, id: u32, value: i64) -> Result<(), SourceError> {
+        self.src.set_device_control(id, value)
+    }
 }
 
 pub struct Player {
@@ -274,6 +306,7 @@ impl Player {
             playing,
             looping: true,
             count: src.frame_count(),
+            fps: src.fps(),
             opened: 1,
             ..Default::default()
         }));
@@ -355,6 +388,9 @@ fn run(
         let (playing, _) = lock(&status);
         let cmd = if let Some(c) = queued.pop_front() {
             Some(c)
+        } else if playing && src.is_live() {
+            // A camera paces itself: its next frame is the wait.
+            rx.try_recv().ok()
         } else if playing {
             rx.recv_timeout(period).ok()
         } else {
@@ -408,6 +444,7 @@ fn run(
                         st.name = src.name();
                         st.format = Some(src.format());
                         st.count = src.frame_count();
+                        st.fps = src.fps();
                         st.position = 0;
                         st.opened += 1;
                         st.last_raw = None;

@@ -22,10 +22,11 @@ pub enum PaneKind {
     Buffers,
     Timeline,
     Log,
+    Camera,
 }
 
 impl PaneKind {
-    pub const ALL: [PaneKind; 9] = [
+    pub const ALL: [PaneKind; 10] = [
         PaneKind::Viewer,
         PaneKind::Parameters,
         PaneKind::Session,
@@ -35,6 +36,7 @@ impl PaneKind {
         PaneKind::Buffers,
         PaneKind::Timeline,
         PaneKind::Log,
+        PaneKind::Camera,
     ];
 }
 
@@ -42,8 +44,8 @@ impl PaneKind {
 const TREE_ID: &str = "workspace";
 
 /// The default layout: Parameters on the left; the Viewer in the middle
-/// over the Timeline, Lanes, Buffers and Log tabs; Session, Inspector and
-/// Histogram on the right.
+/// over the Timeline, Lanes, Buffers and Log tabs; Session (with Camera
+/// as a tab beside it), Inspector and Histogram on the right.
 pub fn default_tree() -> Tree<PaneKind> {
     let mut t = Tiles::default();
     let pane = |t: &mut Tiles<PaneKind>, k| {
@@ -64,7 +66,8 @@ pub fn default_tree() -> Tree<PaneKind> {
     let bottom = t.insert_tab_tile(bottom);
     let center = t.insert_vertical_tile(vec![viewer, bottom]);
     share(&mut t, center, &[(viewer, 2.4), (bottom, 1.0)]);
-    let session = pane(&mut t, PaneKind::Session);
+    let session = [PaneKind::Session, PaneKind::Camera].map(|k| t.insert_pane(k));
+    let session = t.insert_tab_tile(session.to_vec());
     let inspector = pane(&mut t, PaneKind::Inspector);
     let histogram = pane(&mut t, PaneKind::Histogram);
     let right = t.insert_vertical_tile(vec![session, inspector, histogram]);

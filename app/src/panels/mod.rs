@@ -3,6 +3,7 @@
 //! shown again from the Panels menu.
 
 mod buffers;
+mod camera;
 mod histogram;
 mod inspector;
 mod lanes;
@@ -14,6 +15,7 @@ pub mod viewer;
 mod zoom;
 
 pub use buffers::Buffers;
+pub use camera::Camera;
 pub use histogram::Histogram;
 pub use inspector::Inspector;
 pub use lanes::Lanes;
@@ -44,5 +46,6 @@ pub fn all(zoom: Option<f32>) -> Vec<Box<dyn Panel>> {
         Box::new(Buffers::default()),
         Box::new(Timeline::default()),
         Box::new(Log),
+        Box::new(Camera::default()),
     ]
 }

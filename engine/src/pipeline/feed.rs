@@ -15,6 +15,9 @@ pub(crate) struct DeviceSide {
     requests: Vec<(u32, i64)>,
     controls: Vec<ControlInfo>,
     dropped: u64,
+    /// 3A runs to wait for before the next live frame is read (kept across
+    /// feeds: a player feeds one frame at a time).
+    algo_target: Option<u64>,
 }
 
 impl Engine {
@@ -74,10 +77,12 @@ impl Engine {
         // frame's exposure it lands a frame sooner than at the next read.
         let wait_for_algo = (source.is_live() && !replay)
             .then(|| Duration::from_secs_f32(0.5 / source.fps().unwrap_or(30.0).max(1.0)));
-        let mut algo_target = None;
         while limit.is_none_or(|l| n < l) {
-            if let (Some(max), Some(target)) = (wait_for_algo, algo_target.take()) {
-                self.wait_for_algo_runs(target, max);
+            if let Some(max) = wait_for_algo {
+                let target = self.device().algo_target.take();
+                if let Some(target) = target {
+                    self.wait_for_algo_runs(target, max);
+                }
             }
             if !source.is_live() {
                 while !self
@@ -118,7 +123,9 @@ impl Engine {
             }
             let runs = self.ipa().frames_processed;
             let id = self.start_frame(buf, meta, fmt, replay)?;
-            algo_target = Some(runs + 1);
+            if wait_for_algo.is_some() {
+                self.device().algo_target = Some(runs + 1);
+            }
             on_submit(id);
             n += 1;
         }

@@ -212,6 +212,8 @@ struct Dev {
     /// Bumped on every STREAMON/STREAMOFF: a producer of an older stream stops.
     generation: u64,
     t0: Instant,
+    /// `t0` on CLOCK_MONOTONIC, in ns.
+    t0_ns: u64,
     /// The frame being exposed (the next to complete).
     next_seq: u64,
     eio: bool,
@@ -237,6 +239,7 @@ static DEV: LazyLock<(Mutex<Dev>, Condvar)> = LazyLock::new(|| {
         streaming: false,
         generation: 0,
         t0: Instant::now(),
+        t0_ns: 0,
         next_seq: 0,
         eio: false,
         vanished: false,

@@ -281,6 +281,7 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
                 d.streaming = true;
                 d.generation += 1;
                 d.t0 = Instant::now();
+                d.t0_ns = monotonic_ns();
                 d.next_seq = 0;
                 let generation = d.generation;
                 std::thread::Builder::new()

@@ -35,17 +35,15 @@ pub(super) fn new_buffer(len: usize) -> Result<Buf, c_int> {
     }
 }
 
-pub(super) fn monotonic() -> libc::timeval {
+/// Nanoseconds on CLOCK_MONOTONIC (the clock of V4L2 timestamps).
+pub(super) fn monotonic_ns() -> u64 {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: a valid timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    libc::timeval {
-        tv_sec: t.tv_sec,
-        tv_usec: t.tv_nsec / 1000,
-    }
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
 /// The sensor: one frame per interval while streaming. A frame with no
@@ -138,7 +136,14 @@ pub(super) fn produce(generation: u64) {
         if !d.streaming || d.generation != generation {
             return;
         }
-        let ts = monotonic();
+        // Stamped at the end of its frame time, as a driver stamps the
+        // end-of-frame interrupt (the copy into the buffer comes after).
+        let end =
+            d.t0_ns + ((seq + 1) as f64 * d.interval.0 as f64 / d.interval.1 as f64 * 1e9) as u64;
+        let ts = libc::timeval {
+            tv_sec: (end / 1_000_000_000) as libc::time_t,
+            tv_usec: ((end % 1_000_000_000) / 1000) as libc::suseconds_t,
+        };
         let b = &mut d.bufs[i];
         b.state = BufState::Done;
         b.seq = seq as u32;
