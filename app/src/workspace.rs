@@ -74,7 +74,7 @@ pub fn default_tree() -> Tree<PaneKind> {
     share(
         &mut t,
         right,
-        &[(session, 1.0), (inspector, 1.1), (histogram, 1.0)],
+        &[(session, 1.7), (inspector, 1.1), (histogram, 0.9)],
     );
     let root = t.insert_horizontal_tile(vec![params, center, right]);
     share(&mut t, root, &[(params, 1.0), (center, 2.6), (right, 1.15)]);

@@ -13,6 +13,8 @@ use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use isp_engine::algorithms::ae::MeanLuminanceAe;
 use isp_engine::gpu::Backend;
+use isp_engine::sources::FrameSource;
+use isp_engine::sources::session::SessionSource;
 use isp_studio::Options;
 use std::path::Path;
 use std::process::Command;
@@ -157,4 +159,67 @@ fn the_camera_panel_shows_the_controls_and_its_exposure_slider_brightens_the_pic
                 .is_some_and(|e| *e < ae_exposure * 1.5)
         })
     });
+    // Recording from the camera: a finished session whose frames carry the
+    // controls that exposed them.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("live");
+    h.state_mut().state.start_recording(&dir);
+    wait_for(&mut h, "12 frames recorded", |s| {
+        s.state
+            .player
+            .status()
+            .recording
+            .is_some_and(|r| r.frames >= 12)
+    });
+    h.state_mut().state.stop_recording();
+    wait_for(&mut h, "the recording to finish", |s| {
+        s.state.player.status().recording.is_none()
+    });
+    let mut session = SessionSource::open(&dir).unwrap();
+    assert!(session.frame_count().unwrap() >= 12);
+    let mut buf = vec![0u8; session.format().frame_bytes()];
+    let m = session.next_frame(&mut buf).unwrap().unwrap();
+    assert!(
+        m.controls.contains_key("Exposure") && m.exposure_us > 0.0,
+        "{m:?}"
+    );
+}
+
+#[test]
+fn a_camera_unplugged_while_recording_says_so_and_keeps_the_session() {
+    if in_child(
+        "a_camera_unplugged_while_recording_says_so_and_keeps_the_session",
+        &[("VCAM_FAULTS", "vanish@45")],
+    ) {
+        return;
+    }
+    let mut h = studio_with(
+        Options {
+            source: Some("v4l:/dev/video42".into()),
+            backend: Backend::Cpu,
+            ..Default::default()
+        },
+        [1280.0, 900.0],
+    );
+    wait_for(&mut h, "camera frames", |s| s.state.latest.is_some());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cut");
+    h.state_mut().state.start_recording(&dir);
+    wait_for(&mut h, "the camera to vanish", |s| {
+        s.state
+            .log
+            .iter()
+            .any(|l| l.text.contains("/dev/video42") && l.text.contains("gone"))
+    });
+    wait_for(&mut h, "the recording to finish", |s| {
+        s.state.player.status().recording.is_none()
+    });
+    assert!(!h.state().state.player.status().playing);
+    let mut session = SessionSource::open(&dir).unwrap();
+    let n = session.frame_count().unwrap();
+    assert!(n > 0 && n < 45, "{n} frames");
+    let mut buf = vec![0u8; session.format().frame_bytes()];
+    for _ in 0..n {
+        session.next_frame(&mut buf).unwrap().unwrap();
+    }
 }

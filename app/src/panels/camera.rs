@@ -139,7 +139,8 @@ impl Camera {
         let map = SensorMap::new(&controls, w, h, 1.0 / fps);
         let exposure_id = map.exposure.as_ref().map(|(c, _)| c.id);
         let gain_id = map.gain.as_ref().map(|(c, _)| c.id);
-        ui.spacing_mut().slider_width = (ui.available_width() - 220.0).clamp(60.0, 240.0);
+        // Name, slider, value box and the AE/Auto column fit the panel.
+        ui.spacing_mut().slider_width = (ui.available_width() - 260.0).clamp(50.0, 240.0);
         egui::Grid::new("camera-controls")
             .num_columns(4)
             .striped(true)
