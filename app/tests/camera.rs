@@ -30,6 +30,10 @@ fn in_child(test: &str, env: &[(&str, &str)]) -> bool {
     if vcam_loaded() {
         return false;
     }
+    // One camera test at a time: each wants the machine (1080p at 30 fps on
+    // two cores) and the device's timing.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/virtual-camera.sh");
     let out = Command::new(script)
         .arg(std::env::current_exe().unwrap())

@@ -28,7 +28,7 @@ impl Engine {
 
     /// Read frames from `source` and submit them, at most `limit`. Offline
     /// sources wait for a free slot (no frame is dropped); live sources never
-    /// wait. Controls from AE are applied to the source between frames.
+    /// wait (the realtime lane drops its oldest when it is full). Controls from AE are applied to the source between frames.
     /// `on_submit` sees each frame id. Returns the frames submitted.
     pub fn feed(
         &self,

@@ -329,12 +329,41 @@ impl Dev {
         c.value = v;
         let delay = c.delay;
         if self.streaming {
-            self.pending.push_back((self.next_seq + delay, id, v));
+            let at = self.exposing() + delay;
+            self.pending.push_back((at, id, v));
         } else {
             self.land(id, v);
         }
         Ok(())
     }
+    /// The frame being exposed now, by the sensor's clock: frame k is
+    /// exposed from `t0 + k * interval` to its end of frame a frame later
+    /// (whether or not the producer thread has caught up with it).
+    fn exposing(&self) -> u64 {
+        let interval_ns = self.interval.0 as f64 / self.interval.1 as f64 * 1e9;
+        (stream::monotonic_ns().saturating_sub(self.t0_ns) as f64 / interval_ns) as u64
+    }
+
+    /// The noiseless picture for the format, scene, pattern and flips in
+    /// effect, made when one of them changed.
+    fn base_now(&mut self) -> Arc<Vec<f32>> {
+        let key = render::BaseKey {
+            fmt: self.fmt,
+            scene: CONFIG.scene,
+            pattern: self.live.pattern,
+            hflip: self.live.hflip,
+            vflip: self.live.vflip,
+        };
+        match &self.base {
+            Some((k, b)) if *k == key => b.clone(),
+            _ => {
+                let b = Arc::new(render::base(&key));
+                self.base = Some((key, b.clone()));
+                b
+            }
+        }
+    }
+
     fn free_buffers(&mut self) {
         self.bufs.clear();
         self.queued.clear();

@@ -99,7 +99,8 @@ pub fn base(key: &BaseKey) -> Vec<f32> {
     };
     match key.fmt.pixels() {
         Pixels::Bayer(f) => {
-            let mut v = vec![0.0f32; w * h];
+            // The signal, then its square root (shot noise scales with it).
+            let mut v = vec![0.0f32; w * h * 2];
             for y in 0..h {
                 for x in 0..w {
                     let t = scene_rgb(key, x, y);
@@ -108,6 +109,10 @@ pub fn base(key: &BaseKey) -> Vec<f32> {
                     let cam = (k[0] * t[0] + k[1] * t[1] + k[2] * t[2]).max(0.0) * m.cast[c];
                     v[y * w + x] = cam * vig(x, y) * m.sensitivity;
                 }
+            }
+            let (signal, root) = v.split_at_mut(w * h);
+            for (r, s) in root.iter_mut().zip(signal.iter()) {
+                *r = s.sqrt();
             }
             v
         }
@@ -168,12 +173,16 @@ pub fn frame(
             let bl = m.black_level as f32 * (max + 1.0) / 1024.0;
             let range = max - bl;
             let read = m.read_noise * (max + 1.0) / 1024.0;
-            let e_per_unit = m.full_well / look.analogue_gain;
+            // Electrons e = s * full_well / gain, shot noise sqrt(e), back to
+            // signal units: sqrt(b) * sqrt(scale * gain / full_well).
+            let shot = (scale * look.analogue_gain / m.full_well).sqrt();
+            let (signal, root) = base.split_at(w * h);
             scratch.resize(w * h, 0);
             let tile = f.bayer.tile();
             for y in 0..h {
                 let mut k = hash(seq, y as u64);
-                let row = &base[y * w..(y + 1) * w];
+                let row = &signal[y * w..(y + 1) * w];
+                let roots = &root[y * w..(y + 1) * w];
                 let out = &mut scratch[y * w..(y + 1) * w];
                 let wb = [0, 1].map(|x| {
                     let c = tile[(y & 1) * 2 + x].rgb();
@@ -184,13 +193,9 @@ pub fn frame(
                             _ => 1.0,
                         }
                 });
-                for (x, (o, &b)) in out.iter_mut().zip(row).enumerate() {
-                    let s = (b * scale).min(1.5);
-                    // Electrons: shot noise ~ sqrt(e); then read noise.
-                    let e = s * e_per_unit;
-                    let e = (e + e.sqrt() * normal[k & mask]).max(0.0);
-                    let dn =
-                        e / e_per_unit * range * wb[x & 1] + bl + read * normal[(k >> 17) & mask];
+                for (x, ((o, &b), &rb)) in out.iter_mut().zip(row).zip(roots).enumerate() {
+                    let s = (b * scale).min(1.5) + rb * shot * normal[k & mask];
+                    let dn = s.max(0.0) * range * wb[x & 1] + bl + read * normal[(k >> 17) & mask];
                     *o = (dn + 0.5).clamp(0.0, max) as u16;
                     k = k.wrapping_add(0x9E37);
                 }

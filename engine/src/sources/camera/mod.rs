@@ -1,6 +1,6 @@
 //! Live V4L2 cameras through the `v4l` crate: the device's formats, sizes,
 //! rates and controls (`list`), and [`V4l2Source`], a [`FrameSource`] that
-//! streams mmap buffers (at least four; `bytesperline` kept as the frame's
+//! streams mmap buffers (six; `bytesperline` kept as the frame's
 //! stride), keeps the driver's sequence numbers and timestamps, finds lost
 //! frames from sequence gaps, and writes sensor controls, pairing each frame
 //! with the controls that really exposed it (libcamera's DelayedControls:
@@ -37,8 +37,10 @@ pub struct CameraRequest {
     pub fps: Option<f32>,
 }
 
-/// Buffers requested from the driver.
-pub const BUFFERS: u32 = 4;
+/// Buffers requested from the driver: the engine holds one while it copies,
+/// and a frame needs a buffer queued before it starts, so six leave room for
+/// a few frames of lag (a loaded machine) before the driver loses one.
+pub const BUFFERS: u32 = 6;
 
 pub struct V4l2Source {
     path: PathBuf,

@@ -278,6 +278,9 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
                 return Err(libc::EINVAL);
             }
             if !d.streaming {
+                // The sensor's picture is ready before its clock starts (at
+                // 1080p it takes a while, which would lose the first frames).
+                d.base_now();
                 d.streaming = true;
                 d.generation += 1;
                 d.t0 = Instant::now();

@@ -46,30 +46,35 @@ pub(super) fn monotonic_ns() -> u64 {
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
 
-/// The sensor: one frame per interval while streaming. A frame with no
-/// buffer queued for it is lost (the sequence number moves on).
+/// The sensor: one frame per interval while streaming. Frame k is exposed
+/// and read out from `t0 + k * interval` to its end of frame a frame later:
+/// it takes the controls landed by its start and the buffer queued first
+/// (none queued: the frame is lost, the sequence number moves on), is
+/// rendered meanwhile, and is done at its end of frame.
 pub(super) fn produce(generation: u64) {
     let mut scratch = Vec::new();
     loop {
-        let deadline = {
+        let (start, interval) = {
             let d = dev();
             if !d.streaming || d.generation != generation {
                 return;
             }
             let interval = Duration::from_secs_f64(d.interval.0 as f64 / d.interval.1 as f64);
-            d.t0 + interval * (d.next_seq as u32 + 1)
+            (d.t0 + interval * d.next_seq as u32, interval)
         };
         let now = Instant::now();
-        if deadline > now {
-            std::thread::sleep(deadline - now);
+        if start > now {
+            std::thread::sleep(start - now);
         }
         let job = {
             let mut d = dev();
             if !d.streaming || d.generation != generation {
                 return;
             }
-            let seq = d.next_seq;
-            d.next_seq += 1;
+            // A sensor does not wait: frames whose time passed while this
+            // thread was late (starved of CPU) are lost.
+            let seq = d.next_seq.max(d.exposing());
+            d.next_seq = seq + 1;
             // Writes land in the order they were made, each at its own frame
             // (a gain written after an exposure may land before it).
             let due: Vec<(u32, i64)> = d
@@ -83,18 +88,27 @@ pub(super) fn produce(generation: u64) {
                 d.land(id, v);
             }
             let faults = &CONFIG.faults;
-            if faults.has(Fault::Vanish(seq)) {
-                d.vanished = true;
-                for &(fd, _) in &d.open {
-                    signal(fd);
+            let vanish = faults.has(Fault::Vanish(seq));
+            if vanish || faults.has(Fault::Eio(seq)) {
+                // The fault strikes at the end of this frame: the frames
+                // before it were delivered a frame earlier.
+                let end = d.t0 + interval * (seq as u32 + 1);
+                drop(d);
+                let now = Instant::now();
+                if end > now {
+                    std::thread::sleep(end - now);
                 }
-                DEV.1.notify_all();
-                return;
-            }
-            if faults.has(Fault::Eio(seq)) {
-                d.eio = true;
-                if let Some(o) = d.owner {
-                    signal(o);
+                let mut d = dev();
+                if vanish {
+                    d.vanished = true;
+                    for &(fd, _) in &d.open {
+                        signal(fd);
+                    }
+                } else {
+                    d.eio = true;
+                    if let Some(o) = d.owner {
+                        signal(o);
+                    }
                 }
                 DEV.1.notify_all();
                 return;
@@ -103,21 +117,7 @@ pub(super) fn produce(generation: u64) {
                 None
             } else if let Some(i) = d.queued.pop_front() {
                 d.bufs[i].state = BufState::Filling;
-                let key = render::BaseKey {
-                    fmt: d.fmt,
-                    scene: CONFIG.scene,
-                    pattern: d.live.pattern,
-                    hflip: d.live.hflip,
-                    vflip: d.live.vflip,
-                };
-                let base = match &d.base {
-                    Some((k, b)) if *k == key => b.clone(),
-                    _ => {
-                        let b = Arc::new(render::base(&key));
-                        d.base = Some((key, b.clone()));
-                        b
-                    }
-                };
+                let base = d.base_now();
                 Some((i, seq, d.bufs[i].mem.clone(), d.fmt, d.live, base))
             } else {
                 None
@@ -132,12 +132,20 @@ pub(super) fn produce(generation: u64) {
         let dst =
             unsafe { std::slice::from_raw_parts_mut(mem.map as *mut u8, fmt.sizeimage as usize) };
         render::frame(&fmt, &base, &look, seq, dst, &mut scratch);
+        let end_of_frame = {
+            let d = dev();
+            d.t0 + interval * (seq as u32 + 1)
+        };
+        let now = Instant::now();
+        if end_of_frame > now {
+            std::thread::sleep(end_of_frame - now);
+        }
         let mut d = dev();
         if !d.streaming || d.generation != generation {
             return;
         }
-        // Stamped at the end of its frame time, as a driver stamps the
-        // end-of-frame interrupt (the copy into the buffer comes after).
+        // Stamped at its end of frame, as a driver stamps the end-of-frame
+        // interrupt.
         let end =
             d.t0_ns + ((seq + 1) as f64 * d.interval.0 as f64 / d.interval.1 as f64 * 1e9) as u64;
         let ts = libc::timeval {
