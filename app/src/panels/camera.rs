@@ -140,7 +140,7 @@ impl Camera {
         let exposure_id = map.exposure.as_ref().map(|(c, _)| c.id);
         let gain_id = map.gain.as_ref().map(|(c, _)| c.id);
         // Name, slider, value box and the AE/Auto column fit the panel.
-        ui.spacing_mut().slider_width = (ui.available_width() - 260.0).clamp(50.0, 240.0);
+        ui.spacing_mut().slider_width = (ui.available_width() - 285.0).clamp(40.0, 240.0);
         egui::Grid::new("camera-controls")
             .num_columns(4)
             .striped(true)
