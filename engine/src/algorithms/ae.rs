@@ -1,7 +1,7 @@
 //! Mean-luminance AE: drive the mean luminance of the AE zones (after white
 //! balance, linear) to `target`, moving `speed` of the way per frame within
-//! a stop of it (the whole way, up to `max_step`, further off), exposure
-//! time first, then analogue gain.
+//! a stop of it (the whole way, up to `max_step`, further off; nothing
+//! within `tolerance`), exposure time first, then analogue gain.
 
 use super::{AlgoInitError, AlgoResult, Algorithm, Control, SensorConfig, parse_params};
 use crate::stages::fields::Field;
@@ -16,6 +16,10 @@ pub struct MeanLuminanceParams {
     pub speed: f32,
     /// Largest change of exposure per frame (factor).
     pub max_step: f32,
+    /// Within this fraction of the target nothing changes (the sensor's
+    /// steps would otherwise make AE hop between the two levels either side
+    /// of it).
+    pub tolerance: f32,
 }
 
 impl MeanLuminanceParams {
@@ -23,6 +27,7 @@ impl MeanLuminanceParams {
         Field::closed("target", 0.0, 1.0).open_min().open_max(),
         Field::closed("speed", 0.0, 1.0),
         Field::closed("max_step", 1.0, f64::INFINITY).slider(1.0, 16.0),
+        Field::closed("tolerance", 0.0, 0.5),
     ];
 }
 
@@ -32,6 +37,7 @@ impl Default for MeanLuminanceParams {
             target: 0.18,
             speed: 0.5,
             max_step: 4.0,
+            tolerance: 0.03,
         }
     }
 }
@@ -78,6 +84,7 @@ impl Algorithm for MeanLuminanceAe {
         super::check_field(f, "target", p.target as f64)?;
         super::check_field(f, "speed", p.speed as f64)?;
         super::check_field(f, "max_step", p.max_step as f64)?;
+        super::check_field(f, "tolerance", p.tolerance as f64)?;
         self.p = p;
         Ok(())
     }
@@ -90,6 +97,11 @@ impl Algorithm for MeanLuminanceAe {
     fn process(&self, stats: &Stats3A, r: &mut AlgoResult) {
         let y = Self::luminance(stats, r.next.wb_gains).max(1e-4);
         let want = (self.p.target / y).clamp(1.0 / self.p.max_step, self.p.max_step);
+        let want = if (y / self.p.target - 1.0).abs() <= self.p.tolerance {
+            1.0
+        } else {
+            want
+        };
         // Damped within a stop of the target (noise, a moving scene); further
         // off the whole step at once: frames are paired with the exposure
         // that made them, so a full step does not overshoot.
@@ -154,6 +166,29 @@ mod tests {
         assert_eq!(r2.next.exposure_us, 33_000.0);
         assert!((r2.next.analogue_gain - 80_000.0 / 33_000.0).abs() < 0.01);
         assert!(r2.controls.contains(&Control::ExposureUs(33_000.0)));
+    }
+
+    #[test]
+    fn within_the_tolerance_nothing_moves() {
+        let mut ae = MeanLuminanceAe::default();
+        ae.init(&serde_json::json!({"target": 0.2, "tolerance": 0.05}))
+            .unwrap();
+        let ctx = IpaContext {
+            wb_gains: [1.0; 3],
+            exposure_us: 10_000.0,
+            analogue_gain: 1.0,
+            ..Default::default()
+        };
+        for (level, moves) in [(0.195, false), (0.209, false), (0.185, true), (0.215, true)] {
+            let mut r = AlgoResult::new(&ctx);
+            ae.process(&stats_of((level * 65535.0) as u16), &mut r);
+            assert_eq!(
+                r.next.exposure_us != 10_000.0,
+                moves,
+                "{level}: {:?}",
+                r.next
+            );
+        }
     }
 
     #[test]
