@@ -30,6 +30,12 @@ fn in_child(test: &str, env: &[(&str, &str)]) -> bool {
     if vcam_loaded() {
         return false;
     }
+    // A child without the library (LD_PRELOAD ignored) must not start
+    // children of its own.
+    assert!(
+        std::env::var_os("ISP_VCAM_CHILD").is_none(),
+        "the virtual camera is not loaded in the child: is LD_PRELOAD honoured?"
+    );
     // One camera test at a time: each wants the machine (1080p at 30 fps on
     // two cores) and the device's timing.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -39,6 +45,7 @@ fn in_child(test: &str, env: &[(&str, &str)]) -> bool {
         .arg(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .envs(env.iter().copied())
+        .env("ISP_VCAM_CHILD", "1")
         .output()
         .unwrap();
     let text =
@@ -112,7 +119,6 @@ fn the_camera_panel_shows_the_controls_and_its_exposure_slider_brightens_the_pic
     });
     let ae_exposure = h.state().state.latest.as_ref().unwrap().meta.controls["Exposure"];
     let before = mean(&latest_preview(&h));
-    // A real click near the right end of the exposure slider.
     let slider = h.get_by_role_and_label(Role::Slider, "Exposure");
     slider.scroll_to_me();
     h.run_steps(2);

@@ -155,12 +155,19 @@ impl Engine {
         let due = applier.due(*frame);
         *frame += 1;
         drop(g);
-        if !due.is_empty() {
-            source.set_controls(&due)?;
+        // A refused write (a control grabbed while streaming, one made
+        // inactive by an auto mode) is logged; the stream goes on. A device
+        // that is gone says so at the next frame.
+        if !due.is_empty()
+            && let Err(e) = source.set_controls(&due)
+        {
+            self.telemetry.note("ioctl", format!("refused: {e}"));
         }
         let asked = std::mem::take(&mut self.device().requests);
         for (id, v) in asked {
-            source.set_device_control(id, v)?;
+            if let Err(e) = source.set_device_control(id, v) {
+                self.telemetry.note("ioctl", format!("refused: {e}"));
+            }
         }
         let applied = source.take_applied();
         if !applied.is_empty() {

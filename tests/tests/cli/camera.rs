@@ -12,6 +12,13 @@ use std::process::Command;
 
 const DEV: &str = "v4l:/dev/video42";
 
+/// The camera tests one at a time (each wants the machine and the device's
+/// timing): a test holds this for its whole run.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// `isp ARGS` with the virtual camera present and `env` set.
 fn with_camera(args: &[&str], env: &[(&str, &str)]) -> Run {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/virtual-camera.sh");
@@ -47,6 +54,7 @@ fn record_args<'a>(out: &'a str, frames: &'a str) -> Vec<&'a str> {
 
 #[test]
 fn devices_lists_the_virtual_camera_and_says_when_there_is_none() {
+    let _turn = one_at_a_time();
     let has_video = std::fs::read_dir("/dev")
         .map(|d| {
             d.flatten()
@@ -87,6 +95,7 @@ fn devices_lists_the_virtual_camera_and_says_when_there_is_none() {
 
 #[test]
 fn a_missing_camera_is_named() {
+    let _turn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let out = s(&tmp.path().join("out"));
     isp(&["process", "v4l:/dev/video42", "--out", &out]).error(&[
@@ -103,6 +112,7 @@ fn a_missing_camera_is_named() {
 
 #[test]
 fn process_from_the_camera_writes_frames_and_the_camera_summary() {
+    let _turn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("live");
     let o = s(&out);
@@ -154,6 +164,7 @@ fn process_from_the_camera_writes_frames_and_the_camera_summary() {
 
 #[test]
 fn a_lost_frame_is_counted_and_kept_in_the_session() {
+    let _turn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("gap");
     let o = s(&out);
@@ -172,6 +183,7 @@ fn a_lost_frame_is_counted_and_kept_in_the_session() {
 
 #[test]
 fn eio_mid_stream_leaves_a_finished_session_that_replays() {
+    let _turn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("eio");
     let o = s(&out);
@@ -194,6 +206,7 @@ fn eio_mid_stream_leaves_a_finished_session_that_replays() {
 
 #[test]
 fn a_vanished_camera_stops_the_run_and_keeps_what_was_made() {
+    let _turn = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("gone");
     let o = s(&out);

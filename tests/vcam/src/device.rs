@@ -60,6 +60,15 @@ impl Faults {
     fn has(&self, f: Fault) -> bool {
         self.0.contains(&f)
     }
+    /// Whether a fault of this kind is due at or before frame `seq`.
+    fn from(&self, seq: u64, kind: impl Fn(&Fault) -> bool) -> bool {
+        self.0.iter().any(|f| {
+            kind(f)
+                && match *f {
+                    Fault::Gap(n) | Fault::Eio(n) | Fault::Vanish(n) => n <= seq,
+                }
+        })
+    }
 }
 
 struct Config {

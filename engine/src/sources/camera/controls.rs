@@ -204,7 +204,7 @@ impl SensorMap {
         let by = |id: u32| {
             controls
                 .iter()
-                .find(|c| c.id == id && !c.read_only)
+                .find(|c| c.id == id && !c.read_only && !c.inactive)
                 .cloned()
         };
         let ro = |id: u32| controls.iter().find(|c| c.id == id).and_then(|c| c.value);
@@ -241,7 +241,7 @@ impl SensorMap {
 
     pub fn gain_value(&self, gain: f32) -> Option<(u32, i64)> {
         let (c, unity) = self.gain.as_ref()?;
-        Some((c.id, c.quantise((gain * unity).round() as i64)))
+        Some((c.id, c.quantise(((gain * unity).round() as i64).max(1))))
     }
 
     pub fn exposure_us(&self, value: i64) -> Option<f32> {
@@ -265,8 +265,10 @@ impl SensorMap {
         };
         let (min_g, max_g, step) = match &self.gain {
             Some((c, unity)) => (
-                c.min as f32 / unity,
-                c.max as f32 / unity,
+                // A code of 0 is not a gain of 0 (it is the sensor's
+                // smallest): the range starts at the first code above it.
+                c.min.max(1) as f32 / unity,
+                c.max.max(1) as f32 / unity,
                 c.step.max(1) as f32 / unity,
             ),
             None => (1.0, 1.0, 0.0),

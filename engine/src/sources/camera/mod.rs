@@ -214,14 +214,15 @@ impl V4l2Source {
                 .set_params(&v4l::video::capture::Parameters::new(frac))
                 .map_err(|e| dev_err(path, "VIDIOC_S_PARM", e))?;
         }
-        let params = device
-            .params()
-            .map_err(|e| dev_err(path, "VIDIOC_G_PARM", e))?;
-        let interval_s = if params.interval.denominator > 0 {
-            params.interval.numerator as f64 / params.interval.denominator as f64
-        } else {
-            1.0 / 30.0
-        };
+        // Capture nodes without VIDIOC_G_PARM (many CSI receivers) run at
+        // the sensor's rate: assume 30 fps for the timing estimates.
+        let interval_s = match device.params() {
+            Ok(p) if p.interval.numerator > 0 && p.interval.denominator > 0 => {
+                p.interval.numerator as f64 / p.interval.denominator as f64
+            }
+            _ => 1.0 / 30.0,
+        }
+        .clamp(1e-3, 10.0);
         let controls =
             controls::enumerate(&device).map_err(|e| dev_err(path, "VIDIOC_QUERY_EXT_CTRL", e))?;
         let map = SensorMap::new(&controls, w, h, interval_s);
@@ -279,9 +280,10 @@ impl V4l2Source {
         if values.is_empty() {
             return Ok(());
         }
+        // The frame being exposed when the write goes out.
+        let now = self.exposing_now();
         controls::write(&self.device, values)
             .map_err(|e| dev_err(&self.path, "VIDIOC_S_EXT_CTRLS", e))?;
-        let now = self.exposing_now();
         for &(id, v) in values {
             let name = self
                 .controls
@@ -376,8 +378,14 @@ impl FrameSource for V4l2Source {
             return Err(err);
         }
         dst[..need].copy_from_slice(&bytes[..need]);
-        let seq = m.sequence as u64;
-        let ts = m.timestamp.sec as u64 * 1_000_000_000 + m.timestamp.usec as u64 * 1000;
+        // The driver's sequence is a u32 that wraps: extend it past the last.
+        let seq = match self.last {
+            Some((last, _)) => last + (m.sequence.wrapping_sub(last as u32)) as u64,
+            None => m.sequence as u64,
+        };
+        let ts = (m.timestamp.sec.max(0) as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(m.timestamp.usec.max(0) as u64 * 1000);
         let dropped_before = match self.last {
             Some((last, _)) if seq > last + 1 => seq - last - 1,
             _ => 0,

@@ -5,7 +5,11 @@ pub(super) fn new_buffer(len: usize) -> Result<Buf, c_int> {
     // SAFETY: a fresh anonymous file, sized and mapped here.
     unsafe {
         let memfd = libc::memfd_create(c"isp-vcam-buffer".as_ptr(), libc::MFD_CLOEXEC);
-        if memfd < 0 || libc::ftruncate(memfd, len as off_t) != 0 {
+        if memfd < 0 {
+            return Err(libc::ENOMEM);
+        }
+        if libc::ftruncate(memfd, len as off_t) != 0 {
+            libc::close(memfd);
             return Err(libc::ENOMEM);
         }
         let map = real_mmap(
@@ -88,8 +92,9 @@ pub(super) fn produce(generation: u64) {
                 d.land(id, v);
             }
             let faults = &CONFIG.faults;
-            let vanish = faults.has(Fault::Vanish(seq));
-            if vanish || faults.has(Fault::Eio(seq)) {
+            // From frame N on (a late producer may have skipped N itself).
+            let vanish = faults.from(seq, |f| matches!(f, Fault::Vanish(_)));
+            if vanish || faults.from(seq, |f| matches!(f, Fault::Eio(_))) {
                 // The fault strikes at the end of this frame: the frames
                 // before it were delivered a frame earlier.
                 let end = d.t0 + interval * (seq as u32 + 1);
