@@ -13,6 +13,9 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tee::{Replay, Tee};
+
+mod tee;
 
 #[derive(Debug, Clone)]
 pub enum PlayerCmd {
@@ -138,128 +141,6 @@ impl FrameIndex {
             .rev()
             .find(|(i, _)| *i == id)
             .map(|(_, r)| r.clone())
-    }
-}
-
-/// The last frame read, once more: what `PlayerCmd::Again` feeds. Controls
-/// still reach the real source.
-struct Replay<'a> {
-    src: &'a mut dyn FrameSource,
-    raw: Option<(Arc<Vec<u8>>, FrameMeta)>,
-}
-
-impl FrameSource for Replay<'_> {
-    fn name(&self) -> String {
-        self.src.name()
-    }
-    fn format(&self) -> RawFormat {
-        self.src.format()
-    }
-    fn frame_count(&self) -> Option<u64> {
-        self.src.frame_count()
-    }
-    fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError> {
-        Ok(self.raw.take().map(|(raw, meta)| {
-            let n = raw.len().min(dst.len());
-            dst[..n].copy_from_slice(&raw[..n]);
-            meta
-        }))
-    }
-    fn is_live(&self) -> bool {
-        self.src.is_live()
-    }
-    fn set_controls(&mut self, c: &[isp_engine::algorithms::Control]) -> Result<(), SourceError> {
-        self.src.set_controls(c)
-    }
-    fn fps(&self) -> Option<f32> {
-        self.src.fps()
-    }
-    fn sensor_caps(&self) -> Option<isp_engine::controls::SensorCaps> {
-        self.src.sensor_caps()
-    }
-    fn take_applied(&mut self) -> Vec<String> {
-        self.src.take_applied()
-    }
-    fn device_controls(&self) -> Vec<isp_engine::sources::camera::controls::ControlInfo> {
-        self.src.device_controls()
-    }
-    fn set_device_control(&mut self, id: u32, value: i64) -> Result<(), SourceError> {
-        self.src.set_device_control(id, value)
-    }
-}
-
-/// A source that keeps a copy of every frame it hands out, and writes it
-/// to the recording when there is one.
-struct Tee<'a> {
-    src: &'a mut dyn FrameSource,
-    status: &'a Mutex<PlayerStatus>,
-    recorder: &'a mut Option<SessionRecorder>,
-}
-
-impl FrameSource for Tee<'_> {
-    fn name(&self) -> String {
-        self.src.name()
-    }
-    fn format(&self) -> RawFormat {
-        self.src.format()
-    }
-    fn frame_count(&self) -> Option<u64> {
-        self.src.frame_count()
-    }
-    fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError> {
-        let m = self.src.next_frame(dst)?;
-        if let Some(meta) = &m {
-            let n = self.src.format().frame_bytes().min(dst.len());
-            let written = self
-                .recorder
-                .as_mut()
-                .map(|r| r.write_frame(meta, &dst[..n]));
-            let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
-            st.last_raw = Some(Arc::new(dst[..n].to_vec()));
-            st.last_meta = Some(meta.clone());
-            st.last_index = Some(st.position);
-            st.position += 1;
-            match written {
-                Some(Ok(())) => {
-                    if let (Some(rec), Some(r)) = (st.recording.as_mut(), self.recorder.as_ref()) {
-                        rec.frames = r.frames();
-                    }
-                }
-                Some(Err(e)) => {
-                    // Keep what is recorded (the journal lists every frame
-                    // written); stop here and say why.
-                    st.errors.push(format!("recording stopped: {e}"));
-                    drop(st);
-                    finish_recording(self.recorder, self.status);
-                }
-                None => {}
-            }
-        }
-        Ok(m)
-    }
-    fn seek(&mut self, index: u64) -> Result<(), SourceError> {
-        self.src.seek(index)
-    }
-    fn is_live(&self) -> bool {
-        self.src.is_live()
-    }
-    fn set_controls(&mut self, c: &[isp_engine::algorithms::Control]) -> Result<(), SourceError> {
-        self.src.set_controls(c)
-    }
-    fn fps(&self) -> Option<f32> {
-        self.src.fps()
-    }
-    fn sensor_caps(&self) -> Option<isp_engine::controls::SensorCaps> {
-        self.src.sensor_caps()
-    }
-    fn take_applied(&mut self) -> Vec<String> {
-        self.src.take_applied()
-    }
-    fn device_controls(&self) -> Vec<isp_engine::sources::camera::controls::ControlInfo> {
-        self.src.device_controls()
-    }
-    fn set_device_control(&mut self, id: u32, value: i64) -> Result<(), SourceError> {
-        self.src.set_device_control(id, value)
     }
 }
 
@@ -553,7 +434,7 @@ fn again(
 }
 
 /// Close the recording (if any): the manifest lists every frame written.
-fn finish_recording(rec: &mut Option<SessionRecorder>, status: &Mutex<PlayerStatus>) {
+pub(crate) fn finish_recording(rec: &mut Option<SessionRecorder>, status: &Mutex<PlayerStatus>) {
     let Some(r) = rec.take() else {
         return;
     };

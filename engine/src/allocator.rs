@@ -192,6 +192,28 @@ impl Memory {
             Memory::Mapped { region, .. } => Some(region.fd.as_raw_fd()),
         }
     }
+    /// Map memory that came from elsewhere (a DMA-BUF a camera exported):
+    /// `len` bytes of `fd`, shared, read and write. The mapping and the
+    /// descriptor live as long as the value.
+    ///
+    /// # Safety
+    /// Whoever else holds this memory (the driver that exported it) must not
+    /// write it while the bytes are borrowed: a V4L2 capture buffer is
+    /// written only while it is queued, so borrow it between dequeue and the
+    /// next queue.
+    pub unsafe fn map_foreign(
+        fd: OwnedFd,
+        len: usize,
+        kind: AllocatorKind,
+    ) -> Result<Memory, AllocError> {
+        if len == 0 {
+            return Err(AllocError::ZeroSize);
+        }
+        Ok(Memory::Mapped {
+            region: MappedRegion::map(fd, len)?,
+            kind,
+        })
+    }
     /// A new descriptor for the same memory, to hand to another process or
     /// API (a V4L2 `DMABUF` queue, a compositor).
     ///

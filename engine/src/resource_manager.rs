@@ -6,7 +6,7 @@
 //! generation, so a handle kept past `release` is recognised and refused.
 //! Every misuse is a typed [`RmError`]; nothing here panics on bad calls.
 
-use crate::allocator::{HeapAllocator, PlatformAllocator};
+use crate::allocator::{HeapAllocator, Memory, PlatformAllocator};
 use crate::clock::now_ns;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -28,6 +28,17 @@ struct Slot {
     /// Process-private scratch memory (heap) rather than the platform's.
     scratch: bool,
     mem: Arc<BufferMem>,
+    /// Memory imported from elsewhere, and where a release sends it back.
+    import: Option<Import>,
+}
+
+struct Import {
+    returns: crossbeam_channel::Sender<u32>,
+    token: u32,
+    /// Who it belongs to (shown while it is not lent).
+    owner: String,
+    /// The owner withdrew it: the memory is dropped at its release.
+    retired: bool,
 }
 
 struct Inner {
@@ -143,20 +154,23 @@ impl ResourceManager {
     ) -> Result<usize, RmError> {
         if let Some(i) = inner.slots.iter().position(|s| {
             s.state == BufferState::Free
+                && s.import.is_none()
                 && s.len == spec.bytes
                 && s.scratch == spec.kind.is_scratch()
         }) {
             inner.reuses += 1;
             return Ok(i);
         }
-        let mut bytes_total: usize = inner.slots.iter().map(|s| s.len).sum();
-        let mut live = inner.slots.iter().filter(|s| s.len > 0).count();
+        // Imported memory is not the pool's: it counts against no limit.
+        let own = |s: &&Slot| s.import.is_none();
+        let mut bytes_total: usize = inner.slots.iter().filter(own).map(|s| s.len).sum();
+        let mut live = inner.slots.iter().filter(own).filter(|s| s.len > 0).count();
         // Over the limits: drop the memory of free buffers of other sizes.
         while live >= self.config.max_buffers || bytes_total + spec.bytes > self.config.max_bytes {
             let Some(i) = inner
                 .slots
                 .iter()
-                .position(|s| s.state == BufferState::Free && s.len > 0)
+                .position(|s| s.state == BufferState::Free && s.len > 0 && s.import.is_none())
             else {
                 return Err(RmError::PoolExhausted {
                     requested: spec.bytes,
@@ -167,10 +181,7 @@ impl ResourceManager {
             let s = &mut inner.slots[i];
             bytes_total -= s.len;
             live -= 1;
-            s.generation = s.generation.wrapping_add(1);
-            s.mem.generation.store(s.generation, Ordering::Release);
-            s.mem = BufferMem::empty(s.generation);
-            s.len = 0;
+            Self::empty(s);
         }
         let mem = if spec.kind.is_scratch() {
             HeapAllocator.allocate(spec.bytes, label)?
@@ -179,24 +190,7 @@ impl ResourceManager {
         };
         inner.allocations += 1;
         let len = mem.len();
-        // An emptied slot is reused before the pool grows, so indices stay few.
-        let i = match inner.slots.iter().position(|s| s.len == 0) {
-            Some(i) => i,
-            None => {
-                inner.slots.push(Slot {
-                    spec,
-                    state: BufferState::Free,
-                    generation: 1,
-                    owner: String::new(),
-                    since_ns: now_ns(),
-                    pins: Vec::new(),
-                    len: 0,
-                    scratch: false,
-                    mem: BufferMem::empty(1),
-                });
-                inner.slots.len() - 1
-            }
-        };
+        let i = Self::empty_slot(inner, spec);
         let s = &mut inner.slots[i];
         s.mem = Arc::new(BufferMem {
             generation: AtomicU32::new(s.generation),
@@ -207,6 +201,121 @@ impl ResourceManager {
         s.scratch = spec.kind.is_scratch();
         s.spec = spec;
         Ok(i)
+    }
+
+    /// A slot without memory: an emptied one is reused before the pool
+    /// grows, so indices stay few.
+    fn empty_slot(inner: &mut Inner, spec: BufferSpec) -> usize {
+        if let Some(i) = inner.slots.iter().position(|s| s.len == 0) {
+            return i;
+        }
+        inner.slots.push(Slot {
+            spec,
+            state: BufferState::Free,
+            generation: 1,
+            owner: String::new(),
+            since_ns: now_ns(),
+            pins: Vec::new(),
+            len: 0,
+            scratch: false,
+            mem: BufferMem::empty(1),
+            import: None,
+        });
+        inner.slots.len() - 1
+    }
+
+    /// Drop a slot's memory; every reference to it is dead afterwards.
+    fn empty(s: &mut Slot) {
+        s.generation = s.generation.wrapping_add(1);
+        s.mem.generation.store(s.generation, Ordering::Release);
+        s.mem = BufferMem::empty(s.generation);
+        s.len = 0;
+        s.import = None;
+        s.owner.clear();
+    }
+
+    /// Take in memory that belongs to someone else (a camera's exported
+    /// DMA-BUF) as a buffer of this pool: it is never handed out by
+    /// [`ResourceManager::allocate`], only lent with
+    /// [`ResourceManager::lend`], and each release sends `token` back
+    /// through `returns` (the owner queues it to the driver again) instead
+    /// of freeing it. Returns the slot's index.
+    pub fn import(
+        &self,
+        mem: Memory,
+        spec: BufferSpec,
+        owner: &str,
+        returns: crossbeam_channel::Sender<u32>,
+        token: u32,
+    ) -> Result<u32, RmError> {
+        if mem.is_empty() || mem.len() < spec.bytes {
+            return Err(RmError::Alloc(format!(
+                "imported memory of {} bytes for a {}-byte buffer",
+                mem.len(),
+                spec.bytes
+            )));
+        }
+        let mut inner = self.lock();
+        let i = Self::empty_slot(&mut inner, spec);
+        let s = &mut inner.slots[i];
+        s.len = mem.len();
+        s.mem = Arc::new(BufferMem {
+            generation: AtomicU32::new(s.generation),
+            fd: mem.raw_fd(),
+            mem: RwLock::new(mem),
+        });
+        s.spec = spec;
+        s.scratch = false;
+        s.state = BufferState::Free;
+        s.owner = owner.to_string();
+        s.since_ns = now_ns();
+        s.import = Some(Import {
+            returns,
+            token,
+            owner: owner.to_string(),
+            retired: false,
+        });
+        Ok(i as u32)
+    }
+
+    /// Lend imported slot `index` to `owner` for one frame: it is an
+    /// allocated buffer like any other until released.
+    pub fn lend(&self, index: u32, owner: &str) -> Result<BufferRef, RmError> {
+        let mut inner = self.lock();
+        let s = inner
+            .slots
+            .get_mut(index as usize)
+            .filter(|s| s.import.as_ref().is_some_and(|i| !i.retired))
+            .ok_or(RmError::NotImported(index))?;
+        if s.state != BufferState::Free {
+            let id = BufferId {
+                index,
+                generation: s.generation,
+            };
+            return Err(RmError::NotAllocated {
+                id,
+                state: s.state.name(),
+            });
+        }
+        s.state = BufferState::Allocated;
+        s.owner = owner.to_string();
+        s.since_ns = now_ns();
+        Ok(Self::make_ref(s, index as usize))
+    }
+
+    /// The owner of imported slot `index` takes its memory back: dropped now
+    /// if it is not lent out, else at its release (the memory outlives the
+    /// owner's stream until the frame that holds it is done).
+    pub fn retire(&self, index: u32) {
+        let mut inner = self.lock();
+        let Some(s) = inner.slots.get_mut(index as usize) else {
+            return;
+        };
+        match (&mut s.import, &s.state) {
+            (Some(_), BufferState::Free) => Self::empty(s),
+            (Some(imp), _) => imp.retired = true,
+            (None, _) => {}
+        }
     }
 
     /// Hand out a buffer of `spec.bytes` bytes to `owner`.
@@ -407,10 +516,22 @@ impl ResourceManager {
             });
         }
         s.state = BufferState::Free;
-        s.owner.clear();
         s.since_ns = now_ns();
-        s.generation = s.generation.wrapping_add(1);
-        s.mem.generation.store(s.generation, Ordering::Release);
+        match &s.import {
+            Some(imp) if imp.retired => Self::empty(s),
+            Some(imp) => {
+                s.owner.clone_from(&imp.owner);
+                s.generation = s.generation.wrapping_add(1);
+                s.mem.generation.store(s.generation, Ordering::Release);
+                // Back to its owner (gone already: nothing to give back to).
+                let _ = imp.returns.send(imp.token);
+            }
+            None => {
+                s.owner.clear();
+                s.generation = s.generation.wrapping_add(1);
+                s.mem.generation.store(s.generation, Ordering::Release);
+            }
+        }
         Ok(())
     }
 
@@ -429,6 +550,9 @@ impl ResourceManager {
             ..Default::default()
         };
         for s in inner.slots.iter().filter(|s| s.len > 0) {
+            if s.import.is_some() {
+                st.imported += 1;
+            }
             st.bytes_total += s.len;
             match s.state {
                 BufferState::Free => st.free += 1,
@@ -468,6 +592,7 @@ impl ResourceManager {
                 pins: s.pins.clone(),
                 since_ns: s.since_ns,
                 fd: s.mem.fd,
+                imported: s.import.is_some(),
             })
             .collect()
     }

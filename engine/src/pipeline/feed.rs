@@ -15,6 +15,8 @@ pub(crate) struct DeviceSide {
     requests: Vec<(u32, i64)>,
     controls: Vec<ControlInfo>,
     dropped: u64,
+    /// Frames lent by the source (no copy) and copied, in this engine.
+    delivery: crate::sources::camera::Delivery,
     /// 3A runs to wait for before the next live frame is read (kept across
     /// feeds: a player feeds one frame at a time).
     algo_target: Option<u64>,
@@ -93,20 +95,31 @@ impl Engine {
                 }
             }
             self.apply_controls(source)?;
-            let buf = self.acquire_raw(&fmt)?;
-            let meta = {
-                let mut m = buf.write()?;
-                source.next_frame(m.bytes_mut())
-            };
-            let meta = match meta {
-                Ok(Some(m)) => m,
-                Ok(None) => {
-                    self.discard(buf);
-                    break;
+            let (buf, meta) = match source.next_lent(&self.rm)? {
+                Some(lent) => {
+                    self.device().delivery.lent += 1;
+                    lent
                 }
-                Err(e) => {
-                    self.discard(buf);
-                    return Err(e.into());
+                None => {
+                    let buf = self.acquire_raw(&fmt)?;
+                    let meta = {
+                        let mut m = buf.write()?;
+                        source.next_frame(m.bytes_mut())
+                    };
+                    match meta {
+                        Ok(Some(m)) => {
+                            self.device().delivery.copied += 1;
+                            (buf, m)
+                        }
+                        Ok(None) => {
+                            self.discard(buf);
+                            break;
+                        }
+                        Err(e) => {
+                            self.discard(buf);
+                            return Err(e.into());
+                        }
+                    }
                 }
             };
             if meta.dropped_before > 0 {
@@ -209,6 +222,12 @@ impl Engine {
     /// Frames the device lost (sequence gaps) in this engine's feeds.
     pub fn device_dropped(&self) -> u64 {
         self.device().dropped
+    }
+
+    /// How this engine's frames came from their sources: lent (the source's
+    /// own buffer, no copy) or copied into a pooled buffer.
+    pub fn delivery(&self) -> crate::sources::camera::Delivery {
+        self.device().delivery
     }
 
     /// Manual exposure/gain that win over AE (None gives control back).

@@ -376,6 +376,7 @@ fn stats_and_snapshot_count_exactly() {
             bytes_in_use: 60,
             allocations: 4,
             reuses: 0,
+            imported: 0,
         }
     );
     let snap = rm.snapshot();
@@ -410,4 +411,116 @@ fn a_pin_is_stale_only_past_the_threshold() {
     );
     rm.unpin(&key, b.id, "holder").unwrap();
     rm.release(&key, b.id).unwrap();
+}
+
+/// A memfd standing in for a camera's exported DMA-BUF, with `fill` in it.
+fn foreign(len: usize, fill: u8) -> crate::allocator::Memory {
+    use crate::allocator::PlatformAllocator;
+    let m = MemfdAllocator.allocate(len, "foreign").unwrap();
+    // SAFETY: nobody else writes this memfd.
+    let fd = unsafe { m.export_fd() }.unwrap().unwrap();
+    // SAFETY: the test is the only writer.
+    let mut f = unsafe {
+        crate::allocator::Memory::map_foreign(fd, len, crate::allocator::AllocatorKind::Dmabuf)
+    }
+    .unwrap();
+    f.bytes_mut().fill(fill);
+    f
+}
+
+/// Imported memory is lent a frame at a time, goes back to its owner (not
+/// the pool) at release, is never handed out by `allocate`, and counts
+/// against no pool limit.
+#[test]
+fn imported_memory_is_lent_and_given_back_to_its_owner() {
+    let rm = ResourceManager::new(
+        Box::new(HeapAllocator),
+        PoolConfig {
+            max_buffers: 1,
+            max_bytes: 64,
+        },
+    );
+    let key = rm.take_lifecycle().unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let raw = BufferSpec::raw(8, 8, 8);
+    let a = rm
+        .import(foreign(4096, 7), raw, "camera", tx.clone(), 3)
+        .unwrap();
+    let b = rm.import(foreign(4096, 9), raw, "camera", tx, 4).unwrap();
+    assert_ne!(a, b);
+    // The pool still has room for its own buffer (limits are 1 and 64
+    // bytes), and `allocate` takes none of the imported slots.
+    let own = rm.allocate(raw, "source").unwrap();
+    assert!(own.id.index != a && own.id.index != b);
+    assert!(own.fd().is_none(), "the heap pool's own buffer");
+    let st = rm.stats();
+    assert_eq!((st.total, st.imported, st.free, st.allocated), (3, 2, 2, 1));
+
+    let lent = rm.lend(a, "frame 1").unwrap();
+    assert_eq!(lent.read().unwrap().bytes()[..4], [7, 7, 7, 7]);
+    assert!(lent.fd().is_some());
+    assert!(matches!(
+        rm.lend(a, "again"),
+        Err(RmError::NotAllocated { .. })
+    ));
+    assert!(matches!(
+        rm.lend(own.id.index, "x"),
+        Err(RmError::NotImported(_))
+    ));
+    rm.pin(lent.id, "preview").unwrap();
+    assert!(rx.try_recv().is_err(), "nothing given back while lent");
+    rm.unpin(&key, lent.id, "preview").unwrap();
+    rm.release(&key, lent.id).unwrap();
+    assert_eq!(rx.try_recv(), Ok(3), "the owner's token comes back");
+    assert!(matches!(lent.read(), Err(RmError::UseAfterRelease(_))));
+    let snap = rm.snapshot();
+    let slot = snap.iter().find(|i| i.id.index == a).unwrap();
+    assert!(slot.imported);
+    assert_eq!((slot.state.name(), slot.owner.as_str()), ("free", "camera"));
+
+    // Lent again: the same memory, a new generation.
+    let again = rm.lend(a, "frame 2").unwrap();
+    assert_eq!(again.id.index, lent.id.index);
+    assert_ne!(again.id.generation, lent.id.generation);
+
+    // Retired while lent: the frame keeps its bytes to the end, then the
+    // memory goes and nothing is given back; retired while free: at once.
+    rm.retire(a);
+    rm.retire(b);
+    assert_eq!(again.read().unwrap().bytes()[0], 7);
+    assert!(matches!(rm.lend(b, "late"), Err(RmError::NotImported(_))));
+    assert_eq!(rm.stats().imported, 1);
+    rm.release(&key, again.id).unwrap();
+    assert!(rx.try_recv().is_err());
+    assert_eq!(rm.stats().imported, 0);
+    assert!(matches!(rm.lend(a, "late"), Err(RmError::NotImported(_))));
+    rm.release(&key, own.id).unwrap();
+    // The emptied slots are reused for the pool's own buffers.
+    let next = rm.allocate(raw, "source").unwrap();
+    assert!(next.id.index as usize <= 2);
+}
+
+/// An owner that went away (its receiver dropped) does not break release.
+#[test]
+fn releasing_memory_whose_owner_is_gone_is_quiet() {
+    let rm = rm();
+    let key = rm.take_lifecycle().unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let raw = BufferSpec::raw(8, 8, 8);
+    let i = rm.import(foreign(4096, 1), raw, "camera", tx, 0).unwrap();
+    drop(rx);
+    let b = rm.lend(i, "frame").unwrap();
+    rm.release(&key, b.id).unwrap();
+    // Memory too small for the spec is refused.
+    let (tx, _rx) = crossbeam_channel::unbounded();
+    assert!(matches!(
+        rm.import(
+            foreign(4096, 1),
+            BufferSpec::raw(100, 100, 100),
+            "camera",
+            tx,
+            0
+        ),
+        Err(RmError::Alloc(_))
+    ));
 }

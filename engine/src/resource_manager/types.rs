@@ -116,6 +116,8 @@ pub enum RmError {
     EmptyReservation,
     #[error("allocation failed: {0}")]
     Alloc(String),
+    #[error("slot {0} holds no imported memory (or its owner took it back)")]
+    NotImported(u32),
     #[error("a lifecycle change with another pool's Lifecycle")]
     ForeignLifecycle,
 }
@@ -249,6 +251,8 @@ pub struct BufferInfo {
     pub pins: Vec<Pin>,
     pub since_ns: u64,
     pub fd: Option<i32>,
+    /// Memory from elsewhere (a camera's DMA-BUF), lent frame by frame.
+    pub imported: bool,
 }
 
 /// Counts over the pool.
@@ -264,6 +268,8 @@ pub struct PoolStats {
     pub bytes_in_use: usize,
     pub allocations: u64,
     pub reuses: u64,
+    /// Buffers whose memory was imported (counted in `total` too).
+    pub imported: usize,
 }
 
 /// A pin held longer than the Housekeeper's threshold.

@@ -77,6 +77,16 @@ pub trait FrameSource: Send {
     /// Read the next frame's bytes into `dst` (`format().frame_bytes()` long).
     /// `Ok(None)` at the end of the stream.
     fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError>;
+    /// The next frame in a buffer of `rm` that the source lends rather than
+    /// copies (a camera's exported DMA-BUF; released, it goes back to the
+    /// source). `Ok(None)`: read this frame with [`FrameSource::next_frame`]
+    /// instead (the source cannot lend it, or the stream ended).
+    fn next_lent(
+        &mut self,
+        _rm: &std::sync::Arc<crate::resource_manager::ResourceManager>,
+    ) -> Result<Option<(crate::resource_manager::BufferRef, FrameMeta)>, SourceError> {
+        Ok(None)
+    }
     /// Jump so that the next frame read is `index`.
     fn seek(&mut self, _index: u64) -> Result<(), SourceError> {
         Err(SourceError::NoSeek(self.name()))
@@ -114,6 +124,56 @@ pub trait FrameSource: Send {
             self.name()
         )))
     }
+}
+
+/// The [`FrameSource`] methods a wrapper of another source (a tee that
+/// records, a replay of the last frame) passes on unchanged: `name`,
+/// `format`, `frame_count`, `is_live`, `fps`, `set_controls`,
+/// `sensor_caps`, `take_applied`, `device_controls`, `set_device_control`.
+/// Used inside `impl FrameSource for Wrapper` with the field that holds the
+/// inner source; the wrapper writes `next_frame` (and `seek`, `next_lent`
+/// where it passes them on) itself.
+#[macro_export]
+macro_rules! forward_frame_source {
+    ($inner:ident) => {
+        fn name(&self) -> String {
+            self.$inner.name()
+        }
+        fn format(&self) -> $crate::types::RawFormat {
+            self.$inner.format()
+        }
+        fn frame_count(&self) -> Option<u64> {
+            self.$inner.frame_count()
+        }
+        fn is_live(&self) -> bool {
+            self.$inner.is_live()
+        }
+        fn fps(&self) -> Option<f32> {
+            self.$inner.fps()
+        }
+        fn set_controls(
+            &mut self,
+            c: &[$crate::algorithms::Control],
+        ) -> Result<(), $crate::sources::SourceError> {
+            self.$inner.set_controls(c)
+        }
+        fn sensor_caps(&self) -> Option<$crate::controls::SensorCaps> {
+            self.$inner.sensor_caps()
+        }
+        fn take_applied(&mut self) -> Vec<String> {
+            self.$inner.take_applied()
+        }
+        fn device_controls(&self) -> Vec<$crate::sources::camera::controls::ControlInfo> {
+            self.$inner.device_controls()
+        }
+        fn set_device_control(
+            &mut self,
+            id: u32,
+            value: i64,
+        ) -> Result<(), $crate::sources::SourceError> {
+            self.$inner.set_device_control(id, value)
+        }
+    };
 }
 
 /// Geometry options for `raw:` and `synthetic:` sources.

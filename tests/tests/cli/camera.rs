@@ -143,6 +143,14 @@ fn process_from_the_camera_writes_frames_and_the_camera_summary() {
     assert_eq!(v["written"], 24);
     assert_eq!(v["camera"]["dropped"], 0);
     assert_eq!(v["camera"]["fps"], 30.0);
+    // The camera's DMA-BUFs went to the engine; copies only when the PNG
+    // writer held the engine back.
+    let (lent, copied) = (
+        v["camera"]["frames_lent"].as_u64().unwrap(),
+        v["camera"]["frames_copied"].as_u64().unwrap(),
+    );
+    assert_eq!(lent + copied, 24);
+    assert!(lent > 0, "{}", v["camera"]);
     assert!(
         v["camera"]["capture_to_preview_ms"]["count"]
             .as_u64()

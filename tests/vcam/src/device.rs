@@ -9,7 +9,7 @@ use isp_engine::sources::camera::formats::{self, code};
 use isp_engine::sources::synthetic::Scene;
 use libc::{c_int, c_ulong, c_void, off_t, size_t};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use v4l::v4l_sys::*;
@@ -32,16 +32,25 @@ pub enum Fault {
     Eio(u64),
     /// The device is unplugged at this frame: ENODEV from then on.
     Vanish(u64),
+    /// The frame is delivered marked corrupted (V4L2_BUF_FLAG_ERROR).
+    Corrupt(u64),
+    /// The driver has no VIDIOC_EXPBUF (ENOTTY): no DMA-BUF export.
+    NoExpbuf,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Faults(pub Vec<Fault>);
 
 impl Faults {
-    /// `gap@N,eio@N,vanish@N`; unknown words are an error naming them.
+    /// `gap@N,eio@N,vanish@N,corrupt@N,noexpbuf`; unknown words are an
+    /// error naming them.
     pub fn parse(s: &str) -> Result<Faults, String> {
         let mut v = Vec::new();
         for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            if w == "noexpbuf" {
+                v.push(Fault::NoExpbuf);
+                continue;
+            }
             let (kind, n) = w
                 .split_once('@')
                 .ok_or_else(|| format!("VCAM_FAULTS: {w}?"))?;
@@ -52,7 +61,12 @@ impl Faults {
                 "gap" => Fault::Gap(n),
                 "eio" => Fault::Eio(n),
                 "vanish" => Fault::Vanish(n),
-                _ => return Err(format!("VCAM_FAULTS: {kind}: gap, eio or vanish")),
+                "corrupt" => Fault::Corrupt(n),
+                _ => {
+                    return Err(format!(
+                        "VCAM_FAULTS: {kind}: gap, eio, vanish, corrupt or noexpbuf"
+                    ));
+                }
             });
         }
         Ok(Faults(v))
@@ -65,7 +79,10 @@ impl Faults {
         self.0.iter().any(|f| {
             kind(f)
                 && match *f {
-                    Fault::Gap(n) | Fault::Eio(n) | Fault::Vanish(n) => n <= seq,
+                    Fault::Gap(n) | Fault::Eio(n) | Fault::Vanish(n) | Fault::Corrupt(n) => {
+                        n <= seq
+                    }
+                    Fault::NoExpbuf => true,
                 }
         })
     }
@@ -199,6 +216,8 @@ impl Drop for Memory {
 struct Buf {
     mem: Arc<Memory>,
     state: BufState,
+    /// The frame in it is marked corrupted.
+    error: bool,
     seq: u32,
     ts: libc::timeval,
 }
@@ -426,12 +445,44 @@ pub fn open(path: &[u8], flags: c_int) -> Option<c_int> {
     Some(fd)
 }
 
+/// Descriptors handed out by VIDIOC_EXPBUF and still open: while any is,
+/// REQBUFS answers EBUSY (the kernel's "buffers in use"). A lock of its
+/// own, taken after the device's or alone, never before it.
+static EXPORTS: Mutex<Vec<c_int>> = Mutex::new(Vec::new());
+static ANY_EXPORTS: AtomicBool = AtomicBool::new(false);
+
+fn exports() -> std::sync::MutexGuard<'static, Vec<c_int>> {
+    EXPORTS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A descriptor is being closed: one of our exports, no longer.
+pub fn closing(fd: c_int) {
+    if ANY_EXPORTS.load(Ordering::Relaxed) {
+        let mut e = exports();
+        e.retain(|&f| f != fd);
+        ANY_EXPORTS.store(!e.is_empty(), Ordering::Relaxed);
+    }
+}
+
+fn exported(fd: c_int) {
+    let mut e = exports();
+    e.push(fd);
+    ANY_EXPORTS.store(true, Ordering::Relaxed);
+}
+
+fn exports_open() -> bool {
+    !exports().is_empty()
+}
+
 pub fn close(fd: c_int) {
     let mut d = dev();
     if d.owner == Some(fd) {
         d.stop();
         d.free_buffers();
         d.owner = None;
+        // The queue is gone; its exports live on as plain memory.
+        exports().clear();
+        ANY_EXPORTS.store(false, Ordering::Relaxed);
     }
     d.open.retain(|(f, _)| *f != fd);
     for s in &FDS {

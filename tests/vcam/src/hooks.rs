@@ -118,6 +118,8 @@ pub unsafe extern "C" fn openat64(
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     if device::owns(fd) {
         device::close(fd);
+    } else {
+        device::closing(fd);
     }
     // SAFETY: the next `close`; our descriptors are real eventfds.
     unsafe { real!(c"close", unsafe extern "C" fn(c_int) -> c_int)(fd) }

@@ -1,13 +1,11 @@
 //! The CLI's camera verbs: `isp devices`, and recording a live source
 //! through the engine (so AE runs while it records).
 
-use isp_engine::algorithms::Control;
-use isp_engine::controls::SensorCaps;
-use isp_engine::sources::camera::controls::ControlInfo;
+use isp_engine::resource_manager::{BufferRef, ResourceManager};
 use isp_engine::sources::camera::list;
 use isp_engine::sources::session::SessionRecorder;
 use isp_engine::sources::{FrameMeta, FrameSource, SourceError};
-use isp_engine::types::RawFormat;
+use std::sync::Arc;
 
 /// `isp devices`: every capture device with formats, sizes, rates, controls.
 pub fn devices(json: bool) -> Result<(), String> {
@@ -53,46 +51,57 @@ pub struct Recording<'a> {
     pub error: Option<String>,
 }
 
+impl Recording<'_> {
+    fn keep(&mut self, meta: &FrameMeta, raw: &[u8]) -> bool {
+        if let Some(rec) = self.rec.as_mut()
+            && let Err(e) = rec.write_frame(meta, raw)
+        {
+            self.error = Some(e.to_string());
+            return false;
+        }
+        true
+    }
+}
+
 impl FrameSource for Recording<'_> {
-    fn name(&self) -> String {
-        self.inner.name()
-    }
-    fn format(&self) -> RawFormat {
-        self.inner.format()
-    }
-    fn frame_count(&self) -> Option<u64> {
-        self.inner.frame_count()
-    }
+    isp_engine::forward_frame_source!(inner);
     fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError> {
+        if self.error.is_some() {
+            return Ok(None);
+        }
         let meta = self.inner.next_frame(dst)?;
-        if let (Some(m), Some(rec)) = (&meta, self.rec.as_mut()) {
+        if let Some(m) = &meta {
             let n = self.inner.format().frame_bytes();
-            if let Err(e) = rec.write_frame(m, &dst[..n]) {
-                self.error = Some(e.to_string());
+            if !self.keep(m, &dst[..n]) {
                 return Ok(None);
             }
         }
         Ok(meta)
     }
-    fn is_live(&self) -> bool {
-        self.inner.is_live()
-    }
-    fn set_controls(&mut self, controls: &[Control]) -> Result<(), SourceError> {
-        self.inner.set_controls(controls)
-    }
-    fn fps(&self) -> Option<f32> {
-        self.inner.fps()
-    }
-    fn sensor_caps(&self) -> Option<SensorCaps> {
-        self.inner.sensor_caps()
-    }
-    fn take_applied(&mut self) -> Vec<String> {
-        self.inner.take_applied()
-    }
-    fn device_controls(&self) -> Vec<ControlInfo> {
-        self.inner.device_controls()
-    }
-    fn set_device_control(&mut self, id: u32, value: i64) -> Result<(), SourceError> {
-        self.inner.set_device_control(id, value)
+    fn next_lent(
+        &mut self,
+        rm: &Arc<ResourceManager>,
+    ) -> Result<Option<(BufferRef, FrameMeta)>, SourceError> {
+        if self.error.is_some() {
+            return Ok(None);
+        }
+        let lent = self.inner.next_lent(rm)?;
+        if let Some((buf, meta)) = &lent {
+            match buf.read() {
+                Ok(mem) => {
+                    let n = self.inner.format().frame_bytes().min(mem.len());
+                    let raw = &mem.bytes()[..n];
+                    // A failed write ends the feed at the next read; this
+                    // frame (the engine's buffer now) goes through.
+                    if let Some(rec) = self.rec.as_mut()
+                        && let Err(e) = rec.write_frame(meta, raw)
+                    {
+                        self.error = Some(e.to_string());
+                    }
+                }
+                Err(e) => self.error = Some(e.to_string()),
+            }
+        }
+        Ok(lent)
     }
 }

@@ -454,6 +454,8 @@ fn process(
         summary["camera"] = serde_json::json!({
             "fps": src.fps(),
             "dropped": engine.device_dropped(),
+            "frames_lent": engine.delivery().lent,
+            "frames_copied": engine.delivery().copied,
             "capture_to_preview_ms": {"p50": l.p50, "p99": l.p99, "mean": l.mean, "count": l.n},
             "controls": engine.device_controls(),
         });

@@ -7,24 +7,32 @@
 //! a write lands `delay` frames after the frame being exposed when it is
 //! issued).
 //!
-//! A frame is copied once, from the driver's buffer into the engine's pooled
-//! one. (Whether the driver could export its buffers as DMA-BUF is probed
-//! with VIDIOC_EXPBUF and reported by `list`.)
+//! Frames are not copied where the driver exports its buffers
+//! (VIDIOC_EXPBUF): each DMA-BUF is imported into the ResourceManager once,
+//! and a dequeued buffer is lent to the engine as the frame's raw buffer
+//! ([`FrameSource::next_lent`]); its release queues it to the driver again.
+//! A frame is copied into a pooled buffer instead when the driver has no
+//! EXPBUF, and when lending it would leave the driver fewer than
+//! [`MIN_QUEUED`] buffers to fill (a slow consumer must not starve the
+//! sensor).
 
 pub mod controls;
 pub mod formats;
 pub mod list;
+mod stream;
 
 use super::{FrameMeta, FrameSource, SourceError};
 use crate::algorithms::Control;
+use crate::allocator::{AllocatorKind, Memory};
 use crate::controls::SensorCaps;
+use crate::resource_manager::{BufferRef, BufferSpec, ResourceManager};
 use crate::types::RawFormat;
 use controls::{ControlInfo, SensorMap};
 use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-use v4l::buffer::Type;
-use v4l::io::traits::CaptureStream;
+use std::sync::{Arc, Weak};
+use stream::{Dequeued, DriverQueue};
 use v4l::video::Capture;
 
 /// What to ask the device for; `None` keeps the device's current choice.
@@ -42,10 +50,43 @@ pub struct CameraRequest {
 /// a few frames of lag (a loaded machine) before the driver loses one.
 pub const BUFFERS: u32 = 6;
 
+/// Buffers a lend must leave with the driver: below this a frame is copied
+/// and its buffer queued again at once.
+pub const MIN_QUEUED: usize = 2;
+
+/// The driver's buffers as imported into one ResourceManager.
+struct Lending {
+    rm: Weak<ResourceManager>,
+    /// The pool slot of each driver buffer.
+    slots: Vec<u32>,
+    /// Each buffer's DMA-BUF descriptor (owned by its pool slot).
+    fds: Vec<RawFd>,
+    /// Buffers the engine holds now.
+    out: Vec<bool>,
+    /// Released buffers, by index, back from the ResourceManager.
+    returns: crossbeam_channel::Receiver<u32>,
+}
+
+/// How the frames of a stream reached the engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Delivery {
+    /// Lent as the driver's own buffer (DMA-BUF, no copy).
+    pub lent: u64,
+    /// Copied into a pooled buffer.
+    pub copied: u64,
+}
+
 pub struct V4l2Source {
     path: PathBuf,
     device: v4l::Device,
-    stream: Option<v4l::io::mmap::Stream<'static>>,
+    stream: Option<DriverQueue>,
+    /// Import of the driver's buffers: not tried yet (None), done, or why not.
+    lending: Option<Result<Lending, String>>,
+    /// A frame dequeued by `next_lent` that is to be copied by `next_frame`.
+    pending: Option<(usize, FrameMeta)>,
+    /// Corrupted frames (V4L2_BUF_FLAG_ERROR) skipped since the last delivered.
+    skipped: u64,
+    delivery: Delivery,
     fmt: RawFormat,
     fourcc: u32,
     interval_s: f64,
@@ -234,6 +275,10 @@ impl V4l2Source {
             path: path.to_path_buf(),
             device,
             stream: None,
+            lending: None,
+            pending: None,
+            skipped: 0,
+            delivery: Delivery::default(),
             fmt,
             fourcc,
             interval_s,
@@ -307,89 +352,187 @@ impl V4l2Source {
         Ok(())
     }
 
+    /// How the frames so far reached the engine.
+    pub fn delivery(&self) -> Delivery {
+        self.delivery
+    }
+
+    /// Stop streaming (STREAMOFF), take the buffers back from the
+    /// ResourceManager (one lent to a frame still in flight stays mapped
+    /// until that frame is done), free them.
     fn stop(&mut self) {
-        if let Some(mut s) = self.stream.take() {
-            use v4l::io::traits::Stream;
-            // STREAMOFF now; the stream's drop issues it again (a no-op) and
-            // releases the buffers. The crate panics in that drop if
-            // STREAMOFF fails with anything but ENODEV, so a stream that
-            // refused it is leaked rather than dropped.
-            match s.stop() {
-                Err(e) if e.raw_os_error() != Some(libc::ENODEV) => std::mem::forget(s),
-                _ => drop(s),
+        if let Some(Ok(l)) = self.lending.take()
+            && let Some(rm) = l.rm.upgrade()
+        {
+            for &slot in &l.slots {
+                rm.retire(slot);
             }
         }
+        if let Some(mut q) = self.stream.take() {
+            let _ = q.stop();
+        }
+        self.pending = None;
         self.stopped = true;
     }
-}
 
-impl FrameSource for V4l2Source {
-    fn name(&self) -> String {
-        format!("v4l:{}", self.path.display())
-    }
-    fn format(&self) -> RawFormat {
-        self.fmt
-    }
-    fn frame_count(&self) -> Option<u64> {
-        None
-    }
-    fn is_live(&self) -> bool {
-        true
-    }
-    fn fps(&self) -> Option<f32> {
-        Some((1.0 / self.interval_s) as f32)
+    /// Fail the stream: stop it and say why, naming the device.
+    fn fail(&mut self, what: &str, e: std::io::Error) -> SourceError {
+        let err = dev_err(&self.path, what, e);
+        self.stop();
+        err
     }
 
-    fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError> {
-        if self.stopped {
-            return Ok(None);
-        }
+    /// The driver's buffers, streaming: on the first call REQBUFS, the
+    /// mappings and exports, every buffer queued, STREAMON; after that,
+    /// the buffers the engine gave back are queued again.
+    fn streaming(&mut self) -> Result<&mut DriverQueue, SourceError> {
         if self.stream.is_none() {
-            let mut s =
-                v4l::io::mmap::Stream::with_buffers(&self.device, Type::VideoCapture, BUFFERS)
-                    .map_err(|e| dev_err(&self.path, "VIDIOC_REQBUFS", e))?;
-            s.set_timeout(Duration::from_secs_f64((self.interval_s * 8.0).max(2.0)));
-            self.stream = Some(s);
+            let timeout = (self.interval_s * 8.0 * 1000.0).max(2000.0) as i32;
+            let mut q = DriverQueue::new(&self.device, BUFFERS, timeout)
+                .map_err(|e| self.fail("VIDIOC_REQBUFS", e))?;
+            let n = q.len();
+            q.start(0..n)
+                .map_err(|e| self.fail("VIDIOC_QBUF/STREAMON", e))?;
+            self.stream = Some(q);
         }
-        let Some(stream) = self.stream.as_mut() else {
-            return Ok(None);
+        let returned: Vec<u32> = match &mut self.lending {
+            Some(Ok(l)) => {
+                let back: Vec<u32> = l.returns.try_iter().collect();
+                for &i in &back {
+                    if let Some(o) = l.out.get_mut(i as usize) {
+                        *o = false;
+                    }
+                    if let Some(&fd) = l.fds.get(i as usize) {
+                        // The CPU is done with it: the device may write it.
+                        let _ = stream::dma_buf_sync(fd, true);
+                    }
+                }
+                back
+            }
+            _ => Vec::new(),
         };
-        let r = stream.next();
-        let (bytes, m) = match r {
-            Ok(v) => v,
-            Err(e) => {
-                let what = if e.kind() == std::io::ErrorKind::TimedOut {
-                    format!("no frame in {:.1} s", self.interval_s * 8.0)
-                } else {
-                    "VIDIOC_DQBUF".to_string()
-                };
-                let err = dev_err(&self.path, &what, e);
+        for i in returned {
+            let r = match self.stream.as_mut() {
+                Some(q) => q.queue(i as usize),
+                None => Ok(()),
+            };
+            if let Err(e) = r {
+                return Err(self.fail("VIDIOC_QBUF", e));
+            }
+        }
+        let path = &self.path;
+        self.stream
+            .as_mut()
+            .ok_or_else(|| SourceError::invalid(path, "the stream stopped"))
+    }
+
+    /// Import the driver's exported buffers into `rm`, once; the result
+    /// (or why not) is kept and logged.
+    fn import_into(&mut self, rm: &Arc<ResourceManager>) {
+        let spec = BufferSpec::raw(self.fmt.width, self.fmt.height, self.fmt.stride);
+        let owner = format!("camera {}", self.path.display());
+        let Some(q) = self.stream.as_mut() else {
+            return;
+        };
+        let lengths = q.lengths.clone();
+        let result = q.take_exports().and_then(|fds| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let mut l = Lending {
+                rm: Arc::downgrade(rm),
+                slots: Vec::new(),
+                fds: Vec::new(),
+                out: vec![false; fds.len()],
+                returns: rx,
+            };
+            for (i, (fd, len)) in fds.into_iter().zip(lengths).enumerate() {
+                let raw = fd.as_raw_fd();
+                // SAFETY: the driver writes a capture buffer only while it
+                // is queued; the engine reads it only while it is lent,
+                // between a dequeue and the queue that follows its release.
+                let imported = unsafe { Memory::map_foreign(fd, len, AllocatorKind::Dmabuf) }
+                    .map_err(|e| e.to_string())
+                    .and_then(|mem| {
+                        rm.import(mem, spec, &owner, tx.clone(), i as u32)
+                            .map_err(|e| e.to_string())
+                    });
+                match imported {
+                    Ok(slot) => {
+                        l.slots.push(slot);
+                        l.fds.push(raw);
+                    }
+                    Err(e) => {
+                        for &slot in &l.slots {
+                            rm.retire(slot);
+                        }
+                        return Err(format!("import of buffer {i}: {e}"));
+                    }
+                }
+            }
+            Ok(l)
+        });
+        self.applied.push(match &result {
+            Ok(l) => format!(
+                "VIDIOC_EXPBUF: {} buffers exported as DMA-BUF and imported into the ResourceManager: frames are lent, not copied",
+                l.slots.len()
+            ),
+            Err(e) => format!("frames are copied into pooled buffers ({e})"),
+        });
+        self.lending = Some(result);
+    }
+
+    /// Dequeue the next good frame and work out its metadata (sequence,
+    /// timestamp, lost frames, the controls that exposed it).
+    fn dequeue(&mut self) -> Result<(usize, FrameMeta), SourceError> {
+        let need = self.fmt.frame_bytes();
+        let d: Dequeued = loop {
+            let q = self.streaming()?;
+            let d = match q.dequeue() {
+                Ok(d) => d,
+                Err(e) => {
+                    let what = if e.kind() == std::io::ErrorKind::TimedOut {
+                        format!("no frame in {:.1} s", self.interval_s * 8.0)
+                    } else {
+                        "VIDIOC_DQBUF".to_string()
+                    };
+                    return Err(self.fail(&what, e));
+                }
+            };
+            if (d.bytesused as usize) < need || q.lengths[d.index] < need {
+                let err = SourceError::invalid(
+                    &self.path,
+                    format!("short frame: {} bytes, {need} expected", d.bytesused),
+                );
                 self.stop();
                 return Err(err);
             }
+            if !d.is_error() {
+                break d;
+            }
+            // A frame the driver says is corrupted: skipped, counted lost.
+            let r = q.queue(d.index);
+            self.skipped += 1;
+            if let Err(e) = r {
+                return Err(self.fail("VIDIOC_QBUF", e));
+            }
         };
-        let need = self.fmt.frame_bytes();
-        if (m.bytesused as usize) < need || bytes.len() < need || dst.len() < need {
-            let err = SourceError::invalid(
-                &self.path,
-                format!("short frame: {} bytes, {need} expected", m.bytesused),
-            );
-            self.stop();
-            return Err(err);
-        }
-        dst[..need].copy_from_slice(&bytes[..need]);
+        let meta = self.frame_meta(&d);
+        Ok((d.index, meta))
+    }
+
+    fn frame_meta(&mut self, d: &Dequeued) -> FrameMeta {
         // The driver's sequence is a u32 that wraps: extend it past the last.
         let seq = match self.last {
-            Some((last, _)) => last + (m.sequence.wrapping_sub(last as u32)) as u64,
-            None => m.sequence as u64,
+            Some((last, _)) => last + (d.sequence.wrapping_sub(last as u32)) as u64,
+            None => d.sequence as u64,
         };
-        let ts = (m.timestamp.sec.max(0) as u64)
-            .saturating_mul(1_000_000_000)
-            .saturating_add(m.timestamp.usec.max(0) as u64 * 1000);
-        let dropped_before = match self.last {
+        let ts = d.timestamp_ns;
+        let gap = match self.last {
             Some((last, _)) if seq > last + 1 => seq - last - 1,
             _ => 0,
         };
+        // Frames skipped as corrupted are inside the gap already when the
+        // driver numbered them; count each loss once.
+        let dropped_before = gap.max(std::mem::take(&mut self.skipped));
         self.dropped += dropped_before;
         self.last = Some((seq, ts));
         // Each write lands at its own frame (a gain written after an
@@ -414,14 +557,103 @@ impl FrameSource for V4l2Source {
             .filter(|c| !c.read_only)
             .filter_map(|c| Some((c.name.clone(), *self.effective.get(&c.id)? as f64)))
             .collect();
-        Ok(Some(FrameMeta {
+        FrameMeta {
             sequence: seq,
             timestamp_ns: ts,
             exposure_us,
             analogue_gain,
             controls,
             dropped_before,
-        }))
+        }
+    }
+}
+
+impl FrameSource for V4l2Source {
+    fn name(&self) -> String {
+        format!("v4l:{}", self.path.display())
+    }
+    fn format(&self) -> RawFormat {
+        self.fmt
+    }
+    fn frame_count(&self) -> Option<u64> {
+        None
+    }
+    fn is_live(&self) -> bool {
+        true
+    }
+    fn fps(&self) -> Option<f32> {
+        Some((1.0 / self.interval_s) as f32)
+    }
+
+    fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError> {
+        if self.stopped {
+            return Ok(None);
+        }
+        let (index, meta) = match self.pending.take() {
+            Some(p) => p,
+            None => self.dequeue()?,
+        };
+        let need = self.fmt.frame_bytes();
+        let q = self.streaming()?;
+        if dst.len() < need {
+            let err = SourceError::invalid(
+                &self.path,
+                format!("a {}-byte buffer for a {need}-byte frame", dst.len()),
+            );
+            self.stop();
+            return Err(err);
+        }
+        dst[..need].copy_from_slice(&q.bytes(index)[..need]);
+        if let Err(e) = q.queue(index) {
+            return Err(self.fail("VIDIOC_QBUF", e));
+        }
+        self.delivery.copied += 1;
+        Ok(Some(meta))
+    }
+
+    fn next_lent(
+        &mut self,
+        rm: &Arc<ResourceManager>,
+    ) -> Result<Option<(BufferRef, FrameMeta)>, SourceError> {
+        if self.stopped {
+            return Ok(None);
+        }
+        self.streaming()?;
+        if self.lending.is_none() {
+            self.import_into(rm);
+        }
+        let (index, meta) = self.dequeue()?;
+        let queued = self.stream.as_ref().map_or(0, |q| q.queued());
+        let lend = match &mut self.lending {
+            Some(Ok(l))
+                if queued >= MIN_QUEUED && l.rm.upgrade().is_some_and(|r| Arc::ptr_eq(&r, rm)) =>
+            {
+                Some(l)
+            }
+            _ => None,
+        };
+        let Some(l) = lend else {
+            // Copied by `next_frame` (no exports, another pool, or too few
+            // buffers left with the driver).
+            self.pending = Some((index, meta));
+            return Ok(None);
+        };
+        if let Some(&fd) = l.fds.get(index)
+            && let Err(e) = stream::dma_buf_sync(fd, false)
+        {
+            return Err(self.fail("DMA_BUF_IOCTL_SYNC", e));
+        }
+        match rm.lend(l.slots[index], "source") {
+            Ok(buf) => {
+                l.out[index] = true;
+                self.delivery.lent += 1;
+                Ok(Some((buf, meta)))
+            }
+            Err(e) => Err(self.fail(
+                "lending a buffer to the engine",
+                std::io::Error::other(e.to_string()),
+            )),
+        }
     }
 
     fn set_controls(&mut self, controls: &[Control]) -> Result<(), SourceError> {

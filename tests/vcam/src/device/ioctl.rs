@@ -169,6 +169,10 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
             if d.owner.is_some_and(|o| o != fd) {
                 return Err(libc::EBUSY);
             }
+            // Exported buffers still open: the kernel will not free them.
+            if !d.bufs.is_empty() && exports_open() {
+                return Err(libc::EBUSY);
+            }
             d.stop();
             d.free_buffers();
             r.capabilities = V4L2_BUF_CAP_SUPPORTS_MMAP;
@@ -207,13 +211,21 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
                 };
         }
         VIDIOC_EXPBUF => {
+            if CONFIG.faults.has(Fault::NoExpbuf) {
+                return Err(libc::ENOTTY);
+            }
             let e = unsafe { &mut *(arg as *mut v4l2_exportbuffer) };
+            let allowed = (libc::O_CLOEXEC | libc::O_ACCMODE) as u32;
+            if e.type_ != CAPTURE || e.plane != 0 || e.flags & !allowed != 0 {
+                return Err(libc::EINVAL);
+            }
             let buf = d.bufs.get(e.index as usize).ok_or(libc::EINVAL)?;
             // SAFETY: duplicating our own memfd for the caller.
             let fd = unsafe { libc::fcntl(buf.mem.memfd, libc::F_DUPFD_CLOEXEC, 0) };
             if fd < 0 {
                 return Err(libc::EMFILE);
             }
+            exported(fd);
             e.fd = fd;
         }
         VIDIOC_QBUF => {
@@ -265,6 +277,9 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
             b.bytesused = sizeimage;
             b.length = sizeimage;
             b.flags = V4L2_BUF_FLAG_MAPPED | V4L2_BUF_FLAG_DONE | V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC;
+            if buf.error {
+                b.flags |= V4L2_BUF_FLAG_ERROR;
+            }
             b.field = v4l2_field_V4L2_FIELD_NONE;
             b.timestamp = timeval {
                 tv_sec: buf.ts.tv_sec,

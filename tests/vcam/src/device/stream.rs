@@ -30,6 +30,7 @@ pub(super) fn new_buffer(len: usize) -> Result<Buf, c_int> {
                 map: map as usize,
             }),
             state: BufState::Idle,
+            error: false,
             seq: 0,
             ts: libc::timeval {
                 tv_sec: 0,
@@ -159,6 +160,7 @@ pub(super) fn produce(generation: u64) {
         };
         let b = &mut d.bufs[i];
         b.state = BufState::Done;
+        b.error = CONFIG.faults.has(Fault::Corrupt(seq));
         b.seq = seq as u32;
         b.ts = ts;
         d.done.push_back(i);
