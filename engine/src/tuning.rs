@@ -246,7 +246,7 @@ impl FrameParams {
 pub struct ParamStore {
     current: RwLock<ParamSet>,
     /// What the algorithms are configured for.
-    sensor: SensorConfig,
+    sensor: RwLock<SensorConfig>,
 }
 
 impl ParamStore {
@@ -260,7 +260,7 @@ impl ParamStore {
     pub fn for_sensor(tuning: Tuning, sensor: SensorConfig) -> Self {
         let lut = Arc::new(ToneLut::build(&tuning.stages.tone));
         ParamStore {
-            sensor,
+            sensor: RwLock::new(sensor),
             current: RwLock::new(ParamSet {
                 version: 1,
                 algorithms: Arc::new(tuning.algorithms(&sensor)),
@@ -304,7 +304,7 @@ impl ParamStore {
         let algorithms = if tuning.algorithms == cur.tuning.algorithms {
             cur.algorithms.clone()
         } else {
-            Arc::new(tuning.algorithms(&self.sensor))
+            Arc::new(tuning.algorithms(&self.sensor()))
         };
         *cur = ParamSet {
             version: cur.version + 1,
@@ -313,6 +313,31 @@ impl ParamStore {
             algorithms,
         };
         Ok(cur.version)
+    }
+
+    /// The sensor the algorithms are configured for.
+    pub fn sensor(&self) -> SensorConfig {
+        *self.sensor.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Configure the algorithms for another sensor (a camera read its
+    /// ranges off its controls): a new version whose algorithms are built
+    /// for it, and every later version's too. The same sensor again changes
+    /// nothing. Returns the version in effect.
+    pub fn set_sensor(&self, sensor: SensorConfig) -> u64 {
+        let mut cur = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let mut s = self.sensor.write().unwrap_or_else(|p| p.into_inner());
+        if *s == sensor {
+            return cur.version;
+        }
+        *s = sensor;
+        *cur = ParamSet {
+            version: cur.version + 1,
+            algorithms: Arc::new(cur.tuning.algorithms(&sensor)),
+            tuning: cur.tuning.clone(),
+            lut: cur.lut.clone(),
+        };
+        cur.version
     }
 
     /// Change the parameters with a closure (a slider's edit).
@@ -326,6 +351,68 @@ impl ParamStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A camera's sensor reconfigures the algorithms: AE asks for no more
+    /// exposure than the new sensor has, in this version and the next.
+    #[test]
+    fn a_new_sensor_reconfigures_the_algorithms() {
+        use crate::algorithms::{AlgoResult, Control, IpaContext};
+        let store = ParamStore::new(Tuning::default());
+        let v1 = store.version();
+        let short = SensorConfig {
+            max_exposure_us: 5_000.0,
+            max_gain: 4.0,
+            ..SensorConfig::default()
+        };
+        let v2 = store.set_sensor(short);
+        assert_eq!(v2, v1 + 1);
+        assert_eq!(store.set_sensor(short), v2, "the same sensor again");
+        assert_eq!(store.sensor(), short);
+        // A black frame: AE wants all the exposure and gain there is.
+        let (w, h) = (32, 24);
+        let dark = crate::stages::stats::compute(
+            &crate::stages::stats::StatsParams::default(),
+            crate::types::BayerOrder::Rggb,
+            w,
+            h,
+            &crate::stages::demosaic::mosaic(
+                crate::types::BayerOrder::Rggb,
+                w,
+                h,
+                &vec![200; w * h * 3],
+            ),
+        );
+        let asks = |store: &ParamStore| {
+            let set = store.snapshot();
+            let ctx = IpaContext {
+                exposure_us: 1_000.0,
+                analogue_gain: 1.0,
+                wb_gains: [1.0; 3],
+                ..Default::default()
+            };
+            let mut r = AlgoResult::new(&ctx);
+            for a in set.algorithms.iter() {
+                a.process(&dark, &mut r);
+            }
+            r.controls
+        };
+        for _ in 0..2 {
+            let c = asks(&store);
+            assert!(
+                c.iter()
+                    .any(|c| matches!(c, Control::ExposureUs(e) if *e <= 5_000.0)),
+                "{c:?}"
+            );
+            assert!(
+                !c.iter()
+                    .any(|c| matches!(c, Control::ExposureUs(e) if *e > 5_000.0)
+                        || matches!(c, Control::AnalogueGain(g) if *g > 4.0)),
+                "{c:?}"
+            );
+            // An edit keeps the sensor.
+            store.edit(|t| t.stages.tone.contrast += 0.1).unwrap();
+        }
+    }
 
     #[test]
     fn default_round_trips_through_json() {

@@ -74,6 +74,8 @@ pub struct IpaContext {
     /// Whether an AWB algorithm drives `wb_gains`.
     pub awb_active: bool,
     pub frames_processed: u64,
+    /// The newest engine frame whose algorithm results are folded in.
+    pub newest_frame: u64,
 }
 
 impl Default for IpaContext {
@@ -84,6 +86,7 @@ impl Default for IpaContext {
             wb_gains: [1.8, 1.0, 1.6],
             awb_active: false,
             frames_processed: 0,
+            newest_frame: 0,
         }
     }
 }

@@ -17,8 +17,8 @@ pub(crate) struct DeviceSide {
     dropped: u64,
     /// Frames lent by the source (no copy) and copied, in this engine.
     delivery: crate::sources::camera::Delivery,
-    /// 3A runs to wait for before the next live frame is read (kept across
-    /// feeds: a player feeds one frame at a time).
+    /// The frame whose 3A results to wait for before the next live frame
+    /// is read (kept across feeds: a player feeds one frame at a time).
     algo_target: Option<u64>,
 }
 
@@ -66,6 +66,8 @@ impl Engine {
             if coordinator.sensor != caps.config || applier.delays != caps.delays {
                 coordinator.configure(&caps);
                 applier.delays = caps.delays;
+                // AE plans within the sensor's own ranges.
+                self.params.set_sensor(caps.config);
                 self.telemetry.note(
                     "coordinator",
                     format!("sensor of {}: {caps:?}", source.name()),
@@ -83,7 +85,7 @@ impl Engine {
             if let Some(max) = wait_for_algo {
                 let target = self.device().algo_target.take();
                 if let Some(target) = target {
-                    self.wait_for_algo_runs(target, max);
+                    self.wait_for_algo(target, max);
                 }
             }
             if !source.is_live() {
@@ -134,10 +136,9 @@ impl Engine {
                     ),
                 );
             }
-            let runs = self.ipa().frames_processed;
             let id = self.start_frame(buf, meta, fmt, replay)?;
             if wait_for_algo.is_some() {
-                self.device().algo_target = Some(runs + 1);
+                self.device().algo_target = Some(id);
             }
             on_submit(id);
             n += 1;
@@ -193,10 +194,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Wait (polling, at most `max`) until 3A has run `target` times.
-    fn wait_for_algo_runs(&self, target: u64, max: Duration) {
+    /// Wait (polling, at most `max`) until 3A's results of frame `frame`
+    /// (or a newer one) are in: not a late result of an older frame.
+    fn wait_for_algo(&self, frame: u64, max: Duration) {
         let t0 = std::time::Instant::now();
-        while self.ipa().frames_processed < target && t0.elapsed() < max {
+        while self.ipa().newest_frame < frame && t0.elapsed() < max {
             std::thread::sleep(Duration::from_micros(500));
         }
     }

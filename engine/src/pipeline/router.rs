@@ -306,15 +306,17 @@ impl PipelineRouter {
         (router, launcher)
     }
 
-    fn fold_algo(&self, out: &StageOutput) {
+    fn fold_algo(&self, frame_id: u64, out: &StageOutput) {
         if let StageOutput::Algo(r) = out {
             let mut ipa = self.ipa.lock().unwrap_or_else(|p| p.into_inner());
             // Frames overlap: this result grew from the context its frame
             // started with, which may predate the last fold. The count of
             // algorithm runs is the engine's own, not the frame's.
             let runs = ipa.frames_processed + 1;
+            let newest = ipa.newest_frame.max(frame_id);
             *ipa = r.next;
             ipa.frames_processed = runs;
+            ipa.newest_frame = newest;
             drop(ipa);
             if !r.controls.is_empty() {
                 *self.controls.lock().unwrap_or_else(|p| p.into_inner()) = r.controls.clone();
@@ -364,7 +366,7 @@ impl PipelineRouter {
                 gpu_telemetry(ctx, ev, &g);
                 st.stats[li] = Some(Arc::new(g.stats));
             }
-            StageOutput::Algo(r) => self.fold_algo(&StageOutput::Algo(r)),
+            StageOutput::Algo(r) => self.fold_algo(st.frame.frame_id, &StageOutput::Algo(r)),
             StageOutput::None => {}
         }
         if let Some(slot) = step.publishes {
