@@ -246,6 +246,9 @@ struct Dev {
     next_seq: u64,
     eio: bool,
     vanished: bool,
+    /// Frames being rendered into a buffer right now (by producers of this
+    /// stream or an older one).
+    rendering: u32,
     base: Option<(render::BaseKey, Arc<Vec<f32>>)>,
 }
 
@@ -271,6 +274,7 @@ static DEV: LazyLock<(Mutex<Dev>, Condvar)> = LazyLock::new(|| {
         next_seq: 0,
         eio: false,
         vanished: false,
+        rendering: 0,
         base: None,
     };
     d.live = d.look_now();
@@ -279,6 +283,16 @@ static DEV: LazyLock<(Mutex<Dev>, Condvar)> = LazyLock::new(|| {
 
 fn dev() -> MutexGuard<'static, Dev> {
     DEV.0.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Wait until no frame is being rendered: STREAMOFF returns once the
+/// "DMA" has stopped, so a buffer queued again after it is not written by
+/// the old stream's producer.
+fn quiesce(mut d: MutexGuard<'static, Dev>) -> MutexGuard<'static, Dev> {
+    while d.rendering > 0 {
+        d = DEV.1.wait(d).unwrap_or_else(|p| p.into_inner());
+    }
+    d
 }
 
 fn signal(fd: c_int) {

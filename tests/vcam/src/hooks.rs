@@ -54,63 +54,49 @@ unsafe fn claim(path: *const c_char, flags: c_int) -> Option<c_int> {
     device::open(p.to_bytes(), flags)
 }
 
-/// # Safety
-/// libc's `open`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn open(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    // SAFETY: forwarded from the caller.
-    if let Some(r) = unsafe { claim(path, flags) } {
-        return r;
-    }
-    // SAFETY: the next `open` with the caller's arguments.
-    unsafe { real!(c"open", OpenFn)(path, flags, mode) }
+/// `open` and `open64`: the device's path claimed, any other passed on.
+macro_rules! hook_open {
+    ($name:ident, $c:literal) => {
+        /// # Safety
+        /// libc's function of this name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
+            // SAFETY: forwarded from the caller.
+            if let Some(r) = unsafe { claim(path, flags) } {
+                return r;
+            }
+            // SAFETY: the next definition with the caller's arguments.
+            unsafe { real!($c, OpenFn)(path, flags, mode) }
+        }
+    };
 }
 
-/// # Safety
-/// libc's `open64`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn open64(path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
-    // SAFETY: forwarded from the caller.
-    if let Some(r) = unsafe { claim(path, flags) } {
-        return r;
-    }
-    // SAFETY: as above.
-    unsafe { real!(c"open64", OpenFn)(path, flags, mode) }
+/// `openat` and `openat64`: as `open` (the device's path is absolute).
+macro_rules! hook_openat {
+    ($name:ident, $c:literal) => {
+        /// # Safety
+        /// libc's function of this name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(
+            dir: c_int,
+            path: *const c_char,
+            flags: c_int,
+            mode: mode_t,
+        ) -> c_int {
+            // SAFETY: forwarded from the caller.
+            if let Some(r) = unsafe { claim(path, flags) } {
+                return r;
+            }
+            // SAFETY: the next definition with the caller's arguments.
+            unsafe { real!($c, OpenAtFn)(dir, path, flags, mode) }
+        }
+    };
 }
 
-/// # Safety
-/// libc's `openat`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn openat(
-    dir: c_int,
-    path: *const c_char,
-    flags: c_int,
-    mode: mode_t,
-) -> c_int {
-    // SAFETY: forwarded from the caller.
-    if let Some(r) = unsafe { claim(path, flags) } {
-        return r;
-    }
-    // SAFETY: as above.
-    unsafe { real!(c"openat", OpenAtFn)(dir, path, flags, mode) }
-}
-
-/// # Safety
-/// libc's `openat64`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn openat64(
-    dir: c_int,
-    path: *const c_char,
-    flags: c_int,
-    mode: mode_t,
-) -> c_int {
-    // SAFETY: forwarded from the caller.
-    if let Some(r) = unsafe { claim(path, flags) } {
-        return r;
-    }
-    // SAFETY: as above.
-    unsafe { real!(c"openat64", OpenAtFn)(dir, path, flags, mode) }
-}
+hook_open!(open, c"open");
+hook_open!(open64, c"open64");
+hook_openat!(openat, c"openat");
+hook_openat!(openat64, c"openat64");
 
 /// # Safety
 /// libc's `close`.
@@ -167,41 +153,31 @@ pub unsafe extern "C" fn syscall(
 
 type MmapFn = unsafe extern "C" fn(*mut c_void, size_t, c_int, c_int, c_int, off_t) -> *mut c_void;
 
-/// # Safety
-/// libc's `mmap`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn mmap(
-    addr: *mut c_void,
-    len: size_t,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    off: off_t,
-) -> *mut c_void {
-    if device::owns(fd) {
-        return device::mmap(fd, len, prot, flags, off);
-    }
-    // SAFETY: the next `mmap` with the caller's arguments.
-    unsafe { real!(c"mmap", MmapFn)(addr, len, prot, flags, fd, off) }
+/// `mmap` and `mmap64`: the device's buffers mapped, any other passed on.
+macro_rules! hook_mmap {
+    ($name:ident, $c:literal) => {
+        /// # Safety
+        /// libc's function of this name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(
+            addr: *mut c_void,
+            len: size_t,
+            prot: c_int,
+            flags: c_int,
+            fd: c_int,
+            off: off_t,
+        ) -> *mut c_void {
+            if device::owns(fd) {
+                return device::mmap(fd, len, prot, flags, off);
+            }
+            // SAFETY: the next definition with the caller's arguments.
+            unsafe { real!($c, MmapFn)(addr, len, prot, flags, fd, off) }
+        }
+    };
 }
 
-/// # Safety
-/// libc's `mmap64`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn mmap64(
-    addr: *mut c_void,
-    len: size_t,
-    prot: c_int,
-    flags: c_int,
-    fd: c_int,
-    off: off_t,
-) -> *mut c_void {
-    if device::owns(fd) {
-        return device::mmap(fd, len, prot, flags, off);
-    }
-    // SAFETY: as above.
-    unsafe { real!(c"mmap64", MmapFn)(addr, len, prot, flags, fd, off) }
-}
+hook_mmap!(mmap, c"mmap");
+hook_mmap!(mmap64, c"mmap64");
 
 /// The real `mmap`, for the device's own mappings.
 pub(crate) fn real_mmap(

@@ -1,12 +1,13 @@
 //! A camera's controls: enumerated with VIDIOC_QUERY_EXT_CTRL and QUERYMENU
-//! (through the `v4l` crate), read and written with the EXT_CTRLS ioctls, and
+//! (issued here on the crate's `ioctl`: the crate's own loop panics on a
+//! menu whose step is 0 and on a menu name it cannot convert), read and written with the EXT_CTRLS ioctls, and
 //! the map from the engine's sensor controls (exposure in microseconds,
 //! analogue gain as a factor) to the device's own units.
 
 use crate::algorithms::SensorConfig;
 use crate::controls::{ControlDelays, SensorCaps};
 use serde::Serialize;
-use v4l::control::{Type, Value};
+use v4l::control::Value;
 use v4l::v4l_sys;
 
 /// What kind of value a control takes.
@@ -88,30 +89,99 @@ impl ControlInfo {
     }
 }
 
-pub(crate) fn kind_of(t: Type) -> ControlKind {
+fn kind_of(t: u32) -> ControlKind {
     match t {
-        Type::Integer => ControlKind::Integer,
-        Type::Integer64 => ControlKind::Integer64,
-        Type::Boolean => ControlKind::Boolean,
-        Type::Menu => ControlKind::Menu,
-        Type::IntegerMenu => ControlKind::IntegerMenu,
-        Type::Button => ControlKind::Button,
+        v4l_sys::v4l2_ctrl_type_V4L2_CTRL_TYPE_INTEGER => ControlKind::Integer,
+        v4l_sys::v4l2_ctrl_type_V4L2_CTRL_TYPE_INTEGER64 => ControlKind::Integer64,
+        v4l_sys::v4l2_ctrl_type_V4L2_CTRL_TYPE_BOOLEAN => ControlKind::Boolean,
+        v4l_sys::v4l2_ctrl_type_V4L2_CTRL_TYPE_MENU => ControlKind::Menu,
+        v4l_sys::v4l2_ctrl_type_V4L2_CTRL_TYPE_INTEGER_MENU => ControlKind::IntegerMenu,
+        v4l_sys::v4l2_ctrl_type_V4L2_CTRL_TYPE_BUTTON => ControlKind::Button,
         _ => ControlKind::Other,
     }
 }
 
+/// A NUL-terminated name from a driver (lossy: drivers are not always UTF-8).
+fn c_name(raw: &[std::os::raw::c_char]) -> String {
+    let bytes: Vec<u8> = raw
+        .iter()
+        .map(|&c| c as u8)
+        .take_while(|&b| b != 0)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Menus longer than this are cut (a driver's range is its word).
+const MAX_MENU: i64 = 256;
+
+/// A menu's entries by VIDIOC_QUERYMENU, index by index from `min` to `max`
+/// (indices a driver skips answer EINVAL and are left out).
+fn menu(fd: std::os::raw::c_int, q: &v4l_sys::v4l2_query_ext_ctrl) -> Vec<(u32, String)> {
+    let mut items = Vec::new();
+    let last = q.maximum.min(q.minimum.saturating_add(MAX_MENU - 1));
+    for i in q.minimum.max(0)..=last.max(-1) {
+        // SAFETY: plain data; all-zero is valid.
+        let mut m: v4l_sys::v4l2_querymenu = unsafe { std::mem::zeroed() };
+        m.id = q.id;
+        m.index = i as u32;
+        // SAFETY: the struct this ioctl takes, on our descriptor.
+        let ok = unsafe {
+            v4l::v4l2::ioctl(
+                fd,
+                v4l::v4l2::vidioc::VIDIOC_QUERYMENU,
+                (&mut m as *mut v4l_sys::v4l2_querymenu).cast(),
+            )
+        }
+        .is_ok();
+        if !ok {
+            continue;
+        }
+        // SAFETY: the driver filled the union member this menu type uses.
+        let text = unsafe {
+            if q.type_ == v4l_sys::v4l2_ctrl_type_V4L2_CTRL_TYPE_INTEGER_MENU {
+                { m.__bindgen_anon_1.value }.to_string()
+            } else {
+                let name = m.__bindgen_anon_1.name;
+                c_name(&name.map(|b| b as std::os::raw::c_char))
+            }
+        };
+        items.push((i as u32, text));
+    }
+    items
+}
+
 /// Every control of an open device, with current values.
 pub fn enumerate(dev: &v4l::Device) -> std::io::Result<Vec<ControlInfo>> {
-    let descs = match dev.query_controls() {
-        Ok(d) => d,
-        // No controls at all: the enumeration's first call ends it.
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::with_capacity(descs.len());
-    for d in descs {
-        let kind = kind_of(d.typ);
-        let flags = u32::from(d.flags);
+    let fd = dev.handle().fd();
+    let mut out = Vec::new();
+    // SAFETY: plain data; all-zero is valid.
+    let mut q: v4l_sys::v4l2_query_ext_ctrl = unsafe { std::mem::zeroed() };
+    loop {
+        q.id |= v4l_sys::V4L2_CTRL_FLAG_NEXT_CTRL | v4l_sys::V4L2_CTRL_FLAG_NEXT_COMPOUND;
+        // SAFETY: the struct this ioctl takes, on our descriptor.
+        let r = unsafe {
+            v4l::v4l2::ioctl(
+                fd,
+                v4l::v4l2::vidioc::VIDIOC_QUERY_EXT_CTRL,
+                (&mut q as *mut v4l_sys::v4l2_query_ext_ctrl).cast(),
+            )
+        };
+        match r {
+            Ok(()) => {}
+            // EINVAL ends the enumeration (no controls at all, or no more).
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+            Err(e) => return Err(e),
+        }
+        if out.len() > 4096 {
+            break; // a driver that never says "no more"
+        }
+        let kind = kind_of(q.type_);
+        let flags = q.flags;
+        if flags & v4l_sys::V4L2_CTRL_FLAG_DISABLED != 0
+            || q.type_ == v4l_sys::v4l2_ctrl_type_V4L2_CTRL_TYPE_CTRL_CLASS
+        {
+            continue;
+        }
         let readable = matches!(
             kind,
             ControlKind::Integer
@@ -121,7 +191,7 @@ pub fn enumerate(dev: &v4l::Device) -> std::io::Result<Vec<ControlInfo>> {
                 | ControlKind::IntegerMenu
         ) && flags & v4l_sys::V4L2_CTRL_FLAG_WRITE_ONLY == 0;
         let value = if readable {
-            match dev.control(d.id).map(|c| c.value) {
+            match dev.control(q.id).map(|c| c.value) {
                 Ok(Value::Integer(v)) => Some(v),
                 Ok(Value::Boolean(b)) => Some(b as i64),
                 _ => None,
@@ -129,23 +199,23 @@ pub fn enumerate(dev: &v4l::Device) -> std::io::Result<Vec<ControlInfo>> {
         } else {
             None
         };
+        let menu = if matches!(kind, ControlKind::Menu | ControlKind::IntegerMenu) {
+            menu(fd, &q)
+        } else {
+            Vec::new()
+        };
         out.push(ControlInfo {
-            id: d.id,
-            name: d.name.clone(),
+            id: q.id,
+            name: c_name(&q.name),
             kind,
-            min: d.minimum,
-            max: d.maximum,
-            step: d.step,
-            default: d.default,
+            min: q.minimum,
+            max: q.maximum,
+            step: q.step,
+            default: q.default_value,
             value,
             read_only: flags & v4l_sys::V4L2_CTRL_FLAG_READ_ONLY != 0,
             inactive: flags & v4l_sys::V4L2_CTRL_FLAG_INACTIVE != 0,
-            menu: d
-                .items
-                .iter()
-                .flatten()
-                .map(|(i, item)| (*i, item.to_string()))
-                .collect(),
+            menu,
         });
     }
     Ok(out)

@@ -17,13 +17,74 @@ pub struct SizeInfo {
     pub fps: Vec<f32>,
 }
 
+/// Sizes a driver offers as a range (V4L2_FRMSIZE_TYPE_STEPWISE or
+/// CONTINUOUS) rather than a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SizeRange {
+    pub min_width: u32,
+    pub max_width: u32,
+    pub step_width: u32,
+    pub min_height: u32,
+    pub max_height: u32,
+    pub step_height: u32,
+}
+
+impl SizeRange {
+    /// Whether `w`x`h` is one of the range's sizes.
+    pub fn fits(&self, w: u32, h: u32) -> bool {
+        let on = |v: u32, min: u32, max: u32, step: u32| {
+            (min..=max).contains(&v) && (v - min) % step.max(1) == 0
+        };
+        on(w, self.min_width, self.max_width, self.step_width)
+            && on(h, self.min_height, self.max_height, self.step_height)
+    }
+
+    /// The sizes listed for a range: its smallest and largest and the
+    /// common video sizes between that fit (a range may hold millions).
+    pub fn listed(&self) -> Vec<(u32, u32)> {
+        let mut v: Vec<(u32, u32)> = [
+            (self.min_width, self.min_height),
+            (640, 480),
+            (1280, 720),
+            (1920, 1080),
+            (2560, 1440),
+            (3840, 2160),
+            (self.max_width, self.max_height),
+        ]
+        .into_iter()
+        .filter(|&(w, h)| self.fits(w, h))
+        .collect();
+        v.dedup();
+        v
+    }
+}
+
+impl std::fmt::Display for SizeRange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}x{} to {}x{} in steps of {}x{}",
+            self.min_width,
+            self.min_height,
+            self.max_width,
+            self.max_height,
+            self.step_width.max(1),
+            self.step_height.max(1)
+        )
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FormatInfo {
     pub fourcc: String,
     pub description: String,
     /// Whether the ISP reads it (Bayer RAW).
     pub raw: bool,
+    /// Discrete sizes, or the listed sizes of `range`.
     pub sizes: Vec<SizeInfo>,
+    /// Where the driver gives a range of sizes rather than a list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<SizeRange>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -46,6 +107,23 @@ impl DeviceInfo {
             .filter(|f| f.fourcc == name)
             .flat_map(|f| f.sizes.iter().map(|s| (s.width, s.height)))
             .collect()
+    }
+    /// Whether the device takes `w`x`h` in this format (listed, or inside
+    /// its range of sizes).
+    pub fn has_size(&self, fourcc: u32, w: u32, h: u32) -> bool {
+        let name = formats::name(fourcc);
+        self.formats.iter().filter(|f| f.fourcc == name).any(|f| {
+            f.sizes.iter().any(|s| (s.width, s.height) == (w, h))
+                || f.range.is_some_and(|r| r.fits(w, h))
+        })
+    }
+    /// The format's range of sizes, if it has one.
+    pub fn size_range(&self, fourcc: u32) -> Option<SizeRange> {
+        let name = formats::name(fourcc);
+        self.formats
+            .iter()
+            .find(|f| f.fourcc == name)
+            .and_then(|f| f.range)
     }
     pub fn rates(&self, fourcc: u32, w: u32, h: u32) -> Vec<f32> {
         let name = formats::name(fourcc);
@@ -110,10 +188,28 @@ pub(super) fn describe_open(
     for d in descs {
         let code = formats::code(&d.fourcc.repr);
         let mut sizes = Vec::new();
+        let mut range = None;
         for s in dev.enum_framesizes(d.fourcc).unwrap_or_default() {
-            for disc in s.size.to_discrete() {
+            // A range is not expanded (the crate would list every size in
+            // it, and a step of 0 would panic it).
+            let listed = match s.size {
+                v4l::framesize::FrameSizeEnum::Discrete(d) => vec![(d.width, d.height)],
+                v4l::framesize::FrameSizeEnum::Stepwise(sw) => {
+                    let r = SizeRange {
+                        min_width: sw.min_width,
+                        max_width: sw.max_width,
+                        step_width: sw.step_width.max(1),
+                        min_height: sw.min_height,
+                        max_height: sw.max_height,
+                        step_height: sw.step_height.max(1),
+                    };
+                    range = Some(r);
+                    r.listed()
+                }
+            };
+            for (width, height) in listed {
                 let fps = dev
-                    .enum_frameintervals(d.fourcc, disc.width, disc.height)
+                    .enum_frameintervals(d.fourcc, width, height)
                     .unwrap_or_default()
                     .into_iter()
                     .filter_map(|i| match i.interval {
@@ -128,11 +224,7 @@ pub(super) fn describe_open(
                         _ => None,
                     })
                     .collect();
-                sizes.push(SizeInfo {
-                    width: disc.width,
-                    height: disc.height,
-                    fps,
-                });
+                sizes.push(SizeInfo { width, height, fps });
             }
         }
         fmts.push(FormatInfo {
@@ -140,6 +232,7 @@ pub(super) fn describe_open(
             description: d.description.clone(),
             raw: formats::raw_format(code, 16, 16, 0).is_some(),
             sizes,
+            range,
         });
     }
     let controls =
@@ -197,5 +290,38 @@ fn probe_expbuf(dev: &v4l::Device) -> bool {
             (&mut req as *mut v4l2_requestbuffers).cast(),
         );
         ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_size_range_lists_a_few_sizes_and_fits_its_grid() {
+        let r = SizeRange {
+            min_width: 64,
+            max_width: 4096,
+            step_width: 2,
+            min_height: 64,
+            max_height: 3072,
+            step_height: 0,
+        };
+        assert_eq!(
+            r.listed(),
+            [
+                (64, 64),
+                (640, 480),
+                (1280, 720),
+                (1920, 1080),
+                (2560, 1440),
+                (3840, 2160),
+                (4096, 3072)
+            ]
+        );
+        assert!(r.fits(1000, 999));
+        assert!(!r.fits(1001, 1000), "off the 2-pixel grid");
+        assert!(!r.fits(4098, 1000) && !r.fits(32, 1000));
+        assert_eq!(r.to_string(), "64x64 to 4096x3072 in steps of 2x1");
     }
 }

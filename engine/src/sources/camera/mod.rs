@@ -171,7 +171,8 @@ impl V4l2Source {
         // Pick a size the device lists for this format: the one asked for,
         // else keep the current size if listed, else the largest.
         let sizes = info.sizes(cur_cc);
-        if sizes.is_empty() {
+        let range = info.size_range(cur_cc);
+        if sizes.is_empty() && range.is_none() {
             return Err(SourceError::invalid(
                 path,
                 format!(
@@ -192,8 +193,11 @@ impl V4l2Source {
                 .max_by_key(|s| s.0 * s.1)
                 .unwrap_or((0, 0)),
         };
-        if !sizes.contains(&(w, h)) {
-            let list: Vec<String> = sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+        if !info.has_size(cur_cc, w, h) {
+            let mut list: Vec<String> = sizes.iter().map(|(w, h)| format!("{w}x{h}")).collect();
+            if let Some(r) = range {
+                list = vec![format!("any size from {r}")];
+            }
             return Err(SourceError::invalid(
                 path,
                 format!(

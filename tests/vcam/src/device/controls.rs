@@ -128,9 +128,11 @@ pub(super) fn controls(fmt: &Fmt, interval: (u32, u32), exposure: Option<i64>) -
                 0,
             )
         },
+        // A menu's step is 0 here, as drivers that pass a menu skip mask of
+        // 0 report it (the `v4l` crate's own enumeration panics on it).
         Ctrl {
             menu: &PATTERNS,
-            ..ctrl(V4L2_CID_TEST_PATTERN, "Test Pattern", MENU, (0, 2, 1, 0), 1)
+            ..ctrl(V4L2_CID_TEST_PATTERN, "Test Pattern", MENU, (0, 2, 0, 0), 1)
         },
         ctrl(
             V4L2_CID_DIGITAL_GAIN,

@@ -315,6 +315,8 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
             d.stop();
             d.eio = false;
             DEV.1.notify_all();
+            drop(quiesce(d));
+            return Ok(());
         }
         VIDIOC_QUERY_EXT_CTRL => {
             let q = unsafe { &mut *(arg as *mut v4l2_query_ext_ctrl) };

@@ -123,6 +123,7 @@ pub(super) fn produce(generation: u64) {
                 None
             } else if let Some(i) = d.queued.pop_front() {
                 d.bufs[i].state = BufState::Filling;
+                d.rendering += 1;
                 let base = d.base_now();
                 Some((i, seq, d.bufs[i].mem.clone(), d.fmt, d.live, base))
             } else {
@@ -139,7 +140,9 @@ pub(super) fn produce(generation: u64) {
             unsafe { std::slice::from_raw_parts_mut(mem.map as *mut u8, fmt.sizeimage as usize) };
         render::frame(&fmt, &base, &look, seq, dst, &mut scratch);
         let end_of_frame = {
-            let d = dev();
+            let mut d = dev();
+            d.rendering -= 1;
+            DEV.1.notify_all();
             d.t0 + interval * (seq as u32 + 1)
         };
         let now = Instant::now();
