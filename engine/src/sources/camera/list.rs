@@ -33,7 +33,7 @@ impl SizeRange {
     /// Whether `w`x`h` is one of the range's sizes.
     pub fn fits(&self, w: u32, h: u32) -> bool {
         let on = |v: u32, min: u32, max: u32, step: u32| {
-            (min..=max).contains(&v) && (v - min) % step.max(1) == 0
+            (min..=max).contains(&v) && (v - min).is_multiple_of(step.max(1))
         };
         on(w, self.min_width, self.max_width, self.step_width)
             && on(h, self.min_height, self.max_height, self.step_height)
