@@ -288,3 +288,91 @@ fn a_frame_marked_corrupted_is_skipped_and_counted() {
     );
     assert_eq!(src.dropped(), 2);
 }
+
+/// EIO while a frame is lent: the stream stops with the device named, the
+/// lent frame stays whole until its release, then its memory goes.
+#[test]
+fn eio_while_a_frame_is_lent_keeps_it_whole() {
+    if in_child(
+        "eio_while_a_frame_is_lent_keeps_it_whole",
+        &[("VCAM_FAULTS", "eio@4")],
+    ) {
+        return;
+    }
+    let rm = rm();
+    let key = rm.take_lifecycle().unwrap();
+    let mut src = open();
+    let n = src.format().frame_bytes();
+    let (held, _) = src.next_lent(&rm).unwrap().unwrap();
+    let bytes = held.read().unwrap().bytes()[..n].to_vec();
+    let err = loop {
+        match src.next_lent(&rm) {
+            Ok(Some((b, _))) => rm.release(&key, b.id).unwrap(),
+            Ok(None) => panic!("a copy while buffers were free"),
+            Err(e) => break e,
+        }
+    };
+    assert!(err.to_string().contains(DEV), "{err}");
+    assert!(src.next_lent(&rm).unwrap().is_none(), "stopped");
+    assert_eq!(rm.stats().imported, 1, "only the held one stays");
+    assert!(held.read().unwrap().bytes()[..n] == bytes[..]);
+    rm.release(&key, held.id).unwrap();
+    assert_eq!(rm.stats().imported, 0);
+}
+
+/// Buffers are imported into one pool: fed to another, the source copies.
+#[test]
+fn a_second_pool_gets_copies() {
+    if in_child("a_second_pool_gets_copies", &[]) {
+        return;
+    }
+    let (one, two) = (rm(), rm());
+    let key = one.take_lifecycle().unwrap();
+    let mut src = open();
+    let (b, m0) = src.next_lent(&one).unwrap().expect("lent to the first");
+    one.release(&key, b.id).unwrap();
+    assert!(src.next_lent(&two).unwrap().is_none());
+    let mut copy = vec![0u8; src.format().frame_bytes()];
+    let m1 = src.next_frame(&mut copy).unwrap().unwrap();
+    assert_eq!(m1.sequence, m0.sequence + 1);
+    assert_eq!(two.stats().imported, 0);
+    let (b, _) = src
+        .next_lent(&one)
+        .unwrap()
+        .expect("lent to the first again");
+    one.release(&key, b.id).unwrap();
+}
+
+/// A frame dequeued for copying whose copy never came (the feed failed
+/// before it read it) is the next frame read; asking to lend again does
+/// not dequeue over it, so no buffer is lost and the stream keeps lending.
+#[test]
+fn a_frame_left_to_copy_is_not_lost() {
+    if in_child("a_frame_left_to_copy_is_not_lost", &[]) {
+        return;
+    }
+    let rm = rm();
+    let key = rm.take_lifecycle().unwrap();
+    let mut src = open();
+    let lendable = BUFFERS as usize - MIN_QUEUED;
+    let held: Vec<_> = (0..lendable)
+        .map(|_| src.next_lent(&rm).unwrap().unwrap())
+        .collect();
+    // This frame is left to copy ...
+    assert!(src.next_lent(&rm).unwrap().is_none());
+    // ... and the copy does not come before the next ask.
+    assert!(src.next_lent(&rm).unwrap().is_none());
+    let mut copy = vec![0u8; src.format().frame_bytes()];
+    let m = src.next_frame(&mut copy).unwrap().unwrap();
+    assert_eq!(m.sequence, held.last().unwrap().1.sequence + 1);
+    for (b, _) in held {
+        rm.release(&key, b.id).unwrap();
+    }
+    // Every buffer is still in play: 30 more frames lent, none lost.
+    for _ in 0..30 {
+        let (b, m) = src.next_lent(&rm).unwrap().expect("lent");
+        assert_eq!(m.dropped_before, 0);
+        rm.release(&key, b.id).unwrap();
+    }
+    assert_eq!(src.dropped(), 0);
+}

@@ -77,13 +77,18 @@ impl FrameSource for Tee<'_> {
     ) -> Result<Option<(BufferRef, FrameMeta)>, SourceError> {
         let lent = self.src.next_lent(rm)?;
         if let Some((buf, meta)) = &lent {
-            let n = self.src.format().frame_bytes();
-            let name = self.src.name();
-            let mem = buf
-                .read()
-                .map_err(|e| SourceError::Spec(format!("{name}: {e}")))?;
-            let n = n.min(mem.len());
-            self.keep(meta, &mem.bytes()[..n]);
+            // The frame goes on to the engine either way (dropped here, its
+            // buffer would never go back to the camera).
+            match buf.read() {
+                Ok(mem) => {
+                    let n = self.src.format().frame_bytes().min(mem.len());
+                    self.keep(meta, &mem.bytes()[..n]);
+                }
+                Err(e) => {
+                    let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
+                    st.errors.push(format!("{}: {e}", self.src.name()));
+                }
+            }
         }
         Ok(lent)
     }

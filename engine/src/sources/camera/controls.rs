@@ -156,7 +156,8 @@ pub fn enumerate(dev: &v4l::Device) -> std::io::Result<Vec<ControlInfo>> {
     let mut out = Vec::new();
     // SAFETY: plain data; all-zero is valid.
     let mut q: v4l_sys::v4l2_query_ext_ctrl = unsafe { std::mem::zeroed() };
-    loop {
+    let mut last_id = 0u32;
+    for _ in 0..4096 {
         q.id |= v4l_sys::V4L2_CTRL_FLAG_NEXT_CTRL | v4l_sys::V4L2_CTRL_FLAG_NEXT_COMPOUND;
         // SAFETY: the struct this ioctl takes, on our descriptor.
         let r = unsafe {
@@ -172,9 +173,11 @@ pub fn enumerate(dev: &v4l::Device) -> std::io::Result<Vec<ControlInfo>> {
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
             Err(e) => return Err(e),
         }
-        if out.len() > 4096 {
-            break; // a driver that never says "no more"
+        // Ids rise; a driver that repeats one would never say "no more".
+        if q.id <= last_id {
+            break;
         }
+        last_id = q.id;
         let kind = kind_of(q.type_);
         let flags = q.flags;
         if flags & v4l_sys::V4L2_CTRL_FLAG_DISABLED != 0

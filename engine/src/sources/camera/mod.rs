@@ -186,11 +186,13 @@ impl V4l2Source {
             (Some(w), Some(h)) => (w, h),
             (Some(w), None) => (w, sizes.iter().find(|s| s.0 == w).map_or(0, |s| s.1)),
             (None, Some(h)) => (sizes.iter().find(|s| s.1 == h).map_or(0, |s| s.0), h),
-            (None, None) if sizes.contains(&(want.width, want.height)) => (want.width, want.height),
+            (None, None) if info.has_size(cur_cc, want.width, want.height) => {
+                (want.width, want.height)
+            }
             (None, None) => sizes
                 .iter()
                 .copied()
-                .max_by_key(|s| s.0 * s.1)
+                .max_by_key(|s| s.0 as u64 * s.1 as u64)
                 .unwrap_or((0, 0)),
         };
         if !info.has_size(cur_cc, w, h) {
@@ -399,14 +401,21 @@ impl V4l2Source {
                 .map_err(|e| self.fail("VIDIOC_QBUF/STREAMON", e))?;
             self.stream = Some(q);
         }
+        let mut pool_gone = false;
         let returned: Vec<u32> = match &mut self.lending {
             Some(Ok(l)) => {
                 let back: Vec<u32> = l.returns.try_iter().collect();
+                // The descriptors belong to the pool's slots: with the pool
+                // gone they are closed (their numbers maybe reused).
+                let alive = l.rm.upgrade().is_some();
+                pool_gone = !alive;
                 for &i in &back {
                     if let Some(o) = l.out.get_mut(i as usize) {
                         *o = false;
                     }
-                    if let Some(&fd) = l.fds.get(i as usize) {
+                    if let Some(&fd) = l.fds.get(i as usize)
+                        && alive
+                    {
                         // The CPU is done with it: the device may write it.
                         let _ = stream::dma_buf_sync(fd, true);
                     }
@@ -415,6 +424,14 @@ impl V4l2Source {
             }
             _ => Vec::new(),
         };
+        if pool_gone {
+            self.lending = Some(Err(
+                "the ResourceManager the buffers were imported into is gone".into(),
+            ));
+            self.applied.push(
+                "frames are copied from now on: the engine that held the buffers is gone".into(),
+            );
+        }
         for i in returned {
             let r = match self.stream.as_mut() {
                 Some(q) => q.queue(i as usize),
@@ -501,15 +518,15 @@ impl V4l2Source {
                     return Err(self.fail(&what, e));
                 }
             };
-            if (d.bytesused as usize) < need || q.lengths[d.index] < need {
-                let err = SourceError::invalid(
-                    &self.path,
-                    format!("short frame: {} bytes, {need} expected", d.bytesused),
-                );
-                self.stop();
-                return Err(err);
-            }
             if !d.is_error() {
+                if (d.bytesused as usize) < need || q.lengths[d.index] < need {
+                    let err = SourceError::invalid(
+                        &self.path,
+                        format!("short frame: {} bytes, {need} expected", d.bytesused),
+                    );
+                    self.stop();
+                    return Err(err);
+                }
                 break d;
             }
             // A frame the driver says is corrupted: skipped, counted lost.
@@ -619,7 +636,9 @@ impl FrameSource for V4l2Source {
         &mut self,
         rm: &Arc<ResourceManager>,
     ) -> Result<Option<(BufferRef, FrameMeta)>, SourceError> {
-        if self.stopped {
+        // A frame left to copy (a feed that failed before it read it)
+        // goes first: a new dequeue would lose its buffer.
+        if self.stopped || self.pending.is_some() {
             return Ok(None);
         }
         self.streaming()?;

@@ -219,7 +219,7 @@ impl DriverQueue {
                 sequence: b.sequence,
                 timestamp_ns: (b.timestamp.tv_sec.max(0) as u64)
                     .saturating_mul(1_000_000_000)
-                    .saturating_add(b.timestamp.tv_usec.max(0) as u64 * 1000),
+                    .saturating_add((b.timestamp.tv_usec.max(0) as u64).saturating_mul(1000)),
                 flags: b.flags,
             });
         }
@@ -265,6 +265,9 @@ fn export(fd: RawFd, index: u32) -> Result<OwnedFd, String> {
 impl Drop for DriverQueue {
     fn drop(&mut self) {
         let _ = self.stop();
+        // Exports nobody took are closed first: open, they keep the
+        // buffers busy.
+        self.exports = Err("dropped".into());
         for m in &self.maps {
             // SAFETY: mapped in `new`, unmapped once here.
             unsafe { libc::munmap(m.ptr.cast(), m.len) };
