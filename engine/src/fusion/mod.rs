@@ -1,21 +1,124 @@
-//! FusionManager: multi-frame plans on the background lane. A plan reserves
-//! its buffers up front (`reserve_for_plan`, with an expiry the Housekeeper
-//! enforces), selects the frames to merge, and merges them: here, temporal
-//! averaging of aligned RAW mosaics (a multi-frame denoise). The reservation
-//! either commits into the merge or expires; it never leaks.
+//! FusionManager: multi-frame plans on the background lane. A plan is made
+//! (`create_plan`: a burst to merge for denoise, or an exposure bracket for
+//! HDR), reserves its buffers up front (`reserve_for_plan`: one Bayer16
+//! buffer per frame and one for the result, with an expiry the
+//! Housekeeper enforces if the frames never arrive), picks its frames
+//! (`select_frames`: the reference by sharpness, frames after a sequence gap
+//! or blurred by motion left out), works out how to merge them
+//! (`build_merge_spec`: per-tile alignment and the noise model) and merges
+//! (`merge`, scheduled on the background lane by the engine). The
+//! reservation either commits into the merge or is cancelled or expires; it
+//! never leaks.
+//!
+//! | file | what |
+//! |---|---|
+//! | `align.rs` (+ `shaders/align.wgsl`) | coarse-to-fine tile alignment |
+//! | `merge.rs` (+ `shaders/merge.wgsl`) | the burst merge: noise-aware, robust to motion |
+//! | `hdr.rs` (+ `shaders/hdr.wgsl`) | bracket merge into linear HDR, local tone map |
+
+pub mod align;
+pub mod hdr;
+pub mod merge;
 
 use crate::resource_manager::{
-    BufferKind, BufferRef, BufferSpec, PlanId, ResourceManager, RmError,
+    BufferKind, BufferRef, BufferSpec, Lifecycle, PlanId, ResourceManager, RmError,
 };
+use crate::sources::FrameMeta;
+use crate::types::RawFormat;
+use align::{Alignment, Grey};
+use merge::{MergeParams, MergeStats, NoiseModel};
+use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What a plan will merge.
-#[derive(Clone, Debug, PartialEq)]
+/// What a plan merges.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FusionKind {
+    /// `frames` frames of one exposure, merged to lower the noise.
+    Burst { frames: usize },
+    /// One frame per EV step (relative to the metered exposure), merged
+    /// into one HDR frame.
+    Bracket { ev: Vec<f32> },
+}
+
+impl FusionKind {
+    pub fn frames(&self) -> usize {
+        match self {
+            FusionKind::Burst { frames } => *frames,
+            FusionKind::Bracket { ev } => ev.len(),
+        }
+    }
+}
+
+/// A multi-frame plan.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FusionPlan {
     pub id: PlanId,
-    pub frames: usize,
-    pub width: u32,
-    pub height: u32,
+    pub kind: FusionKind,
+    pub format: RawFormat,
+}
+
+impl FusionPlan {
+    /// Frames it captures.
+    pub fn frames(&self) -> usize {
+        self.kind.frames()
+    }
+    /// The spec of each of its buffers: an unpacked mosaic.
+    pub fn spec(&self) -> BufferSpec {
+        BufferSpec::new(BufferKind::Bayer16, self.format.width, self.format.height)
+    }
+}
+
+/// A frame offered to a plan: its metadata and its sharpness (the
+/// statistics' focus measure).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub meta: FrameMeta,
+    pub focus: f64,
+}
+
+/// The frames a plan merges.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Selection {
+    /// Indices into the candidates, in capture order.
+    pub chosen: Vec<usize>,
+    /// The reference: an index into the candidates (one of `chosen`).
+    pub reference: usize,
+    /// Left out, and why.
+    pub rejected: Vec<(usize, String)>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FusionError {
+    #[error("plan {0}: {1}")]
+    Plan(PlanId, String),
+    #[error(transparent)]
+    Buffers(#[from] RmError),
+}
+
+/// How a plan's frames are merged: computed from the frames themselves.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MergeSpec {
+    pub plan: PlanId,
+    pub kind: FusionKind,
+    /// Index into the merged frames (the chosen ones, in order).
+    pub reference: usize,
+    /// Per merged frame (the reference's is the identity).
+    pub alignments: Vec<Alignment>,
+    pub params: MergeParams,
+    /// Per merged frame, for a bracket.
+    pub exposures: Vec<hdr::Exposure>,
+}
+
+/// What a merge made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MergeOutput {
+    /// A mosaic in the frames' format (for a bracket: the tone-mapped one).
+    pub mosaic: Vec<u16>,
+    /// A bracket's linear HDR mosaic (above black, at the reference's
+    /// exposure).
+    pub hdr: Option<Vec<f32>>,
+    pub stats: MergeStats,
 }
 
 #[derive(Debug, Default)]
@@ -23,37 +126,72 @@ pub struct FusionManager {
     next: AtomicU64,
 }
 
+/// Frames whose focus is below this share of the sharpest are blurred.
+pub const BLUR_SHARE: f64 = 0.6;
+
 impl FusionManager {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Plan a merge of `frames` mosaics of `width`x`height`.
-    pub fn create_plan(&self, frames: usize, width: u32, height: u32) -> FusionPlan {
-        FusionPlan {
-            id: self.next.fetch_add(1, Ordering::Relaxed) + 1,
-            frames,
-            width,
-            height,
+    /// A plan of `kind` for frames of `format`.
+    pub fn create_plan(
+        &self,
+        kind: FusionKind,
+        format: RawFormat,
+    ) -> Result<FusionPlan, FusionError> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let n = kind.frames();
+        match &kind {
+            FusionKind::Burst { frames } if !(2..=16).contains(frames) => {
+                return Err(FusionError::Plan(
+                    id,
+                    format!("a burst is 2 to 16 frames, not {frames}"),
+                ));
+            }
+            FusionKind::Bracket { ev } if !(2..=9).contains(&n) => {
+                return Err(FusionError::Plan(
+                    id,
+                    format!("a bracket is 2 to 9 exposures, not {}", ev.len()),
+                ));
+            }
+            FusionKind::Bracket { ev } if ev.iter().any(|e| !e.is_finite() || e.abs() > 8.0) => {
+                return Err(FusionError::Plan(
+                    id,
+                    format!("bracket steps are -8 to 8 EV: {ev:?}"),
+                ));
+            }
+            _ => {}
         }
+        if !format.width.is_multiple_of(2)
+            || !format.height.is_multiple_of(2)
+            || format.width < 64
+            || format.height < 64
+        {
+            return Err(FusionError::Plan(
+                id,
+                format!(
+                    "{}x{}: merges need even sizes of at least 64x64",
+                    format.width, format.height
+                ),
+            ));
+        }
+        Ok(FusionPlan { id, kind, format })
     }
 
-    /// Reserve the plan's input buffers and its output for `ttl_ns`.
-    pub fn reserve(
+    /// Reserve the plan's buffers (one per frame and the result) for
+    /// `ttl_ns`: committed when the frames arrive, else freed by the
+    /// Housekeeper's sweep when the time runs out.
+    pub fn reserve_for_plan(
         &self,
         rm: &ResourceManager,
         plan: &FusionPlan,
         ttl_ns: u64,
     ) -> Result<(), RmError> {
-        rm.reserve_for_plan(
-            plan.id,
-            plan.frames + 1,
-            BufferSpec::new(BufferKind::Bayer16, plan.width, plan.height),
-            ttl_ns,
-        )
+        rm.reserve_for_plan(plan.id, plan.frames() + 1, plan.spec(), ttl_ns)
     }
 
-    /// Take the reserved buffers: `frames` inputs then the output.
+    /// Take the reserved buffers: the frames' then the result's.
     pub fn commit(
         &self,
         rm: &ResourceManager,
@@ -62,75 +200,229 @@ impl FusionManager {
         rm.commit_reservation(plan.id, &format!("fusion plan {}", plan.id))
     }
 
-    /// Pick the `n` sharpest frames by a focus score.
-    pub fn select_frames(scores: &[f64], n: usize) -> Vec<usize> {
-        let mut idx: Vec<usize> = (0..scores.len()).collect();
-        idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        idx.truncate(n);
-        idx.sort();
-        idx
+    /// Give the reservation back (the plan was cancelled, its source stopped).
+    pub fn cancel(
+        &self,
+        rm: &ResourceManager,
+        key: &Lifecycle,
+        plan: &FusionPlan,
+    ) -> Result<(), RmError> {
+        rm.cancel_reservation(key, plan.id)
     }
 
-    /// Average the mosaics of `inputs` into `output` (rounding to nearest).
-    pub fn merge(inputs: &[BufferRef], output: &BufferRef, pixels: usize) -> Result<(), RmError> {
-        let mut acc = vec![0u32; pixels];
-        for b in inputs {
-            let m = b.read()?;
-            for (a, &v) in acc.iter_mut().zip(&m.u16s()[..pixels]) {
-                *a += v as u32;
+    /// Choose the frames to merge: a frame that follows a sequence gap
+    /// (the scene moved on meanwhile) or is blurred (focus under
+    /// [`BLUR_SHARE`] of the sharpest) is left out; the reference is the
+    /// sharpest of the first three kept (HDR+'s choice: sharp, and close to
+    /// the shutter press). A bracket keeps every frame (each exposure is
+    /// needed) and its reference is the frame at 0 EV (else the nearest).
+    pub fn select_frames(
+        &self,
+        plan: &FusionPlan,
+        candidates: &[Candidate],
+    ) -> Result<Selection, FusionError> {
+        if candidates.len() != plan.frames() {
+            return Err(FusionError::Plan(
+                plan.id,
+                format!(
+                    "{} frames arrived for a plan of {}",
+                    candidates.len(),
+                    plan.frames()
+                ),
+            ));
+        }
+        if let FusionKind::Bracket { ev } = &plan.kind {
+            let reference = (0..ev.len())
+                .min_by(|&a, &b| ev[a].abs().total_cmp(&ev[b].abs()))
+                .unwrap_or(0);
+            return Ok(Selection {
+                chosen: (0..ev.len()).collect(),
+                reference,
+                rejected: Vec::new(),
+            });
+        }
+        let sharpest = candidates.iter().map(|c| c.focus).fold(0.0f64, f64::max);
+        let mut chosen = Vec::new();
+        let mut rejected = Vec::new();
+        for (i, c) in candidates.iter().enumerate() {
+            if i > 0 && c.meta.dropped_before > 0 {
+                rejected.push((
+                    i,
+                    format!("{} frame(s) lost before it", c.meta.dropped_before),
+                ));
+            } else if c.focus < BLUR_SHARE * sharpest {
+                rejected.push((
+                    i,
+                    format!(
+                        "blurred: focus {:.4} of the sharpest's {sharpest:.4}",
+                        c.focus
+                    ),
+                ));
+            } else {
+                chosen.push(i);
             }
         }
-        let n = inputs.len().max(1) as u32;
-        let mut out = output.write()?;
-        for (o, a) in out.u16s_mut()[..pixels].iter_mut().zip(acc) {
-            *o = ((a + n / 2) / n) as u16;
+        let reference = chosen
+            .iter()
+            .take(3)
+            .copied()
+            .max_by(|&a, &b| candidates[a].focus.total_cmp(&candidates[b].focus))
+            .ok_or_else(|| FusionError::Plan(plan.id, "no usable frame".into()))?;
+        Ok(Selection {
+            chosen,
+            reference,
+            rejected,
+        })
+    }
+
+    /// Align every chosen frame to the reference and settle the merge's
+    /// parameters. `frames` are the chosen frames' mosaics (in the order of
+    /// `sel.chosen`), `metas` their metadata, `noise` the sensor's noise at
+    /// unity gain (scaled here by each frame's analogue gain).
+    pub fn build_merge_spec(
+        &self,
+        plan: &FusionPlan,
+        sel: &Selection,
+        frames: &[&[u16]],
+        metas: &[FrameMeta],
+        black: f32,
+        noise: NoiseModel,
+    ) -> Result<MergeSpec, FusionError> {
+        let (w, h) = (plan.format.width as usize, plan.format.height as usize);
+        if frames.len() != sel.chosen.len() || metas.len() != frames.len() {
+            return Err(FusionError::Plan(
+                plan.id,
+                format!("{} frames for {} chosen", frames.len(), sel.chosen.len()),
+            ));
         }
-        Ok(())
+        if let Some(bad) = frames.iter().position(|f| f.len() < w * h) {
+            return Err(FusionError::Plan(
+                plan.id,
+                format!(
+                    "frame {bad} holds {} samples, not {}",
+                    frames[bad].len(),
+                    w * h
+                ),
+            ));
+        }
+        let reference = sel
+            .chosen
+            .iter()
+            .position(|&c| c == sel.reference)
+            .ok_or_else(|| FusionError::Plan(plan.id, "the reference is not chosen".into()))?;
+        let white = plan.format.max_value() as f32;
+        let at_gain = |m: &FrameMeta| {
+            let g = m.analogue_gain.max(1e-3);
+            NoiseModel {
+                shot: noise.shot * g,
+                read: noise.read * g * g,
+            }
+        };
+        let exposure = |m: &FrameMeta| (m.exposure_us.max(1e-3) * m.analogue_gain.max(1e-3)) as f64;
+        let ratios: Vec<f32> = match &plan.kind {
+            FusionKind::Burst { .. } => vec![1.0; frames.len()],
+            FusionKind::Bracket { ev } => {
+                // From the frames' own metadata where they have it, else
+                // from the plan's steps.
+                let known = metas.iter().all(|m| m.exposure_us > 0.0);
+                (0..frames.len())
+                    .map(|i| {
+                        if known {
+                            (exposure(&metas[i]) / exposure(&metas[reference])) as f32
+                        } else {
+                            (ev[sel.chosen[i]] - ev[sel.reference]).exp2()
+                        }
+                    })
+                    .collect()
+            }
+        };
+        // Align in the reference's exposure, everything clipped where the
+        // brightest frame clips.
+        let ceiling = ratios
+            .iter()
+            .map(|r| (white - black) / r)
+            .fold(f32::MAX, f32::min);
+        let greys: Vec<Grey> = frames
+            .iter()
+            .zip(&ratios)
+            .map(|(f, r)| Grey::from_mosaic(f, w, h, black, 1.0 / r, ceiling))
+            .collect();
+        let alignments = greys
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                if i == reference {
+                    Alignment::identity(g.width, g.height)
+                } else {
+                    align::align(&greys[reference], g)
+                }
+            })
+            .collect();
+        Ok(MergeSpec {
+            plan: plan.id,
+            kind: plan.kind.clone(),
+            reference,
+            alignments,
+            params: MergeParams {
+                black,
+                white,
+                noise: at_gain(&metas[reference]),
+                robustness: 1.0,
+            },
+            exposures: ratios
+                .iter()
+                .zip(metas)
+                .map(|(&ratio, m)| hdr::Exposure {
+                    ratio,
+                    noise: at_gain(m),
+                })
+                .collect(),
+        })
+    }
+
+    /// Merge by `spec` (the CPU reference).
+    pub fn merge(spec: &MergeSpec, frames: &[&[u16]], w: usize, h: usize) -> MergeOutput {
+        match spec.kind {
+            FusionKind::Burst { .. } => {
+                let (mosaic, stats) = merge::merge_burst(
+                    frames,
+                    w,
+                    h,
+                    spec.reference,
+                    &spec.alignments,
+                    &spec.params,
+                );
+                MergeOutput {
+                    mosaic,
+                    hdr: None,
+                    stats,
+                }
+            }
+            FusionKind::Bracket { .. } => {
+                let p = &spec.params;
+                let (lin, share) = hdr::merge_bracket(
+                    frames,
+                    w,
+                    h,
+                    spec.reference,
+                    &spec.exposures,
+                    &spec.alignments,
+                    p.black,
+                    p.white,
+                );
+                let (mosaic, _) = hdr::tone_map(&lin, w, h, p.black, p.white, 6.0);
+                MergeOutput {
+                    mosaic,
+                    hdr: Some(lin),
+                    stats: MergeStats {
+                        mean_weight: share,
+                        rejected_tiles: vec![0; frames.len()],
+                    },
+                }
+            }
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::allocator::HeapAllocator;
-    use crate::resource_manager::PoolConfig;
-
-    #[test]
-    fn plan_reserve_commit_merge() {
-        let rm = ResourceManager::new(Box::new(HeapAllocator), PoolConfig::default());
-        let fm = FusionManager::new();
-        let plan = fm.create_plan(3, 4, 2);
-        fm.reserve(&rm, &plan, 1_000_000_000).unwrap();
-        assert_eq!(rm.stats().reserved, 4);
-        let bufs = fm.commit(&rm, &plan).unwrap();
-        for (i, b) in bufs[..3].iter().enumerate() {
-            b.write().unwrap().u16s_mut().fill(100 * (i as u16 + 1));
-        }
-        FusionManager::merge(&bufs[..3], &bufs[3], 8).unwrap();
-        assert!(bufs[3].read().unwrap().u16s().iter().all(|&v| v == 200));
-        assert_eq!(
-            FusionManager::select_frames(&[0.1, 0.5, 0.3, 0.9], 2),
-            vec![1, 3]
-        );
-    }
-
-    #[test]
-    fn unused_reservations_expire() {
-        let rm = ResourceManager::new(Box::new(HeapAllocator), PoolConfig::default());
-        let key = rm.take_lifecycle().unwrap();
-        let fm = FusionManager::new();
-        let plan = fm.create_plan(2, 4, 2);
-        fm.reserve(&rm, &plan, 0).unwrap();
-        assert_eq!(
-            fm.commit(&rm, &plan).unwrap_err(),
-            RmError::ReservationExpired(plan.id)
-        );
-        // The Housekeeper's sweep frees it (on the dispatcher, in an engine).
-        assert_eq!(rm.stats().reserved, 3);
-        assert_eq!(
-            rm.expire_reservations(&key, crate::clock::now_ns()),
-            vec![plan.id]
-        );
-        assert_eq!(rm.stats().reserved, 0);
-    }
-}
+mod tests;
