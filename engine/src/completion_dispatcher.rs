@@ -10,7 +10,7 @@
 use crate::clock::now_ns;
 use crate::envelope::CompletionEvent;
 use crate::housekeeper::Housekeeper;
-use crate::resource_manager::{BufferId, BufferRef, Lifecycle, ResourceManager};
+use crate::resource_manager::{BufferId, BufferRef, Lifecycle, ResourceManager, RmError};
 use crate::telemetry::{EventKind, TelemetryEvent, TelemetryManager};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::HashSet;
@@ -123,6 +123,14 @@ impl DispatchCtx {
     pub fn sweep(&mut self, now: u64) -> crate::housekeeper::SweepReport {
         let hk = self.housekeeper.clone();
         hk.sweep(&self.rm, &self.lifecycle, &self.telemetry, now)
+    }
+
+    /// Give a plan's reservation back (its frames will not come).
+    pub fn cancel_reservation(
+        &mut self,
+        plan: crate::resource_manager::PlanId,
+    ) -> Result<(), RmError> {
+        self.rm.cancel_reservation(&self.lifecycle, plan)
     }
 
     /// Buffers waiting for their last pin before release.

@@ -55,6 +55,8 @@ pub enum StageOutput {
     Algo(Box<AlgoResult>),
     /// The GPU preview's statistics, timings, and a note when it fell back.
     Gpu(Box<GpuOutput>),
+    /// A multi-frame merge's report (the merged mosaic is in its output).
+    Fusion(Box<crate::fusion::FusionDone>),
 }
 
 /// What the GPU preview worker hands the router besides the image.
@@ -85,6 +87,8 @@ pub enum Payload {
     #[default]
     None,
     Stats(Arc<Stats3A>),
+    /// A multi-frame merge: what to merge and whom to tell.
+    Fusion(Arc<crate::fusion::FusionJob>),
 }
 
 /// One unit of work for a lane.

@@ -23,7 +23,6 @@ pub mod merge;
 use crate::resource_manager::{
     BufferKind, BufferRef, BufferSpec, Lifecycle, PlanId, ResourceManager, RmError,
 };
-use crate::sources::FrameMeta;
 use crate::types::RawFormat;
 use align::{Alignment, Grey};
 use merge::{MergeParams, MergeStats, NoiseModel};
@@ -69,11 +68,21 @@ impl FusionPlan {
     }
 }
 
-/// A frame offered to a plan: its metadata and its sharpness (the
+/// What a plan needs to know of a frame (from its metadata).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct FrameInfo {
+    pub sequence: u64,
+    /// Frames the source lost just before it.
+    pub dropped_before: u64,
+    pub exposure_us: f32,
+    pub analogue_gain: f32,
+}
+
+/// A frame offered to a plan: what it is and its sharpness (the
 /// statistics' focus measure).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Candidate {
-    pub meta: FrameMeta,
+    pub meta: FrameInfo,
     pub focus: f64,
 }
 
@@ -119,6 +128,89 @@ pub struct MergeOutput {
     /// exposure).
     pub hdr: Option<Vec<f32>>,
     pub stats: MergeStats,
+}
+
+/// A merge for the background lane: what to merge, and whom to tell. The
+/// envelope's inputs are the chosen frames' mosaics (in `selection.chosen`
+/// order), its output the result's buffer.
+#[derive(Debug)]
+pub struct FusionJob {
+    pub plan: FusionPlan,
+    pub selection: Selection,
+    /// The chosen frames', in order.
+    pub infos: Vec<FrameInfo>,
+    pub black: f32,
+    /// The sensor's noise at unity gain.
+    pub noise: NoiseModel,
+    pub reply: crossbeam_channel::Sender<FusionReply>,
+}
+
+/// What a merge reports besides its mosaic.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FusionDone {
+    pub spec: MergeSpec,
+    pub stats: MergeStats,
+    /// A bracket's linear HDR mosaic.
+    #[serde(skip)]
+    pub hdr: Option<Vec<f32>>,
+    pub align_ms: f64,
+    pub merge_ms: f64,
+}
+
+/// The merge's answer to whoever asked: its report and the result's
+/// buffer (allocated to the asker), or why it failed (every buffer of the
+/// plan then released).
+#[derive(Debug)]
+pub struct FusionReply {
+    pub plan: PlanId,
+    pub result: Result<(FusionDone, BufferRef), String>,
+}
+
+impl FusionJob {
+    /// Run the merge on `inputs` into `output` (the background lane's
+    /// worker calls this).
+    pub fn run(&self, inputs: &[BufferRef], output: &BufferRef) -> Result<FusionDone, String> {
+        let (w, h) = (
+            self.plan.format.width as usize,
+            self.plan.format.height as usize,
+        );
+        let guards = inputs
+            .iter()
+            .map(|b| b.read().map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let frames: Vec<&[u16]> = guards.iter().map(|g| g.u16s()).collect();
+        let t0 = std::time::Instant::now();
+        let fm = FusionManager::new();
+        let spec = fm
+            .build_merge_spec(
+                &self.plan,
+                &self.selection,
+                &frames,
+                &self.infos,
+                self.black,
+                self.noise,
+            )
+            .map_err(|e| e.to_string())?;
+        let t1 = std::time::Instant::now();
+        let out = FusionManager::merge(&spec, &frames, w, h);
+        let mut o = output.write().map_err(|e| e.to_string())?;
+        let dst = o.u16s_mut();
+        if dst.len() < w * h {
+            return Err(format!(
+                "result buffer of {} samples for {}",
+                dst.len(),
+                w * h
+            ));
+        }
+        dst[..w * h].copy_from_slice(&out.mosaic);
+        Ok(FusionDone {
+            spec,
+            stats: out.stats,
+            hdr: out.hdr,
+            align_ms: (t1 - t0).as_secs_f64() * 1e3,
+            merge_ms: t1.elapsed().as_secs_f64() * 1e3,
+        })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -284,7 +376,7 @@ impl FusionManager {
         plan: &FusionPlan,
         sel: &Selection,
         frames: &[&[u16]],
-        metas: &[FrameMeta],
+        metas: &[FrameInfo],
         black: f32,
         noise: NoiseModel,
     ) -> Result<MergeSpec, FusionError> {
@@ -311,14 +403,14 @@ impl FusionManager {
             .position(|&c| c == sel.reference)
             .ok_or_else(|| FusionError::Plan(plan.id, "the reference is not chosen".into()))?;
         let white = plan.format.max_value() as f32;
-        let at_gain = |m: &FrameMeta| {
+        let at_gain = |m: &FrameInfo| {
             let g = m.analogue_gain.max(1e-3);
             NoiseModel {
                 shot: noise.shot * g,
                 read: noise.read * g * g,
             }
         };
-        let exposure = |m: &FrameMeta| (m.exposure_us.max(1e-3) * m.analogue_gain.max(1e-3)) as f64;
+        let exposure = |m: &FrameInfo| (m.exposure_us.max(1e-3) * m.analogue_gain.max(1e-3)) as f64;
         let ratios: Vec<f32> = match &plan.kind {
             FusionKind::Burst { .. } => vec![1.0; frames.len()],
             FusionKind::Bracket { ev } => {

@@ -15,13 +15,12 @@ fn rm() -> ResourceManager {
     ResourceManager::new(Box::new(HeapAllocator), PoolConfig::default())
 }
 
-fn meta(seq: u64, dropped: u64) -> FrameMeta {
-    FrameMeta {
+fn meta(seq: u64, dropped: u64) -> FrameInfo {
+    FrameInfo {
         sequence: seq,
         exposure_us: 10_000.0,
         analogue_gain: 1.0,
         dropped_before: dropped,
-        ..Default::default()
     }
 }
 
@@ -320,8 +319,8 @@ fn burst_merge(
         rejected: vec![],
     };
     let mosaics: Vec<&[u16]> = frames.iter().map(|f| f.0.as_slice()).collect();
-    let metas: Vec<FrameMeta> = (0..frames.len())
-        .map(|i| FrameMeta {
+    let metas: Vec<FrameInfo> = (0..frames.len())
+        .map(|i| FrameInfo {
             analogue_gain: gain,
             ..meta(i as u64, 0)
         })
@@ -507,10 +506,10 @@ fn a_bracket_recovers_highlights_and_shadows() {
         .collect();
     let sel = fm.select_frames(&plan, &cands).unwrap();
     let mosaics: Vec<&[u16]> = frames.iter().map(|f| f.0.as_slice()).collect();
-    let metas: Vec<FrameMeta> = ev
+    let metas: Vec<FrameInfo> = ev
         .iter()
         .enumerate()
-        .map(|(i, e)| FrameMeta {
+        .map(|(i, e)| FrameInfo {
             exposure_us: 10_000.0 * e.exp2(),
             ..meta(i as u64, 0)
         })

@@ -385,6 +385,25 @@ pub fn slow_isp(env: &Envelope) -> Result<StageOutput, StageError> {
 }
 
 /// A stage that does nothing (for round-trip measurements).
+/// FusionManager's merge of a burst or bracket (background lane): the
+/// envelope's inputs are the frames' mosaics, its output the result's.
+pub fn fusion_merge(env: &Envelope) -> Result<StageOutput, StageError> {
+    let invalid = |message: String| StageError::Invalid {
+        stage: "fusion",
+        message,
+    };
+    let Payload::Fusion(job) = &env.payload else {
+        return Err(invalid("no merge to run".into()));
+    };
+    let out = env
+        .outputs
+        .first()
+        .ok_or_else(|| invalid("no result buffer".into()))?;
+    job.run(&env.inputs, out)
+        .map(|d| StageOutput::Fusion(Box::new(d)))
+        .map_err(invalid)
+}
+
 pub fn noop(_env: &Envelope) -> Result<StageOutput, StageError> {
     Ok(StageOutput::None)
 }

@@ -17,8 +17,10 @@
 //! | `router.rs` | starting frames, running plans |
 //! | `subscriptions.rs` | who gets results |
 //! | `feed.rs` | sources in, sensor controls out |
+//! | `capture.rs` | bursts and brackets: read, merged on the background lane, developed |
 //! | `taps.rs` | any stage's output on demand |
 
+mod capture;
 mod config;
 mod feed;
 mod frame;
@@ -27,6 +29,7 @@ mod router;
 mod subscriptions;
 mod taps;
 
+pub use capture::{CaptureReport, CaptureRequest};
 pub use config::{ActiveBackend, EngineConfig, EngineError, PathMode};
 pub use frame::FrameResult;
 
@@ -61,6 +64,7 @@ pub struct Engine {
     controls: Arc<Mutex<Vec<Control>>>,
     launcher: Launcher,
     plans: StandardPlans,
+    fusion: crate::fusion::FusionManager,
     next_frame: Mutex<u64>,
     /// Modifier chain and write scheduling for sensor controls (feeder side).
     controls_out: Mutex<(
@@ -144,6 +148,7 @@ impl Engine {
             controls,
             launcher,
             plans: StandardPlans::new(),
+            fusion: crate::fusion::FusionManager::new(),
             next_frame: Mutex::new(0),
             device: Mutex::default(),
             controls_out: Mutex::new((
@@ -337,6 +342,19 @@ impl Engine {
         format: RawFormat,
         replay: bool,
     ) -> Result<u64, EngineError> {
+        self.start_frame_on(raw, meta, format, replay, self.config.path)
+    }
+
+    /// [`Engine::start_frame`] on a path of its own (a merged capture takes
+    /// the capture path whatever the preview runs).
+    fn start_frame_on(
+        &self,
+        raw: BufferRef,
+        meta: FrameMeta,
+        format: RawFormat,
+        replay: bool,
+        path: PathMode,
+    ) -> Result<u64, EngineError> {
         if self.threading.is_shut_down() {
             self.discard(raw);
             return Err(EngineError::Closed);
@@ -359,7 +377,7 @@ impl Engine {
         let plan = if replay {
             self.plans.replay(gpu.is_some())
         } else {
-            self.plans.get(self.config.path, gpu.is_some())
+            self.plans.get(path, gpu.is_some())
         }
         .clone();
         self.launcher.start(FrameStart {

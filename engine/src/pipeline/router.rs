@@ -17,7 +17,7 @@ use super::plan::{FramePlan, Slot, StepBackend};
 use super::subscriptions::Subscribers;
 use crate::algorithms::{Control, IpaContext};
 use crate::completion_dispatcher::{DispatchCtx, DispatcherMsg, Router};
-use crate::envelope::{CompletionEvent, Envelope, GpuOutput, Payload, StageOutput};
+use crate::envelope::{CompletionEvent, Envelope, GpuOutput, Payload, StageId, StageOutput};
 use crate::gpu::GpuBackend;
 use crate::resource_manager::{BufferId, BufferRef, ResourceManager};
 use crate::sources::FrameMeta;
@@ -367,7 +367,7 @@ impl PipelineRouter {
                 st.stats[li] = Some(Arc::new(g.stats));
             }
             StageOutput::Algo(r) => self.fold_algo(st.frame.frame_id, &StageOutput::Algo(r)),
-            StageOutput::None => {}
+            StageOutput::Fusion(_) | StageOutput::None => {}
         }
         if let Some(slot) = step.publishes {
             let owner = match slot {
@@ -480,12 +480,64 @@ fn gpu_telemetry(ctx: &mut DispatchCtx, ev: &CompletionEvent, g: &GpuOutput) {
     }
 }
 
+/// A merge finished (or failed, or never ran): its frames go back to the
+/// pool, the result to whoever asked (released too when it failed).
+fn fusion_done(mut ev: CompletionEvent, ctx: &mut DispatchCtx) {
+    for b in &ev.envelope.inputs {
+        ctx.release_when_unpinned(b.id);
+    }
+    let Payload::Fusion(job) = ev.envelope.payload.clone() else {
+        for b in &ev.envelope.outputs {
+            ctx.release_when_unpinned(b.id);
+        }
+        return;
+    };
+    let out = ev.envelope.outputs.first().cloned();
+    let result = match (ev.outcome, std::mem::take(&mut ev.output), out) {
+        (Outcome::Ok, StageOutput::Fusion(done), Some(o)) => Ok((*done, o)),
+        (outcome, _, o) => {
+            if let Some(o) = o {
+                ctx.release_when_unpinned(o.id);
+            }
+            Err(ev
+                .error
+                .take()
+                .unwrap_or_else(|| format!("the merge ended {}", outcome.name())))
+        }
+    };
+    ctx.telemetry.note(
+        "fusion",
+        match &result {
+            Ok((d, _)) => format!(
+                "plan {}: {} frames merged (align {:.1} ms, merge {:.1} ms)",
+                job.plan.id,
+                job.selection.chosen.len(),
+                d.align_ms,
+                d.merge_ms
+            ),
+            Err(e) => format!("plan {}: merge failed: {e}", job.plan.id),
+        },
+    );
+    // Nobody waiting (the asker gave up): nothing is held for it.
+    if let Err(crossbeam_channel::SendError(r)) = job.reply.send(crate::fusion::FusionReply {
+        plan: job.plan.id,
+        result,
+    }) && let Ok((_, o)) = r.result
+    {
+        ctx.release_when_unpinned(o.id);
+    }
+}
+
 impl Router for PipelineRouter {
     fn route(&mut self, mut ev: CompletionEvent, ctx: &mut DispatchCtx) {
         while let Ok(st) = self.registrations.try_recv() {
             self.frames.insert(st.frame.frame_id, st);
         }
         let (fid, stage, lane) = (ev.envelope.frame_id, ev.envelope.stage, ev.envelope.lane);
+        if stage == StageId::Fusion {
+            fusion_done(ev, ctx);
+            return;
+        }
         let Some(mut st) = self.frames.remove(&fid) else {
             ctx.telemetry.note(
                 "router",

@@ -1,0 +1,402 @@
+//! Multi-frame captures: a burst or an exposure bracket read from a source
+//! into the buffers the FusionManager reserved, merged on the background
+//! lane (the realtime lane goes on meanwhile), and the result sent down the
+//! capture path like any frame, beside the reference frame on its own.
+
+use super::{Engine, EngineError, PathMode};
+use crate::algorithms::Control;
+use crate::envelope::{Envelope, Payload, StageId};
+use crate::fusion::merge::MergeStats;
+use crate::fusion::merge::NoiseModel;
+use crate::fusion::{Candidate, FrameInfo, FusionJob, FusionKind, FusionPlan, Selection};
+use crate::resource_manager::BufferRef;
+use crate::sources::{FrameMeta, FrameSource};
+use crate::stages::{stats, unpack};
+use crate::types::{Lane, Packing, RawFormat};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to capture.
+#[derive(Clone, Debug)]
+pub struct CaptureRequest {
+    pub kind: FusionKind,
+    /// How long the reserved buffers wait for the frames.
+    pub ttl: Duration,
+    /// The sensor's noise at unity gain; `None`: a 12000 e- full well and
+    /// 1.2 DN of read noise at 10 bits (the synthetic sensor's).
+    pub noise: Option<NoiseModel>,
+    /// Longest wait for the merge.
+    pub timeout: Duration,
+}
+
+impl CaptureRequest {
+    pub fn new(kind: FusionKind) -> Self {
+        CaptureRequest {
+            kind,
+            ttl: Duration::from_secs(10),
+            noise: None,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// One frame of a capture.
+#[derive(Clone, Debug, Serialize)]
+pub struct CapturedFrame {
+    #[serde(flatten)]
+    pub info: FrameInfo,
+    pub focus: f64,
+}
+
+/// How a frame was aligned to the reference, in raw pixels.
+#[derive(Clone, Debug, Serialize)]
+pub struct AlignSummary {
+    pub frame: usize,
+    pub mean_offset_px: f32,
+    pub max_offset_px: i32,
+}
+
+/// What a capture did: its plan, the frames and the choice among them,
+/// the alignment, the merge's weights, the times, and the engine frames
+/// the results came out as.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaptureReport {
+    pub plan: FusionPlan,
+    pub frames: Vec<CapturedFrame>,
+    pub selection: Selection,
+    pub alignment: Vec<AlignSummary>,
+    pub merge: MergeStats,
+    pub read_ms: f64,
+    pub align_ms: f64,
+    pub merge_ms: f64,
+    pub total_ms: f64,
+    /// The engine frame of the merged result (capture path).
+    pub merged_frame: u64,
+    /// The engine frame of the reference alone (capture path).
+    pub reference_frame: u64,
+    /// The merged mosaic (the frames' bit depth, unpacked).
+    #[serde(skip)]
+    pub merged_raw: Vec<u16>,
+    /// The merged mosaic's format.
+    pub merged_format: RawFormat,
+    /// A bracket's linear HDR mosaic (above black, at the reference's
+    /// exposure).
+    #[serde(skip)]
+    pub hdr: Option<Vec<f32>>,
+}
+
+fn plan_err(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Plan(e.to_string())
+}
+
+impl Engine {
+    /// Capture `req` from `source` and merge it (see the module's doc).
+    /// Returns once the merge is done and both results are submitted; their
+    /// images come to subscribers as frames `merged_frame` and
+    /// `reference_frame`. On every failure the plan's buffers go back.
+    pub fn capture(
+        &self,
+        source: &mut dyn FrameSource,
+        req: &CaptureRequest,
+    ) -> Result<CaptureReport, EngineError> {
+        let t0 = Instant::now();
+        let fmt = source.format();
+        if fmt.bits < 10 {
+            return Err(plan_err(format!(
+                "{}: merges take 10- to 16-bit RAW, not {}-bit",
+                source.name(),
+                fmt.bits
+            )));
+        }
+        let plan = self
+            .fusion
+            .create_plan(req.kind.clone(), fmt)
+            .map_err(plan_err)?;
+        let ttl = req.ttl.as_nanos().min(u64::MAX as u128) as u64;
+        self.fusion.reserve_for_plan(&self.rm, &plan, ttl)?;
+        self.telemetry.note(
+            "fusion",
+            format!(
+                "plan {}: {:?}, {} buffers reserved for {:.1} s",
+                plan.id,
+                plan.kind,
+                plan.frames() + 1,
+                req.ttl.as_secs_f64()
+            ),
+        );
+        let mut committed: Vec<BufferRef> = Vec::new();
+        let read = self.read_frames(source, &plan, &mut committed);
+        let (metas, raws, cands) = match read {
+            Ok(v) => v,
+            Err(e) => {
+                self.abandon(&plan, committed);
+                return Err(e);
+            }
+        };
+        let read_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let selection = match self.fusion.select_frames(&plan, &cands) {
+            Ok(s) => s,
+            Err(e) => {
+                self.abandon(&plan, committed);
+                return Err(plan_err(e));
+            }
+        };
+        // The result's buffer is the last; frames not chosen go back now.
+        let Some(result_buf) = committed.pop() else {
+            return Err(plan_err("no buffers committed"));
+        };
+        let mut inputs = Vec::new();
+        for (i, b) in committed.into_iter().enumerate() {
+            if selection.chosen.contains(&i) {
+                inputs.push(b);
+            } else {
+                self.discard(b);
+            }
+        }
+        let black = self.black_level(&fmt);
+        let noise = req.noise.unwrap_or_else(|| default_noise(&fmt, black));
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let job = FusionJob {
+            plan: plan.clone(),
+            selection: selection.clone(),
+            infos: selection.chosen.iter().map(|&i| cands[i].meta).collect(),
+            black,
+            noise,
+            reply: tx,
+        };
+        let frame_id = {
+            let mut n = self.next_frame.lock().unwrap_or_else(|p| p.into_inner());
+            *n += 1;
+            *n
+        };
+        let (params, _) = self.frame_params(fmt);
+        let mut env = Envelope::new(
+            frame_id,
+            StageId::Fusion,
+            Lane::Background,
+            crate::isp::fusion_merge,
+            params,
+        );
+        env.pin_owner = format!("fusion plan {}", plan.id);
+        for b in inputs.iter().chain(std::iter::once(&result_buf)) {
+            self.rm.pin(b.id, &env.pin_owner)?;
+        }
+        env.inputs = inputs;
+        env.outputs = vec![result_buf];
+        env.payload = Payload::Fusion(Arc::new(job));
+        env.enqueue_ns = crate::clock::now_ns();
+        if self.threading.submit(env).is_err() {
+            // Shut down: the envelope was completed as cancelled, and the
+            // dispatcher releases its buffers.
+            return Err(EngineError::Closed);
+        }
+        let reply = rx
+            .recv_timeout(req.timeout)
+            .map_err(|_| plan_err(format!("plan {}: no merge in {:?}", plan.id, req.timeout)))?;
+        let (done, out) = reply.result.map_err(plan_err)?;
+        let merged_raw = out.read()?.u16s()[..fmt.pixels()].to_vec();
+        // Down the capture path: the merged mosaic (unpacked, same bits),
+        // and the reference on its own beside it.
+        let merged_format =
+            RawFormat::new(fmt.width, fmt.height, fmt.bits, fmt.bayer, Packing::Plain);
+        let r = selection.reference;
+        let merged_frame =
+            self.start_frame_on(out, metas[r].clone(), merged_format, false, PathMode::Slow)?;
+        let rbuf = self.acquire_raw(&fmt)?;
+        {
+            let mut m = rbuf.write()?;
+            let n = fmt.frame_bytes().min(raws[r].len());
+            m.bytes_mut()[..n].copy_from_slice(&raws[r][..n]);
+        }
+        let reference_frame =
+            self.start_frame_on(rbuf, metas[r].clone(), fmt, false, PathMode::Slow)?;
+        let alignment = done
+            .spec
+            .alignments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let (mean, max) = a.stats();
+                AlignSummary {
+                    frame: selection.chosen[i],
+                    mean_offset_px: mean,
+                    max_offset_px: max,
+                }
+            })
+            .collect();
+        Ok(CaptureReport {
+            plan,
+            frames: cands
+                .iter()
+                .map(|c| CapturedFrame {
+                    info: c.meta,
+                    focus: c.focus,
+                })
+                .collect(),
+            selection,
+            alignment,
+            merge: done.stats,
+            read_ms,
+            align_ms: done.align_ms,
+            merge_ms: done.merge_ms,
+            total_ms: t0.elapsed().as_secs_f64() * 1e3,
+            merged_frame,
+            reference_frame,
+            merged_raw,
+            merged_format,
+            hdr: done.hdr,
+        })
+    }
+
+    /// Read the plan's frames into its buffers (committed at the first
+    /// frame's arrival). A bracket sets each step's exposure first and waits
+    /// for a frame made with it.
+    #[allow(clippy::type_complexity)]
+    fn read_frames(
+        &self,
+        source: &mut dyn FrameSource,
+        plan: &FusionPlan,
+        committed: &mut Vec<BufferRef>,
+    ) -> Result<(Vec<FrameMeta>, Vec<Vec<u8>>, Vec<Candidate>), EngineError> {
+        let fmt = plan.format;
+        let (w, h) = (fmt.width as usize, fmt.height as usize);
+        let mut raw = vec![0u8; fmt.frame_bytes()];
+        let read =
+            |source: &mut dyn FrameSource, raw: &mut Vec<u8>| -> Result<FrameMeta, EngineError> {
+                match source.next_frame(raw)? {
+                    Some(m) => Ok(m),
+                    None => Err(plan_err(format!(
+                        "plan {}: {} ended before the frames were in",
+                        plan.id,
+                        source.name()
+                    ))),
+                }
+            };
+        // A bracket's steps: the exposure metered now, times 2^EV.
+        let targets: Vec<Option<f32>> = match &plan.kind {
+            FusionKind::Burst { frames } => vec![None; *frames],
+            FusionKind::Bracket { ev } => {
+                let m = read(source, &mut raw)?;
+                let metered = m.exposure_us * m.analogue_gain.max(1e-3);
+                if metered <= 0.0 {
+                    return Err(plan_err(format!(
+                        "{}: reports no exposure, so it cannot bracket",
+                        source.name()
+                    )));
+                }
+                ev.iter().map(|e| Some(metered * e.exp2())).collect()
+            }
+        };
+        let sensor = self.params.sensor();
+        let restore = targets.first().copied().flatten().map(|_| {
+            let ipa = self.ipa();
+            (ipa.exposure_us, ipa.analogue_gain)
+        });
+        let mut metas = Vec::new();
+        let mut raws = Vec::new();
+        let mut cands = Vec::new();
+        let result = (|| {
+            for target in &targets {
+                let meta = match target {
+                    None => read(source, &mut raw)?,
+                    Some(t) => {
+                        let exposure = t.min(sensor.max_exposure_us).max(sensor.min_exposure_us);
+                        let gain = (t / exposure).clamp(sensor.min_gain, sensor.max_gain);
+                        source.set_controls(&[
+                            Control::ExposureUs(exposure),
+                            Control::AnalogueGain(gain),
+                        ])?;
+                        let mut landed = None;
+                        for _ in 0..12 {
+                            let m = read(source, &mut raw)?;
+                            let got = m.exposure_us * m.analogue_gain;
+                            if (got / t - 1.0).abs() < 0.1 {
+                                landed = Some(m);
+                                break;
+                            }
+                        }
+                        landed.ok_or_else(|| {
+                            plan_err(format!(
+                                "plan {}: {} did not take an exposure of {:.0} us in 12 frames",
+                                plan.id,
+                                source.name(),
+                                t
+                            ))
+                        })?
+                    }
+                };
+                if committed.is_empty() {
+                    *committed = self.fusion.commit(&self.rm, plan)?;
+                }
+                let i = metas.len();
+                {
+                    let mut m = committed[i].write()?;
+                    unpack::unpack_par(&fmt, &raw, &mut m.u16s_mut()[..w * h])
+                        .map_err(|e| plan_err(format!("plan {}: {e}", plan.id)))?;
+                }
+                let focus = {
+                    let m = committed[i].read()?;
+                    stats::compute(
+                        &stats::StatsParams::default(),
+                        fmt.bayer,
+                        w,
+                        h,
+                        &m.u16s()[..w * h],
+                    )
+                    .focus
+                };
+                cands.push(Candidate {
+                    meta: FrameInfo {
+                        sequence: meta.sequence,
+                        dropped_before: meta.dropped_before,
+                        exposure_us: meta.exposure_us,
+                        analogue_gain: meta.analogue_gain,
+                    },
+                    focus,
+                });
+                raws.push(raw.clone());
+                metas.push(meta);
+            }
+            Ok::<(), EngineError>(())
+        })();
+        if let Some((e, g)) = restore {
+            let _ = source.set_controls(&[Control::ExposureUs(e), Control::AnalogueGain(g)]);
+        }
+        result.map(|()| (metas, raws, cands))
+    }
+
+    /// The plan will not merge: committed buffers go back, or the
+    /// reservation is cancelled if nothing was committed yet.
+    fn abandon(&self, plan: &FusionPlan, committed: Vec<BufferRef>) {
+        if committed.is_empty() {
+            let id = plan.id;
+            self.post(move |ctx| {
+                let _ = ctx.cancel_reservation(id);
+            });
+        }
+        for b in committed {
+            self.discard(b);
+        }
+        self.telemetry
+            .note("fusion", format!("plan {}: abandoned", plan.id));
+    }
+
+    /// The black level of the current tuning, for `fmt`'s samples.
+    fn black_level(&self, fmt: &RawFormat) -> f32 {
+        let l = self.params.snapshot().tuning.stages.black_level.levels;
+        let _ = fmt;
+        l.iter().map(|&v| v as f32).sum::<f32>() / 4.0
+    }
+}
+
+/// The synthetic sensor's noise (a 12000 e- full well over the range, 1.2
+/// DN of read noise at 10 bits), for a format.
+fn default_noise(fmt: &RawFormat, black: f32) -> NoiseModel {
+    let range = fmt.max_value() as f32 - black;
+    let read = 1.2 * (fmt.max_value() as f32 + 1.0) / 1024.0;
+    NoiseModel {
+        shot: range / 12000.0,
+        read: read * read,
+    }
+}
