@@ -74,7 +74,9 @@ pub struct IpaContext {
     /// Whether an AWB algorithm drives `wb_gains`.
     pub awb_active: bool,
     pub frames_processed: u64,
-    /// The newest engine frame whose algorithm results are folded in.
+    /// The newest engine frame whose algorithm results are folded in (the
+    /// feeder's to wait on; not part of the reported state).
+    #[serde(skip)]
     pub newest_frame: u64,
 }
 

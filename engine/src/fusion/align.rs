@@ -23,6 +23,9 @@ pub const STRIDE: usize = TILE / 2;
 /// to the one above, its tile size and its search radius (HDR+'s schedule).
 const LEVELS: [(usize, usize, i32); 4] = [(1, TILE, 1), (2, 16, 4), (4, 16, 4), (4, 8, 4)];
 
+/// The cost added per pixel of motion, relative (see `align`).
+const MOTION_PENALTY: f32 = 0.05;
+
 /// A single-channel image.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Grey {
@@ -244,21 +247,24 @@ pub fn align(reference: &Grey, frame: &Grey) -> Alignment {
                     }
                     cands.dedup();
                 }
+                // Motion costs a little (MOTION_PENALTY per pixel of this
+                // level): where a tile is flat and any offset matches as
+                // well as the noise allows, it stays put.
+                let penalised = |dx: i32, dy: i32| {
+                    cost(r, f, x0, y0, tile, dx, dy, l1)
+                        * (1.0 + MOTION_PENALTY * (dx.abs() + dy.abs()) as f32)
+                };
                 let start = cands
                     .iter()
-                    .map(|&(dx, dy)| ((dx, dy), cost(r, f, x0, y0, tile, dx, dy, l1)))
+                    .map(|&(dx, dy)| ((dx, dy), penalised(dx, dy)))
                     .min_by(|a, b| a.1.total_cmp(&b.1))
                     .unwrap_or(((0, 0), f32::MAX));
                 let mut best = start;
                 for sy in -radius..=radius {
                     for sx in -radius..=radius {
                         let (dx, dy) = (start.0.0 + sx, start.0.1 + sy);
-                        let c = cost(r, f, x0, y0, tile, dx, dy, l1);
-                        // Ties keep the smaller motion.
-                        if c < best.1
-                            || (c == best.1
-                                && dx.abs() + dy.abs() < best.0.0.abs() + best.0.1.abs())
-                        {
+                        let c = penalised(dx, dy);
+                        if c < best.1 {
                             best = ((dx, dy), c);
                         }
                     }

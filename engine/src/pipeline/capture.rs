@@ -309,7 +309,10 @@ impl Engine {
                         ])?;
                         let mut landed = None;
                         for _ in 0..12 {
-                            let m = read(source, &mut raw)?;
+                            let m = match source.next_frame(&mut raw)? {
+                                Some(m) => m,
+                                None => break,
+                            };
                             let got = m.exposure_us * m.analogue_gain;
                             if (got / t - 1.0).abs() < 0.1 {
                                 landed = Some(m);
@@ -318,7 +321,8 @@ impl Engine {
                         }
                         landed.ok_or_else(|| {
                             plan_err(format!(
-                                "plan {}: {} did not take an exposure of {:.0} us in 12 frames",
+                                "plan {}: {} did not take an exposure of {:.0} us in 12 frames \
+                                 (a recorded session keeps the exposures it was recorded with)",
                                 plan.id,
                                 source.name(),
                                 t

@@ -7,6 +7,7 @@
 
 mod bench;
 mod camera;
+mod capture;
 mod common;
 mod process;
 mod quiet;

@@ -1,6 +1,7 @@
 //! `isp`: the headless CLI of ISP Studio.
 
 mod camera;
+mod capture;
 mod record;
 
 use clap::{Parser, Subcommand};
@@ -134,6 +135,26 @@ enum Cmd {
         #[arg(long, hide = true, default_value_t = 0)]
         interval_ms: u64,
     },
+    /// Capture a burst (merged to lower the noise) or an exposure bracket
+    /// (merged into HDR, tone mapped) and develop it: merged.png and
+    /// reference.png (16-bit), merged.raw, report.json.
+    Capture {
+        source: Option<String>,
+        #[command(flatten)]
+        geometry: SourceArgs,
+        #[arg(long)]
+        out: PathBuf,
+        /// Frames of a burst (2 to 16).
+        #[arg(long, conflicts_with = "bracket")]
+        burst: Option<usize>,
+        /// EV steps of a bracket, e.g. -2,0,2.
+        #[arg(long, allow_hyphen_values = true)]
+        bracket: Option<String>,
+        #[arg(long)]
+        tuning: Option<PathBuf>,
+        #[arg(long, default_value = "auto", value_parser = parse_backend)]
+        backend: Backend,
+    },
     /// Describe a source.
     Info {
         source: Option<String>,
@@ -251,6 +272,30 @@ fn main() -> ExitCode {
             frames,
             interval_ms,
         } => record::record(&source, &opts(&geometry), &out, frames, interval_ms),
+        Cmd::Capture {
+            source,
+            geometry,
+            out,
+            burst,
+            bracket,
+            tuning,
+            backend,
+        } => bracket
+            .as_deref()
+            .map(capture::parse_bracket)
+            .transpose()
+            .and_then(|ev| Ok((ev, load_tuning(tuning.as_deref(), source.as_deref())?)))
+            .and_then(|(ev, t)| {
+                capture::capture(
+                    source.as_deref(),
+                    &opts(&geometry),
+                    &out,
+                    t,
+                    burst,
+                    ev,
+                    backend,
+                )
+            }),
         Cmd::Info { source, geometry } => info(source.as_deref(), &geometry),
         Cmd::Tuning { file, radial_lsc } => tuning_cmd(file.as_deref(), radial_lsc),
         Cmd::Bench {
@@ -282,7 +327,7 @@ fn main() -> ExitCode {
     }
 }
 
-type Res = Result<(), String>;
+pub(crate) type Res = Result<(), String>;
 
 fn load_tuning(explicit: Option<&Path>, spec: Option<&str>) -> Result<Tuning, String> {
     if let Some(p) = explicit {
