@@ -125,10 +125,18 @@ fn a_burst_is_merged_on_the_background_lane_and_developed() {
     // Four frames: half the noise when averaged in fully; the truth's own
     // noise (1/sqrt(32)) and the merge's weights leave a little.
     assert!(em < 0.62 * er, "merged {em} vs reference {er}");
-    // Results not taken hold their pins: let go of them all.
+    // Results not taken hold their pins: take and let go of them all,
+    // then let the dispatcher handle the unpins.
     drop(got);
-    drop(rx);
-    assert!(engine.flush(Duration::from_secs(30)));
+    let t0 = std::time::Instant::now();
+    while !engine.flush(Duration::from_millis(100)) {
+        rx.try_iter().for_each(drop);
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "frames still in flight"
+        );
+    }
+    let _ = engine.call(|_| ());
     // The merge ran on the background lane and is a telemetry row.
     let snap = engine.telemetry.snapshot();
     assert!(snap.iter().any(|e| e.kind == EventKind::Stage
@@ -224,7 +232,13 @@ fn a_source_that_ends_mid_burst_gives_everything_back() {
 /// so, and the Housekeeper's sweep frees it.
 #[test]
 fn a_reservation_that_expires_before_the_frames_is_swept() {
-    let engine = engine();
+    // No periodic sweep: this test sweeps when it wants to.
+    let mut config = EngineConfig {
+        backend: Backend::Cpu,
+        ..Default::default()
+    };
+    config.housekeeper.period = Duration::from_secs(3600);
+    let engine = Engine::new(config, Tuning::default()).unwrap();
     let mut src = source(320, 240);
     let mut req = CaptureRequest::new(FusionKind::Burst { frames: 3 });
     req.ttl = Duration::ZERO;

@@ -57,6 +57,7 @@ pub fn merge_bracket(
     alignments: &[Alignment],
     black: f32,
     white: f32,
+    pause: super::Pause,
 ) -> (Vec<f32>, Vec<f32>) {
     let (gw, gh) = (w / 2, h / 2);
     let clip = black + CLIP * (white - black);
@@ -65,6 +66,9 @@ pub fn merge_bracket(
         .par_chunks_mut(2 * w)
         .enumerate()
         .map(|(gy, rows)| {
+            if gy % 64 == 0 {
+                pause();
+            }
             let mut won = vec![0u32; frames.len()];
             for gx in 0..gw {
                 let quad = |f: usize| -> Option<[f32; 4]> {

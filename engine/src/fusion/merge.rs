@@ -118,6 +118,7 @@ pub fn merge_burst(
     reference: usize,
     alignments: &[Alignment],
     p: &MergeParams,
+    pause: super::Pause,
 ) -> (Vec<u16>, MergeStats) {
     let (gw, gh) = (w / 2, h / 2);
     let reff = frames[reference];
@@ -149,6 +150,7 @@ pub fn merge_burst(
     // accumulated per tile row and then summed.
     let mut acc = vec![0.0f32; w * h];
     let band = |ky: usize| -> Vec<(usize, Vec<f32>)> {
+        pause();
         let y0 = (ky * STRIDE) as isize - STRIDE as isize;
         let mut rows = Vec::new();
         for y in 0..TILE {

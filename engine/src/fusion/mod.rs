@@ -20,6 +20,10 @@ pub mod align;
 pub mod hdr;
 pub mod merge;
 
+/// Called between bands of a merge's work: the background lane passes its
+/// `yield_to_realtime`, so a merge steps aside while realtime work runs.
+pub type Pause<'a> = &'a (dyn Fn() + Sync);
+
 use crate::resource_manager::{
     BufferKind, BufferRef, BufferSpec, Lifecycle, PlanId, ResourceManager, RmError,
 };
@@ -169,7 +173,12 @@ pub struct FusionReply {
 impl FusionJob {
     /// Run the merge on `inputs` into `output` (the background lane's
     /// worker calls this).
-    pub fn run(&self, inputs: &[BufferRef], output: &BufferRef) -> Result<FusionDone, String> {
+    pub fn run(
+        &self,
+        inputs: &[BufferRef],
+        output: &BufferRef,
+        pause: Pause,
+    ) -> Result<FusionDone, String> {
         let (w, h) = (
             self.plan.format.width as usize,
             self.plan.format.height as usize,
@@ -189,10 +198,11 @@ impl FusionJob {
                 &self.infos,
                 self.black,
                 self.noise,
+                pause,
             )
             .map_err(|e| e.to_string())?;
         let t1 = std::time::Instant::now();
-        let out = FusionManager::merge(&spec, &frames, w, h);
+        let out = FusionManager::merge(&spec, &frames, w, h, pause);
         let mut o = output.write().map_err(|e| e.to_string())?;
         let dst = o.u16s_mut();
         if dst.len() < w * h {
@@ -371,6 +381,7 @@ impl FusionManager {
     /// parameters. `frames` are the chosen frames' mosaics (in the order of
     /// `sel.chosen`), `metas` their metadata, `noise` the sensor's noise at
     /// unity gain (scaled here by each frame's analogue gain).
+    #[allow(clippy::too_many_arguments)]
     pub fn build_merge_spec(
         &self,
         plan: &FusionPlan,
@@ -379,6 +390,7 @@ impl FusionManager {
         metas: &[FrameInfo],
         black: f32,
         noise: NoiseModel,
+        pause: Pause,
     ) -> Result<MergeSpec, FusionError> {
         let (w, h) = (plan.format.width as usize, plan.format.height as usize);
         if frames.len() != sel.chosen.len() || metas.len() != frames.len() {
@@ -443,6 +455,7 @@ impl FusionManager {
             .iter()
             .enumerate()
             .map(|(i, g)| {
+                pause();
                 if i == reference {
                     Alignment::identity(g.width, g.height)
                 } else {
@@ -473,7 +486,13 @@ impl FusionManager {
     }
 
     /// Merge by `spec` (the CPU reference).
-    pub fn merge(spec: &MergeSpec, frames: &[&[u16]], w: usize, h: usize) -> MergeOutput {
+    pub fn merge(
+        spec: &MergeSpec,
+        frames: &[&[u16]],
+        w: usize,
+        h: usize,
+        pause: Pause,
+    ) -> MergeOutput {
         match spec.kind {
             FusionKind::Burst { .. } => {
                 let (mosaic, stats) = merge::merge_burst(
@@ -483,6 +502,7 @@ impl FusionManager {
                     spec.reference,
                     &spec.alignments,
                     &spec.params,
+                    pause,
                 );
                 MergeOutput {
                     mosaic,
@@ -501,6 +521,7 @@ impl FusionManager {
                     &spec.alignments,
                     p.black,
                     p.white,
+                    pause,
                 );
                 let (mosaic, _) = hdr::tone_map(&lin, w, h, p.black, p.white, 6.0);
                 MergeOutput {

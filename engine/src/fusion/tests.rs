@@ -154,6 +154,7 @@ fn a_failing_merge_spec_names_the_frame() {
             &[meta(0, 0), meta(1, 0)],
             64.0,
             NOISE,
+            &|| {},
         )
         .unwrap_err();
     assert!(e.to_string().contains("frame 1 holds 10 samples"), "{e}");
@@ -326,9 +327,9 @@ fn burst_merge(
         })
         .collect();
     let spec = fm
-        .build_merge_spec(&plan, &sel, &mosaics, &metas, BLACK, NOISE)
+        .build_merge_spec(&plan, &sel, &mosaics, &metas, BLACK, NOISE, &|| {})
         .unwrap();
-    let out = FusionManager::merge(&spec, &mosaics, w, h);
+    let out = FusionManager::merge(&spec, &mosaics, w, h, &|| {});
     (spec, out)
 }
 
@@ -515,13 +516,13 @@ fn a_bracket_recovers_highlights_and_shadows() {
         })
         .collect();
     let spec = fm
-        .build_merge_spec(&plan, &sel, &mosaics, &metas, BLACK, NOISE)
+        .build_merge_spec(&plan, &sel, &mosaics, &metas, BLACK, NOISE, &|| {})
         .unwrap();
     assert_eq!(
         spec.exposures.iter().map(|e| e.ratio).collect::<Vec<_>>(),
         [0.25, 1.0, 4.0]
     );
-    let out = FusionManager::merge(&spec, &mosaics, w, h);
+    let out = FusionManager::merge(&spec, &mosaics, w, h, &|| {});
     let hdr = out.hdr.as_ref().unwrap();
     let truth = &frames[1].1;
     let region = |x0: usize, x1: usize| {

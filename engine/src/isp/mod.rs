@@ -399,9 +399,13 @@ pub fn fusion_merge(env: &Envelope) -> Result<StageOutput, StageError> {
         .outputs
         .first()
         .ok_or_else(|| invalid("no result buffer".into()))?;
-    job.run(&env.inputs, out)
-        .map(|d| StageOutput::Fusion(Box::new(d)))
-        .map_err(invalid)
+    job.run(
+        &env.inputs,
+        out,
+        &crate::threading_manager::yield_to_realtime,
+    )
+    .map(|d| StageOutput::Fusion(Box::new(d)))
+    .map_err(invalid)
 }
 
 pub fn noop(_env: &Envelope) -> Result<StageOutput, StageError> {

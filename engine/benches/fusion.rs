@@ -1,0 +1,162 @@
+//! Criterion benches of FusionManager's merges at 1080p: an 8-frame burst
+//! (alignment of 7 frames, then the merge) beside a plain 8-frame average
+//! (the least any merge must do: the ratio says what the noise-aware,
+//! motion-robust merge costs over it), and a -2/0/+2 bracket. Then, once,
+//! the realtime lane's frame latency (p50, p99) with no merge and while an
+//! 8-frame 1080p burst merges on the background lane, as a ratio.
+//! Figures are in the closing notes.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use isp_engine::fusion::merge::NoiseModel;
+use isp_engine::fusion::{FrameInfo, FusionKind, FusionManager, Selection};
+use isp_engine::gpu::Backend;
+use isp_engine::pipeline::{CaptureRequest, Engine, EngineConfig, PathMode};
+use isp_engine::sources::FrameSource;
+use isp_engine::sources::synthetic::{Scene, SyntheticSource};
+use isp_engine::stages::unpack;
+use isp_engine::tuning::Tuning;
+use isp_engine::types::{BayerOrder, Packing, RawFormat};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const NOISE: NoiseModel = NoiseModel {
+    shot: 959.0 / 12000.0,
+    read: 1.44,
+};
+
+fn frames(fmt: RawFormat, n: usize) -> Vec<Vec<u16>> {
+    let mut src = SyntheticSource::new(Scene::ZonePlate, fmt);
+    let mut raw = vec![0u8; fmt.frame_bytes()];
+    (0..n)
+        .map(|_| {
+            src.next_frame(&mut raw).expect("a frame");
+            let mut px = vec![0u16; fmt.pixels()];
+            unpack::unpack(&fmt, &raw, &mut px).expect("unpack");
+            px
+        })
+        .collect()
+}
+
+fn burst(c: &mut Criterion) {
+    let fmt = RawFormat::new(1920, 1080, 10, BayerOrder::Rggb, Packing::Plain);
+    let (w, h) = (1920usize, 1080usize);
+    let mosaics = frames(fmt, 8);
+    let refs: Vec<&[u16]> = mosaics.iter().map(|m| m.as_slice()).collect();
+    let fm = FusionManager::new();
+    let plan = fm
+        .create_plan(FusionKind::Burst { frames: 8 }, fmt)
+        .expect("a plan");
+    let sel = Selection {
+        chosen: (0..8).collect(),
+        reference: 0,
+        rejected: vec![],
+    };
+    let infos = vec![
+        FrameInfo {
+            exposure_us: 10_000.0,
+            analogue_gain: 1.0,
+            ..Default::default()
+        };
+        8
+    ];
+    let spec = fm
+        .build_merge_spec(&plan, &sel, &refs, &infos, 64.0, NOISE, &|| {})
+        .expect("a spec");
+    let mut g = c.benchmark_group("burst_1080p_8_frames_cpu");
+    g.sample_size(10);
+    g.bench_function("align_7_frames", |b| {
+        b.iter(|| fm.build_merge_spec(&plan, &sel, &refs, &infos, 64.0, NOISE, &|| {}))
+    });
+    g.bench_function("merge", |b| {
+        b.iter(|| FusionManager::merge(&spec, &refs, w, h, &|| {}))
+    });
+    g.bench_function("plain_average_reference", |b| {
+        b.iter(|| {
+            let mut out = vec![0u16; w * h];
+            out.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+                for (x, o) in row.iter_mut().enumerate() {
+                    let s: u32 = refs.iter().map(|m| m[y * w + x] as u32).sum();
+                    *o = ((s + 4) / 8) as u16;
+                }
+            });
+            out
+        })
+    });
+    g.finish();
+}
+
+/// Realtime frame latency (submit to result) while feeding 1080p at 30 fps:
+/// alone, then while an 8-frame 1080p burst merges on the background lane.
+fn realtime_under_merge(_c: &mut Criterion) {
+    let fmt = RawFormat::new(1920, 1080, 10, BayerOrder::Rggb, Packing::Csi2);
+    let engine = Engine::new(
+        EngineConfig {
+            backend: Backend::Cpu,
+            path: PathMode::Fast,
+            ..Default::default()
+        },
+        Tuning::default(),
+    )
+    .expect("an engine");
+    let rx = engine.subscribe(true);
+    let measure = |engine: &Engine, frames: u64| -> Vec<f64> {
+        let mut src = SyntheticSource::new(Scene::Checker, fmt);
+        let mut submitted: HashMap<u64, Instant> = HashMap::new();
+        let mut lat = Vec::new();
+        for _ in 0..frames {
+            let t = Instant::now();
+            engine
+                .feed(&mut src, Some(1), |id| {
+                    submitted.insert(id, Instant::now());
+                })
+                .expect("a frame");
+            while let Ok(r) = rx.try_recv() {
+                if let Some(t0) = submitted.remove(&r.frame_id) {
+                    lat.push(t0.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            let left = Duration::from_millis(33).saturating_sub(t.elapsed());
+            std::thread::sleep(left);
+        }
+        engine.flush(Duration::from_secs(10));
+        while let Ok(r) = rx.try_recv() {
+            if let Some(t0) = submitted.remove(&r.frame_id) {
+                lat.push(t0.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        lat.sort_by(f64::total_cmp);
+        lat
+    };
+    let pct = |v: &[f64], q: f64| v[((v.len() - 1) as f64 * q) as usize];
+    let idle = measure(&engine, 90);
+    let busy = std::thread::scope(|s| {
+        let merging = s.spawn(|| {
+            let mut src = SyntheticSource::new(Scene::ZonePlate, fmt);
+            let t = Instant::now();
+            let r = engine.capture(
+                &mut src,
+                &CaptureRequest::new(FusionKind::Burst { frames: 8 }),
+            );
+            (t.elapsed(), r.map(|r| (r.align_ms, r.merge_ms)))
+        });
+        // Feed while the merge runs (it reads its frames first).
+        std::thread::sleep(Duration::from_millis(300));
+        let lat = measure(&engine, 90);
+        let (took, r) = merging.join().expect("the merge thread");
+        println!("merge while feeding: {took:?} ({r:?})");
+        lat
+    });
+    println!(
+        "realtime latency 1080p CPU: idle p50 {:.1} ms p99 {:.1} ms; during an 8-frame merge p50 {:.1} ms p99 {:.1} ms; p99 ratio {:.2} (target <= 1.25)",
+        pct(&idle, 0.5),
+        pct(&idle, 0.99),
+        pct(&busy, 0.5),
+        pct(&busy, 0.99),
+        pct(&busy, 0.99) / pct(&idle, 0.99)
+    );
+    engine.shutdown();
+}
+
+criterion_group!(benches, burst, realtime_under_merge);
+criterion_main!(benches);
