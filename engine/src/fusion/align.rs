@@ -9,7 +9,7 @@
 //! Tiles are [`TILE`] grey pixels square and overlap by half
 //! ([`STRIDE`]); tile `k` starts at `k * STRIDE - STRIDE`, so every pixel
 //! lies in two tiles each way (the merge's raised-cosine windows sum to one
-//! over them). The WGSL twin is `shaders/align.wgsl`.
+//! over them). (The CPU reference; no WGSL twin yet.)
 
 use rayon::prelude::*;
 use serde::Serialize;

@@ -7,7 +7,7 @@
 //! differs more (motion the alignment could not follow, an occlusion) fades
 //! out, so it does not ghost. The merged tiles are windowed with a raised
 //! cosine and overlap-added. The result is a raw mosaic in the frames' own
-//! format. The WGSL twin is `shaders/merge.wgsl`.
+//! format. (The CPU reference; no WGSL twin yet.)
 
 use super::align::{Alignment, STRIDE, TILE};
 use rayon::prelude::*;

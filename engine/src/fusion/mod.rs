@@ -12,9 +12,11 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `align.rs` (+ `shaders/align.wgsl`) | coarse-to-fine tile alignment |
-//! | `merge.rs` (+ `shaders/merge.wgsl`) | the burst merge: noise-aware, robust to motion |
-//! | `hdr.rs` (+ `shaders/hdr.wgsl`) | bracket merge into linear HDR, local tone map |
+//! | `align.rs` | coarse-to-fine tile alignment |
+//! | `merge.rs` | the burst merge: noise-aware, robust to motion |
+//! | `hdr.rs` | bracket merge into linear HDR, local tone map |
+//!
+//! All three are CPU code so far; their WGSL twins are still to come.
 
 pub mod align;
 pub mod hdr;
