@@ -1,7 +1,8 @@
 //! Criterion benches of FusionManager's merges at 1080p: an 8-frame burst
 //! (alignment of 7 frames, then the merge) beside a plain 8-frame average
 //! (the least any merge must do: the ratio says what the noise-aware,
-//! motion-robust merge costs over it), and a -2/0/+2 bracket. Then, once,
+//! motion-robust merge costs over it), and the merge on the GPU adapter
+//! (`shaders/merge.wgsl`, with its transfers). Then, once,
 //! the realtime lane's frame latency (p50, p99) with no merge and while an
 //! 8-frame 1080p burst merges on the background lane, as a ratio.
 //! Figures are in the closing notes.
@@ -71,6 +72,19 @@ fn burst(c: &mut Criterion) {
     g.bench_function("merge", |b| {
         b.iter(|| FusionManager::merge(&spec, &refs, w, h, &|| {}))
     });
+    // The same merge on the GPU adapter (alignment on the CPU), when there
+    // is one: upload of the 8 frames, both kernels, readback.
+    match isp_engine::gpu::GpuContext::new().and_then(isp_engine::gpu::GpuMerge::new) {
+        Ok(gpu) => {
+            g.bench_function("merge_gpu_with_transfers", |b| {
+                b.iter(|| {
+                    gpu.merge(&refs, w, h, spec.reference, &spec.alignments, &spec.params)
+                        .expect("the GPU merge")
+                })
+            });
+        }
+        Err(e) => eprintln!("no GPU merge: {e}"),
+    }
     g.bench_function("plain_average_reference", |b| {
         b.iter(|| {
             let mut out = vec![0u16; w * h];

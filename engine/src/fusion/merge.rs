@@ -7,7 +7,8 @@
 //! differs more (motion the alignment could not follow, an occlusion) fades
 //! out, so it does not ghost. The merged tiles are windowed with a raised
 //! cosine and overlap-added. The result is a raw mosaic in the frames' own
-//! format. (The CPU reference; no WGSL twin yet.)
+//! format. Its WGSL twin is `shaders/merge.wgsl` (`gpu::GpuMerge`), held to it in
+//! `engine/tests/gpu_fusion.rs`.
 
 use super::align::{Alignment, STRIDE, TILE};
 use rayon::prelude::*;

@@ -13,10 +13,11 @@
 //! | file | what |
 //! |---|---|
 //! | `align.rs` | coarse-to-fine tile alignment |
-//! | `merge.rs` | the burst merge: noise-aware, robust to motion |
+//! | `merge.rs` (+ `shaders/merge.wgsl`, run by `gpu::GpuMerge`) | the burst merge: noise-aware, robust to motion |
 //! | `hdr.rs` | bracket merge into linear HDR, local tone map |
 //!
-//! All three are CPU code so far; their WGSL twins are still to come.
+//! The merge has its WGSL twin; alignment and the bracket merge are CPU
+//! code so far, and the engine's background lane runs the CPU merge.
 
 pub mod align;
 pub mod hdr;

@@ -15,11 +15,13 @@
 //! device's uncaptured-error handler records instead of panicking.
 
 mod isp;
+mod merge;
 mod uniforms;
 
 pub use uniforms::Uniforms;
 
 pub use isp::{BytesMoved, GpuFrame, GpuIsp, GpuTimings, InjectedFault, Kernel, TimerKind};
+pub use merge::GpuMerge;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,249 @@
+//! The burst merge on the GPU: `shaders/merge.wgsl`, the twin of
+//! `fusion/merge.rs` (the CPU reference it is held to). Alignment runs on
+//! the CPU; the merge (weights per tile and frame, then every pixel's blend)
+//! here.
+
+use super::{GpuContext, GpuError};
+use crate::fusion::align::Alignment;
+use crate::fusion::merge::MergeParams;
+use std::sync::{Arc, Mutex};
+
+/// The merge's pipelines on one [`GpuContext`].
+pub struct GpuMerge {
+    ctx: Arc<GpuContext>,
+    layout: wgpu::BindGroupLayout,
+    weights: wgpu::ComputePipeline,
+    pixels: wgpu::ComputePipeline,
+}
+
+impl std::fmt::Debug for GpuMerge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuMerge({})", self.ctx.adapter_name())
+    }
+}
+
+/// `MergeParams` in the shader's layout (12 words).
+fn uniforms(
+    w: u32,
+    h: u32,
+    a: &Alignment,
+    frames: u32,
+    reference: u32,
+    p: &MergeParams,
+) -> [u32; 12] {
+    [
+        w,
+        h,
+        a.tiles_x as u32,
+        a.tiles_y as u32,
+        frames,
+        reference,
+        p.black.to_bits(),
+        p.white.to_bits(),
+        p.noise.shot.to_bits(),
+        p.noise.read.to_bits(),
+        p.robustness.to_bits(),
+        0,
+    ]
+}
+
+impl GpuMerge {
+    pub fn new(ctx: Arc<GpuContext>) -> Result<GpuMerge, GpuError> {
+        ctx.check()?;
+        let device = &ctx.device;
+        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("merge"),
+            entries: &[
+                entry(0, wgpu::BufferBindingType::Uniform),
+                entry(1, storage(true)),
+                entry(2, storage(true)),
+                entry(3, storage(false)),
+                entry(4, storage(false)),
+            ],
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("merge"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/merge.wgsl").into()),
+        });
+        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("merge"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = |entry: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let weights = pipeline("merge_weights");
+        let pixels = pipeline("merge_pixels");
+        ctx.check()?;
+        Ok(GpuMerge {
+            ctx,
+            layout,
+            weights,
+            pixels,
+        })
+    }
+
+    /// [`crate::fusion::merge::merge_burst`] on the GPU: the merged mosaic.
+    pub fn merge(
+        &self,
+        frames: &[&[u16]],
+        w: usize,
+        h: usize,
+        reference: usize,
+        alignments: &[Alignment],
+        p: &MergeParams,
+    ) -> Result<Vec<u16>, GpuError> {
+        use wgpu::util::DeviceExt;
+        self.ctx.check()?;
+        let device = &self.ctx.device;
+        let n = frames.len();
+        let a0 = alignments
+            .get(reference)
+            .ok_or_else(|| GpuError::Input("no alignment for the reference".into()))?;
+        let tiles = a0.tiles_x * a0.tiles_y;
+        if !w.is_multiple_of(2) || !h.is_multiple_of(2) || frames.iter().any(|f| f.len() < w * h) {
+            return Err(GpuError::Input(format!("{n} frames of {w}x{h} expected")));
+        }
+        if alignments.len() != n || alignments.iter().any(|a| a.offsets.len() != tiles) {
+            return Err(GpuError::Input(
+                "an alignment per frame, on one tile grid".into(),
+            ));
+        }
+        let u = uniforms(w as u32, h as u32, a0, n as u32, reference as u32, p);
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("merge params"),
+            contents: bytemuck::cast_slice(&u),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut samples: Vec<u16> = Vec::with_capacity(n * w * h);
+        for f in frames {
+            samples.extend_from_slice(&f[..w * h]);
+        }
+        let frames_buf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("merge frames"),
+            contents: bytemuck::cast_slice(&samples),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let offs: Vec<[i32; 2]> = alignments
+            .iter()
+            .flat_map(|a| a.offsets.iter().map(|&(x, y)| [x, y]))
+            .collect();
+        let offsets = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("merge offsets"),
+            contents: bytemuck::cast_slice(&offs),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let weights = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("merge weights"),
+            size: (tiles * n * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let out_bytes = (w * h * 2) as u64;
+        let out = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("merged"),
+            size: out_bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let readback = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("merged readback"),
+            size: out_bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("merge"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: uniform.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: frames_buf.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: offsets.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: weights.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: out.as_entire_binding(),
+                },
+            ],
+        });
+        let mut enc = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_bind_group(0, &group, &[]);
+            pass.set_pipeline(&self.weights);
+            pass.dispatch_workgroups(((tiles * n) as u32).div_ceil(64), 1, 1);
+            pass.set_pipeline(&self.pixels);
+            pass.dispatch_workgroups((w as u32 / 2).div_ceil(16), (h as u32).div_ceil(16), 1);
+        }
+        enc.copy_buffer_to_buffer(&out, 0, &readback, 0, out_bytes);
+        let idx = self.ctx.queue.submit([enc.finish()]);
+        let done: Arc<Mutex<Option<Result<(), wgpu::BufferAsyncError>>>> = Arc::default();
+        let d2 = done.clone();
+        readback.map_async(wgpu::MapMode::Read, .., move |r| {
+            *d2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        });
+        let r = device.poll(wgpu::PollType::Wait {
+            submission_index: Some(idx),
+            timeout: Some(self.ctx.timeout),
+        });
+        self.ctx.check()?;
+        match r {
+            Ok(_) => {}
+            Err(wgpu::PollError::Timeout) => return Err(GpuError::Timeout(self.ctx.timeout)),
+            Err(e) => return Err(GpuError::Lost(e.to_string())),
+        }
+        let t0 = std::time::Instant::now();
+        loop {
+            match done.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(Ok(())) => break,
+                Some(Err(e)) => return Err(GpuError::Map(e.to_string())),
+                None => {}
+            }
+            if t0.elapsed() > self.ctx.timeout {
+                return Err(GpuError::Map(
+                    "the merge's readback was never mapped".into(),
+                ));
+            }
+            let _ = device.poll(wgpu::PollType::Poll);
+            std::thread::yield_now();
+        }
+        let view = readback
+            .get_mapped_range(..)
+            .map_err(|e| GpuError::Map(e.to_string()))?;
+        let merged: Vec<u16> = bytemuck::cast_slice(&view).to_vec();
+        drop(view);
+        readback.unmap();
+        Ok(merged)
+    }
+}
