@@ -72,9 +72,10 @@ fn the_gpu_merge_matches_the_cpu_reference() {
         "the moving square must be rejected somewhere: {:?}",
         cpu.stats
     );
-    let out = gpu
+    let (out, stats) = gpu
         .merge(&refs, w, h, spec.reference, &spec.alignments, &spec.params)
         .unwrap();
+    assert_eq!(stats.rejected_tiles, cpu.stats.rejected_tiles);
     assert_eq!(out.len(), w * h);
     let diffs: Vec<i32> = out
         .iter()
@@ -94,4 +95,47 @@ fn the_gpu_merge_matches_the_cpu_reference() {
         gpu.merge(&refs[..2], w, h, 0, &spec.alignments, &spec.params)
             .is_err()
     );
+}
+
+/// An engine with a GPU merges bursts there (the report says so) and the
+/// result is the CPU engine's, sample for sample within 1 DN.
+#[test]
+fn an_engine_with_a_gpu_merges_bursts_there() {
+    use isp_engine::gpu::Backend;
+    use isp_engine::pipeline::{CaptureRequest, Engine, EngineConfig};
+    let Some(ctx) = context_for_tests() else {
+        return;
+    };
+    let fmt = RawFormat::new(320, 240, 10, BayerOrder::Rggb, Packing::Csi2);
+    let run = |config: EngineConfig| {
+        let engine = Engine::new(config, isp_engine::tuning::Tuning::default()).unwrap();
+        let mut src = SyntheticSource::new(Scene::Checker, fmt);
+        let r = engine
+            .capture(
+                &mut src,
+                &CaptureRequest::new(FusionKind::Burst { frames: 4 }),
+            )
+            .unwrap();
+        engine.shutdown();
+        r
+    };
+    let gpu = run(EngineConfig {
+        backend: Backend::Gpu,
+        gpu_context: Some(ctx),
+        ..Default::default()
+    });
+    let cpu = run(EngineConfig {
+        backend: Backend::Cpu,
+        ..Default::default()
+    });
+    assert!(gpu.merged_on.starts_with("gpu: "), "{}", gpu.merged_on);
+    assert_eq!(cpu.merged_on, "cpu");
+    let max = gpu
+        .merged_raw
+        .iter()
+        .zip(&cpu.merged_raw)
+        .map(|(&a, &b)| (a as i32 - b as i32).abs())
+        .max()
+        .unwrap();
+    assert!(max <= 1, "max |diff| {max}");
 }

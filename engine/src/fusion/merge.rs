@@ -57,6 +57,24 @@ pub struct MergeStats {
     pub rejected_tiles: Vec<usize>,
 }
 
+/// The per-frame summary of tile weights (`flat[tile * frames + f]`).
+pub fn stats_from_weights(flat: &[f32], frames: usize) -> MergeStats {
+    let tiles = flat.len() / frames.max(1);
+    let mut stats = MergeStats {
+        mean_weight: vec![0.0; frames],
+        rejected_tiles: vec![0; frames],
+    };
+    for ws in flat.chunks_exact(frames.max(1)) {
+        for (f, &v) in ws.iter().enumerate() {
+            stats.mean_weight[f] += v / tiles.max(1) as f32;
+            if v < 0.5 {
+                stats.rejected_tiles[f] += 1;
+            }
+        }
+    }
+    stats
+}
+
 /// The sample of plane `(qx, qy)` (the quad position) at grey pixel
 /// `(x, y)` of a mosaic, clamped to the image.
 #[inline]
@@ -207,18 +225,7 @@ pub fn merge_burst(
         .iter()
         .map(|&v| (v + 0.5).clamp(0.0, p.white) as u16)
         .collect();
-    let n = frames.len();
-    let mut stats = MergeStats {
-        mean_weight: vec![0.0; n],
-        rejected_tiles: vec![0; n],
-    };
-    for ws in &weights {
-        for (f, &v) in ws.iter().enumerate() {
-            stats.mean_weight[f] += v / weights.len().max(1) as f32;
-            if v < 0.5 {
-                stats.rejected_tiles[f] += 1;
-            }
-        }
-    }
+    let flat: Vec<f32> = weights.iter().flatten().copied().collect();
+    let stats = stats_from_weights(&flat, frames.len());
     (out, stats)
 }

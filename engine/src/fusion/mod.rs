@@ -23,6 +23,10 @@ pub mod align;
 pub mod hdr;
 pub mod merge;
 
+/// A burst merge done elsewhere (the GPU's): the merged mosaic, or why not.
+pub type BurstMerge<'a> =
+    &'a dyn Fn(&MergeSpec, &[&[u16]]) -> Result<(Vec<u16>, MergeStats), String>;
+
 /// Called between bands of a merge's work: the background lane passes its
 /// `yield_to_realtime`, so a merge steps aside while realtime work runs.
 pub type Pause<'a> = &'a (dyn Fn() + Sync);
@@ -162,6 +166,9 @@ pub struct FusionDone {
     pub hdr: Option<Vec<f32>>,
     pub align_ms: f64,
     pub merge_ms: f64,
+    /// Where the merge ran: `cpu`, `gpu: <adapter>`, or the CPU after the
+    /// GPU failed (and why).
+    pub merged_on: String,
 }
 
 /// The merge's answer to whoever asked: its report and the result's
@@ -175,12 +182,14 @@ pub struct FusionReply {
 
 impl FusionJob {
     /// Run the merge on `inputs` into `output` (the background lane's
-    /// worker calls this).
+    /// worker calls this); a burst is merged by `gpu` when given (`name`
+    /// says where), on the CPU if it fails.
     pub fn run(
         &self,
         inputs: &[BufferRef],
         output: &BufferRef,
         pause: Pause,
+        gpu: Option<(&str, BurstMerge)>,
     ) -> Result<FusionDone, String> {
         let (w, h) = (
             self.plan.format.width as usize,
@@ -205,7 +214,28 @@ impl FusionJob {
             )
             .map_err(|e| e.to_string())?;
         let t1 = std::time::Instant::now();
-        let out = FusionManager::merge(&spec, &frames, w, h, pause);
+        let mut merged_on = "cpu".to_string();
+        let on_gpu = match (&spec.kind, gpu) {
+            (FusionKind::Burst { .. }, Some((name, f))) => match f(&spec, &frames) {
+                Ok(done) => {
+                    merged_on = format!("gpu: {name}");
+                    Some(done)
+                }
+                Err(e) => {
+                    merged_on = format!("cpu (the GPU merge failed: {e})");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let out = match on_gpu {
+            Some((mosaic, stats)) => MergeOutput {
+                stats,
+                mosaic,
+                hdr: None,
+            },
+            None => FusionManager::merge(&spec, &frames, w, h, pause),
+        };
         let mut o = output.write().map_err(|e| e.to_string())?;
         let dst = o.u16s_mut();
         if dst.len() < w * h {
@@ -222,6 +252,7 @@ impl FusionJob {
             hdr: out.hdr,
             align_ms: (t1 - t0).as_secs_f64() * 1e3,
             merge_ms: t1.elapsed().as_secs_f64() * 1e3,
+            merged_on,
         })
     }
 }

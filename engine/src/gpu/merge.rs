@@ -5,7 +5,7 @@
 
 use super::{GpuContext, GpuError};
 use crate::fusion::align::Alignment;
-use crate::fusion::merge::MergeParams;
+use crate::fusion::merge::{MergeParams, MergeStats, stats_from_weights};
 use std::sync::{Arc, Mutex};
 
 /// The merge's pipelines on one [`GpuContext`].
@@ -102,7 +102,8 @@ impl GpuMerge {
         })
     }
 
-    /// [`crate::fusion::merge::merge_burst`] on the GPU: the merged mosaic.
+    /// [`crate::fusion::merge::merge_burst`] on the GPU: the merged mosaic
+    /// and the tile weights' summary.
     pub fn merge(
         &self,
         frames: &[&[u16]],
@@ -111,7 +112,7 @@ impl GpuMerge {
         reference: usize,
         alignments: &[Alignment],
         p: &MergeParams,
-    ) -> Result<Vec<u16>, GpuError> {
+    ) -> Result<(Vec<u16>, MergeStats), GpuError> {
         use wgpu::util::DeviceExt;
         self.ctx.check()?;
         let device = &self.ctx.device;
@@ -152,10 +153,11 @@ impl GpuMerge {
             contents: bytemuck::cast_slice(&offs),
             usage: wgpu::BufferUsages::STORAGE,
         });
+        let weight_bytes = (tiles * n * 4) as u64;
         let weights = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("merge weights"),
-            size: (tiles * n * 4) as u64,
-            usage: wgpu::BufferUsages::STORAGE,
+            size: weight_bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
         let out_bytes = (w * h * 2) as u64;
@@ -167,7 +169,7 @@ impl GpuMerge {
         });
         let readback = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("merged readback"),
-            size: out_bytes,
+            size: out_bytes + weight_bytes,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
@@ -207,6 +209,7 @@ impl GpuMerge {
             pass.dispatch_workgroups((w as u32 / 2).div_ceil(16), (h as u32).div_ceil(16), 1);
         }
         enc.copy_buffer_to_buffer(&out, 0, &readback, 0, out_bytes);
+        enc.copy_buffer_to_buffer(&weights, 0, &readback, out_bytes, weight_bytes);
         let idx = self.ctx.queue.submit([enc.finish()]);
         let done: Arc<Mutex<Option<Result<(), wgpu::BufferAsyncError>>>> = Arc::default();
         let d2 = done.clone();
@@ -241,9 +244,10 @@ impl GpuMerge {
         let view = readback
             .get_mapped_range(..)
             .map_err(|e| GpuError::Map(e.to_string()))?;
-        let merged: Vec<u16> = bytemuck::cast_slice(&view).to_vec();
+        let merged: Vec<u16> = bytemuck::cast_slice(&view[..out_bytes as usize]).to_vec();
+        let flat: Vec<f32> = bytemuck::cast_slice(&view[out_bytes as usize..]).to_vec();
         drop(view);
         readback.unmap();
-        Ok(merged)
+        Ok((merged, stats_from_weights(&flat, n)))
     }
 }

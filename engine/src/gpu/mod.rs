@@ -343,6 +343,8 @@ pub struct GpuBackend {
     pub mode: Backend,
     healthy: AtomicBool,
     fault: Mutex<Option<String>>,
+    /// The burst merge's pipelines, built at the first merge.
+    merge: std::sync::OnceLock<Result<GpuMerge, String>>,
 }
 
 impl GpuBackend {
@@ -352,7 +354,16 @@ impl GpuBackend {
             mode,
             healthy: AtomicBool::new(true),
             fault: Mutex::new(None),
+            merge: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The burst merge on this GPU (its pipelines built once), or why not.
+    pub fn merge(&self) -> Result<&GpuMerge, String> {
+        self.merge
+            .get_or_init(|| GpuMerge::new(self.isp.context().clone()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Frames should go to the GPU.

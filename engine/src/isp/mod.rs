@@ -384,9 +384,10 @@ pub fn slow_isp(env: &Envelope) -> Result<StageOutput, StageError> {
     Ok(StageOutput::Stats(Box::new(st)))
 }
 
-/// A stage that does nothing (for round-trip measurements).
 /// FusionManager's merge of a burst or bracket (background lane): the
-/// envelope's inputs are the frames' mosaics, its output the result's.
+/// envelope's inputs are the frames' mosaics, its output the result's. A
+/// burst merges on the engine's GPU when it has one in use (on the CPU if
+/// that fails).
 pub fn fusion_merge(env: &Envelope) -> Result<StageOutput, StageError> {
     let invalid = |message: String| StageError::Invalid {
         stage: "fusion",
@@ -399,15 +400,34 @@ pub fn fusion_merge(env: &Envelope) -> Result<StageOutput, StageError> {
         .outputs
         .first()
         .ok_or_else(|| invalid("no result buffer".into()))?;
+    let gpu = env.gpu.as_ref().filter(|g| g.active());
+    let name = gpu
+        .map(|g| g.isp.context().adapter_name())
+        .unwrap_or_default();
+    let (w, h) = (
+        job.plan.format.width as usize,
+        job.plan.format.height as usize,
+    );
+    let on_gpu = |spec: &crate::fusion::MergeSpec,
+                  frames: &[&[u16]]|
+     -> Result<(Vec<u16>, crate::fusion::merge::MergeStats), String> {
+        let g = gpu.ok_or("no GPU")?;
+        g.merge()?
+            .merge(frames, w, h, spec.reference, &spec.alignments, &spec.params)
+            .map_err(|e| e.to_string())
+    };
+    let gpu_merge = gpu.map(|_| (name.as_str(), &on_gpu as crate::fusion::BurstMerge));
     job.run(
         &env.inputs,
         out,
         &crate::threading_manager::yield_to_realtime,
+        gpu_merge,
     )
     .map(|d| StageOutput::Fusion(Box::new(d)))
     .map_err(invalid)
 }
 
+/// A stage that does nothing (for round-trip measurements).
 pub fn noop(_env: &Envelope) -> Result<StageOutput, StageError> {
     Ok(StageOutput::None)
 }

@@ -71,6 +71,9 @@ pub struct CaptureReport {
     pub align_ms: f64,
     pub merge_ms: f64,
     pub total_ms: f64,
+    /// Where the merge ran (`cpu`, `gpu: <adapter>`, or the CPU after a
+    /// GPU failure and why).
+    pub merged_on: String,
     /// The engine frame of the merged result (capture path).
     pub merged_frame: u64,
     /// The engine frame of the reference alone (capture path).
@@ -185,6 +188,7 @@ impl Engine {
         env.inputs = inputs;
         env.outputs = vec![result_buf];
         env.payload = Payload::Fusion(Arc::new(job));
+        env.gpu = self.gpu.clone().filter(|g| g.active());
         env.enqueue_ns = crate::clock::now_ns();
         if self.threading.submit(env).is_err() {
             // Shut down: the envelope was completed as cancelled, and the
@@ -241,6 +245,7 @@ impl Engine {
             align_ms: done.align_ms,
             merge_ms: done.merge_ms,
             total_ms: t0.elapsed().as_secs_f64() * 1e3,
+            merged_on: done.merged_on,
             merged_frame,
             reference_frame,
             merged_raw,
