@@ -17,7 +17,7 @@ use super::plan::{FramePlan, Slot, StepBackend};
 use super::subscriptions::Subscribers;
 use crate::algorithms::{Control, IpaContext};
 use crate::completion_dispatcher::{DispatchCtx, DispatcherMsg, Router};
-use crate::envelope::{CompletionEvent, Envelope, GpuOutput, Payload, StageId, StageOutput};
+use crate::envelope::{CompletionEvent, Envelope, GpuOutput, Payload, StageOutput};
 use crate::gpu::GpuBackend;
 use crate::resource_manager::{BufferId, BufferRef, ResourceManager};
 use crate::sources::FrameMeta;
@@ -534,7 +534,8 @@ impl Router for PipelineRouter {
             self.frames.insert(st.frame.frame_id, st);
         }
         let (fid, stage, lane) = (ev.envelope.frame_id, ev.envelope.stage, ev.envelope.lane);
-        if stage == StageId::Fusion {
+        // A multi-frame merge is no frame of a plan: it has its own end.
+        if matches!(ev.envelope.payload, Payload::Fusion(_)) {
             fusion_done(ev, ctx);
             return;
         }
