@@ -85,6 +85,23 @@ fn burst(c: &mut Criterion) {
         }
         Err(e) => eprintln!("no GPU merge: {e}"),
     }
+    match isp_engine::gpu::GpuContext::new().and_then(isp_engine::gpu::GpuAlign::new) {
+        Ok(gpu) => {
+            use isp_engine::fusion::align::Grey;
+            let greys: Vec<Grey> = refs
+                .iter()
+                .map(|m| Grey::from_mosaic(m, w, h, 64.0, 1.0, f32::MAX))
+                .collect();
+            g.bench_function("align_7_frames_gpu", |b| {
+                b.iter(|| {
+                    for f in &greys[1..] {
+                        gpu.align(&greys[0], f).expect("the GPU alignment");
+                    }
+                })
+            });
+        }
+        Err(e) => eprintln!("no GPU alignment: {e}"),
+    }
     g.bench_function("plain_average_reference", |b| {
         b.iter(|| {
             let mut out = vec![0u16; w * h];

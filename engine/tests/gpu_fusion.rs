@@ -139,3 +139,77 @@ fn an_engine_with_a_gpu_merges_bursts_there() {
         .unwrap();
     assert!(max <= 1, "max |diff| {max}");
 }
+
+/// The alignment on the GPU (`shaders/align.wgsl`) finds the CPU's offsets:
+/// in at least 99% of tiles exactly (equal costs may tie the other way
+/// after float sums in another order; on lavapipe all of them), and a
+/// known hand-held shift is what the moving tiles moved by.
+#[test]
+fn the_gpu_alignment_matches_the_cpu_reference() {
+    use isp_engine::fusion::align::{self, Grey};
+    use isp_engine::gpu::GpuAlign;
+    let Some(ctx) = context_for_tests() else {
+        return;
+    };
+    let gpu = GpuAlign::new(ctx).unwrap();
+    let (w, h) = (384usize, 256usize);
+    let fmt = RawFormat::new(w as u32, h as u32, 10, BayerOrder::Rggb, Packing::Plain);
+    let mut src = SyntheticSource::new(Scene::ZonePlate, fmt);
+    let mut raw = vec![0u8; fmt.frame_bytes()];
+    let mut frame = || {
+        src.next_frame(&mut raw).unwrap();
+        let mut px = vec![0u16; w * h];
+        unpack::unpack(&fmt, &raw, &mut px).unwrap();
+        px
+    };
+    let reference = frame();
+    // The next frame moved by (6, -4) raw pixels: (3, -2) grey pixels.
+    let moved = frame();
+    let mut shifted = vec![0u16; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (sx, sy) = (x as i64 - 6, y as i64 + 4);
+            let (sx, sy) = (
+                sx.clamp(0, w as i64 - 1) as usize,
+                sy.clamp(0, h as i64 - 1) as usize,
+            );
+            // Keep the CFA phase: even shifts.
+            shifted[y * w + x] = moved[sy * w + sx];
+        }
+    }
+    let g = |m: &[u16]| Grey::from_mosaic(m, w, h, 64.0, 1.0, f32::MAX);
+    let (gr, gf) = (g(&reference), g(&shifted));
+    let cpu = align::align(&gr, &gf);
+    let on_gpu = gpu.align(&gr, &gf).unwrap();
+    assert_eq!((on_gpu.tiles_x, on_gpu.tiles_y), (cpu.tiles_x, cpu.tiles_y));
+    let same = cpu
+        .offsets
+        .iter()
+        .zip(&on_gpu.offsets)
+        .filter(|(a, b)| a == b)
+        .count() as f64
+        / cpu.offsets.len() as f64;
+    let found = on_gpu.offsets.iter().filter(|&&o| o == (3, -2)).count() as f64
+        / on_gpu.offsets.len() as f64;
+    // Of the tiles that moved, most moved by the shift (the zone plate's
+    // rings repeat, and flat tiles stay put).
+    let mut counts = std::collections::HashMap::new();
+    for &o in on_gpu.offsets.iter().filter(|&&o| o != (0, 0)) {
+        *counts.entry(o).or_insert(0) += 1;
+    }
+    let mode = counts.iter().max_by_key(|(_, n)| **n).map(|(o, _)| *o);
+    println!(
+        "GPU vs CPU alignment: {:.2}% of tiles identical; the shift found in {:.1}% of tiles",
+        same * 100.0,
+        found * 100.0
+    );
+    assert!(same >= 0.99, "identical in {same}");
+    assert_eq!(mode, Some((3, -2)), "found in {found} of tiles");
+    // Images of two sizes are an error, not a panic.
+    let small = Grey {
+        width: 8,
+        height: 8,
+        px: vec![0.0; 64],
+    };
+    assert!(gpu.align(&gr, &small).is_err());
+}

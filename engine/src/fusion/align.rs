@@ -9,7 +9,9 @@
 //! Tiles are [`TILE`] grey pixels square and overlap by half
 //! ([`STRIDE`]); tile `k` starts at `k * STRIDE - STRIDE`, so every pixel
 //! lies in two tiles each way (the merge's raised-cosine windows sum to one
-//! over them). (The CPU reference; no WGSL twin yet.)
+//! over them). Its WGSL twin is `shaders/align.wgsl` (`gpu::GpuAlign`: the
+//! tile search of every level; the pyramid is built here), held to it in
+//! `engine/tests/gpu_fusion.rs`.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -24,7 +26,7 @@ pub const STRIDE: usize = TILE / 2;
 const LEVELS: [(usize, usize, i32); 4] = [(1, TILE, 1), (2, 16, 4), (4, 16, 4), (4, 8, 4)];
 
 /// The cost added per pixel of motion, relative (see `align`).
-const MOTION_PENALTY: f32 = 0.05;
+pub const MOTION_PENALTY: f32 = 0.05;
 
 /// A single-channel image.
 #[derive(Clone, Debug, PartialEq)]
@@ -184,35 +186,42 @@ struct LevelOffsets {
     offsets: Vec<(i32, i32)>,
 }
 
+/// The alignment pyramid of a grey image: level 0 is the image, each next
+/// one box-averaged by `LEVELS`' factor, down to 4 pixels across.
+pub fn pyramid(g: &Grey) -> Vec<Grey> {
+    let mut p = vec![g.clone()];
+    for &(f, _, _) in &LEVELS[1..] {
+        let Some(next) = p.last().map(|g| g.downsample(f)) else {
+            break;
+        };
+        if next.width < 4 || next.height < 4 {
+            break;
+        }
+        p.push(next);
+    }
+    p
+}
+
+/// Level `level`'s search: tile size, search radius, the factor from this
+/// level to the next coarser one, and whether its cost is L1 (the finest)
+/// or L2.
+pub fn level_search(level: usize) -> (usize, i32, i32, bool) {
+    let (_, tile, radius) = LEVELS[level];
+    let up = LEVELS.get(level + 1).map_or(1, |l| l.0) as i32;
+    (tile, radius, up, level == 0)
+}
+
 /// Align `frame` to `reference` (grey images of one size).
 pub fn align(reference: &Grey, frame: &Grey) -> Alignment {
-    // The pyramids: level 0 is the grey image itself.
-    let mut pr = vec![reference.clone()];
-    let mut pf = vec![frame.clone()];
-    for &(f, _, _) in &LEVELS[1..] {
-        let (r, fr) = (
-            pr.last().map(|g| g.downsample(f)),
-            pf.last().map(|g| g.downsample(f)),
-        );
-        if let (Some(r), Some(fr)) = (r, fr) {
-            if r.width < 4 || r.height < 4 {
-                break;
-            }
-            pr.push(r);
-            pf.push(fr);
-        }
-    }
+    let (pr, pf) = (pyramid(reference), pyramid(frame));
     // Coarsest first: the offsets of the coarser level, in its pixels.
     let mut coarse: Option<LevelOffsets> = None;
     let mut last_costs = Vec::new();
     for level in (0..pr.len()).rev() {
-        let (_, tile, radius) = LEVELS[level];
+        let (tile, radius, up, l1) = level_search(level);
         let (r, f) = (&pr[level], &pf[level]);
         let (tx, ty) = (tiles(r.width, tile), tiles(r.height, tile));
         let step = tile / 2;
-        // The factor from this level to the coarser one.
-        let up = LEVELS.get(level + 1).map_or(1, |l| l.0) as i32;
-        let l1 = level == 0;
         let results: Vec<((i32, i32), f32)> = (0..tx * ty)
             .into_par_iter()
             .map(|i| {

@@ -12,12 +12,13 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `align.rs` | coarse-to-fine tile alignment |
+//! | `align.rs` (+ `shaders/align.wgsl`, run by `gpu::GpuAlign`) | coarse-to-fine tile alignment |
 //! | `merge.rs` (+ `shaders/merge.wgsl`, run by `gpu::GpuMerge`) | the burst merge: noise-aware, robust to motion |
 //! | `hdr.rs` | bracket merge into linear HDR, local tone map |
 //!
-//! The merge has its WGSL twin; alignment and the bracket merge are CPU
-//! code so far, and the engine's background lane runs the CPU merge.
+//! The bracket merge and the tone map are CPU code so far. The engine's
+//! background lane merges bursts on its GPU when it has one; it still
+//! aligns on the CPU.
 
 pub mod align;
 pub mod hdr;

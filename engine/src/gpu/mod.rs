@@ -14,12 +14,14 @@
 //! fails validation, a wait that times out) come back as [`GpuError`]; the
 //! device's uncaptured-error handler records instead of panicking.
 
+mod align;
 mod isp;
 mod merge;
 mod uniforms;
 
 pub use uniforms::Uniforms;
 
+pub use align::GpuAlign;
 pub use isp::{BytesMoved, GpuFrame, GpuIsp, GpuTimings, InjectedFault, Kernel, TimerKind};
 pub use merge::GpuMerge;
 
