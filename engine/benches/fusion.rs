@@ -62,12 +62,12 @@ fn burst(c: &mut Criterion) {
         8
     ];
     let spec = fm
-        .build_merge_spec(&plan, &sel, &refs, &infos, 64.0, NOISE, &|| {})
+        .build_merge_spec(&plan, &sel, &refs, &infos, 64.0, NOISE, &|| {}, None)
         .expect("a spec");
     let mut g = c.benchmark_group("burst_1080p_8_frames_cpu");
     g.sample_size(10);
     g.bench_function("align_7_frames", |b| {
-        b.iter(|| fm.build_merge_spec(&plan, &sel, &refs, &infos, 64.0, NOISE, &|| {}))
+        b.iter(|| fm.build_merge_spec(&plan, &sel, &refs, &infos, 64.0, NOISE, &|| {}, None))
     });
     g.bench_function("merge", |b| {
         b.iter(|| FusionManager::merge(&spec, &refs, w, h, &|| {}))

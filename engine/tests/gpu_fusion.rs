@@ -64,7 +64,7 @@ fn the_gpu_merge_matches_the_cpu_reference() {
         read: 1.44,
     };
     let spec = fm
-        .build_merge_spec(&plan, &sel, &refs, &infos, 64.0, noise, &|| {})
+        .build_merge_spec(&plan, &sel, &refs, &infos, 64.0, noise, &|| {}, None)
         .unwrap();
     let cpu = FusionManager::merge(&spec, &refs, w, h, &|| {});
     assert!(
@@ -129,6 +129,9 @@ fn an_engine_with_a_gpu_merges_bursts_there() {
         ..Default::default()
     });
     assert!(gpu.merged_on.starts_with("gpu: "), "{}", gpu.merged_on);
+    // Its three other frames were aligned on the GPU too.
+    assert_eq!(gpu.aligned_on_gpu, 3);
+    assert_eq!(cpu.aligned_on_gpu, 0);
     assert_eq!(cpu.merged_on, "cpu");
     let max = gpu
         .merged_raw

@@ -17,16 +17,25 @@
 //! | `hdr.rs` | bracket merge into linear HDR, local tone map |
 //!
 //! The bracket merge and the tone map are CPU code so far. The engine's
-//! background lane merges bursts on its GPU when it has one; it still
-//! aligns on the CPU.
+//! background lane aligns and merges bursts on its GPU when it has one.
 
 pub mod align;
 pub mod hdr;
 pub mod merge;
 
+/// An alignment done elsewhere (the GPU's), or why not.
+pub type AlignWith<'a> = &'a dyn Fn(&Grey, &Grey) -> Result<Alignment, String>;
+
 /// A burst merge done elsewhere (the GPU's): the merged mosaic, or why not.
 pub type BurstMerge<'a> =
     &'a dyn Fn(&MergeSpec, &[&[u16]]) -> Result<(Vec<u16>, MergeStats), String>;
+
+/// A GPU's share of a merge: its name, the alignment and the burst merge.
+pub struct GpuOps<'a> {
+    pub name: &'a str,
+    pub align: AlignWith<'a>,
+    pub merge: BurstMerge<'a>,
+}
 
 /// Called between bands of a merge's work: the background lane passes its
 /// `yield_to_realtime`, so a merge steps aside while realtime work runs.
@@ -129,6 +138,8 @@ pub struct MergeSpec {
     pub params: MergeParams,
     /// Per merged frame, for a bracket.
     pub exposures: Vec<hdr::Exposure>,
+    /// Frames aligned by the `align_with` given (the GPU's); the rest here.
+    pub aligned_elsewhere: usize,
 }
 
 /// What a merge made.
@@ -183,14 +194,14 @@ pub struct FusionReply {
 
 impl FusionJob {
     /// Run the merge on `inputs` into `output` (the background lane's
-    /// worker calls this); a burst is merged by `gpu` when given (`name`
-    /// says where), on the CPU if it fails.
+    /// worker calls this); frames are aligned and a burst merged on `gpu`
+    /// when given, on the CPU where that fails.
     pub fn run(
         &self,
         inputs: &[BufferRef],
         output: &BufferRef,
         pause: Pause,
-        gpu: Option<(&str, BurstMerge)>,
+        gpu: Option<&GpuOps>,
     ) -> Result<FusionDone, String> {
         let (w, h) = (
             self.plan.format.width as usize,
@@ -212,14 +223,15 @@ impl FusionJob {
                 self.black,
                 self.noise,
                 pause,
+                gpu.map(|g| g.align),
             )
             .map_err(|e| e.to_string())?;
         let t1 = std::time::Instant::now();
         let mut merged_on = "cpu".to_string();
         let on_gpu = match (&spec.kind, gpu) {
-            (FusionKind::Burst { .. }, Some((name, f))) => match f(&spec, &frames) {
+            (FusionKind::Burst { .. }, Some(g)) => match (g.merge)(&spec, &frames) {
                 Ok(done) => {
-                    merged_on = format!("gpu: {name}");
+                    merged_on = format!("gpu: {}", g.name);
                     Some(done)
                 }
                 Err(e) => {
@@ -426,6 +438,7 @@ impl FusionManager {
         black: f32,
         noise: NoiseModel,
         pause: Pause,
+        align_with: Option<AlignWith>,
     ) -> Result<MergeSpec, FusionError> {
         let (w, h) = (plan.format.width as usize, plan.format.height as usize);
         if frames.len() != sel.chosen.len() || metas.len() != frames.len() {
@@ -486,15 +499,22 @@ impl FusionManager {
             .zip(&ratios)
             .map(|(f, r)| Grey::from_mosaic(f, w, h, black, 1.0 / r, ceiling))
             .collect();
+        let mut aligned_elsewhere = 0;
         let alignments = greys
             .iter()
             .enumerate()
             .map(|(i, g)| {
                 pause();
                 if i == reference {
-                    Alignment::identity(g.width, g.height)
-                } else {
-                    align::align(&greys[reference], g)
+                    return Alignment::identity(g.width, g.height);
+                }
+                // Elsewhere where it can, else (or when that fails) here.
+                match align_with.and_then(|f| f(&greys[reference], g).ok()) {
+                    Some(a) => {
+                        aligned_elsewhere += 1;
+                        a
+                    }
+                    None => align::align(&greys[reference], g),
                 }
             })
             .collect();
@@ -517,6 +537,7 @@ impl FusionManager {
                     noise: at_gain(m),
                 })
                 .collect(),
+            aligned_elsewhere,
         })
     }
 

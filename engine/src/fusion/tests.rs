@@ -155,6 +155,7 @@ fn a_failing_merge_spec_names_the_frame() {
             64.0,
             NOISE,
             &|| {},
+            None,
         )
         .unwrap_err();
     assert!(e.to_string().contains("frame 1 holds 10 samples"), "{e}");
@@ -327,7 +328,7 @@ fn burst_merge(
         })
         .collect();
     let spec = fm
-        .build_merge_spec(&plan, &sel, &mosaics, &metas, BLACK, NOISE, &|| {})
+        .build_merge_spec(&plan, &sel, &mosaics, &metas, BLACK, NOISE, &|| {}, None)
         .unwrap();
     let out = FusionManager::merge(&spec, &mosaics, w, h, &|| {});
     (spec, out)
@@ -516,7 +517,7 @@ fn a_bracket_recovers_highlights_and_shadows() {
         })
         .collect();
     let spec = fm
-        .build_merge_spec(&plan, &sel, &mosaics, &metas, BLACK, NOISE, &|| {})
+        .build_merge_spec(&plan, &sel, &mosaics, &metas, BLACK, NOISE, &|| {}, None)
         .unwrap();
     assert_eq!(
         spec.exposures.iter().map(|e| e.ratio).collect::<Vec<_>>(),

@@ -347,6 +347,8 @@ pub struct GpuBackend {
     fault: Mutex<Option<String>>,
     /// The burst merge's pipelines, built at the first merge.
     merge: std::sync::OnceLock<Result<GpuMerge, String>>,
+    /// The alignment's pipeline, built at the first merge.
+    align: std::sync::OnceLock<Result<GpuAlign, String>>,
 }
 
 impl GpuBackend {
@@ -357,7 +359,16 @@ impl GpuBackend {
             healthy: AtomicBool::new(true),
             fault: Mutex::new(None),
             merge: std::sync::OnceLock::new(),
+            align: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The burst alignment on this GPU (its pipeline built once), or why not.
+    pub fn align(&self) -> Result<&GpuAlign, String> {
+        self.align
+            .get_or_init(|| GpuAlign::new(self.isp.context().clone()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The burst merge on this GPU (its pipelines built once), or why not.

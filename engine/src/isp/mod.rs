@@ -408,20 +408,30 @@ pub fn fusion_merge(env: &Envelope) -> Result<StageOutput, StageError> {
         job.plan.format.width as usize,
         job.plan.format.height as usize,
     );
-    let on_gpu = |spec: &crate::fusion::MergeSpec,
-                  frames: &[&[u16]]|
+    let align = |r: &crate::fusion::align::Grey,
+                 f: &crate::fusion::align::Grey|
+     -> Result<crate::fusion::align::Alignment, String> {
+        let g = gpu.ok_or("no GPU")?;
+        g.align()?.align(r, f).map_err(|e| e.to_string())
+    };
+    let merge = |spec: &crate::fusion::MergeSpec,
+                 frames: &[&[u16]]|
      -> Result<(Vec<u16>, crate::fusion::merge::MergeStats), String> {
         let g = gpu.ok_or("no GPU")?;
         g.merge()?
             .merge(frames, w, h, spec.reference, &spec.alignments, &spec.params)
             .map_err(|e| e.to_string())
     };
-    let gpu_merge = gpu.map(|_| (name.as_str(), &on_gpu as crate::fusion::BurstMerge));
+    let ops = gpu.map(|_| crate::fusion::GpuOps {
+        name: &name,
+        align: &align,
+        merge: &merge,
+    });
     job.run(
         &env.inputs,
         out,
         &crate::threading_manager::yield_to_realtime,
-        gpu_merge,
+        ops.as_ref(),
     )
     .map(|d| StageOutput::Fusion(Box::new(d)))
     .map_err(invalid)

@@ -74,6 +74,8 @@ pub struct CaptureReport {
     /// Where the merge ran (`cpu`, `gpu: <adapter>`, or the CPU after a
     /// GPU failure and why).
     pub merged_on: String,
+    /// Frames aligned on the GPU (the rest on the CPU).
+    pub aligned_on_gpu: usize,
     /// The engine frame of the merged result (capture path).
     pub merged_frame: u64,
     /// The engine frame of the reference alone (capture path).
@@ -246,6 +248,7 @@ impl Engine {
             merge_ms: done.merge_ms,
             total_ms: t0.elapsed().as_secs_f64() * 1e3,
             merged_on: done.merged_on,
+            aligned_on_gpu: done.spec.aligned_elsewhere,
             merged_frame,
             reference_frame,
             merged_raw,
