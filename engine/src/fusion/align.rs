@@ -213,6 +213,12 @@ pub fn level_search(level: usize) -> (usize, i32, i32, bool) {
 
 /// Align `frame` to `reference` (grey images of one size).
 pub fn align(reference: &Grey, frame: &Grey) -> Alignment {
+    align_pausing(reference, frame, &|| {})
+}
+
+/// [`align`], calling `pause` at the start of every row of tiles (the
+/// background lane steps aside there while realtime work runs).
+pub fn align_pausing(reference: &Grey, frame: &Grey, pause: super::Pause) -> Alignment {
     let (pr, pf) = (pyramid(reference), pyramid(frame));
     // Coarsest first: the offsets of the coarser level, in its pixels.
     let mut coarse: Option<LevelOffsets> = None;
@@ -226,6 +232,9 @@ pub fn align(reference: &Grey, frame: &Grey) -> Alignment {
             .into_par_iter()
             .map(|i| {
                 let (kx, ky) = (i % tx, i / tx);
+                if kx == 0 {
+                    pause();
+                }
                 let x0 = (kx * step) as isize - step as isize;
                 let y0 = (ky * step) as isize - step as isize;
                 // Candidates: no motion, the coarser tile nearest this

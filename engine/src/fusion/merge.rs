@@ -148,6 +148,9 @@ pub fn merge_burst(
         .into_par_iter()
         .map(|i| {
             let (kx, ky) = (i % tx, i / tx);
+            if kx == 0 {
+                pause();
+            }
             let x0 = (kx * STRIDE) as isize - STRIDE as isize;
             let y0 = (ky * STRIDE) as isize - STRIDE as isize;
             frames

@@ -514,7 +514,7 @@ impl FusionManager {
                         aligned_elsewhere += 1;
                         a
                     }
-                    None => align::align(&greys[reference], g),
+                    None => align::align_pausing(&greys[reference], g, pause),
                 }
             })
             .collect();
