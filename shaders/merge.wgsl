@@ -92,7 +92,7 @@ fn merge_weights(@builtin(global_invocation_id) id: vec3<u32>) {
             signal += sig / cnt;
         }
     }
-    let noise = 2.0 * (mp.shot * max(signal / 4.0 - mp.black, 0.0) + mp.read);
+    let noise = max(2.0 * (mp.shot * max(signal / 4.0 - mp.black, 0.0) + mp.read), 1e-6);
     let excess = max(worst - noise, 0.0);
     weights[n] = mp.robustness * noise / (excess + mp.robustness * noise);
 }

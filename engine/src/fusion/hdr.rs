@@ -16,7 +16,7 @@
 //! capture path develops like any frame. (The CPU reference; no WGSL twin
 //! yet.)
 
-use super::align::{Alignment, STRIDE, TILE};
+use super::align::{Alignment, STRIDE};
 use super::merge::NoiseModel;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -35,12 +35,9 @@ pub const CLIP: f32 = 0.95;
 /// The alignment tile holding grey pixel `(x, y)` (the one whose centre
 /// is nearest).
 fn tile_of(a: &Alignment, x: usize, y: usize) -> (usize, usize) {
-    let kx = ((x + STRIDE + TILE / 2) / STRIDE)
-        .saturating_sub(1)
-        .min(a.tiles_x - 1);
-    let ky = ((y + STRIDE + TILE / 2) / STRIDE)
-        .saturating_sub(1)
-        .min(a.tiles_y - 1);
+    // Tile k is centred on grey pixel k * STRIDE.
+    let kx = ((x + STRIDE / 2) / STRIDE).min(a.tiles_x - 1);
+    let ky = ((y + STRIDE / 2) / STRIDE).min(a.tiles_y - 1);
     (kx, ky)
 }
 

@@ -122,7 +122,8 @@ fn tile_weight(
             signal += sig / n;
         }
     }
-    let noise = 2.0 * p.noise.variance(signal / 4.0 - p.black);
+    // A noise model of zero would make every weight 0/0.
+    let noise = (2.0 * p.noise.variance(signal / 4.0 - p.black)).max(1e-6);
     let excess = (worst - noise).max(0.0);
     p.robustness * noise / (excess + p.robustness * noise)
 }

@@ -149,6 +149,7 @@ impl Engine {
         };
         // The result's buffer is the last; frames not chosen go back now.
         let Some(result_buf) = committed.pop() else {
+            self.abandon(&plan, committed);
             return Err(plan_err("no buffers committed"));
         };
         let mut inputs = Vec::new();
@@ -184,8 +185,20 @@ impl Engine {
             params,
         );
         env.pin_owner = format!("fusion plan {}", plan.id);
+        let mut pinned = Vec::new();
         for b in inputs.iter().chain(std::iter::once(&result_buf)) {
-            self.rm.pin(b.id, &env.pin_owner)?;
+            if let Err(e) = self.rm.pin(b.id, &env.pin_owner) {
+                // Undo: the pins taken, then every buffer back.
+                for id in pinned {
+                    let owner = env.pin_owner.clone();
+                    self.post(move |ctx| ctx.unpin(id, &owner));
+                }
+                for b in inputs.into_iter().chain(std::iter::once(result_buf)) {
+                    self.discard(b);
+                }
+                return Err(e.into());
+            }
+            pinned.push(b.id);
         }
         env.inputs = inputs;
         env.outputs = vec![result_buf];
@@ -197,11 +210,39 @@ impl Engine {
             // dispatcher releases its buffers.
             return Err(EngineError::Closed);
         }
-        let reply = rx
-            .recv_timeout(req.timeout)
-            .map_err(|_| plan_err(format!("plan {}: no merge in {:?}", plan.id, req.timeout)))?;
+        let reply = match rx.recv_timeout(req.timeout) {
+            Ok(r) => r,
+            Err(_) => {
+                // A merge that finishes after all is handed back unread.
+                let inbox = self
+                    .dispatcher
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .inbox();
+                std::thread::spawn(move || {
+                    if let Ok(r) = rx.recv()
+                        && let Ok((_, o)) = r.result
+                    {
+                        let _ = inbox.send(crate::completion_dispatcher::DispatcherMsg::Call(
+                            Box::new(move |ctx| ctx.release_when_unpinned(o.id)),
+                        ));
+                    }
+                });
+                return Err(plan_err(format!(
+                    "plan {}: no merge in {:?}",
+                    plan.id, req.timeout
+                )));
+            }
+        };
         let (done, out) = reply.result.map_err(plan_err)?;
-        let merged_raw = out.read()?.u16s()[..fmt.pixels()].to_vec();
+        let merged_raw = out.read().map(|m| m.u16s()[..fmt.pixels()].to_vec());
+        let merged_raw = match merged_raw {
+            Ok(v) => v,
+            Err(e) => {
+                self.discard(out);
+                return Err(e.into());
+            }
+        };
         // Down the capture path: the merged mosaic (unpacked, same bits),
         // and the reference on its own beside it.
         let merged_format =
@@ -210,10 +251,13 @@ impl Engine {
         let merged_frame =
             self.start_frame_on(out, metas[r].clone(), merged_format, false, PathMode::Slow)?;
         let rbuf = self.acquire_raw(&fmt)?;
-        {
-            let mut m = rbuf.write()?;
+        let copied = rbuf.write().map(|mut m| {
             let n = fmt.frame_bytes().min(raws[r].len());
             m.bytes_mut()[..n].copy_from_slice(&raws[r][..n]);
+        });
+        if let Err(e) = copied {
+            self.discard(rbuf);
+            return Err(e.into());
         }
         let reference_frame =
             self.start_frame_on(rbuf, metas[r].clone(), fmt, false, PathMode::Slow)?;
