@@ -5,7 +5,7 @@
 
 use super::{GpuContext, GpuError};
 use crate::fusion::align::{self, Alignment, Grey, MOTION_PENALTY};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 /// The alignment's pipeline on one [`GpuContext`].
@@ -169,49 +169,18 @@ impl GpuAlign {
             mapped_at_creation: false,
         });
         enc.copy_buffer_to_buffer(&offs, 0, &readback, 0, n * 16);
-        let idx = self.ctx.queue.submit([enc.finish()]);
-        let done: Arc<Mutex<Option<Result<(), wgpu::BufferAsyncError>>>> = Arc::default();
-        let d2 = done.clone();
-        readback.map_async(wgpu::MapMode::Read, .., move |r| {
-            *d2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-        });
-        let r = device.poll(wgpu::PollType::Wait {
-            submission_index: Some(idx),
-            timeout: Some(self.ctx.timeout),
-        });
-        self.ctx.check()?;
-        match r {
-            Ok(_) => {}
-            Err(wgpu::PollError::Timeout) => return Err(GpuError::Timeout(self.ctx.timeout)),
-            Err(e) => return Err(GpuError::Lost(e.to_string())),
-        }
-        let t0 = std::time::Instant::now();
-        loop {
-            match done.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                Some(Ok(())) => break,
-                Some(Err(e)) => return Err(GpuError::Map(e.to_string())),
-                None => {}
-            }
-            if t0.elapsed() > self.ctx.timeout {
-                return Err(GpuError::Map(
-                    "the alignment's readback was never mapped".into(),
-                ));
-            }
-            let _ = device.poll(wgpu::PollType::Poll);
-            std::thread::yield_now();
-        }
-        let view = readback
-            .get_mapped_range(..)
-            .map_err(|e| GpuError::Map(e.to_string()))?;
-        let m: &[[u32; 4]] = bytemuck::cast_slice(&view);
-        let a = Alignment {
-            tiles_x: tx,
-            tiles_y: ty,
-            offsets: m.iter().map(|t| (t[0] as i32, t[1] as i32)).collect(),
-            costs: m.iter().map(|t| f32::from_bits(t[2])).collect(),
-        };
-        drop(view);
-        readback.unmap();
-        Ok(a)
+        let mut a = None;
+        self.ctx
+            .submit_and_read(enc, &readback, "alignment", |bytes| {
+                let m: &[[u32; 4]] = bytemuck::cast_slice(bytes);
+                a = Some(Alignment {
+                    tiles_x: tx,
+                    tiles_y: ty,
+                    offsets: m.iter().map(|t| (t[0] as i32, t[1] as i32)).collect(),
+                    costs: m.iter().map(|t| f32::from_bits(t[2])).collect(),
+                });
+                Ok(())
+            })?;
+        a.ok_or_else(|| GpuError::Map("alignment: nothing read back".into()))
     }
 }

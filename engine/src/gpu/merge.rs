@@ -6,7 +6,7 @@
 use super::{GpuContext, GpuError};
 use crate::fusion::align::Alignment;
 use crate::fusion::merge::{MergeParams, MergeStats, stats_from_weights};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The merge's pipelines on one [`GpuContext`].
 pub struct GpuMerge {
@@ -210,44 +210,13 @@ impl GpuMerge {
         }
         enc.copy_buffer_to_buffer(&out, 0, &readback, 0, out_bytes);
         enc.copy_buffer_to_buffer(&weights, 0, &readback, out_bytes, weight_bytes);
-        let idx = self.ctx.queue.submit([enc.finish()]);
-        let done: Arc<Mutex<Option<Result<(), wgpu::BufferAsyncError>>>> = Arc::default();
-        let d2 = done.clone();
-        readback.map_async(wgpu::MapMode::Read, .., move |r| {
-            *d2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-        });
-        let r = device.poll(wgpu::PollType::Wait {
-            submission_index: Some(idx),
-            timeout: Some(self.ctx.timeout),
-        });
-        self.ctx.check()?;
-        match r {
-            Ok(_) => {}
-            Err(wgpu::PollError::Timeout) => return Err(GpuError::Timeout(self.ctx.timeout)),
-            Err(e) => return Err(GpuError::Lost(e.to_string())),
-        }
-        let t0 = std::time::Instant::now();
-        loop {
-            match done.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                Some(Ok(())) => break,
-                Some(Err(e)) => return Err(GpuError::Map(e.to_string())),
-                None => {}
-            }
-            if t0.elapsed() > self.ctx.timeout {
-                return Err(GpuError::Map(
-                    "the merge's readback was never mapped".into(),
-                ));
-            }
-            let _ = device.poll(wgpu::PollType::Poll);
-            std::thread::yield_now();
-        }
-        let view = readback
-            .get_mapped_range(..)
-            .map_err(|e| GpuError::Map(e.to_string()))?;
-        let merged: Vec<u16> = bytemuck::cast_slice(&view[..out_bytes as usize]).to_vec();
-        let flat: Vec<f32> = bytemuck::cast_slice(&view[out_bytes as usize..]).to_vec();
-        drop(view);
-        readback.unmap();
-        Ok((merged, stats_from_weights(&flat, n)))
+        let mut got = None;
+        self.ctx.submit_and_read(enc, &readback, "merge", |bytes| {
+            let merged: Vec<u16> = bytemuck::cast_slice(&bytes[..out_bytes as usize]).to_vec();
+            let flat: Vec<f32> = bytemuck::cast_slice(&bytes[out_bytes as usize..]).to_vec();
+            got = Some((merged, stats_from_weights(&flat, n)));
+            Ok(())
+        })?;
+        got.ok_or_else(|| GpuError::Map("merge: nothing read back".into()))
     }
 }

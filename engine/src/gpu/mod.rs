@@ -298,6 +298,56 @@ impl GpuContext {
     }
 
     /// Destroy the device (tests use it to provoke a device-lost fault).
+    /// Submit `enc`, whose last command copies what is wanted into
+    /// `readback` (MAP_READ), wait for it (bounded by the timeout), and
+    /// hand the mapped bytes to `f`. `what` names it in errors.
+    pub fn submit_and_read(
+        &self,
+        enc: wgpu::CommandEncoder,
+        readback: &wgpu::Buffer,
+        what: &str,
+        f: impl FnOnce(&[u8]) -> Result<(), GpuError>,
+    ) -> Result<(), GpuError> {
+        let idx = self.queue.submit([enc.finish()]);
+        let done: Arc<Mutex<Option<Result<(), wgpu::BufferAsyncError>>>> = Arc::default();
+        let d2 = done.clone();
+        readback.map_async(wgpu::MapMode::Read, .., move |r| {
+            *d2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        });
+        let r = self.device.poll(wgpu::PollType::Wait {
+            submission_index: Some(idx),
+            timeout: Some(self.timeout),
+        });
+        self.check()?;
+        match r {
+            Ok(_) => {}
+            Err(wgpu::PollError::Timeout) => return Err(GpuError::Timeout(self.timeout)),
+            Err(e) => return Err(GpuError::Lost(e.to_string())),
+        }
+        let t0 = std::time::Instant::now();
+        loop {
+            match done.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                Some(Ok(())) => break,
+                Some(Err(e)) => return Err(GpuError::Map(e.to_string())),
+                None => {}
+            }
+            if t0.elapsed() > self.timeout {
+                return Err(GpuError::Map(format!(
+                    "{what}: the readback was never mapped"
+                )));
+            }
+            let _ = self.device.poll(wgpu::PollType::Poll);
+            std::thread::yield_now();
+        }
+        let view = readback
+            .get_mapped_range(..)
+            .map_err(|e| GpuError::Map(e.to_string()))?;
+        let r = f(&view);
+        drop(view);
+        readback.unmap();
+        r
+    }
+
     pub fn destroy(&self) {
         self.device.destroy();
     }
