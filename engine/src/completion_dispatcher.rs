@@ -197,6 +197,20 @@ pub fn stage_event(ev: &CompletionEvent) -> TelemetryEvent {
     {
         detail = a.summary();
     }
+    if let crate::envelope::StageOutput::Model(m) = &ev.output
+        && detail.is_empty()
+    {
+        detail = format!(
+            "{} model={} gains={:.4},{:.4},{:.4} input_ms={:.3} infer_ms={:.3}",
+            m.algorithm,
+            m.model.display(),
+            m.wb_gains[0],
+            m.wb_gains[1],
+            m.wb_gains[2],
+            m.input_ns as f64 / 1e6,
+            m.infer_ns as f64 / 1e6
+        );
+    }
     TelemetryEvent {
         seq: 0,
         kind: EventKind::Stage,

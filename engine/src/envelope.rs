@@ -57,6 +57,8 @@ pub enum StageOutput {
     Gpu(Box<GpuOutput>),
     /// A multi-frame merge's report (the merged mosaic is in its output).
     Fusion(Box<crate::fusion::FusionDone>),
+    /// A model stage's estimate (folded into the 3A context by the router).
+    Model(Box<crate::algorithms::ModelEstimate>),
 }
 
 /// What the GPU preview worker hands the router besides the image.

@@ -26,6 +26,7 @@ pub mod gpu;
 pub mod housekeeper;
 pub mod image_io;
 pub mod isp;
+pub mod models;
 pub mod pipeline;
 pub mod resource_manager;
 pub mod sources;

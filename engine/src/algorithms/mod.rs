@@ -7,6 +7,9 @@
 
 pub mod ae;
 pub mod awb;
+pub mod awb_model;
+
+pub use awb_model::{ModelEstimate, ModelStage};
 
 use crate::stages::StageParams;
 use crate::stages::stats::Stats3A;
@@ -17,9 +20,12 @@ pub type MakeAlgorithm = fn() -> Box<dyn Algorithm>;
 
 /// Every algorithm by its registered name (the one place a name is
 /// written: each algorithm's `NAME`), with how to make one.
-pub const REGISTRY: [(&str, MakeAlgorithm); 2] = [
+pub const REGISTRY: [(&str, MakeAlgorithm); 3] = [
     (awb::GreyWorldAwb::NAME, || {
         Box::new(awb::GreyWorldAwb::default())
+    }),
+    (awb_model::ModelAwb::NAME, || {
+        Box::new(awb_model::ModelAwb::default())
     }),
     (ae::MeanLuminanceAe::NAME, || {
         Box::new(ae::MeanLuminanceAe::default())
@@ -182,6 +188,7 @@ pub fn fields(name: &str) -> &'static [crate::stages::fields::Field] {
     match name {
         n if n == awb::GreyWorldAwb::NAME => awb::GreyWorldParams::FIELDS,
         n if n == ae::MeanLuminanceAe::NAME => ae::MeanLuminanceParams::FIELDS,
+        n if n == awb_model::ModelAwb::NAME => awb_model::ModelAwbParams::FIELDS,
         _ => &[],
     }
 }
@@ -202,6 +209,10 @@ pub trait Algorithm: Send + Sync + std::fmt::Debug {
     fn prepare(&self, _ctx: &IpaContext, _stages: &mut StageParams) {}
     /// After a frame's statistics: update the context, ask for controls.
     fn process(&self, stats: &Stats3A, result: &mut AlgoResult);
+    /// The part that runs a model on the background lane, if any.
+    fn model_stage(&self) -> Option<&dyn ModelStage> {
+        None
+    }
 }
 
 #[cfg(test)]

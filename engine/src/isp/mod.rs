@@ -10,6 +10,7 @@
 //! | SlowISP   | background | raw bytes -> RGB16 full resolution (reference stages) + statistics |
 //! | GpuPreview| realtime   | raw bytes -> RGBA8 preview + statistics, one GPU dispatch (replaces RawISP..FastISP) |
 //! | SlowAlgo  | background | statistics -> AE/AWB result for the capture       |
+//! | Model     | background | raw bytes -> a model stage's estimate (e.g. AWB gains from an ONNX model) |
 
 use crate::envelope::{Envelope, GpuOutput, Payload, StageError, StageOutput};
 use crate::stages::chain::{CHAIN, Image, Tap, TapImage};
@@ -438,6 +439,43 @@ pub fn fusion_merge(env: &Envelope) -> Result<StageOutput, StageError> {
 }
 
 /// A stage that does nothing (for round-trip measurements).
+/// Model: the tuning's model stage on a frame's mosaic (unpacked here into
+/// per-thread scratch, black level removed: the background lane reads only
+/// the raw bytes).
+pub fn model_stage(env: &Envelope) -> Result<StageOutput, StageError> {
+    const S: &str = "model";
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let p = &env.params;
+    let stage = p
+        .algorithms
+        .iter()
+        .find_map(|a| a.model_stage())
+        .ok_or_else(|| invalid(S, "the tuning has no model stage enabled"))?;
+    let fmt = p.format;
+    let (w, h) = (fmt.width as usize, fmt.height as usize);
+    let src = input(env, S, 0)?.read()?;
+    let raw = src.bytes();
+    unpack::check_frame(&fmt, raw.len()).map_err(|e| invalid(S, e))?;
+    let k = p.stages.black_level.resolve(fmt.max_value());
+    let (stride, row_bytes) = (fmt.stride as usize, fmt.min_stride() as usize);
+    SCRATCH.with(|s| {
+        let mut m = s.borrow_mut();
+        m.resize(w * h, 0);
+        // One thread, no defect correction: this lane's threads are idle
+        // class, rayon's are not, and zone means do not need the DPC.
+        for (y, out) in m.chunks_exact_mut(w).enumerate() {
+            unpack::unpack_row(&fmt, &raw[y * stride..y * stride + row_bytes], out);
+            black_level::apply_row(black_level::row_constants(&k, fmt.bayer, y), out);
+        }
+        stage
+            .estimate(&p.stages.stats, fmt.bayer, w, h, &m)
+            .map(|e| StageOutput::Model(Box::new(e)))
+            .map_err(|e| invalid(S, e))
+    })
+}
+
 pub fn noop(_env: &Envelope) -> Result<StageOutput, StageError> {
     Ok(StageOutput::None)
 }

@@ -43,7 +43,7 @@ use crate::sources::FrameMeta;
 use crate::telemetry::TelemetryManager;
 use crate::threading_manager::ThreadingManager;
 use crate::tuning::{FrameParams, ParamStore, Tuning};
-use crate::types::RawFormat;
+use crate::types::{Lane, RawFormat};
 use plan::StandardPlans;
 use router::{FrameStart, Launcher, PipelineRouter};
 use std::sync::{Arc, Mutex};
@@ -374,8 +374,20 @@ impl Engine {
         // The backend is chosen per frame: after a fault in auto mode the
         // next frame takes the CPU plan.
         let gpu = self.gpu.clone().filter(|g| g.active());
+        // A model stage runs on every n-th frame, and only while the
+        // background lane has nothing waiting: it is never queued behind
+        // itself, and starting a frame never waits for that lane.
+        let model_due = !replay
+            && params
+                .algorithms
+                .iter()
+                .find_map(|a| a.model_stage())
+                .is_some_and(|m| frame_id.is_multiple_of(u64::from(m.every())))
+            && self.threading.pending(Lane::Background) == 0;
         let plan = if replay {
             self.plans.replay(gpu.is_some())
+        } else if model_due {
+            self.plans.with_model(path, gpu.is_some())
         } else {
             self.plans.get(path, gpu.is_some())
         }

@@ -345,12 +345,24 @@ pub const BACKGROUND: [PlanStep; 2] = [
     ),
 ];
 
-/// The engine's plans, built once: one per path and realtime backend, and
-/// the replays (a frame made again after an edit: the preview and its
-/// statistics, without FastAlgo, so the 3A state stands still).
+/// A model stage (the tuning's ONNX model, see `algorithms::awb_model`) on
+/// the background lane, from the raw bytes: added to a frame's plan when the
+/// tuning enables one, on every n-th frame while that lane is free.
+pub const MODEL: PlanStep = PlanStep::cpu(
+    StageId::Model,
+    Lane::Background,
+    isp::model_stage,
+    &[Slot::Raw],
+    &[],
+);
+
+/// The engine's plans, built once: one per path and realtime backend, each
+/// also with the [`MODEL`] step, and the replays (a frame made again after an
+/// edit: the preview and its statistics, without FastAlgo, so the 3A state
+/// stands still).
 #[derive(Debug, Clone)]
 pub struct StandardPlans {
-    plans: [std::sync::Arc<FramePlan>; 8],
+    plans: [std::sync::Arc<FramePlan>; 14],
 }
 
 impl StandardPlans {
@@ -373,6 +385,12 @@ impl StandardPlans {
                 build("both (gpu)", &[&REALTIME_GPU, &BACKGROUND]),
                 build("replay (cpu)", &[&REALTIME_CPU[..3]]),
                 build("replay (gpu)", &[&REALTIME_GPU[..1]]),
+                build("fast+model (cpu)", &[&REALTIME_CPU, &[MODEL]]),
+                build("fast+model (gpu)", &[&REALTIME_GPU, &[MODEL]]),
+                build("slow+model", &[&BACKGROUND, &[MODEL]]),
+                build("slow+model", &[&BACKGROUND, &[MODEL]]),
+                build("both+model (cpu)", &[&REALTIME_CPU, &BACKGROUND, &[MODEL]]),
+                build("both+model (gpu)", &[&REALTIME_GPU, &BACKGROUND, &[MODEL]]),
             ],
         }
     }
@@ -383,6 +401,16 @@ impl StandardPlans {
             super::PathMode::Fast => 0,
             super::PathMode::Slow => 2,
             super::PathMode::Both => 4,
+        };
+        &self.plans[p + usize::from(gpu)]
+    }
+
+    /// [`StandardPlans::get`] with the [`MODEL`] step on the background lane.
+    pub fn with_model(&self, path: super::PathMode, gpu: bool) -> &std::sync::Arc<FramePlan> {
+        let p = match path {
+            super::PathMode::Fast => 8,
+            super::PathMode::Slow => 10,
+            super::PathMode::Both => 12,
         };
         &self.plans[p + usize::from(gpu)]
     }
@@ -443,6 +471,19 @@ mod tests {
             ]
         );
         assert_eq!(stages(sp.replay(true)), [("fast_isp", Lane::Realtime)]);
+        // The model step joins the background lane, after what is there.
+        for path in [PathMode::Fast, PathMode::Slow, PathMode::Both] {
+            for gpu in [false, true] {
+                let base = stages(sp.get(path, gpu));
+                let with = stages(sp.with_model(path, gpu));
+                assert_eq!(with[..base.len()], base[..]);
+                assert_eq!(with[base.len()..], [("model", Lane::Background)]);
+            }
+        }
+        assert_eq!(
+            sp.with_model(PathMode::Fast, false).uses()[Slot::Raw.index()],
+            2
+        );
         assert!(sp.replay(true).needs_gpu());
     }
 

@@ -306,15 +306,26 @@ impl PipelineRouter {
         (router, launcher)
     }
 
-    fn fold_algo(&self, frame_id: u64, out: &StageOutput) {
+    /// Fold a frame's algorithm result into the engine's context. Frames
+    /// overlap: the result grew from the context its frame started with
+    /// (`start`), which may predate the last fold, so a value none of this
+    /// frame's algorithms changed keeps the engine's newest (a model's
+    /// gains folded meanwhile stay). The count of algorithm runs is the
+    /// engine's own, not the frame's.
+    fn fold_algo(&self, frame_id: u64, start: &IpaContext, out: &StageOutput) {
         if let StageOutput::Algo(r) = out {
             let mut ipa = self.ipa.lock().unwrap_or_else(|p| p.into_inner());
-            // Frames overlap: this result grew from the context its frame
-            // started with, which may predate the last fold. The count of
-            // algorithm runs is the engine's own, not the frame's.
             let runs = ipa.frames_processed + 1;
             let newest = ipa.newest_frame.max(frame_id);
-            *ipa = r.next;
+            let mut next = r.next;
+            if next.wb_gains == start.wb_gains {
+                next.wb_gains = ipa.wb_gains;
+            }
+            if next.exposure_us == start.exposure_us && next.analogue_gain == start.analogue_gain {
+                next.exposure_us = ipa.exposure_us;
+                next.analogue_gain = ipa.analogue_gain;
+            }
+            *ipa = next;
             ipa.frames_processed = runs;
             ipa.newest_frame = newest;
             drop(ipa);
@@ -366,7 +377,12 @@ impl PipelineRouter {
                 gpu_telemetry(ctx, ev, &g);
                 st.stats[li] = Some(Arc::new(g.stats));
             }
-            StageOutput::Algo(r) => self.fold_algo(st.frame.frame_id, &StageOutput::Algo(r)),
+            StageOutput::Algo(r) => {
+                self.fold_algo(st.frame.frame_id, &ev.envelope.ipa, &StageOutput::Algo(r))
+            }
+            StageOutput::Model(m) => {
+                m.fold(&mut self.ipa.lock().unwrap_or_else(|p| p.into_inner()))
+            }
             StageOutput::Fusion(_) | StageOutput::None => {}
         }
         if let Some(slot) = step.publishes {
