@@ -15,7 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tee::{Replay, Tee};
 
+pub mod capture;
 mod tee;
+
+pub use capture::{CaptureShown, CaptureState};
 
 #[derive(Debug, Clone)]
 pub enum PlayerCmd {
@@ -33,6 +36,9 @@ pub enum PlayerCmd {
     /// Record every frame read from now on into a new session directory
     /// (with the tuning in effect); `None` finishes the recording.
     Record(Option<(PathBuf, Box<Tuning>)>),
+    /// A burst or an exposure bracket from the source: read now, merged on
+    /// the background lane while playing goes on (`PlayerStatus::capture`).
+    Capture(Box<isp_engine::pipeline::CaptureRequest>),
     Stop,
 }
 
@@ -66,6 +72,8 @@ pub struct PlayerStatus {
     pub recording: Option<Recording>,
     /// Frames per second the source runs at, if it has a rate (a camera).
     pub fps: Option<f32>,
+    /// The newest burst or bracket.
+    pub capture: CaptureState,
 }
 
 /// A frame the engine ran, as a person knows it: its index in the source,
@@ -265,6 +273,7 @@ fn run(
     };
     // Commands taken from the channel while coalescing `Again`s, in order.
     let mut queued: VecDeque<PlayerCmd> = VecDeque::new();
+    let mut captures = 0u64;
     loop {
         let (playing, _) = lock(&status);
         let cmd = if let Some(c) = queued.pop_front() {
@@ -293,6 +302,19 @@ fn run(
             }
             Some(PlayerCmd::Record(None)) => {
                 finish_recording(&mut recorder, &status);
+                continue;
+            }
+            Some(PlayerCmd::Capture(req)) => {
+                let busy = matches!(
+                    status.lock().unwrap_or_else(|p| p.into_inner()).capture,
+                    CaptureState::Running(_)
+                );
+                if busy {
+                    push_error(&status, "capture: one is already under way".into());
+                } else {
+                    captures += 1;
+                    capture::start(&engine, src.as_mut(), *req, &status, captures);
+                }
                 continue;
             }
             Some(PlayerCmd::Play) => {

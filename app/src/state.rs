@@ -202,6 +202,17 @@ pub struct AppState {
     /// The last few previews (frame id, RGBA8, size), so a frame selected in
     /// the timeline can be shown after newer ones arrived.
     pub recent: std::collections::VecDeque<Preview>,
+    /// The newest burst or bracket, ready to show (the viewer shows it
+    /// beside its reference while `visible`).
+    pub capture_view: Option<CaptureView>,
+}
+
+/// A finished capture as the studio shows it.
+pub struct CaptureView {
+    pub shown: Arc<crate::player::CaptureShown>,
+    /// Merged, reference.
+    pub textures: [egui::TextureHandle; 2],
+    pub visible: bool,
 }
 
 /// The viewer's keyboard shortcuts, taken by the viewer when it draws.
@@ -513,6 +524,7 @@ impl AppState {
         while self.shown_at.len() > 240 {
             self.shown_at.pop_front();
         }
+        self.poll_capture(ctx);
         for e in self.player.take_errors() {
             self.error(e);
         }
@@ -524,5 +536,43 @@ impl AppState {
         for e in gpu {
             self.error(e);
         }
+    }
+
+    /// A capture that finished since the last look: its images become
+    /// textures and the viewer shows them.
+    fn poll_capture(&mut self, ctx: &egui::Context) {
+        let done = match &self
+            .player
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .capture
+        {
+            crate::player::CaptureState::Done(c) => c.clone(),
+            _ => return,
+        };
+        if self
+            .capture_view
+            .as_ref()
+            .is_some_and(|v| v.shown.serial == done.serial)
+        {
+            return;
+        }
+        let tex = |name: &str, im: &crate::player::capture::CaptureImage| {
+            ctx.load_texture(
+                name,
+                egui::ColorImage::from_rgba_unmultiplied(im.size, &im.rgba),
+                egui::TextureOptions::LINEAR,
+            )
+        };
+        let textures = [
+            tex("capture-merged", &done.merged),
+            tex("capture-reference", &done.reference),
+        ];
+        self.capture_view = Some(CaptureView {
+            shown: done,
+            textures,
+            visible: true,
+        });
     }
 }

@@ -177,6 +177,7 @@ impl Studio {
             source_spec: source.clone(),
             gpu_errors,
             recent: Default::default(),
+            capture_view: None,
         };
         let backend = state.engine.backend();
         state.info(format!("backend: {backend}"));

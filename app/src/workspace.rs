@@ -23,10 +23,11 @@ pub enum PaneKind {
     Timeline,
     Log,
     Camera,
+    Capture,
 }
 
 impl PaneKind {
-    pub const ALL: [PaneKind; 10] = [
+    pub const ALL: [PaneKind; 11] = [
         PaneKind::Viewer,
         PaneKind::Parameters,
         PaneKind::Session,
@@ -37,6 +38,7 @@ impl PaneKind {
         PaneKind::Timeline,
         PaneKind::Log,
         PaneKind::Camera,
+        PaneKind::Capture,
     ];
 }
 
@@ -45,7 +47,7 @@ const TREE_ID: &str = "workspace";
 
 /// The default layout: Parameters on the left; the Viewer in the middle
 /// over the Timeline, Lanes, Buffers and Log tabs; Session (with Camera
-/// as a tab beside it), Inspector and Histogram on the right.
+/// and Capture as tabs beside it), Inspector and Histogram on the right.
 pub fn default_tree() -> Tree<PaneKind> {
     let mut t = Tiles::default();
     let pane = |t: &mut Tiles<PaneKind>, k| {
@@ -66,7 +68,8 @@ pub fn default_tree() -> Tree<PaneKind> {
     let bottom = t.insert_tab_tile(bottom);
     let center = t.insert_vertical_tile(vec![viewer, bottom]);
     share(&mut t, center, &[(viewer, 2.4), (bottom, 1.0)]);
-    let session = [PaneKind::Session, PaneKind::Camera].map(|k| t.insert_pane(k));
+    let session =
+        [PaneKind::Session, PaneKind::Camera, PaneKind::Capture].map(|k| t.insert_pane(k));
     let session = t.insert_tab_tile(session.to_vec());
     let inspector = pane(&mut t, PaneKind::Inspector);
     let histogram = pane(&mut t, PaneKind::Histogram);

@@ -107,6 +107,8 @@ struct LaneShared {
 
 struct LaneHandle {
     shared: Arc<LaneShared>,
+    /// The lane's data-parallel pool (background: idle class, yielding).
+    pool: Arc<rayon::ThreadPool>,
 }
 
 /// The two lanes.
@@ -275,7 +277,7 @@ impl LaneHandle {
                 .expect("spawning a lane worker thread");
             threads.push(h);
         }
-        LaneHandle { shared }
+        LaneHandle { shared, pool }
     }
 
     fn stats(&self) -> LaneStats {
@@ -509,6 +511,14 @@ impl ThreadingManager {
         if let Err(e) = lane.cont_tx.send(env) {
             Self::cancel(lane, e.0);
         }
+    }
+
+    /// Run `f` on the background lane's data-parallel pool (idle-class
+    /// threads that yield to the realtime lane), waiting for it: for work a
+    /// caller must do in line but that must not compete with the realtime
+    /// lane (a capture's frames unpacked as they are read).
+    pub fn on_background_pool<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.background.pool.install(f)
     }
 
     /// Holds on this manager's workers (tests of the runtime's promises).

@@ -46,6 +46,40 @@ pub fn is_stale(since_ns: u64, activity: u64) -> bool {
     activity.saturating_sub(since_ns) > STALE_NS
 }
 
+/// A line per multi-frame plan holding reserved buffers (a burst or a
+/// bracket waiting for its frames), and one for the buffers of plans being
+/// merged (committed: owned by `fusion plan N`).
+pub fn reservations(slots: &[BufferInfo], now: u64) -> Vec<String> {
+    use isp_engine::resource_manager::BufferState;
+    let mut plans: Vec<(String, usize, u64)> = Vec::new();
+    for b in slots {
+        if let BufferState::Reserved { plan, expires_ns } = &b.state {
+            let name = format!("plan {plan}");
+            match plans.iter_mut().find(|p| p.0 == name) {
+                Some(p) => p.1 += 1,
+                None => plans.push((name, 1, *expires_ns)),
+            }
+        }
+    }
+    let mut lines: Vec<String> = plans
+        .into_iter()
+        .map(|(name, n, exp)| {
+            format!(
+                "{name}: {n} buffers reserved, expire in {:.1} s",
+                exp.saturating_sub(now) as f64 / 1e9
+            )
+        })
+        .collect();
+    let merging = slots
+        .iter()
+        .filter(|b| b.state == BufferState::Allocated && b.owner.starts_with("fusion plan "))
+        .count();
+    if merging > 0 {
+        lines.push(format!("{merging} buffers of plans being merged"));
+    }
+    lines
+}
+
 fn slot_name(b: &BufferInfo) -> String {
     format!(
         "#{} {:?} {}x{}",
@@ -72,6 +106,9 @@ impl Panel for Buffers {
         ));
         let now = isp_engine::clock::now_ns();
         let slots = rm.snapshot();
+        for line in reservations(&slots, now) {
+            ui.label(line);
+        }
         let history = rm.pin_history();
         let activity = activity_ns(&slots, &history);
         let stale_count = slots

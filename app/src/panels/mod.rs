@@ -4,6 +4,7 @@
 
 mod buffers;
 mod camera;
+mod capture;
 mod histogram;
 mod inspector;
 mod lanes;
@@ -16,6 +17,7 @@ mod zoom;
 
 pub use buffers::Buffers;
 pub use camera::Camera;
+pub use capture::Capture;
 pub use histogram::Histogram;
 pub use inspector::Inspector;
 pub use lanes::Lanes;
@@ -47,5 +49,6 @@ pub fn all(zoom: Option<f32>) -> Vec<Box<dyn Panel>> {
         Box::new(Timeline::default()),
         Box::new(Log),
         Box::new(Camera::default()),
+        Box::new(Capture::default()),
     ]
 }

@@ -91,6 +91,23 @@ pub struct CaptureReport {
     pub hdr: Option<Vec<f32>>,
 }
 
+/// A capture whose merge is scheduled on the background lane: its frames
+/// are read and chosen, its buffers pinned by the merge.
+/// [`Engine::capture_finish`] waits for it (dropping it unfinished leaves the
+/// merge to run; its result goes back to the pool when it ends).
+#[derive(Debug)]
+pub struct PendingCapture {
+    pub plan: FusionPlan,
+    pub selection: Selection,
+    cands: Vec<Candidate>,
+    metas: Vec<FrameMeta>,
+    raws: Vec<Vec<u8>>,
+    reply: crossbeam_channel::Receiver<crate::fusion::FusionReply>,
+    timeout: Duration,
+    t0: Instant,
+    read_ms: f64,
+}
+
 fn plan_err(e: impl std::fmt::Display) -> EngineError {
     EngineError::Plan(e.to_string())
 }
@@ -105,6 +122,19 @@ impl Engine {
         source: &mut dyn FrameSource,
         req: &CaptureRequest,
     ) -> Result<CaptureReport, EngineError> {
+        let pending = self.capture_start(source, req)?;
+        self.capture_finish(pending)
+    }
+
+    /// The first half of [`Engine::capture`]: read the frames, choose among
+    /// them and schedule the merge on the background lane. The source is
+    /// free again when this returns (a player goes on feeding the preview
+    /// while the merge runs); [`Engine::capture_finish`] waits for it.
+    pub fn capture_start(
+        &self,
+        source: &mut dyn FrameSource,
+        req: &CaptureRequest,
+    ) -> Result<PendingCapture, EngineError> {
         let t0 = Instant::now();
         let fmt = source.format();
         if fmt.bits < 10 {
@@ -210,7 +240,35 @@ impl Engine {
             // dispatcher releases its buffers.
             return Err(EngineError::Closed);
         }
-        let reply = match rx.recv_timeout(req.timeout) {
+        Ok(PendingCapture {
+            plan,
+            selection,
+            cands,
+            metas,
+            raws,
+            reply: rx,
+            timeout: req.timeout,
+            t0,
+            read_ms,
+        })
+    }
+
+    /// Wait for a scheduled merge and send its result and the reference down
+    /// the capture path (the second half of [`Engine::capture`]).
+    pub fn capture_finish(&self, p: PendingCapture) -> Result<CaptureReport, EngineError> {
+        let PendingCapture {
+            plan,
+            selection,
+            cands,
+            metas,
+            raws,
+            reply: rx,
+            timeout,
+            t0,
+            read_ms,
+        } = p;
+        let fmt = plan.format;
+        let reply = match rx.recv_timeout(timeout) {
             Ok(r) => r,
             Err(_) => {
                 // A merge that finishes after all is handed back unread.
@@ -230,7 +288,7 @@ impl Engine {
                 });
                 return Err(plan_err(format!(
                     "plan {}: no merge in {:?}",
-                    plan.id, req.timeout
+                    plan.id, timeout
                 )));
             }
         };
@@ -386,22 +444,27 @@ impl Engine {
                     *committed = self.fusion.commit(&self.rm, plan)?;
                 }
                 let i = metas.len();
-                {
-                    let mut m = committed[i].write()?;
-                    unpack::unpack_par(&fmt, &raw, &mut m.u16s_mut()[..w * h])
-                        .map_err(|e| plan_err(format!("plan {}: {e}", plan.id)))?;
-                }
-                let focus = {
-                    let m = committed[i].read()?;
-                    stats::compute(
-                        &stats::StatsParams::default(),
-                        fmt.bayer,
-                        w,
-                        h,
-                        &m.u16s()[..w * h],
+                // Unpacked and measured on the background lane's threads: the
+                // caller waits, the realtime lane does not.
+                let buf = &committed[i];
+                let focus = self.threading.on_background_pool(|| {
+                    {
+                        let mut m = buf.write()?;
+                        unpack::unpack_par(&fmt, &raw, &mut m.u16s_mut()[..w * h])
+                            .map_err(|e| plan_err(format!("plan {}: {e}", plan.id)))?;
+                    }
+                    let m = buf.read()?;
+                    Ok::<f64, EngineError>(
+                        stats::compute(
+                            &stats::StatsParams::default(),
+                            fmt.bayer,
+                            w,
+                            h,
+                            &m.u16s()[..w * h],
+                        )
+                        .focus,
                     )
-                    .focus
-                };
+                })?;
                 cands.push(Candidate {
                     meta: FrameInfo {
                         sequence: meta.sequence,

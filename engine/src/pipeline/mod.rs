@@ -29,7 +29,7 @@ mod router;
 mod subscriptions;
 mod taps;
 
-pub use capture::{CaptureReport, CaptureRequest};
+pub use capture::{CaptureReport, CaptureRequest, PendingCapture};
 pub use config::{ActiveBackend, EngineConfig, EngineError, PathMode};
 pub use frame::FrameResult;
 
