@@ -149,6 +149,7 @@ fn realtime_under_merge(_c: &mut Criterion) {
     };
     // Frames rendered beforehand: what is measured is the engine, not the
     // synthetic sensor's rendering.
+    let started: Mutex<Option<Instant>> = Mutex::new(None);
     let measure = |engine: &Engine, frames: u64, until: &Mutex<Option<Instant>>| -> Vec<f64> {
         let mut src = MemorySource::synthetic(Scene::Checker, fmt, 4, u64::MAX);
         let mut submitted: HashMap<u64, Instant> = HashMap::new();
@@ -171,6 +172,21 @@ fn realtime_under_merge(_c: &mut Criterion) {
             .filter(|(_, t0)| end.is_none_or(|e| **t0 < e))
             .filter_map(|(id, t0)| Some(arrived.get(id)?.duration_since(*t0).as_secs_f64() * 1e3))
             .collect();
+        // The slowest frames, with when they were submitted (ms after the
+        // capture started, when one ran): which phase of it they met.
+        if let Some(s0) = *started.lock().unwrap_or_else(|p| p.into_inner()) {
+            let mut slow: Vec<(f64, f64)> = submitted
+                .iter()
+                .filter(|(_, t0)| end.is_none_or(|e| **t0 < e))
+                .filter_map(|(id, t0)| {
+                    let l = arrived.get(id)?.duration_since(*t0).as_secs_f64() * 1e3;
+                    Some((l, t0.saturating_duration_since(s0).as_secs_f64() * 1e3))
+                })
+                .collect();
+            slow.sort_by(|a, b| b.0.total_cmp(&a.0));
+            slow.truncate(5);
+            println!("slowest (latency ms, submitted at ms after the capture started): {slow:.1?}");
+        }
         lat.sort_by(f64::total_cmp);
         lat
     };
@@ -182,6 +198,7 @@ fn realtime_under_merge(_c: &mut Criterion) {
         let merging = s.spawn(|| {
             let mut src = MemorySource::synthetic(Scene::ZonePlate, fmt, 8, 8);
             let t = Instant::now();
+            *started.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
             let r = engine.capture(
                 &mut src,
                 &CaptureRequest::new(FusionKind::Burst { frames: 8 }),

@@ -514,7 +514,8 @@ impl ThreadingManager {
     }
 
     /// Run `f` on the background lane's data-parallel pool (idle-class
-    /// threads that yield to the realtime lane), waiting for it: for work a
+    /// threads; loops that call `yield_to_realtime` also step aside), waiting
+    /// for it: for work a
     /// caller must do in line but that must not compete with the realtime
     /// lane (a capture's frames unpacked as they are read).
     pub fn on_background_pool<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {

@@ -303,3 +303,30 @@ fn the_model_stage_runs_on_the_background_lane_and_switches_live() {
     let again = model_rows(&engine);
     assert!(again.iter().any(|(v, _)| *v >= on), "{again:?}");
 }
+
+#[test]
+fn a_frame_with_nothing_to_estimate_from_gives_no_estimate() {
+    use isp_engine::algorithms::Algorithm;
+    use isp_engine::algorithms::awb_model::ModelStage;
+    use isp_engine::stages::stats::StatsParams;
+    let mut a = ModelAwb::default();
+    a.init(&serde_json::json!({"model": shipped()})).unwrap();
+    let (w, h) = (64, 48);
+    // Black, then clipped: every zone weighs nothing.
+    for level in [0u16, 65535] {
+        let m = vec![level; w * h];
+        let e = a
+            .estimate(&StatsParams::default(), BayerOrder::Rggb, w, h, &m)
+            .unwrap();
+        assert!(e.is_none(), "{level}: {e:?}");
+    }
+    // A grey frame: gains of one.
+    let m = vec![20000u16; w * h];
+    let e = a
+        .estimate(&StatsParams::default(), BayerOrder::Rggb, w, h, &m)
+        .unwrap()
+        .unwrap();
+    for g in e.wb_gains {
+        assert!((g - 1.0).abs() < 1e-3, "{:?}", e.wb_gains);
+    }
+}

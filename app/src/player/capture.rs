@@ -66,8 +66,6 @@ pub(super) fn start(
 ) {
     let set = |s: CaptureState| status.lock().unwrap_or_else(|p| p.into_inner()).capture = s;
     set(CaptureState::Running(format!("reading {:?}", req.kind)));
-    // Subscribed before anything is developed: no result can pass unseen.
-    let rx = engine.subscribe(true);
     let pending = match engine.capture_start(src, &req) {
         Ok(p) => p,
         Err(e) => {
@@ -87,11 +85,12 @@ pub(super) fn start(
     let spawned = std::thread::Builder::new()
         .name("capture".into())
         .spawn(move || {
+            // Subscribed only just before the results are submitted (the
+            // engine does it): the previews meanwhile are not held here.
             let out = engine
-                .capture_finish(pending)
+                .capture_finish_watched(pending)
                 .map_err(|e| e.to_string())
-                .and_then(|report| develop(&rx, report, serial));
-            drop(rx);
+                .and_then(|(report, rx)| develop(&rx, report, serial));
             let mut st = status.lock().unwrap_or_else(|p| p.into_inner());
             match out {
                 Ok(shown) => {

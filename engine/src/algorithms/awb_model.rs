@@ -88,7 +88,9 @@ pub trait ModelStage: Send + Sync {
     /// Run on every n-th frame.
     fn every(&self) -> u32;
     /// The model's estimate for a frame's mosaic (black level removed,
-    /// 0..=65535), taking statistics with `stats`' saturation level.
+    /// 0..=65535), taking statistics with `stats`' saturation level; `None`
+    /// when the frame holds nothing to estimate from (every zone clipped or
+    /// black: the model gives no gains).
     fn estimate(
         &self,
         stats: &StatsParams,
@@ -96,7 +98,7 @@ pub trait ModelStage: Send + Sync {
         width: usize,
         height: usize,
         mosaic: &[u16],
-    ) -> Result<ModelEstimate, ModelError>;
+    ) -> Result<Option<ModelEstimate>, ModelError>;
 }
 
 #[derive(Debug, Default)]
@@ -134,7 +136,7 @@ impl ModelStage for ModelAwb {
         width: usize,
         height: usize,
         mosaic: &[u16],
-    ) -> Result<ModelEstimate, ModelError> {
+    ) -> Result<Option<ModelEstimate>, ModelError> {
         let path = PathBuf::from(&self.p.model);
         let model = self.model.as_ref().ok_or_else(|| ModelError::Run {
             path: path.clone(),
@@ -152,6 +154,11 @@ impl ModelStage for ModelAwb {
         let t1 = std::time::Instant::now();
         let y = model.run(&x)?;
         let t2 = std::time::Instant::now();
+        // No usable zone: the estimator's weights are all 0 and so are its
+        // gains (a dark or clipped frame), which is no estimate, not a fault.
+        if y.iter().all(|v| *v == 0.0) {
+            return Ok(None);
+        }
         let mut gains = [0.0f32; 3];
         for (g, v) in gains.iter_mut().zip(&y) {
             if !v.is_finite() || *v <= 0.0 {
@@ -162,14 +169,14 @@ impl ModelStage for ModelAwb {
             }
             *g = v.clamp(self.p.min_gain, self.p.max_gain);
         }
-        Ok(ModelEstimate {
+        Ok(Some(ModelEstimate {
             algorithm: Self::NAME,
             model: model.path().to_path_buf(),
             wb_gains: gains,
             speed: self.p.speed,
             infer_ns: (t2 - t1).as_nanos() as u64,
             input_ns: (t1 - t0).as_nanos() as u64,
-        })
+        }))
     }
 }
 

@@ -438,7 +438,6 @@ pub fn fusion_merge(env: &Envelope) -> Result<StageOutput, StageError> {
     .map_err(invalid)
 }
 
-/// A stage that does nothing (for round-trip measurements).
 /// Model: the tuning's model stage on a frame's mosaic (unpacked here into
 /// per-thread scratch, black level removed: the background lane reads only
 /// the raw bytes).
@@ -463,19 +462,20 @@ pub fn model_stage(env: &Envelope) -> Result<StageOutput, StageError> {
     SCRATCH.with(|s| {
         let mut m = s.borrow_mut();
         m.resize(w * h, 0);
-        // One thread, no defect correction: this lane's threads are idle
-        // class, rayon's are not, and zone means do not need the DPC.
+        // Unpacked on this worker alone (the statistics after it use the
+        // lane's idle-class pool); zone means do not need the DPC.
         for (y, out) in m.chunks_exact_mut(w).enumerate() {
             unpack::unpack_row(&fmt, &raw[y * stride..y * stride + row_bytes], out);
             black_level::apply_row(black_level::row_constants(&k, fmt.bayer, y), out);
         }
         stage
             .estimate(&p.stages.stats, fmt.bayer, w, h, &m)
-            .map(|e| StageOutput::Model(Box::new(e)))
+            .map(|e| e.map_or(StageOutput::None, |e| StageOutput::Model(Box::new(e))))
             .map_err(|e| invalid(S, e))
     })
 }
 
+/// A stage that does nothing (for round-trip measurements).
 pub fn noop(_env: &Envelope) -> Result<StageOutput, StageError> {
     Ok(StageOutput::None)
 }

@@ -93,8 +93,8 @@ pub struct CaptureReport {
 
 /// A capture whose merge is scheduled on the background lane: its frames
 /// are read and chosen, its buffers pinned by the merge.
-/// [`Engine::capture_finish`] waits for it (dropping it unfinished leaves the
-/// merge to run; its result goes back to the pool when it ends).
+/// [`Engine::capture_finish`] waits for it; dropped unfinished, the merge
+/// runs on and its result goes back to the pool when it ends.
 #[derive(Debug)]
 pub struct PendingCapture {
     pub plan: FusionPlan,
@@ -102,10 +102,46 @@ pub struct PendingCapture {
     cands: Vec<Candidate>,
     metas: Vec<FrameMeta>,
     raws: Vec<Vec<u8>>,
-    reply: crossbeam_channel::Receiver<crate::fusion::FusionReply>,
+    /// `None` once finished.
+    reply: Option<crossbeam_channel::Receiver<crate::fusion::FusionReply>>,
+    inbox: crossbeam_channel::Sender<crate::completion_dispatcher::DispatcherMsg>,
     timeout: Duration,
     t0: Instant,
     read_ms: f64,
+}
+
+impl Drop for PendingCapture {
+    fn drop(&mut self) {
+        if let Some(rx) = self.reply.take() {
+            release_late(rx, self.inbox.clone());
+        }
+    }
+}
+
+/// A merge whose result nobody will read: released when it comes (or at
+/// once if it is already there).
+fn release_late(
+    rx: crossbeam_channel::Receiver<crate::fusion::FusionReply>,
+    inbox: crossbeam_channel::Sender<crate::completion_dispatcher::DispatcherMsg>,
+) {
+    let release = move |r: crate::fusion::FusionReply| {
+        if let Ok((_, o)) = r.result {
+            let _ = inbox.send(crate::completion_dispatcher::DispatcherMsg::Call(Box::new(
+                move |ctx| ctx.release_when_unpinned(o.id),
+            )));
+        }
+    };
+    match rx.try_recv() {
+        Ok(r) => release(r),
+        Err(crossbeam_channel::TryRecvError::Disconnected) => {}
+        Err(crossbeam_channel::TryRecvError::Empty) => {
+            std::thread::spawn(move || {
+                if let Ok(r) = rx.recv() {
+                    release(r);
+                }
+            });
+        }
+    }
 }
 
 fn plan_err(e: impl std::fmt::Display) -> EngineError {
@@ -246,7 +282,12 @@ impl Engine {
             cands,
             metas,
             raws,
-            reply: rx,
+            reply: Some(rx),
+            inbox: self
+                .dispatcher
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .inbox(),
             timeout: req.timeout,
             t0,
             read_ms,
@@ -256,36 +297,53 @@ impl Engine {
     /// Wait for a scheduled merge and send its result and the reference down
     /// the capture path (the second half of [`Engine::capture`]).
     pub fn capture_finish(&self, p: PendingCapture) -> Result<CaptureReport, EngineError> {
-        let PendingCapture {
-            plan,
-            selection,
-            cands,
-            metas,
-            raws,
-            reply: rx,
-            timeout,
-            t0,
-            read_ms,
-        } = p;
+        self.finish(p, false).map(|(r, _)| r)
+    }
+
+    /// [`Engine::capture_finish`], subscribed (losslessly) just before the
+    /// results are submitted: the receiver sees both frames come back
+    /// without having held every preview while the merge ran.
+    pub fn capture_finish_watched(
+        &self,
+        p: PendingCapture,
+    ) -> Result<
+        (
+            CaptureReport,
+            crossbeam_channel::Receiver<Arc<super::FrameResult>>,
+        ),
+        EngineError,
+    > {
+        self.finish(p, true)
+            .map(|(r, rx)| (r, rx.unwrap_or_else(crossbeam_channel::never)))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn finish(
+        &self,
+        mut p: PendingCapture,
+        watch: bool,
+    ) -> Result<
+        (
+            CaptureReport,
+            Option<crossbeam_channel::Receiver<Arc<super::FrameResult>>>,
+        ),
+        EngineError,
+    > {
+        let Some(rx) = p.reply.take() else {
+            return Err(plan_err(format!("plan {}: finished twice", p.plan.id)));
+        };
+        let (plan, selection) = (p.plan.clone(), p.selection.clone());
+        let (cands, metas, raws) = (
+            std::mem::take(&mut p.cands),
+            std::mem::take(&mut p.metas),
+            std::mem::take(&mut p.raws),
+        );
+        let (timeout, t0, read_ms) = (p.timeout, p.t0, p.read_ms);
         let fmt = plan.format;
         let reply = match rx.recv_timeout(timeout) {
             Ok(r) => r,
             Err(_) => {
-                // A merge that finishes after all is handed back unread.
-                let inbox = self
-                    .dispatcher
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .inbox();
-                std::thread::spawn(move || {
-                    if let Ok(r) = rx.recv()
-                        && let Ok((_, o)) = r.result
-                    {
-                        let _ = inbox.send(crate::completion_dispatcher::DispatcherMsg::Call(
-                            Box::new(move |ctx| ctx.release_when_unpinned(o.id)),
-                        ));
-                    }
-                });
+                release_late(rx, p.inbox.clone());
                 return Err(plan_err(format!(
                     "plan {}: no merge in {:?}",
                     plan.id, timeout
@@ -306,8 +364,15 @@ impl Engine {
         let merged_format =
             RawFormat::new(fmt.width, fmt.height, fmt.bits, fmt.bayer, Packing::Plain);
         let r = selection.reference;
-        let merged_frame =
-            self.start_frame_on(out, metas[r].clone(), merged_format, false, PathMode::Slow)?;
+        let watcher = watch.then(|| self.subscribe(true));
+        let merged_frame = self.start_frame_on(
+            out,
+            metas[r].clone(),
+            merged_format,
+            false,
+            PathMode::Slow,
+            false,
+        )?;
         let rbuf = self.acquire_raw(&fmt)?;
         let copied = rbuf.write().map(|mut m| {
             let n = fmt.frame_bytes().min(raws[r].len());
@@ -318,7 +383,7 @@ impl Engine {
             return Err(e.into());
         }
         let reference_frame =
-            self.start_frame_on(rbuf, metas[r].clone(), fmt, false, PathMode::Slow)?;
+            self.start_frame_on(rbuf, metas[r].clone(), fmt, false, PathMode::Slow, false)?;
         let alignment = done
             .spec
             .alignments
@@ -333,30 +398,33 @@ impl Engine {
                 }
             })
             .collect();
-        Ok(CaptureReport {
-            plan,
-            frames: cands
-                .iter()
-                .map(|c| CapturedFrame {
-                    info: c.meta,
-                    focus: c.focus,
-                })
-                .collect(),
-            selection,
-            alignment,
-            merge: done.stats,
-            read_ms,
-            align_ms: done.align_ms,
-            merge_ms: done.merge_ms,
-            total_ms: t0.elapsed().as_secs_f64() * 1e3,
-            merged_on: done.merged_on,
-            aligned_on_gpu: done.spec.aligned_elsewhere,
-            merged_frame,
-            reference_frame,
-            merged_raw,
-            merged_format,
-            hdr: done.hdr,
-        })
+        Ok((
+            CaptureReport {
+                plan,
+                frames: cands
+                    .iter()
+                    .map(|c| CapturedFrame {
+                        info: c.meta,
+                        focus: c.focus,
+                    })
+                    .collect(),
+                selection,
+                alignment,
+                merge: done.stats,
+                read_ms,
+                align_ms: done.align_ms,
+                merge_ms: done.merge_ms,
+                total_ms: t0.elapsed().as_secs_f64() * 1e3,
+                merged_on: done.merged_on,
+                aligned_on_gpu: done.spec.aligned_elsewhere,
+                merged_frame,
+                reference_frame,
+                merged_raw,
+                merged_format,
+                hdr: done.hdr,
+            },
+            watcher,
+        ))
     }
 
     /// Read the plan's frames into its buffers (committed at the first

@@ -342,11 +342,12 @@ impl Engine {
         format: RawFormat,
         replay: bool,
     ) -> Result<u64, EngineError> {
-        self.start_frame_on(raw, meta, format, replay, self.config.path)
+        self.start_frame_on(raw, meta, format, replay, self.config.path, true)
     }
 
     /// [`Engine::start_frame`] on a path of its own (a merged capture takes
-    /// the capture path whatever the preview runs).
+    /// the capture path whatever the preview runs); `live`: a frame of the
+    /// stream (a model stage may run on it), not a capture's result.
     fn start_frame_on(
         &self,
         raw: BufferRef,
@@ -354,6 +355,7 @@ impl Engine {
         format: RawFormat,
         replay: bool,
         path: PathMode,
+        live: bool,
     ) -> Result<u64, EngineError> {
         if self.threading.is_shut_down() {
             self.discard(raw);
@@ -374,10 +376,12 @@ impl Engine {
         // The backend is chosen per frame: after a fault in auto mode the
         // next frame takes the CPU plan.
         let gpu = self.gpu.clone().filter(|g| g.active());
-        // A model stage runs on every n-th frame, and only while the
-        // background lane has nothing waiting: it is never queued behind
-        // itself, and starting a frame never waits for that lane.
+        // A model stage runs on every n-th frame of the live stream (not on
+        // replays or a capture's results), and only while the background
+        // lane has nothing queued: starting a frame never waits for that
+        // lane (a run already under way may still have one queued behind it).
         let model_due = !replay
+            && live
             && params
                 .algorithms
                 .iter()
