@@ -194,9 +194,11 @@ fn realtime_under_merge(_c: &mut Criterion) {
     let never = Mutex::new(None);
     let idle = measure(&engine, 150, &never);
     let merge_done: Mutex<Option<Instant>> = Mutex::new(None);
+    // The burst's frames are rendered before anything is measured: the
+    // synthetic sensor's rendering is the bench's work, not the engine's.
+    let mut src = MemorySource::synthetic(Scene::ZonePlate, fmt, 8, 8);
     let busy = std::thread::scope(|s| {
         let merging = s.spawn(|| {
-            let mut src = MemorySource::synthetic(Scene::ZonePlate, fmt, 8, 8);
             let t = Instant::now();
             *started.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
             let r = engine.capture(
@@ -227,5 +229,96 @@ fn realtime_under_merge(_c: &mut Criterion) {
     let _ = taker.join();
 }
 
-criterion_group!(benches, burst, realtime_under_merge);
+/// Realtime frame latency at 1080p, 30 fps, with grey-world AWB, then with
+/// the ONNX model stage (`awb.model`, the shipped model) on every frame the
+/// background lane is free for: what the model costs the realtime lane.
+fn realtime_with_model(_c: &mut Criterion) {
+    let fmt = RawFormat::new(1920, 1080, 10, BayerOrder::Rggb, Packing::Csi2);
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assets/models/awb_shades_of_grey.onnx");
+    let run = |with_model: bool| -> (Vec<f64>, usize) {
+        let mut tuning = Tuning::default();
+        if with_model {
+            tuning
+                .algorithms
+                .retain(|b| b.name != isp_engine::algorithms::awb::GreyWorldAwb::NAME);
+            tuning.algorithms.insert(
+                0,
+                isp_engine::tuning::AlgorithmBlock {
+                    name: "awb.model".into(),
+                    enabled: true,
+                    params: serde_json::json!({"model": model, "every": 1}),
+                },
+            );
+        }
+        let engine = Engine::new(
+            EngineConfig {
+                backend: Backend::Cpu,
+                path: PathMode::Fast,
+                ..Default::default()
+            },
+            tuning,
+        )
+        .expect("an engine");
+        let rx = engine.subscribe(true);
+        let arrived: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+        let taker = {
+            let arrived = arrived.clone();
+            std::thread::spawn(move || {
+                for r in rx.iter() {
+                    if r.lane == isp_engine::types::Lane::Realtime {
+                        arrived
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(r.frame_id, Instant::now());
+                    }
+                }
+            })
+        };
+        let mut src = MemorySource::synthetic(Scene::Checker, fmt, 4, u64::MAX);
+        let mut submitted: HashMap<u64, Instant> = HashMap::new();
+        for _ in 0..240 {
+            let t = Instant::now();
+            engine
+                .feed(&mut src, Some(1), |id| {
+                    submitted.insert(id, Instant::now());
+                })
+                .expect("a frame");
+            std::thread::sleep(Duration::from_millis(33).saturating_sub(t.elapsed()));
+        }
+        engine.flush(Duration::from_secs(10));
+        let runs = engine
+            .telemetry
+            .snapshot()
+            .iter()
+            .filter(|e| e.stage == "model")
+            .count();
+        engine.shutdown();
+        let _ = taker.join();
+        let arrived = arrived.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lat: Vec<f64> = submitted
+            .iter()
+            .filter_map(|(id, t0)| Some(arrived.get(id)?.duration_since(*t0).as_secs_f64() * 1e3))
+            .collect();
+        lat.sort_by(f64::total_cmp);
+        (lat, runs)
+    };
+    let pct = |v: &[f64], q: f64| v[((v.len() - 1) as f64 * q) as usize];
+    // Alternated, twice each: the machine's drift shows as a spread.
+    for round in 0..2 {
+        let (off, _) = run(false);
+        let (on, runs) = run(true);
+        println!(
+            "round {round}: realtime latency 1080p CPU: grey world p50 {:.1} ms p99 {:.1} ms; model stage ({runs} runs in {} frames) p50 {:.1} ms p99 {:.1} ms; p99 ratio {:.2}",
+            pct(&off, 0.5),
+            pct(&off, 0.99),
+            on.len(),
+            pct(&on, 0.5),
+            pct(&on, 0.99),
+            pct(&on, 0.99) / pct(&off, 0.99)
+        );
+    }
+}
+
+criterion_group!(benches, burst, realtime_under_merge, realtime_with_model);
 criterion_main!(benches);

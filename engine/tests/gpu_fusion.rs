@@ -1,14 +1,17 @@
 //! The burst merge on the GPU (`shaders/merge.wgsl`) held to its CPU
 //! reference (`fusion/merge.rs`): the same frames, alignment and weights
 //! give the same mosaic within 1 DN (float sums in another order round the
-//! other way at .5), identical in at least 99.9% of samples. A missing
-//! adapter fails this test in CI.
+//! other way at .5), identical in at least 99.9% of samples. The bracket
+//! merge (`shaders/hdr.wgsl`) is held to `fusion/hdr.rs` the same way: within
+//! 1e-4 relative in at least 99.9% of samples (a 5-sigma motion test right at
+//! its threshold may go the other way), the frames' shares within 0.1%. A
+//! missing adapter fails these tests in CI.
 
 #![allow(clippy::unwrap_used)]
 
 use isp_engine::fusion::merge::NoiseModel;
 use isp_engine::fusion::{FrameInfo, FusionKind, FusionManager, Selection};
-use isp_engine::gpu::{GpuMerge, context_for_tests};
+use isp_engine::gpu::{GpuHdr, GpuMerge, context_for_tests};
 use isp_engine::sources::FrameSource;
 use isp_engine::sources::synthetic::{Scene, SyntheticSource};
 use isp_engine::stages::unpack;
@@ -97,37 +100,57 @@ fn the_gpu_merge_matches_the_cpu_reference() {
     );
 }
 
-/// An engine with a GPU merges bursts there (the report says so) and the
-/// result is the CPU engine's, sample for sample within 1 DN.
+/// An engine with a GPU merges bursts and brackets there (the report says
+/// so) and the result is the CPU engine's: a burst sample for sample within
+/// 1 DN, a bracket's linear HDR within 1e-4.
 #[test]
-fn an_engine_with_a_gpu_merges_bursts_there() {
+fn an_engine_with_a_gpu_merges_bursts_and_brackets_there() {
     use isp_engine::gpu::Backend;
     use isp_engine::pipeline::{CaptureRequest, Engine, EngineConfig};
     let Some(ctx) = context_for_tests() else {
         return;
     };
     let fmt = RawFormat::new(320, 240, 10, BayerOrder::Rggb, Packing::Csi2);
-    let run = |config: EngineConfig| {
+    let run = |config: EngineConfig, kind: FusionKind| {
         let engine = Engine::new(config, isp_engine::tuning::Tuning::default()).unwrap();
         let mut src = SyntheticSource::new(Scene::Checker, fmt);
         let r = engine
-            .capture(
-                &mut src,
-                &CaptureRequest::new(FusionKind::Burst { frames: 4 }),
-            )
+            .capture(&mut src, &CaptureRequest::new(kind))
             .unwrap();
         engine.shutdown();
         r
     };
-    let gpu = run(EngineConfig {
+    let on_gpu = || EngineConfig {
         backend: Backend::Gpu,
-        gpu_context: Some(ctx),
+        gpu_context: Some(ctx.clone()),
         ..Default::default()
-    });
-    let cpu = run(EngineConfig {
+    };
+    let on_cpu = || EngineConfig {
         backend: Backend::Cpu,
         ..Default::default()
-    });
+    };
+    let burst = FusionKind::Burst { frames: 4 };
+    let gpu = run(on_gpu(), burst.clone());
+    let cpu = run(on_cpu(), burst);
+    // A bracket too: merged there, tone mapped on the CPU, the same result.
+    let bracket = FusionKind::Bracket {
+        ev: vec![-1.0, 0.0, 1.0],
+    };
+    let gb = run(on_gpu(), bracket.clone());
+    let cb = run(on_cpu(), bracket);
+    assert!(gb.merged_on.starts_with("gpu: "), "{}", gb.merged_on);
+    assert_eq!(cb.merged_on, "cpu");
+    let (g, c) = (gb.hdr.unwrap(), cb.hdr.unwrap());
+    let close = g
+        .iter()
+        .zip(&c)
+        .filter(|&(&a, &b)| (a - b).abs() <= 1e-4 * b.abs().max(1.0))
+        .count();
+    assert!(
+        close as f64 >= 0.999 * c.len() as f64,
+        "{close} of {}",
+        c.len()
+    );
     assert!(gpu.merged_on.starts_with("gpu: "), "{}", gpu.merged_on);
     // Its three other frames were aligned on the GPU too.
     assert_eq!(gpu.aligned_on_gpu, 3);
@@ -215,4 +238,126 @@ fn the_gpu_alignment_matches_the_cpu_reference() {
         px: vec![0.0; 64],
     };
     assert!(gpu.align(&gr, &small).is_err());
+}
+
+#[test]
+fn the_gpu_bracket_merge_matches_the_cpu_reference() {
+    let Some(ctx) = context_for_tests() else {
+        return;
+    };
+    let gpu = GpuHdr::new(ctx).unwrap();
+    let (w, h) = (384usize, 256usize);
+    let fmt = RawFormat::new(w as u32, h as u32, 10, BayerOrder::Rggb, Packing::Plain);
+    let mut src = SyntheticSource::new(Scene::ZonePlate, fmt);
+    let mut raw = vec![0u8; fmt.frame_bytes()];
+    src.next_frame(&mut raw).unwrap();
+    let mut base = vec![0u16; w * h];
+    unpack::unpack(&fmt, &raw, &mut base).unwrap();
+    let black = 64.0f32;
+    let ev = [-2.0f32, 0.0, 2.0];
+    // The scene at three exposures (the +2 EV one clips), with noise, and a
+    // square that moved in the last frame.
+    let mut seed = 0x2545f4914f6cdd1du64;
+    let mut noise = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let frames: Vec<Vec<u16>> = ev
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            (0..w * h)
+                .map(|k| {
+                    let (x, y) = (k % w, k / w);
+                    let mut s = (base[k] as f32 - black).max(0.0);
+                    if i == 2 && (100..140).contains(&y) && (200..260).contains(&x) {
+                        s = 20.0;
+                    }
+                    let v = black + 2.5 * s * e.exp2() + 6.0 * noise();
+                    v.clamp(0.0, 1023.0) as u16
+                })
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&[u16]> = frames.iter().map(|f| f.as_slice()).collect();
+    let fm = FusionManager::new();
+    let plan = fm
+        .create_plan(FusionKind::Bracket { ev: ev.to_vec() }, fmt)
+        .unwrap();
+    let sel = Selection {
+        chosen: (0..3).collect(),
+        reference: 1,
+        rejected: vec![],
+    };
+    let infos: Vec<FrameInfo> = ev
+        .iter()
+        .map(|e| FrameInfo {
+            exposure_us: 10_000.0 * e.exp2(),
+            analogue_gain: 1.0,
+            ..Default::default()
+        })
+        .collect();
+    let nm = NoiseModel {
+        shot: 959.0 / 12000.0,
+        read: 1.44,
+    };
+    let spec = fm
+        .build_merge_spec(&plan, &sel, &refs, &infos, black, nm, &|| {}, None)
+        .unwrap();
+    let cpu = FusionManager::merge(&spec, &refs, w, h, &|| {});
+    let lin = cpu.hdr.as_ref().unwrap();
+    let p = &spec.params;
+    let (out, share) = gpu
+        .merge(
+            &refs,
+            w,
+            h,
+            spec.reference,
+            &spec.exposures,
+            &spec.alignments,
+            p.black,
+            p.white,
+        )
+        .unwrap();
+    assert_eq!(out.len(), w * h);
+    let close = out
+        .iter()
+        .zip(lin)
+        .filter(|&(&g, &c)| (g - c).abs() <= 1e-4 * c.abs().max(1.0))
+        .count() as f64
+        / lin.len() as f64;
+    let worst = share
+        .iter()
+        .zip(&cpu.stats.mean_weight)
+        .map(|(g, c)| (g - c).abs())
+        .fold(0.0f32, f32::max);
+    println!(
+        "GPU vs CPU bracket merge: {:.4}% of samples within 1e-4; shares {share:?} vs {:?}",
+        close * 100.0,
+        cpu.stats.mean_weight
+    );
+    // Every frame won somewhere: the test exercises all three.
+    assert!(
+        cpu.stats.mean_weight.iter().all(|&s| s > 0.0),
+        "{:?}",
+        cpu.stats
+    );
+    assert!(close >= 0.999, "{close}");
+    assert!(worst <= 0.001, "{worst}");
+    // Bad input is an error, not a panic.
+    assert!(
+        gpu.merge(
+            &refs[..2],
+            w,
+            h,
+            1,
+            &spec.exposures,
+            &spec.alignments,
+            p.black,
+            p.white
+        )
+        .is_err()
+    );
 }

@@ -13,8 +13,8 @@
 //! base (an edge-aware guided filter) and detail; the base's range is
 //! compressed to what the output holds, the detail kept. Each quad is
 //! scaled by the gain this gives, so the result is again a mosaic that the
-//! capture path develops like any frame. (The CPU reference; no WGSL twin
-//! yet.)
+//! capture path develops like any frame. The merge is the CPU reference of
+//! `shaders/hdr.wgsl` (`gpu::GpuHdr`); the tone map runs on the CPU.
 
 use super::align::{Alignment, STRIDE};
 use super::merge::NoiseModel;

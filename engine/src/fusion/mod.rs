@@ -30,11 +30,18 @@ pub type AlignWith<'a> = &'a dyn Fn(&Grey, &Grey) -> Result<Alignment, String>;
 pub type BurstMerge<'a> =
     &'a dyn Fn(&MergeSpec, &[&[u16]]) -> Result<(Vec<u16>, MergeStats), String>;
 
-/// A GPU's share of a merge: its name, the alignment and the burst merge.
+/// A bracket merged elsewhere (the GPU's): the linear mosaic and each
+/// frame's share, or why not.
+pub type BracketMerge<'a> =
+    &'a dyn Fn(&MergeSpec, &[&[u16]]) -> Result<(Vec<f32>, Vec<f32>), String>;
+
+/// A GPU's share of a merge: its name, the alignment, the burst merge and
+/// the bracket merge.
 pub struct GpuOps<'a> {
     pub name: &'a str,
     pub align: AlignWith<'a>,
     pub merge: BurstMerge<'a>,
+    pub bracket: BracketMerge<'a>,
 }
 
 /// Called between bands of a merge's work: the background lane passes its
@@ -230,9 +237,32 @@ impl FusionJob {
         let mut merged_on = "cpu".to_string();
         let on_gpu = match (&spec.kind, gpu) {
             (FusionKind::Burst { .. }, Some(g)) => match (g.merge)(&spec, &frames) {
-                Ok(done) => {
+                Ok((mosaic, stats)) => {
                     merged_on = format!("gpu: {}", g.name);
-                    Some(done)
+                    Some(MergeOutput {
+                        stats,
+                        mosaic,
+                        hdr: None,
+                    })
+                }
+                Err(e) => {
+                    merged_on = format!("cpu (the GPU merge failed: {e})");
+                    None
+                }
+            },
+            (FusionKind::Bracket { .. }, Some(g)) => match (g.bracket)(&spec, &frames) {
+                Ok((lin, share)) => {
+                    merged_on = format!("gpu: {}", g.name);
+                    let p = &spec.params;
+                    let (mosaic, _) = hdr::tone_map(&lin, w, h, p.black, p.white, 6.0);
+                    Some(MergeOutput {
+                        mosaic,
+                        hdr: Some(lin),
+                        stats: MergeStats {
+                            mean_weight: share,
+                            rejected_tiles: vec![0; frames.len()],
+                        },
+                    })
                 }
                 Err(e) => {
                     merged_on = format!("cpu (the GPU merge failed: {e})");
@@ -242,11 +272,7 @@ impl FusionJob {
             _ => None,
         };
         let out = match on_gpu {
-            Some((mosaic, stats)) => MergeOutput {
-                stats,
-                mosaic,
-                hdr: None,
-            },
+            Some(out) => out,
             None => FusionManager::merge(&spec, &frames, w, h, pause),
         };
         let mut o = output.write().map_err(|e| e.to_string())?;

@@ -15,6 +15,7 @@
 //! device's uncaptured-error handler records instead of panicking.
 
 mod align;
+mod hdr;
 mod isp;
 mod merge;
 mod uniforms;
@@ -22,6 +23,7 @@ mod uniforms;
 pub use uniforms::Uniforms;
 
 pub use align::GpuAlign;
+pub use hdr::GpuHdr;
 pub use isp::{BytesMoved, GpuFrame, GpuIsp, GpuTimings, InjectedFault, Kernel, TimerKind};
 pub use merge::GpuMerge;
 
@@ -399,6 +401,8 @@ pub struct GpuBackend {
     merge: std::sync::OnceLock<Result<GpuMerge, String>>,
     /// The alignment's pipeline, built at the first merge.
     align: std::sync::OnceLock<Result<GpuAlign, String>>,
+    /// The bracket merge's pipeline, built at the first bracket.
+    hdr: std::sync::OnceLock<Result<GpuHdr, String>>,
 }
 
 impl GpuBackend {
@@ -410,7 +414,16 @@ impl GpuBackend {
             fault: Mutex::new(None),
             merge: std::sync::OnceLock::new(),
             align: std::sync::OnceLock::new(),
+            hdr: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The bracket merge on this GPU (its pipeline built once), or why not.
+    pub fn hdr(&self) -> Result<&GpuHdr, String> {
+        self.hdr
+            .get_or_init(|| GpuHdr::new(self.isp.context().clone()).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The burst alignment on this GPU (its pipeline built once), or why not.

@@ -423,10 +423,29 @@ pub fn fusion_merge(env: &Envelope) -> Result<StageOutput, StageError> {
             .merge(frames, w, h, spec.reference, &spec.alignments, &spec.params)
             .map_err(|e| e.to_string())
     };
+    let bracket = |spec: &crate::fusion::MergeSpec,
+                   frames: &[&[u16]]|
+     -> Result<(Vec<f32>, Vec<f32>), String> {
+        let g = gpu.ok_or("no GPU")?;
+        let p = &spec.params;
+        g.hdr()?
+            .merge(
+                frames,
+                w,
+                h,
+                spec.reference,
+                &spec.exposures,
+                &spec.alignments,
+                p.black,
+                p.white,
+            )
+            .map_err(|e| e.to_string())
+    };
     let ops = gpu.map(|_| crate::fusion::GpuOps {
         name: &name,
         align: &align,
         merge: &merge,
+        bracket: &bracket,
     });
     job.run(
         &env.inputs,
