@@ -250,3 +250,68 @@ fn a_reservation_that_expires_before_the_frames_is_swept() {
     assert_eq!(engine.rm.stats().reserved, 0, "{report:?}");
     engine.shutdown();
 }
+
+/// Wait until the pool holds nothing allocated or reserved (a merge left to
+/// finish on its own releases its result when it ends).
+fn wait_for_empty_pool(engine: &Engine) {
+    let t0 = std::time::Instant::now();
+    loop {
+        let _ = engine.call(|_| ());
+        let st = engine.rm.stats();
+        if (st.allocated, st.reserved, st.pinned) == (0, 0, 0) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{:#?}",
+            engine.rm.snapshot()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A merge that takes longer than the caller waits: the capture fails
+/// naming the plan, and the result, when it comes, goes back to the pool.
+#[test]
+fn a_merge_past_its_timeout_gives_its_result_back() {
+    let engine = engine();
+    let mut src = source(640, 480);
+    let mut req = CaptureRequest::new(FusionKind::Burst { frames: 8 });
+    req.timeout = Duration::from_micros(1);
+    let e = engine.capture(&mut src, &req).unwrap_err();
+    assert!(e.to_string().contains("no merge in"), "{e}");
+    wait_for_empty_pool(&engine);
+    // Nothing was developed, and the engine still captures.
+    let r = engine
+        .capture(
+            &mut src,
+            &CaptureRequest::new(FusionKind::Burst { frames: 3 }),
+        )
+        .unwrap();
+    assert_eq!(r.selection.chosen.len(), 3);
+    engine.shutdown();
+}
+
+/// A capture scheduled and then dropped (its asker went away): the merge
+/// runs on and its result goes back to the pool; finishing another works.
+#[test]
+fn a_dropped_pending_capture_gives_its_result_back() {
+    let engine = engine();
+    let mut src = source(320, 240);
+    let req = CaptureRequest::new(FusionKind::Burst { frames: 4 });
+    let pending = engine.capture_start(&mut src, &req).unwrap();
+    assert!(engine.rm.stats().pinned > 0, "the merge holds its frames");
+    drop(pending);
+    wait_for_empty_pool(&engine);
+    let pending = engine.capture_start(&mut src, &req).unwrap();
+    let (report, rx) = engine.capture_finish_watched(pending).unwrap();
+    // The watcher sees both results come down the capture path.
+    let ids = [report.merged_frame, report.reference_frame];
+    let got = results(&rx, &ids);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|r| r.capture_rgb16().is_some()));
+    drop(got);
+    drop(rx);
+    wait_for_empty_pool(&engine);
+    engine.shutdown();
+}
