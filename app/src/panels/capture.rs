@@ -5,7 +5,8 @@
 //! its steps (`fusion`, then `slow_isp` twice) on the timeline's background
 //! lane. When it is done the viewer shows the merged result beside the
 //! reference frame, and this panel the report: frames chosen and left out,
-//! the reference, alignment, the merge's weights, the times.
+//! the reference, alignment, the merge's weights, the times. (`pair` is that
+//! side-by-side view; the viewer calls it.)
 
 use super::Panel;
 use crate::player::{CaptureState, PlayerCmd};
@@ -172,6 +173,42 @@ fn report_ui(ui: &mut egui::Ui, r: &CaptureReport) {
                 ui.end_row();
             }
         });
+}
+
+/// A finished capture: the merged result and the reference frame side by
+/// side, each fitted to its half, with what they are under them.
+pub(super) fn pair(ui: &mut egui::Ui, v: &mut crate::state::CaptureView) {
+    let r = &v.shown.report;
+    ui.horizontal(|ui| {
+        ui.label(format!(
+            "capture plan {}: {} of {} frames merged on {}",
+            r.plan.id,
+            r.selection.chosen.len(),
+            r.plan.frames(),
+            r.merged_on
+        ));
+        if ui.button("Back to live").clicked() {
+            v.visible = false;
+        }
+    });
+    let names = [
+        format!("merged ({} frames)", r.selection.chosen.len()),
+        format!("reference (frame {} alone)", r.selection.reference),
+    ];
+    ui.columns(2, |cols| {
+        for (k, ui) in cols.iter_mut().enumerate() {
+            let tex = &v.textures[k];
+            let avail = ui.available_size() - egui::vec2(0.0, 24.0);
+            ui.vertical_centered(|ui| {
+                ui.add(
+                    egui::Image::from_texture(egui::load::SizedTexture::from_handle(tex))
+                        .max_size(avail.max(egui::vec2(16.0, 16.0)))
+                        .maintain_aspect_ratio(true),
+                );
+                ui.label(&names[k]);
+            });
+        }
+    });
 }
 
 #[cfg(test)]

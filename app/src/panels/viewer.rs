@@ -287,7 +287,7 @@ impl Panel for Viewer {
     }
     fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
         if let Some(v) = s.capture_view.as_mut().filter(|v| v.visible) {
-            capture_pair(ui, v);
+            super::capture::pair(ui, v);
             return;
         }
         self.take_requests(s);
@@ -578,42 +578,6 @@ impl Viewer {
             s.presenter.refresh();
         }
     }
-}
-
-/// A finished capture: the merged result and the reference frame side by
-/// side, each fitted to its half, with what they are under them.
-fn capture_pair(ui: &mut egui::Ui, v: &mut crate::state::CaptureView) {
-    let r = &v.shown.report;
-    ui.horizontal(|ui| {
-        ui.label(format!(
-            "capture plan {}: {} of {} frames merged on {}",
-            r.plan.id,
-            r.selection.chosen.len(),
-            r.plan.frames(),
-            r.merged_on
-        ));
-        if ui.button("Back to live").clicked() {
-            v.visible = false;
-        }
-    });
-    let names = [
-        format!("merged ({} frames)", r.selection.chosen.len()),
-        format!("reference (frame {} alone)", r.selection.reference),
-    ];
-    ui.columns(2, |cols| {
-        for (k, ui) in cols.iter_mut().enumerate() {
-            let tex = &v.textures[k];
-            let avail = ui.available_size() - egui::vec2(0.0, 24.0);
-            ui.vertical_centered(|ui| {
-                ui.add(
-                    egui::Image::from_texture(egui::load::SizedTexture::from_handle(tex))
-                        .max_size(avail.max(egui::vec2(16.0, 16.0)))
-                        .maintain_aspect_ratio(true),
-                );
-                ui.label(&names[k]);
-            });
-        }
-    });
 }
 
 #[cfg(test)]

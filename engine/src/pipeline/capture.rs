@@ -237,12 +237,41 @@ impl Engine {
             noise,
             reply: tx,
         };
+        self.schedule_plan(job, inputs, result_buf)?;
+        Ok(PendingCapture {
+            plan,
+            selection,
+            cands,
+            metas,
+            raws,
+            reply: Some(rx),
+            inbox: self
+                .dispatcher
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .inbox(),
+            timeout: req.timeout,
+            t0,
+            read_ms,
+        })
+    }
+
+    /// The FusionManager's `schedule_plan`: the merge of `job` as one
+    /// envelope on the background lane, its frames and result pinned for it
+    /// (the router releases them when it ends, whatever happens). On failure
+    /// here every buffer goes back.
+    fn schedule_plan(
+        &self,
+        job: FusionJob,
+        inputs: Vec<BufferRef>,
+        result_buf: BufferRef,
+    ) -> Result<(), EngineError> {
         let frame_id = {
             let mut n = self.next_frame.lock().unwrap_or_else(|p| p.into_inner());
             *n += 1;
             *n
         };
-        let (params, _) = self.frame_params(fmt);
+        let (params, _) = self.frame_params(job.plan.format);
         let mut env = Envelope::new(
             frame_id,
             StageId::Fusion,
@@ -250,7 +279,7 @@ impl Engine {
             crate::isp::fusion_merge,
             params,
         );
-        env.pin_owner = format!("fusion plan {}", plan.id);
+        env.pin_owner = format!("fusion plan {}", job.plan.id);
         let mut pinned = Vec::new();
         for b in inputs.iter().chain(std::iter::once(&result_buf)) {
             if let Err(e) = self.rm.pin(b.id, &env.pin_owner) {
@@ -276,22 +305,7 @@ impl Engine {
             // dispatcher releases its buffers.
             return Err(EngineError::Closed);
         }
-        Ok(PendingCapture {
-            plan,
-            selection,
-            cands,
-            metas,
-            raws,
-            reply: Some(rx),
-            inbox: self
-                .dispatcher
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .inbox(),
-            timeout: req.timeout,
-            t0,
-            read_ms,
-        })
+        Ok(())
     }
 
     /// Wait for a scheduled merge and send its result and the reference down
