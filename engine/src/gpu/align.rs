@@ -3,7 +3,7 @@
 //! few milliseconds); every level's tile search, coarsest first, runs here,
 //! each level starting from the one before it without leaving the GPU.
 
-use super::{GpuContext, GpuError};
+use super::{Bind, GpuContext, GpuError};
 use crate::fusion::align::{self, Alignment, Grey, MOTION_PENALTY};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
@@ -24,45 +24,20 @@ impl std::fmt::Debug for GpuAlign {
 impl GpuAlign {
     pub fn new(ctx: Arc<GpuContext>) -> Result<GpuAlign, GpuError> {
         ctx.check()?;
-        let device = &ctx.device;
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("align"),
-            entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, storage(true)),
-                entry(2, storage(true)),
-                entry(3, storage(true)),
-                entry(4, storage(false)),
+        let mut m = ctx.compute_module(
+            "align",
+            include_str!("../../../shaders/align.wgsl"),
+            &[
+                Bind::Uniform,
+                Bind::Read,
+                Bind::Read,
+                Bind::Read,
+                Bind::ReadWrite,
             ],
-        });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("align"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/align.wgsl").into()),
-        });
-        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("align"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("align_level"),
-            layout: Some(&pl),
-            module: &module,
-            entry_point: Some("align_level"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+            &["align_level"],
+        );
+        let pipeline = m.pipelines.remove(0);
+        let layout = m.layout;
         ctx.check()?;
         Ok(GpuAlign {
             ctx,
@@ -133,21 +108,11 @@ impl GpuAlign {
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
-            let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("align"),
-                layout: &self.layout,
-                entries: &[
-                    (0, &uniform),
-                    (1, &rbuf),
-                    (2, &fbuf),
-                    (3, &coarse),
-                    (4, &offs),
-                ]
-                .map(|(binding, b)| wgpu::BindGroupEntry {
-                    binding,
-                    resource: b.as_entire_binding(),
-                }),
-            });
+            let group = self.ctx.bind_buffers(
+                "align",
+                &self.layout,
+                &[&uniform, &rbuf, &fbuf, &coarse, &offs],
+            );
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_pipeline(&self.pipeline);

@@ -2,7 +2,7 @@
 //! `fusion/hdr.rs`'s `merge_bracket` (the CPU reference it is held to). The
 //! alignment comes in (CPU or `GpuAlign`); the tone map stays on the CPU.
 
-use super::{GpuContext, GpuError};
+use super::{Bind, GpuContext, GpuError};
 use crate::fusion::align::Alignment;
 use crate::fusion::hdr::{CLIP, Exposure};
 use std::sync::Arc;
@@ -59,44 +59,14 @@ fn uniforms(
 impl GpuHdr {
     pub fn new(ctx: Arc<GpuContext>) -> Result<GpuHdr, GpuError> {
         ctx.check()?;
-        let device = &ctx.device;
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("hdr"),
-            entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, storage(true)),
-                entry(2, storage(true)),
-                entry(3, storage(false)),
-            ],
-        });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("hdr"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/hdr.wgsl").into()),
-        });
-        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("hdr"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some("merge_bracket"),
-            layout: Some(&pl),
-            module: &module,
-            entry_point: Some("merge_bracket"),
-            compilation_options: Default::default(),
-            cache: None,
-        });
+        let mut m = ctx.compute_module(
+            "hdr",
+            include_str!("../../../shaders/hdr.wgsl"),
+            &[Bind::Uniform, Bind::Read, Bind::Read, Bind::ReadWrite],
+            &["merge_bracket"],
+        );
+        let pipeline = m.pipelines.remove(0);
+        let layout = m.layout;
         ctx.check()?;
         Ok(GpuHdr {
             ctx,
@@ -187,28 +157,11 @@ impl GpuHdr {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("hdr"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniform.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: frames_buf.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: offsets.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: out.as_entire_binding(),
-                },
-            ],
-        });
+        let group = self.ctx.bind_buffers(
+            "hdr",
+            &self.layout,
+            &[&uniform, &frames_buf, &offsets, &out],
+        );
         let mut enc = device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());

@@ -3,7 +3,7 @@
 //! the CPU; the merge (weights per tile and frame, then every pixel's blend)
 //! here.
 
-use super::{GpuContext, GpuError};
+use super::{Bind, GpuContext, GpuError};
 use crate::fusion::align::Alignment;
 use crate::fusion::merge::{MergeParams, MergeStats, stats_from_weights};
 use std::sync::Arc;
@@ -50,49 +50,21 @@ fn uniforms(
 impl GpuMerge {
     pub fn new(ctx: Arc<GpuContext>) -> Result<GpuMerge, GpuError> {
         ctx.check()?;
-        let device = &ctx.device;
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("merge"),
-            entries: &[
-                entry(0, wgpu::BufferBindingType::Uniform),
-                entry(1, storage(true)),
-                entry(2, storage(true)),
-                entry(3, storage(false)),
-                entry(4, storage(false)),
+        let mut m = ctx.compute_module(
+            "merge",
+            include_str!("../../../shaders/merge.wgsl"),
+            &[
+                Bind::Uniform,
+                Bind::Read,
+                Bind::Read,
+                Bind::ReadWrite,
+                Bind::ReadWrite,
             ],
-        });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("merge"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/merge.wgsl").into()),
-        });
-        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("merge"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = |entry: &str| {
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pl),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        };
-        let weights = pipeline("merge_weights");
-        let pixels = pipeline("merge_pixels");
+            &["merge_weights", "merge_pixels"],
+        );
+        let pixels = m.pipelines.remove(1);
+        let weights = m.pipelines.remove(0);
+        let layout = m.layout;
         ctx.check()?;
         Ok(GpuMerge {
             ctx,
@@ -173,32 +145,11 @@ impl GpuMerge {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("merge"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniform.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: frames_buf.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: offsets.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: weights.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: out.as_entire_binding(),
-                },
-            ],
-        });
+        let group = self.ctx.bind_buffers(
+            "merge",
+            &self.layout,
+            &[&uniform, &frames_buf, &offsets, &weights, &out],
+        );
         let mut enc = device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
