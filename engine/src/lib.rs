@@ -20,6 +20,7 @@ pub mod bench;
 pub mod clock;
 pub mod completion_dispatcher;
 pub mod controls;
+pub mod dng;
 pub mod envelope;
 pub mod fusion;
 pub mod gpu;

@@ -80,6 +80,8 @@ pub enum TuningError {
         field: String,
         message: String,
     },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
     #[error("{origin}: schema_version {found} is not supported (this build reads {TUNING_SCHEMA})")]
     Schema { origin: String, found: u32 },
 }

@@ -80,6 +80,9 @@ pub struct IpaContext {
     /// Whether an AWB algorithm drives `wb_gains`.
     pub awb_active: bool,
     pub frames_processed: u64,
+    /// A gain on every channel after white balance: a still's exposure,
+    /// settled on its own statistics (1 for every other source).
+    pub digital_gain: f32,
     /// The newest engine frame whose algorithm results are folded in (the
     /// feeder's to wait on; not part of the reported state).
     #[serde(skip)]
@@ -94,6 +97,7 @@ impl Default for IpaContext {
             wb_gains: [1.8, 1.0, 1.6],
             awb_active: false,
             frames_processed: 0,
+            digital_gain: 1.0,
             newest_frame: 0,
         }
     }

@@ -51,8 +51,17 @@ pub fn raw_into(
     src: &[u8],
     dst: &mut [u16],
 ) -> Result<(), StageError> {
+    raw_mosaic(&env.params, stage, src, dst)
+}
+
+/// [`raw_into`] under the parameters `p`.
+pub fn raw_mosaic(
+    p: &FrameParams,
+    stage: &'static str,
+    src: &[u8],
+    dst: &mut [u16],
+) -> Result<(), StageError> {
     use rayon::prelude::*;
-    let p = &env.params;
     let fmt = p.format;
     let (w, h) = (fmt.width as usize, fmt.height as usize);
     if dst.len() < w * h {

@@ -89,6 +89,8 @@ pub enum EngineError {
     Gpu(#[from] GpuError),
     #[error("frame plan: {0}")]
     Plan(String),
+    #[error("{0}")]
+    Stage(String),
     #[error("telemetry: {0}")]
     Telemetry(String),
 }

@@ -75,6 +75,10 @@ impl Engine {
             }
         }
         self.device().controls = source.device_controls();
+        let stills = source.stills() && !replay;
+        if !source.stills() {
+            self.clear_digital_gain();
+        }
         let mut n = 0;
         // On a live source, 3A's answer to the frame just submitted is
         // worth waiting for (up to half a frame): written during the next
@@ -135,6 +139,10 @@ impl Engine {
                         meta.sequence
                     ),
                 );
+            }
+            if stills && let Err(e) = self.settle_still(&buf, fmt, &meta) {
+                self.discard(buf);
+                return Err(e);
             }
             let id = self.start_frame(buf, meta, fmt, replay)?;
             if wait_for_algo.is_some() {

@@ -26,6 +26,7 @@ mod feed;
 mod frame;
 pub mod plan;
 mod router;
+mod still;
 mod subscriptions;
 mod taps;
 
@@ -296,6 +297,12 @@ impl Engine {
         let mut stages = set.tuning.stages.clone();
         for a in set.algorithms.iter() {
             a.prepare(&ipa, &mut stages);
+        }
+        if ipa.digital_gain != 1.0 {
+            let wb = &mut stages.white_balance;
+            let g = wb.effective();
+            wb.gains = g.map(|v| v * ipa.digital_gain);
+            wb.enabled = true;
         }
         (
             Arc::new(FrameParams {

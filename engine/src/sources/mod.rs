@@ -3,6 +3,7 @@
 //! live cameras. Sources deliver sensor bytes exactly as the sensor would.
 
 pub mod camera;
+pub mod dng;
 pub mod raw_file;
 pub mod session;
 pub mod synthetic;
@@ -91,6 +92,12 @@ pub trait FrameSource: Send {
     fn seek(&mut self, _index: u64) -> Result<(), SourceError> {
         Err(SourceError::NoSeek(self.name()))
     }
+    /// Whether each frame is a still of its own (a DNG, a single raw file):
+    /// the engine then settles AWB and AE on the frame's own statistics
+    /// before rendering it, as a raw developer does.
+    fn stills(&self) -> bool {
+        self.frame_count() == Some(1)
+    }
     /// Whether frames arrive on their own clock (a camera) or as fast as read.
     fn is_live(&self) -> bool {
         false
@@ -147,6 +154,9 @@ macro_rules! forward_frame_source {
         }
         fn is_live(&self) -> bool {
             self.$inner.is_live()
+        }
+        fn stills(&self) -> bool {
+            self.$inner.stills()
         }
         fn fps(&self) -> Option<f32> {
             self.$inner.fps()
@@ -219,12 +229,15 @@ pub fn demo_session_dir() -> Result<PathBuf, SourceError> {
 
 /// A source as the command line spells it, parsed once: nothing or `demo`
 /// (the demo session), a session directory, `raw:PATH`, `synthetic:NAME`,
-/// `v4l:/dev/videoN` (a camera).
+/// `v4l:/dev/videoN` (a camera), `dng:PATH` (a DNG file or a folder of
+/// them; a folder given as a session with no `session.json` but DNG files
+/// is one too).
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceSpec {
     Demo,
     Session(PathBuf),
     Raw(PathBuf),
+    Dng(PathBuf),
     Synthetic(synthetic::Scene),
     Camera(PathBuf),
 }
@@ -234,6 +247,7 @@ impl SourceSpec {
         Ok(match spec {
             None | Some("demo") => SourceSpec::Demo,
             Some(s) if s.starts_with("raw:") => SourceSpec::Raw(PathBuf::from(&s[4..])),
+            Some(s) if s.starts_with("dng:") => SourceSpec::Dng(PathBuf::from(&s[4..])),
             Some(s) if s.starts_with("v4l:") => SourceSpec::Camera(PathBuf::from(&s[4..])),
             Some(s) if s.starts_with("synthetic:") => {
                 SourceSpec::Synthetic(synthetic::Scene::parse(&s[10..]).ok_or_else(|| {
@@ -247,14 +261,31 @@ impl SourceSpec {
         })
     }
 
+    /// The DNG file or folder this spec names: `dng:PATH`, or a folder with
+    /// DNG files and no session manifest.
+    pub fn dng_path(&self) -> Option<PathBuf> {
+        match self {
+            SourceSpec::Dng(p) => Some(p.clone()),
+            SourceSpec::Session(p) if is_dng_folder(p) => Some(p.clone()),
+            _ => None,
+        }
+    }
+
     /// The session directory this spec names, if it names one.
     pub fn session_dir(&self) -> Option<PathBuf> {
         match self {
             SourceSpec::Demo => demo_session_dir().ok(),
-            SourceSpec::Session(p) => Some(p.clone()),
+            SourceSpec::Session(p) if !is_dng_folder(p) => Some(p.clone()),
             _ => None,
         }
     }
+}
+
+/// A folder of DNG files that is not a recorded session.
+fn is_dng_folder(p: &Path) -> bool {
+    p.is_dir()
+        && !p.join(session::MANIFEST).exists()
+        && dng::dng_files(p).is_ok_and(|f| !f.is_empty())
 }
 
 impl std::fmt::Display for SourceSpec {
@@ -263,6 +294,7 @@ impl std::fmt::Display for SourceSpec {
             SourceSpec::Demo => f.write_str("demo"),
             SourceSpec::Session(p) => write!(f, "{}", p.display()),
             SourceSpec::Raw(p) => write!(f, "raw:{}", p.display()),
+            SourceSpec::Dng(p) => write!(f, "dng:{}", p.display()),
             SourceSpec::Synthetic(s) => write!(f, "synthetic:{}", s.name()),
             SourceSpec::Camera(p) => write!(f, "v4l:{}", p.display()),
         }
@@ -270,11 +302,24 @@ impl std::fmt::Display for SourceSpec {
 }
 
 /// The tuning a source comes with: a session's `tuning.json` (the demo
-/// session has one), else `None`.
+/// session has one); for DNGs, the default tuning with the first file's
+/// levels, colour matrix, neutral and gain maps ([`dng::dng_tuning`]);
+/// else `None`.
 pub fn session_tuning(
     spec: Option<&str>,
 ) -> Option<Result<crate::tuning::Tuning, crate::tuning::TuningError>> {
-    let dir = SourceSpec::parse(spec).ok()?.session_dir()?;
+    let spec = SourceSpec::parse(spec).ok()?;
+    if let Some(dir) = spec.dng_path() {
+        let img = dng::DngSource::open(&dir).and_then(|s| s.first_image());
+        return Some(
+            img.map(|i| dng::dng_tuning(&i, &crate::tuning::Tuning::default()).0)
+                .map_err(|e| crate::tuning::TuningError::Invalid {
+                    origin: dir.display().to_string(),
+                    message: e.to_string(),
+                }),
+        );
+    }
+    let dir = spec.session_dir()?;
     let p = dir.join("tuning.json");
     p.exists().then(|| crate::tuning::Tuning::load(&p))
 }
@@ -321,8 +366,11 @@ pub fn open_spec(
                 fps: opts.fps,
             },
         )?)),
+        SourceSpec::Dng(p) => Ok(Box::new(dng::DngSource::open(p)?)),
         SourceSpec::Session(p) => {
-            if p.is_dir() {
+            if is_dng_folder(p) {
+                Ok(Box::new(dng::DngSource::open(p)?))
+            } else if p.is_dir() {
                 Ok(Box::new(session::SessionSource::open(p)?))
             } else if p.exists() {
                 Err(SourceError::Spec(format!(
@@ -348,6 +396,7 @@ mod tests {
             (None, SourceSpec::Demo),
             (Some("demo"), SourceSpec::Demo),
             (Some("raw:/tmp/f.raw"), SourceSpec::Raw("/tmp/f.raw".into())),
+            (Some("dng:/tmp/a.dng"), SourceSpec::Dng("/tmp/a.dng".into())),
             (
                 Some("synthetic:zoneplate"),
                 SourceSpec::Synthetic(synthetic::Scene::ZonePlate),

@@ -76,6 +76,20 @@ impl Stats3A {
     pub fn mean(&self, c: usize) -> f64 {
         self.sums[c] / self.counts[c].max(1) as f64
     }
+
+    /// The statistics of the same scene `k` times as bright (a still's
+    /// exposure made digitally): means and sums scaled, held at full scale.
+    /// Histograms and saturation counts stay as measured.
+    pub fn scaled(&self, k: f32) -> Stats3A {
+        let mut s = self.clone();
+        for z in &mut s.zones {
+            z.mean = z.mean.map(|m| (m * k).min(65535.0));
+        }
+        for (sum, n) in s.sums.iter_mut().zip(s.counts) {
+            *sum = (*sum * k as f64).min(65535.0 * n as f64);
+        }
+        s
+    }
 }
 
 /// One band group's running sums; reused frame after frame (see [`POOL`]).

@@ -2,6 +2,7 @@
 
 mod camera;
 mod capture;
+mod export_dng;
 mod record;
 
 use clap::{Parser, Subcommand};
@@ -155,6 +156,22 @@ enum Cmd {
         #[arg(long, default_value = "auto", value_parser = parse_backend)]
         backend: Backend,
     },
+    /// Write every frame of a source as a DNG 1.4 (frame_NNNNNN.dng): CFA
+    /// pattern, black and white levels and the colour matrix from the
+    /// tuning, AsShotNeutral from the frame's white balance, exposure time
+    /// and ISO (100 x gain).
+    ExportDng {
+        source: Option<String>,
+        #[command(flatten)]
+        geometry: SourceArgs,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        tuning: Option<PathBuf>,
+        /// Frames to write (default: all of a finite source).
+        #[arg(long)]
+        frames: Option<u64>,
+    },
     /// Describe a source.
     Info {
         source: Option<String>,
@@ -296,6 +313,15 @@ fn main() -> ExitCode {
                     backend,
                 )
             }),
+        Cmd::ExportDng {
+            source,
+            geometry,
+            out,
+            tuning,
+            frames,
+        } => load_tuning(tuning.as_deref(), source.as_deref()).and_then(|t| {
+            export_dng::export_dng(source.as_deref(), &opts(&geometry), &out, t, frames)
+        }),
         Cmd::Info { source, geometry } => info(source.as_deref(), &geometry),
         Cmd::Tuning { file, radial_lsc } => tuning_cmd(file.as_deref(), radial_lsc),
         Cmd::Bench {
