@@ -11,6 +11,8 @@ df -h . | tail -1 | awk '{print "disk free for target/: " $4}'
 if [[ "${CI:-}" == "true" ]]; then export CARGO_INCREMENTAL=0; fi
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
+# LibRaw (rawpy) for the tests that read written DNGs back.
+scripts/pyref.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The virtual camera the live tests load (built here so that no test waits

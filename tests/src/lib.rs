@@ -20,3 +20,32 @@ pub fn isp_bin() -> PathBuf {
     }
     bin
 }
+
+/// The Python with the reference tools (`scripts/pyref.sh`: rawpy, LibRaw):
+/// `$ISP_REF_PYTHON`, else the workspace's `target/pyref`. `None` when
+/// neither is there, which fails the calling test in CI (`CI=true`).
+pub fn reference_python() -> Option<PathBuf> {
+    let p = std::env::var_os("ISP_REF_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pyref/bin/python")
+        });
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{}: no reference Python (run scripts/pyref.sh)",
+        p.display()
+    );
+    eprintln!(
+        "skipped: no reference Python at {} (run scripts/pyref.sh)",
+        p.display()
+    );
+    None
+}
+
+/// The repository's root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}

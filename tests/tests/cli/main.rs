@@ -9,6 +9,7 @@ mod bench;
 mod camera;
 mod capture;
 mod common;
+mod dng;
 mod process;
 mod quiet;
 mod record_info;

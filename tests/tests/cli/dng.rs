@@ -1,0 +1,244 @@
+//! `isp export-dng` read back by LibRaw (rawpy, `scripts/dng_reference.py
+//! check`), and DNGs as a source (`dng:PATH`, a folder).
+
+use crate::common::*;
+use isp_e2e::{reference_python, repo_root};
+use isp_engine::sources::{self, SourceOptions};
+use isp_engine::stages::unpack;
+use isp_engine::tuning::Tuning;
+use sha2::{Digest, Sha256};
+use std::process::Command;
+
+/// A tuning with every value the DNG carries set apart from the defaults,
+/// and 3A off so each frame's white balance is the tuning's.
+fn tuning() -> Tuning {
+    let mut t = Tuning::default();
+    t.stages.black_level.levels = [60, 62, 63, 65];
+    t.stages.black_level.white_level = Some(1000);
+    t.stages.white_balance.gains = [2.0, 1.0, 1.5];
+    t.stages.ccm.matrix = [[1.6, -0.4, -0.2], [-0.3, 1.5, -0.2], [0.0, -0.5, 1.5]];
+    for a in &mut t.algorithms {
+        a.enabled = false;
+    }
+    t
+}
+
+#[test]
+fn export_dng_reads_back_in_libraw_bit_for_bit() {
+    let Some(py) = reference_python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let tp = tmp.path().join("tuning.json");
+    tuning().save(&tp).unwrap();
+    let out = tmp.path().join("dng");
+    // CSI-2 packed RAW10 in, so the export unpacks.
+    let spec = "synthetic:zoneplate";
+    let geo = [
+        "--width", "128", "--height", "96", "--bits", "10", "--packed", "--bayer", "GBRG",
+    ];
+    let out_s = s(&out);
+    let mut args = vec!["export-dng", spec, "--frames", "3", "--out", &out_s];
+    args.extend(geo);
+    let t = s(&tp);
+    args.extend(["--tuning", &t]);
+    let run = isp(&args).ok();
+    let files: Vec<String> = run.json()["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(files.len(), 3);
+
+    // The same frames read straight from the source, unpacked here.
+    let opts = SourceOptions {
+        width: Some(128),
+        height: Some(96),
+        bits: Some(10),
+        packed: true,
+        bayer: isp_engine::types::BayerOrder::parse("GBRG"),
+        ..Default::default()
+    };
+    let mut src = sources::open(Some(spec), &opts).unwrap();
+    let fmt = src.format();
+    let mut raw = vec![0u8; fmt.frame_bytes()];
+    let mut frames = Vec::new();
+    for _ in 0..3 {
+        let meta = src.next_frame(&mut raw).unwrap().unwrap();
+        let mut bytes = Vec::new();
+        let mut row = vec![0u16; 128];
+        for y in 0..96 {
+            let st = y * fmt.stride as usize;
+            unpack::unpack_row(&fmt, &raw[st..st + fmt.min_stride() as usize], &mut row);
+            bytes.extend(row.iter().flat_map(|v| v.to_le_bytes()));
+        }
+        frames.push((format!("{:x}", Sha256::digest(&bytes)), meta));
+    }
+
+    let o = Command::new(py)
+        .arg(repo_root().join("scripts/dng_reference.py"))
+        .arg("check")
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let got = v["files"].as_array().unwrap();
+    assert_eq!(got.len(), 3);
+    for (f, (sha, meta)) in got.iter().zip(&frames) {
+        assert!(f.get("error").is_none(), "{f}");
+        assert_eq!(
+            (f["width"].as_u64(), f["height"].as_u64()),
+            (Some(128), Some(96))
+        );
+        assert_eq!(f["raw_pattern_str"], "GBRG");
+        assert_eq!(
+            f["sha256"].as_str().unwrap(),
+            sha,
+            "samples differ from the source's"
+        );
+        // LibRaw's black levels by colour (R, G, B, G2): GBRG puts Gb first.
+        let bl: Vec<u64> = f["black_level_per_channel"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .collect();
+        assert_eq!(bl[0], 60);
+        assert_eq!(bl[2], 65);
+        let mut g = [bl[1], bl[3]];
+        g.sort();
+        assert_eq!(g, [62, 63]);
+        assert_eq!(f["white_level"], 1000);
+        // AsShotNeutral = 1 / the frame's white balance.
+        let wb: Vec<f64> = f["camera_whitebalance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        for (a, b) in wb.iter().zip([2.0, 1.0, 1.5]) {
+            assert!((a - b).abs() < 1e-5, "{wb:?}");
+        }
+        let iso = f["iso"].as_f64().unwrap();
+        assert_eq!(iso, (meta.analogue_gain * 100.0).round() as f64, "{f}");
+        let shutter = f["shutter"].as_f64().unwrap();
+        let want = meta.exposure_us as f64 / 1e6;
+        assert!((shutter - want).abs() < want * 1e-6, "{shutter} vs {want}");
+    }
+
+    // The exported folder is a source again, with the same samples.
+    let back = isp(&["info", &format!("dng:{}", s(&out))]).ok().json();
+    assert_eq!(back["frames"], 3);
+    assert_eq!(back["format"]["bayer"], "GBRG");
+}
+
+/// Mean R, G, B of a `n` x `n` box of an RGB(A) PNG at (x, y).
+fn box_mean(p: &Png, x: usize, y: usize, n: usize) -> [f64; 3] {
+    let mut m = [0.0; 3];
+    for yy in y..y + n {
+        for xx in x..x + n {
+            for (c, v) in m.iter_mut().enumerate() {
+                *v += p.at(xx, yy, c) as f64;
+            }
+        }
+    }
+    m.map(|v| v / (n * n) as f64)
+}
+
+#[test]
+fn a_dng_is_developed_with_its_own_white_balance_and_exposure() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A colour chart, exported with 3A off and grey world's opposite
+    // gains: the file's own AsShotNeutral is wrong on purpose.
+    let mut t = tuning();
+    // The synthetic sensor's own pedestal.
+    t.stages.black_level.levels = [64; 4];
+    t.stages.black_level.white_level = None;
+    t.stages.white_balance.gains = [1.0, 1.0, 1.0];
+    let tp = tmp.path().join("t.json");
+    t.save(&tp).unwrap();
+    let dng = tmp.path().join("in");
+    isp(&[
+        "export-dng",
+        "synthetic:checker",
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--frames",
+        "1",
+        "--tuning",
+        &s(&tp),
+        "--out",
+        &s(&dng),
+    ])
+    .ok();
+    let file = format!("dng:{}", s(&dng.join("frame_000000.dng")));
+    // Developed with the file's tuning: AWB and AE settle on the frame.
+    let out = tmp.path().join("out");
+    isp(&["process", &file, "--backend", "cpu", "--out", &s(&out)]).ok();
+    let csv = std::fs::read_to_string(out.join("telemetry.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .any(|l| l.contains(",still,") && l.contains("settled")),
+        "no still note:\n{csv}"
+    );
+    // And with AWB and AE off (the gains of the file, no exposure).
+    let mut off = Tuning::default();
+    for a in &mut off.algorithms {
+        a.enabled = false;
+    }
+    off.stages.white_balance.gains = [1.0, 1.0, 1.0];
+    let op = tmp.path().join("off.json");
+    off.save(&op).unwrap();
+    let out_off = tmp.path().join("off");
+    isp(&[
+        "process",
+        &file,
+        "--backend",
+        "cpu",
+        "--tuning",
+        &s(&op),
+        "--out",
+        &s(&out_off),
+    ])
+    .ok();
+
+    // The chart's grey row (the last row of patches, columns 2 to 5).
+    let cast = |p: &Png| {
+        let mut worst: f64 = 0.0;
+        for col in 1..5 {
+            let [r, g, b] = box_mean(p, 20 + 48 * col + 16, 20 + 51 * 3 + 14, 12);
+            worst = worst.max((r / g - 1.0).abs()).max((b / g - 1.0).abs());
+        }
+        worst
+    };
+    let on = read_png(&out.join("frame_000000.png"));
+    let raw = read_png(&out_off.join("frame_000000.png"));
+    let (c_on, c_off) = (cast(&on), cast(&raw));
+    eprintln!("grey cast: {c_on:.3} developed, {c_off:.3} with the file's gains");
+    // Grey world on a colour chart keeps a bias of its own (about 10% of
+    // red here); the file's unit gains leave a far stronger cast.
+    assert!(c_on < 0.15, "greys still cast after AWB: {c_on:.3}");
+    assert!(
+        c_on * 3.0 < c_off,
+        "AWB {c_on:.3} vs the file's gains {c_off:.3}"
+    );
+}
+
+#[test]
+fn bad_dngs_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("broken.dng");
+    std::fs::write(&p, b"II*\0\x08\0\0\0\x01\0").unwrap();
+    isp(&[
+        "process",
+        &format!("dng:{}", s(&p)),
+        "--out",
+        &s(&tmp.path().join("o")),
+    ])
+    .error(&["broken.dng", "truncated"]);
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    isp(&["info", &format!("dng:{}", s(&empty))]).error(&["empty", "no .dng files"]);
+}
