@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileAction {
     OpenSession,
+    OpenDng,
     RecordInto,
     OpenTuning,
     SaveTuning,
@@ -19,7 +20,8 @@ pub enum FileAction {
 impl FileAction {
     pub fn title(self) -> &'static str {
         match self {
-            FileAction::OpenSession => "Open a recorded session (its folder)",
+            FileAction::OpenSession => "Open a recorded session or a folder of DNGs",
+            FileAction::OpenDng => "Open a DNG file",
             FileAction::RecordInto => "Record into a new session folder",
             FileAction::OpenTuning => "Open a tuning file",
             FileAction::SaveTuning => "Save the tuning",
@@ -142,6 +144,7 @@ impl FileDialogs {
                 d = d.add_filter("tuning", &["json"]);
             }
             FileAction::ExportCsv => d = d.add_filter("CSV", &["csv"]),
+            FileAction::OpenDng => d = d.add_filter("DNG", &["dng", "DNG"]),
             _ => {}
         }
         if let Some(n) = action.default_name() {

@@ -320,6 +320,7 @@ impl AppState {
         use crate::files::FileAction;
         match action {
             FileAction::OpenSession => self.open_source(&path.display().to_string()),
+            FileAction::OpenDng => self.open_source(&format!("dng:{}", path.display())),
             FileAction::RecordInto => self.start_recording(path),
             FileAction::OpenTuning => self.open_tuning(path),
             FileAction::SaveTuning => self.save_tuning(path),

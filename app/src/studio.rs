@@ -318,6 +318,9 @@ impl Studio {
                 if ui.button("Open session...").clicked() {
                     self.state.files.request = Some(FileAction::OpenSession);
                 }
+                if ui.button("Open DNG...").clicked() {
+                    self.state.files.request = Some(FileAction::OpenDng);
+                }
                 ui.menu_button("Open recent", |ui| {
                     if self.state.recent_files.is_empty() {
                         ui.label("nothing yet");

@@ -52,6 +52,9 @@ impl Panel for Session {
             if ui.button("Open session...").clicked() {
                 s.files.request = Some(FileAction::OpenSession);
             }
+            if ui.button("Open DNG...").clicked() {
+                s.files.request = Some(FileAction::OpenDng);
+            }
             match &p.recording {
                 None => {
                     if ui.button("Record...").clicked() {
