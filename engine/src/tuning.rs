@@ -39,6 +39,41 @@ pub struct Tuning {
     pub stages: StageParams,
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<AlgorithmBlock>,
+    /// The sensor's noise, calibrated (`isp calibrate`): the burst merge
+    /// takes it instead of its built-in model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<SensorNoise>,
+}
+
+/// Noise of the sensor at unity analogue gain, per site `[R, Gr, Gb, B]`:
+/// a sample `s` DN above black varies by `shot * s + read` DN² (sensor
+/// units).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorNoise {
+    pub shot: [f32; 4],
+    pub read: [f32; 4],
+}
+
+impl SensorNoise {
+    /// The sites' mean model.
+    pub fn mean(&self) -> (f32, f32) {
+        (
+            self.shot.iter().sum::<f32>() / 4.0,
+            self.read.iter().sum::<f32>() / 4.0,
+        )
+    }
+    pub fn check(&self) -> Result<(), String> {
+        match self
+            .shot
+            .iter()
+            .chain(&self.read)
+            .find(|v| !(v.is_finite() && **v >= 0.0))
+        {
+            Some(v) => Err(format!("{v} is not a finite value >= 0")),
+            None => Ok(()),
+        }
+    }
 }
 
 fn default_algorithms() -> Vec<AlgorithmBlock> {
@@ -63,6 +98,7 @@ impl Default for Tuning {
             name: "default".into(),
             stages: StageParams::default(),
             algorithms: default_algorithms(),
+            noise: None,
         }
     }
 }
@@ -150,6 +186,9 @@ impl Tuning {
         field("stages.ccm.matrix", s.ccm.check())?;
         field("stages.tone", s.tone.check())?;
         field("stages.stats", s.stats.check())?;
+        if let Some(n) = &self.noise {
+            field("noise", n.check())?;
+        }
         for (i, b) in self.algorithms.iter().enumerate() {
             let mut a = algorithms::create(&b.name).ok_or_else(|| TuningError::Field {
                 origin: origin.to_string(),

@@ -458,6 +458,7 @@ fn ccm_matches_colour_vecmul() {
             &CcmParams {
                 enabled: true,
                 matrix,
+                by_ct: Vec::new(),
             },
             &mut out,
         );

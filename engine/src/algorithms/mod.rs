@@ -7,6 +7,7 @@
 
 pub mod ae;
 pub mod awb;
+pub mod awb_ct;
 pub mod awb_model;
 
 pub use awb_model::{ModelEstimate, ModelStage};
@@ -20,9 +21,12 @@ pub type MakeAlgorithm = fn() -> Box<dyn Algorithm>;
 
 /// Every algorithm by its registered name (the one place a name is
 /// written: each algorithm's `NAME`), with how to make one.
-pub const REGISTRY: [(&str, MakeAlgorithm); 3] = [
+pub const REGISTRY: [(&str, MakeAlgorithm); 4] = [
     (awb::GreyWorldAwb::NAME, || {
         Box::new(awb::GreyWorldAwb::default())
+    }),
+    (awb_ct::CtCurveAwb::NAME, || {
+        Box::new(awb_ct::CtCurveAwb::default())
     }),
     (awb_model::ModelAwb::NAME, || {
         Box::new(awb_model::ModelAwb::default())
@@ -83,6 +87,9 @@ pub struct IpaContext {
     /// A gain on every channel after white balance: a still's exposure,
     /// settled on its own statistics (1 for every other source).
     pub digital_gain: f32,
+    /// The illuminant's colour temperature (K) a CT-aware AWB estimated;
+    /// 0 when unknown. Matrices calibrated per CT are interpolated at it.
+    pub colour_temperature: f32,
     /// The newest engine frame whose algorithm results are folded in (the
     /// feeder's to wait on; not part of the reported state).
     #[serde(skip)]
@@ -98,6 +105,7 @@ impl Default for IpaContext {
             awb_active: false,
             frames_processed: 0,
             digital_gain: 1.0,
+            colour_temperature: 0.0,
             newest_frame: 0,
         }
     }
@@ -191,6 +199,7 @@ pub fn check_field(
 pub fn fields(name: &str) -> &'static [crate::stages::fields::Field] {
     match name {
         n if n == awb::GreyWorldAwb::NAME => awb::GreyWorldParams::FIELDS,
+        n if n == awb_ct::CtCurveAwb::NAME => awb_ct::CtCurveParams::FIELDS,
         n if n == ae::MeanLuminanceAe::NAME => ae::MeanLuminanceParams::FIELDS,
         n if n == awb_model::ModelAwb::NAME => awb_model::ModelAwbParams::FIELDS,
         _ => &[],

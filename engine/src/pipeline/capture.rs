@@ -227,7 +227,15 @@ impl Engine {
             }
         }
         let black = self.black_level(&fmt);
-        let noise = req.noise.unwrap_or_else(|| default_noise(&fmt, black));
+        let noise = req
+            .noise
+            .or_else(|| {
+                self.params.snapshot().tuning.noise.as_ref().map(|n| {
+                    let (shot, read) = n.mean();
+                    NoiseModel { shot, read }
+                })
+            })
+            .unwrap_or_else(|| default_noise(&fmt, black));
         let (tx, rx) = crossbeam_channel::bounded(1);
         let job = FusionJob {
             plan: plan.clone(),

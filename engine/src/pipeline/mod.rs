@@ -298,6 +298,9 @@ impl Engine {
         for a in set.algorithms.iter() {
             a.prepare(&ipa, &mut stages);
         }
+        if !stages.ccm.by_ct.is_empty() {
+            stages.ccm.matrix = stages.ccm.for_ct(ipa.colour_temperature);
+        }
         if ipa.digital_gain != 1.0 {
             let wb = &mut stages.white_balance;
             let g = wb.effective();

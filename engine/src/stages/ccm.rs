@@ -8,6 +8,20 @@ pub struct CcmParams {
     pub enabled: bool,
     /// Row-major; output R = row 0 . (R, G, B). Rows usually sum to 1.
     pub matrix: [[f32; 3]; 3],
+    /// Matrices calibrated at colour temperatures (ascending): when there
+    /// are any, each frame's matrix is interpolated (linearly in CT, held
+    /// at the ends) at the colour temperature AWB estimated, and `matrix`
+    /// is what it was last.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_ct: Vec<CcmAtCt>,
+}
+
+/// A CCM calibrated under an illuminant of colour temperature `ct` (K).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CcmAtCt {
+    pub ct: f32,
+    pub matrix: [[f32; 3]; 3],
 }
 
 impl Default for CcmParams {
@@ -19,6 +33,7 @@ impl Default for CcmParams {
                 [-0.3, 1.55, -0.25],
                 [-0.05, -0.5, 1.55],
             ],
+            by_ct: Vec::new(),
         }
     }
 }
@@ -37,11 +52,48 @@ impl CcmParams {
 
     pub fn check(&self) -> Result<(), String> {
         let cell = &Self::FIELDS[0];
-        for v in self.matrix.iter().flatten() {
+        for v in self
+            .matrix
+            .iter()
+            .chain(self.by_ct.iter().flat_map(|c| c.matrix.iter()))
+            .flatten()
+        {
             cell.check(*v as f64)
                 .map_err(|e| format!("coefficient {e}"))?;
         }
+        let mut last = 0.0;
+        for c in &self.by_ct {
+            if !(c.ct.is_finite() && c.ct > last && c.ct <= 100_000.0) {
+                return Err(format!(
+                    "by_ct: colour temperatures must rise from above 0 to at most 100000 K (got {} after {last})",
+                    c.ct
+                ));
+            }
+            last = c.ct;
+        }
         Ok(())
+    }
+
+    /// The matrix at colour temperature `ct`: `by_ct` interpolated
+    /// linearly (held at its ends), or `matrix` when `by_ct` is empty or
+    /// `ct` is unknown (not above 0).
+    pub fn for_ct(&self, ct: f32) -> [[f32; 3]; 3] {
+        let t = &self.by_ct;
+        if t.is_empty() || ct.is_nan() || ct <= 0.0 {
+            return self.matrix;
+        }
+        let i = t.partition_point(|c| c.ct < ct);
+        if i == 0 {
+            return t[0].matrix;
+        }
+        if i == t.len() {
+            return t[i - 1].matrix;
+        }
+        let (a, b) = (&t[i - 1], &t[i]);
+        let f = (ct - a.ct) / (b.ct - a.ct);
+        std::array::from_fn(|r| {
+            std::array::from_fn(|c| a.matrix[r][c] * (1.0 - f) + b.matrix[r][c] * f)
+        })
     }
 }
 
@@ -69,10 +121,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn matrices_by_colour_temperature_interpolate_and_hold_their_ends() {
+        let mut p = CcmParams::default();
+        let m = |v: f32| [[v, 0.0, 0.0], [0.0, v, 0.0], [0.0, 0.0, v]];
+        p.by_ct = vec![
+            CcmAtCt {
+                ct: 3000.0,
+                matrix: m(1.0),
+            },
+            CcmAtCt {
+                ct: 5000.0,
+                matrix: m(2.0),
+            },
+        ];
+        assert_eq!(p.for_ct(2000.0), m(1.0));
+        assert_eq!(p.for_ct(4000.0), m(1.5));
+        assert_eq!(p.for_ct(9000.0), m(2.0));
+        assert_eq!(p.for_ct(0.0), p.matrix);
+        assert!(p.check().is_ok());
+        p.by_ct.reverse();
+        assert!(p.check().unwrap_err().contains("rise"));
+    }
+
+    #[test]
     fn by_hand() {
         let p = CcmParams {
             enabled: true,
             matrix: [[2.0, -1.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 0.5]],
+            by_ct: Vec::new(),
         };
         let mut px = vec![1000u16, 300, 3000, 100, 60000, 0];
         apply(&p, &mut px);

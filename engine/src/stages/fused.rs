@@ -364,6 +364,7 @@ mod tests {
             &ccm::CcmParams {
                 enabled: true,
                 matrix: m,
+                by_ct: Vec::new(),
             },
             &mut rgb,
         );
