@@ -17,6 +17,7 @@
 pub mod algorithms;
 pub mod allocator;
 pub mod bench;
+pub mod calibrate;
 pub mod clock;
 pub mod completion_dispatcher;
 pub mod controls;

@@ -386,6 +386,73 @@ pub fn open_spec(
     }
 }
 
+/// Every frame of a source (at most `max_frames`) averaged into one
+/// capture for calibration, in sensor units; a DNG's own white level where
+/// the source is one.
+pub fn read_capture(
+    spec: &str,
+    opts: &SourceOptions,
+    max_frames: u64,
+) -> Result<crate::calibrate::Capture, SourceError> {
+    let parsed = SourceSpec::parse(Some(spec))?;
+    let mut src = open_spec(&parsed, opts)?;
+    if src.is_live() && max_frames == u64::MAX {
+        return Err(SourceError::Spec(format!(
+            "{spec}: a live source needs a frame count"
+        )));
+    }
+    let fmt = src.format();
+    let (w, h) = (fmt.width as usize, fmt.height as usize);
+    let mut raw = vec![0u8; fmt.frame_bytes()];
+    let mut row = vec![0u16; w];
+    let mut acc = vec![0.0f64; w * h];
+    let mut frames = 0u64;
+    let (mut exposure, mut gain) = (0.0f32, 1.0f32);
+    while frames < max_frames {
+        let Some(meta) = src.next_frame(&mut raw)? else {
+            break;
+        };
+        for y in 0..h {
+            let st = y * fmt.stride as usize;
+            crate::stages::unpack::unpack_row(
+                &fmt,
+                &raw[st..st + fmt.min_stride() as usize],
+                &mut row,
+            );
+            for (a, v) in acc[y * w..(y + 1) * w].iter_mut().zip(&row) {
+                *a += *v as f64;
+            }
+        }
+        exposure = meta.exposure_us;
+        gain = meta.analogue_gain;
+        frames += 1;
+    }
+    if frames == 0 {
+        return Err(SourceError::Spec(format!("{spec}: no frames")));
+    }
+    let white = match parsed.dng_path() {
+        Some(p) => dng::DngSource::open(&p)?
+            .first_image()?
+            .white_level
+            .min(fmt.max_value() as u32) as f32,
+        None => fmt.max_value() as f32,
+    };
+    Ok(crate::calibrate::Capture {
+        name: src.name(),
+        width: w,
+        height: h,
+        cfa: fmt.bayer,
+        data: acc
+            .into_iter()
+            .map(|v| (v / frames as f64) as f32)
+            .collect(),
+        white_level: white,
+        exposure_us: exposure,
+        analogue_gain: gain,
+        frames: frames as usize,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

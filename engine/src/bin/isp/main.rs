@@ -1,5 +1,6 @@
 //! `isp`: the headless CLI of ISP Studio.
 
+mod calibrate;
 mod camera;
 mod capture;
 mod export_dng;
@@ -172,6 +173,46 @@ enum Cmd {
         #[arg(long)]
         frames: Option<u64>,
     },
+    /// Calibrate a sensor from captures: black level (--dark), lens
+    /// shading (--flat SRC[@CT]), CCMs per colour temperature and the CT
+    /// curve (--chart SRC@CT: a ColorChecker, found automatically or from
+    /// --corners), noise (--burst, else the chart's patches). Writes
+    /// tuning.json, report.json and report.html; --synthetic calibrates a
+    /// rendered set with known truth and reports the accuracy.
+    Calibrate {
+        #[command(flatten)]
+        geometry: SourceArgs,
+        /// Dark frames (a source; its frames averaged). Repeatable.
+        #[arg(long = "dark")]
+        darks: Vec<String>,
+        /// A flat field, optionally with its colour temperature: SRC@5000.
+        #[arg(long = "flat")]
+        flats: Vec<String>,
+        /// A ColorChecker capture and its light's colour temperature: SRC@6500.
+        #[arg(long = "chart")]
+        charts: Vec<String>,
+        /// Frames of one still scene, for the temporal noise.
+        #[arg(long)]
+        burst: Option<String>,
+        /// The centres of patches 1, 6, 19, 24 of the n-th --chart, in
+        /// pixels: x1,y1,x6,y6,x19,y19,x24,y24.
+        #[arg(long)]
+        corners: Vec<String>,
+        /// The lens-shading grid, WxH (default: the base tuning's).
+        #[arg(long)]
+        grid: Option<String>,
+        /// The largest lens-shading gain (default 4).
+        #[arg(long)]
+        max_gain: Option<f32>,
+        /// The base tuning (default: built in).
+        #[arg(long)]
+        tuning: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Calibrate a rendered set with known truth and report the accuracy.
+        #[arg(long)]
+        synthetic: bool,
+    },
     /// Describe a source.
     Info {
         source: Option<String>,
@@ -321,6 +362,39 @@ fn main() -> ExitCode {
             frames,
         } => load_tuning(tuning.as_deref(), source.as_deref()).and_then(|t| {
             export_dng::export_dng(source.as_deref(), &opts(&geometry), &out, t, frames)
+        }),
+        Cmd::Calibrate {
+            geometry,
+            darks,
+            flats,
+            charts,
+            burst,
+            corners,
+            grid,
+            max_gain,
+            tuning,
+            out,
+            synthetic,
+        } => match &tuning {
+            Some(p) => Tuning::load(p).map_err(|e| e.to_string()),
+            None => Ok(Tuning::default()),
+        }
+        .and_then(|t| {
+            calibrate::calibrate(
+                calibrate::Args {
+                    darks,
+                    flats,
+                    charts,
+                    burst,
+                    corners,
+                    grid,
+                    max_gain,
+                    synthetic,
+                },
+                &opts(&geometry),
+                &out,
+                t,
+            )
         }),
         Cmd::Info { source, geometry } => info(source.as_deref(), &geometry),
         Cmd::Tuning { file, radial_lsc } => tuning_cmd(file.as_deref(), radial_lsc),

@@ -1,0 +1,141 @@
+//! Calibration held to known truth: synthetic captures rendered from the
+//! ColorChecker's published values through a known sensor matrix, lens
+//! shading, pedestal and noise (`calibrate::synthetic`), calibrated, and
+//! the results compared with what was rendered.
+
+#![allow(clippy::unwrap_used)]
+
+use isp_engine::calibrate::synthetic::{Placement, SynthSensor, calibrate_and_measure};
+use isp_engine::calibrate::{self, Inputs, Lit, chart, lsc};
+use isp_engine::tuning::Tuning;
+
+#[test]
+fn lens_shading_gains_match_the_rendered_falloff() {
+    let s = SynthSensor::default();
+    let flat = s.flat(5000.0, 0.6, 4);
+    let r = lsc::lens_shading(
+        &[Lit {
+            capture: flat,
+            ct: Some(5000.0),
+        }],
+        s.black,
+        (17, 13),
+        4.0,
+    )
+    .unwrap();
+    let p = &r.params;
+    let mut worst = 0.0f64;
+    let mut at = (0, 0, 0);
+    for site in 0..4 {
+        // The site's brightest point is the centre: gains relative to it.
+        for j in 0..13 {
+            for i in 0..17 {
+                let x = i * (s.width - 1) / 16;
+                let y = j * (s.height - 1) / 12;
+                let want = s.true_gain(site, x, y);
+                let got = p.gains[site][j * 17 + i] as f64;
+                let e = (got / want - 1.0).abs();
+                if e > worst {
+                    worst = e;
+                    at = (site, i, j);
+                }
+            }
+        }
+    }
+    eprintln!("worst gain error {worst:.4} at {at:?}");
+    assert!(worst < 0.01, "worst gain error {worst} at {at:?}");
+}
+
+#[test]
+fn a_synthetic_set_calibrates_within_the_targets() {
+    let s = SynthSensor::default();
+    let (t, rep, acc) = calibrate_and_measure(&s, &Tuning::default()).unwrap();
+    eprintln!("{}", serde_json::to_string_pretty(&acc).unwrap());
+    assert!(acc.black_error_dn <= 0.5, "black {}", acc.black_error_dn);
+    assert!(
+        acc.shading_residual < 0.01,
+        "residual shading {}",
+        acc.shading_residual
+    );
+    for (ct, mean, max) in &acc.charts {
+        assert!(
+            *mean <= 1.0 && *max <= 3.0,
+            "{ct} K: dE2000 mean {mean} max {max}"
+        );
+    }
+    assert!(
+        acc.shot_error < 0.10 && acc.read_error < 0.10,
+        "noise {} {}",
+        acc.shot_error,
+        acc.read_error
+    );
+    // Every chart was found on its own, all 24 patches.
+    for c in &rep.charts {
+        assert!(c.found.method.contains("24 of 24"), "{}", c.found.method);
+    }
+    // The tuning took it all and is valid.
+    assert_eq!(t.stages.ccm.by_ct.len(), 3);
+    assert!(
+        t.algorithms
+            .iter()
+            .any(|a| a.name == "awb.ct_curve" && a.enabled)
+    );
+    assert!(t.noise.is_some());
+    assert!(t.check("calibrated").is_ok());
+}
+
+#[test]
+fn four_corners_measure_what_detection_finds() {
+    let s = SynthSensor::default();
+    let c = s.chart(5000.0, Placement::default(), 2, 3);
+    let found = chart::detect(&c, s.black).unwrap();
+    let picked = chart::from_corners(&c, found.corners);
+    for (a, b) in found.centres.iter().zip(&picked.centres) {
+        assert!(
+            (a[0] - b[0]).abs() < 3.0 && (a[1] - b[1]).abs() < 3.0,
+            "{a:?} {b:?}"
+        );
+    }
+    // A chart upside down is found in its own order (patch 1 where it is).
+    let turned = s.chart(
+        5000.0,
+        Placement {
+            angle_deg: 182.0,
+            ..Placement::default()
+        },
+        2,
+        3,
+    );
+    let f = chart::detect(&turned, s.black).unwrap();
+    let (w, h) = (s.width as f32, s.height as f32);
+    // Rotated by 180 degrees about the frame's centre-ish: patch 1 is now
+    // bottom right of the chart's middle.
+    assert!(
+        f.centres[0][0] > w / 2.0 && f.centres[0][1] > h / 2.0,
+        "{:?}",
+        f.centres[0]
+    );
+}
+
+#[test]
+fn bad_captures_are_refused_with_reasons() {
+    let s = SynthSensor::default();
+    // A flat field where the chart should be: no chart.
+    let flat = s.flat(5000.0, 0.5, 1);
+    let e = chart::detect(&flat, s.black).unwrap_err();
+    assert!(e.contains("patch") && e.contains("corner"), "{e}");
+    // A "dark" frame that is lit.
+    let e = calibrate::run(
+        &Inputs {
+            darks: vec![s.flat(5000.0, 0.5, 1)],
+            ..Default::default()
+        },
+        &Tuning::default(),
+    )
+    .unwrap();
+    assert!(
+        e.1.warnings.iter().any(|w| w.contains("not dark")),
+        "{:?}",
+        e.1.warnings
+    );
+}
