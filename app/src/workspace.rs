@@ -24,10 +24,11 @@ pub enum PaneKind {
     Log,
     Camera,
     Capture,
+    Calibrate,
 }
 
 impl PaneKind {
-    pub const ALL: [PaneKind; 11] = [
+    pub const ALL: [PaneKind; 12] = [
         PaneKind::Viewer,
         PaneKind::Parameters,
         PaneKind::Session,
@@ -39,6 +40,7 @@ impl PaneKind {
         PaneKind::Log,
         PaneKind::Camera,
         PaneKind::Capture,
+        PaneKind::Calibrate,
     ];
 }
 
@@ -47,7 +49,7 @@ const TREE_ID: &str = "workspace";
 
 /// The default layout: Parameters on the left; the Viewer in the middle
 /// over the Timeline, Lanes, Buffers and Log tabs; Session (with Camera
-/// and Capture as tabs beside it), Inspector and Histogram on the right.
+/// Capture and Calibrate as tabs beside it), Inspector and Histogram on the right.
 pub fn default_tree() -> Tree<PaneKind> {
     let mut t = Tiles::default();
     let pane = |t: &mut Tiles<PaneKind>, k| {
@@ -68,8 +70,13 @@ pub fn default_tree() -> Tree<PaneKind> {
     let bottom = t.insert_tab_tile(bottom);
     let center = t.insert_vertical_tile(vec![viewer, bottom]);
     share(&mut t, center, &[(viewer, 2.4), (bottom, 1.0)]);
-    let session =
-        [PaneKind::Session, PaneKind::Camera, PaneKind::Capture].map(|k| t.insert_pane(k));
+    let session = [
+        PaneKind::Session,
+        PaneKind::Camera,
+        PaneKind::Capture,
+        PaneKind::Calibrate,
+    ]
+    .map(|k| t.insert_pane(k));
     let session = t.insert_tab_tile(session.to_vec());
     let inspector = pane(&mut t, PaneKind::Inspector);
     let histogram = pane(&mut t, PaneKind::Histogram);

@@ -3,6 +3,7 @@
 //! shown again from the Panels menu.
 
 mod buffers;
+pub mod calibrate;
 mod camera;
 mod capture;
 mod histogram;
@@ -16,6 +17,7 @@ pub mod viewer;
 mod zoom;
 
 pub use buffers::Buffers;
+pub use calibrate::Calibrate;
 pub use camera::Camera;
 pub use capture::Capture;
 pub use histogram::Histogram;
@@ -50,5 +52,6 @@ pub fn all(zoom: Option<f32>) -> Vec<Box<dyn Panel>> {
         Box::new(Log),
         Box::new(Camera::default()),
         Box::new(Capture::default()),
+        Box::new(Calibrate::default()),
     ]
 }

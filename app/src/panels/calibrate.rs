@@ -1,0 +1,576 @@
+//! Calibrate: captures in (dark frames, flat fields, ColorChecker charts,
+//! each a source spec or the frame on screen, with its light's colour
+//! temperature), `isp_engine::calibrate::run` on a thread of its own, and the
+//! result: the chart as found drawn over its capture (a four-corner pick
+//! where detection fails or is wrong), the patch table (measured beside
+//! reference swatches, dE2000 before and after), the lens-shading surface,
+//! warnings, and "Apply to tuning" (one undo step).
+
+use super::Panel;
+use crate::state::AppState;
+use eframe::egui;
+use isp_engine::calibrate::colour::{lab_d50_to_linear_srgb, srgb_encode};
+use isp_engine::calibrate::synthetic::{Placement, SynthSensor};
+use isp_engine::calibrate::{self, Capture, Inputs, Lit, Report};
+use isp_engine::tuning::Tuning;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Dark,
+    Flat,
+    Chart,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Dark => "dark",
+            Role::Flat => "flat",
+            Role::Chart => "chart",
+        }
+    }
+}
+
+/// A capture to calibrate from: a source spec read when the calibration
+/// runs, or frames already in memory.
+#[derive(Clone)]
+pub struct Entry {
+    pub role: Role,
+    pub ct: Option<f32>,
+    pub spec: Option<String>,
+    pub capture: Option<Arc<Capture>>,
+    pub corners: Option<[[f32; 2]; 4]>,
+}
+
+impl Entry {
+    fn name(&self) -> String {
+        self.spec
+            .clone()
+            .or_else(|| self.capture.as_ref().map(|c| c.name.clone()))
+            .unwrap_or_default()
+    }
+}
+
+/// What a run came to.
+pub enum Outcome {
+    Running,
+    Failed(String),
+    Done(Box<(Tuning, Report, Vec<Arc<Capture>>)>),
+}
+
+pub struct Calibrate {
+    pub entries: Vec<Entry>,
+    role: Role,
+    ct: f32,
+    spec: String,
+    pub outcome: Arc<Mutex<Option<Outcome>>>,
+    chart: usize,
+    picking: Option<Vec<[f32; 2]>>,
+    texture: Option<(usize, egui::TextureHandle)>,
+}
+
+impl Default for Calibrate {
+    fn default() -> Self {
+        Calibrate {
+            entries: Vec::new(),
+            role: Role::Chart,
+            ct: 5000.0,
+            spec: String::new(),
+            outcome: Arc::new(Mutex::new(None)),
+            chart: 0,
+            picking: None,
+            texture: None,
+        }
+    }
+}
+
+fn swatch(ui: &mut egui::Ui, lab: [f64; 3]) {
+    let c =
+        lab_d50_to_linear_srgb(lab).map(|v| (srgb_encode(v.clamp(0.0, 1.0)) * 255.0).round() as u8);
+    let (r, _) = ui.allocate_exact_size(egui::vec2(28.0, 14.0), egui::Sense::hover());
+    ui.painter()
+        .rect_filled(r, 2.0, egui::Color32::from_rgb(c[0], c[1], c[2]));
+}
+
+/// The capture as a small sRGB picture (quads, the chart's white balance and
+/// exposure), at most 480 wide; and its scale (capture px per picture px).
+fn picture(
+    c: &Capture,
+    pedestal: [f32; 4],
+    wb: [f64; 3],
+    exposure: f64,
+) -> (egui::ColorImage, f32) {
+    let step = (c.width / 480).max(2) & !1;
+    let (w, h) = (c.width / step, c.height / step);
+    let tile = c.cfa.tile();
+    let mut px = Vec::with_capacity(w * h);
+    for y in 0..h {
+        for x in 0..w {
+            let mut acc = [0.0f64; 4];
+            for (k, t) in tile.iter().enumerate() {
+                let (sx, sy) = (x * step + k % 2, y * step + k / 2);
+                acc[t.index()] = (c.data[sy * c.width + sx] - pedestal[t.index()]) as f64;
+            }
+            let rgb = [acc[0], (acc[1] + acc[2]) / 2.0, acc[3]];
+            let v: [u8; 3] = std::array::from_fn(|i| {
+                (srgb_encode((rgb[i] * wb[i] * exposure * 1.2).clamp(0.0, 1.0)) * 255.0) as u8
+            });
+            px.push(egui::Color32::from_rgb(v[0], v[1], v[2]));
+        }
+    }
+    (
+        egui::ColorImage {
+            size: [w, h],
+            source_size: egui::vec2(w as f32, h as f32),
+            pixels: px,
+        },
+        step as f32,
+    )
+}
+
+impl Calibrate {
+    /// Run the calibration of `entries` on `base` on a thread.
+    pub fn start(&mut self, base: Tuning) {
+        let entries = self.entries.clone();
+        let out = self.outcome.clone();
+        *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(Outcome::Running);
+        self.texture = None;
+        std::thread::spawn(move || {
+            let r = (|| -> Result<(Tuning, Report, Vec<Arc<Capture>>), String> {
+                let mut inputs = Inputs::default();
+                let mut charts = Vec::new();
+                for e in &entries {
+                    let c = match (&e.capture, &e.spec) {
+                        (Some(c), _) => (**c).clone(),
+                        (None, Some(s)) => {
+                            isp_engine::sources::read_capture(s, &Default::default(), 64)
+                                .map_err(|e| e.to_string())?
+                        }
+                        (None, None) => continue,
+                    };
+                    match e.role {
+                        Role::Dark => inputs.darks.push(c),
+                        Role::Flat => inputs.flats.push(Lit {
+                            capture: c,
+                            ct: e.ct,
+                        }),
+                        Role::Chart => {
+                            charts.push(Arc::new(c.clone()));
+                            inputs.corners.push(e.corners);
+                            inputs.charts.push(Lit {
+                                capture: c,
+                                ct: e.ct,
+                            });
+                        }
+                    }
+                }
+                let (t, rep) = calibrate::run(&inputs, &base)?;
+                Ok((t, rep, charts))
+            })();
+            *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(match r {
+                Ok(v) => Outcome::Done(Box::new(v)),
+                Err(e) => Outcome::Failed(e),
+            });
+        });
+    }
+
+    /// A full synthetic set (known truth): darks, two flats, three charts.
+    pub fn load_synthetic(&mut self) {
+        let s = SynthSensor {
+            width: 960,
+            height: 720,
+            ..Default::default()
+        };
+        let mut add = |role, ct: Option<f32>, c: Capture| {
+            self.entries.push(Entry {
+                role,
+                ct,
+                spec: None,
+                capture: Some(Arc::new(c)),
+                corners: None,
+            })
+        };
+        add(Role::Dark, None, s.dark(8));
+        for ct in [3000.0, 6500.0] {
+            add(Role::Flat, Some(ct as f32), s.flat(ct, 0.6, 2));
+        }
+        for ct in [2856.0, 4100.0, 6500.0] {
+            add(
+                Role::Chart,
+                Some(ct as f32),
+                s.chart(ct, Placement::default(), 2, 0),
+            );
+        }
+    }
+
+    /// The frame on screen (the player's last raw frame) as a capture.
+    fn current_frame(s: &AppState) -> Option<Capture> {
+        let st = s.player.status.lock().unwrap_or_else(|p| p.into_inner());
+        let (raw, fmt) = (st.last_raw.clone()?, st.format?);
+        let (w, h) = (fmt.width as usize, fmt.height as usize);
+        let mut data = Vec::with_capacity(w * h);
+        let mut row = vec![0u16; w];
+        for y in 0..h {
+            let at = y * fmt.stride as usize;
+            isp_engine::stages::unpack::unpack_row(
+                &fmt,
+                raw.get(at..at + fmt.min_stride() as usize)?,
+                &mut row,
+            );
+            data.extend(row.iter().map(|&v| v as f32));
+        }
+        let meta = st.last_meta.clone().unwrap_or_default();
+        Some(Capture {
+            name: format!("{} frame {}", st.name, st.last_index.unwrap_or(0)),
+            width: w,
+            height: h,
+            cfa: fmt.bayer,
+            data,
+            white_level: fmt.max_value() as f32,
+            exposure_us: meta.exposure_us,
+            analogue_gain: meta.analogue_gain,
+            frames: 1,
+        })
+    }
+
+    fn inputs_ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
+        ui.horizontal_wrapped(|ui| {
+            egui::ComboBox::from_id_salt("calibrate role")
+                .selected_text(self.role.name())
+                .show_ui(ui, |ui| {
+                    for r in [Role::Dark, Role::Flat, Role::Chart] {
+                        ui.selectable_value(&mut self.role, r, r.name());
+                    }
+                });
+            ui.label("CT");
+            ui.add(
+                egui::DragValue::new(&mut self.ct)
+                    .range(1500.0..=12000.0)
+                    .suffix(" K"),
+            );
+            ui.add(
+                egui::TextEdit::singleline(&mut self.spec)
+                    .hint_text("dng:PATH, a session, raw:...")
+                    .desired_width(160.0),
+            );
+            let ct = (self.role != Role::Dark).then_some(self.ct);
+            if ui.button("Add source").clicked() && !self.spec.trim().is_empty() {
+                self.entries.push(Entry {
+                    role: self.role,
+                    ct,
+                    spec: Some(self.spec.trim().to_string()),
+                    capture: None,
+                    corners: None,
+                });
+            }
+            if ui.button("Add current frame").clicked() {
+                match Self::current_frame(s) {
+                    Some(c) => self.entries.push(Entry {
+                        role: self.role,
+                        ct,
+                        spec: None,
+                        capture: Some(Arc::new(c)),
+                        corners: None,
+                    }),
+                    None => s.error("calibrate: no frame on screen to add"),
+                }
+            }
+            if ui
+                .button("Synthetic set")
+                .on_hover_text("darks, flats and charts rendered with known truth")
+                .clicked()
+            {
+                self.load_synthetic();
+            }
+        });
+        let mut remove = None;
+        for (i, e) in self.entries.iter().enumerate() {
+            ui.horizontal(|ui| {
+                ui.label(format!(
+                    "{} {}{}",
+                    e.role.name(),
+                    e.name(),
+                    e.ct.map(|c| format!(" @ {c:.0} K")).unwrap_or_default()
+                ));
+                if e.corners.is_some() {
+                    ui.label("(corners picked)");
+                }
+                if ui.small_button("x").clicked() {
+                    remove = Some(i);
+                }
+            });
+        }
+        if let Some(i) = remove {
+            self.entries.remove(i);
+        }
+    }
+}
+
+impl Panel for Calibrate {
+    fn title(&self) -> &'static str {
+        "Calibrate"
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, s: &mut AppState) {
+        egui::ScrollArea::vertical().show(ui, |ui| {
+            self.inputs_ui(ui, s);
+            let running = matches!(
+                *self.outcome.lock().unwrap_or_else(|p| p.into_inner()),
+                Some(Outcome::Running)
+            );
+            let guard = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
+            let result = match &*guard {
+                Some(Outcome::Done(d)) => Some(d.0.clone()),
+                _ => None,
+            };
+            drop(guard);
+            ui.horizontal(|ui| {
+                if ui
+                    .add_enabled(
+                        !running && !self.entries.is_empty(),
+                        egui::Button::new("Run calibration"),
+                    )
+                    .clicked()
+                {
+                    self.start(s.tuning.current.clone());
+                }
+                if running {
+                    ui.spinner();
+                    ui.ctx()
+                        .request_repaint_after(std::time::Duration::from_millis(100));
+                }
+                if let Some(t) = result
+                    && ui
+                        .button("Apply to tuning")
+                        .on_hover_text("one undo step")
+                        .clicked()
+                {
+                    s.edit_tuning(move |cur| *cur = t);
+                    s.info("calibration applied to the tuning (undo to take it back)");
+                }
+            });
+            let guard = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
+            let done = match &*guard {
+                Some(Outcome::Failed(e)) => {
+                    ui.colored_label(
+                        egui::Color32::from_rgb(220, 90, 60),
+                        format!("calibration failed: {e}"),
+                    );
+                    None
+                }
+                Some(Outcome::Done(d)) => Some(d.clone()),
+                _ => None,
+            };
+            drop(guard);
+            let Some(d) = done else { return };
+            let (tuning, rep, charts) = *d;
+            for w in &rep.warnings {
+                ui.colored_label(egui::Color32::from_rgb(230, 150, 40), w);
+            }
+            for a in &rep.applied {
+                ui.label(a);
+            }
+            self.chart_ui(ui, &rep, &charts);
+            if let Some(l) = &rep.lens_shading {
+                ui.separator();
+                ui.label(format!(
+                    "Lens shading {}x{} (per site, blue 1 .. red the largest gain)",
+                    l.grid.0, l.grid.1
+                ));
+                let p = &tuning.stages.lens_shading;
+                let hi = p.gains.iter().flatten().cloned().fold(1.0f32, f32::max);
+                ui.horizontal_wrapped(|ui| {
+                    for (site, name) in ["R", "Gr", "Gb", "B"].iter().enumerate() {
+                        let cell = 6.0;
+                        let (r, _) = ui.allocate_exact_size(
+                            egui::vec2(
+                                p.grid_width as f32 * cell,
+                                p.grid_height as f32 * cell + 14.0,
+                            ),
+                            egui::Sense::hover(),
+                        );
+                        for j in 0..p.grid_height {
+                            for i in 0..p.grid_width {
+                                let g = p.gains[site][j * p.grid_width + i];
+                                let t = ((g - 1.0) / (hi - 1.0).max(1e-3)).clamp(0.0, 1.0);
+                                let c = egui::Color32::from_rgb(
+                                    (255.0 * t) as u8,
+                                    60,
+                                    (255.0 * (1.0 - t)) as u8,
+                                );
+                                let at = r.min + egui::vec2(i as f32 * cell, j as f32 * cell);
+                                ui.painter().rect_filled(
+                                    egui::Rect::from_min_size(at, egui::vec2(cell, cell)),
+                                    0.0,
+                                    c,
+                                );
+                            }
+                        }
+                        ui.painter().text(
+                            r.left_bottom(),
+                            egui::Align2::LEFT_BOTTOM,
+                            format!(
+                                "{name} max {:.2}",
+                                p.gains[site].iter().cloned().fold(0.0f32, f32::max)
+                            ),
+                            egui::FontId::proportional(11.0),
+                            ui.visuals().text_color(),
+                        );
+                    }
+                });
+                for f in &l.flats {
+                    ui.label(format!(
+                        "{}: residual after correction max {:.2}% (R Gr Gb B: {})",
+                        f.name,
+                        100.0 * f.residual_max.iter().cloned().fold(0.0f32, f32::max),
+                        f.residual_max
+                            .iter()
+                            .map(|v| format!("{:.2}%", 100.0 * v))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ));
+                }
+            }
+        });
+    }
+}
+
+impl Calibrate {
+    fn chart_ui(&mut self, ui: &mut egui::Ui, rep: &Report, charts: &[Arc<Capture>]) {
+        if rep.charts.is_empty() {
+            return;
+        }
+        ui.separator();
+        self.chart = self.chart.min(rep.charts.len() - 1);
+        ui.horizontal(|ui| {
+            ui.label("Chart");
+            egui::ComboBox::from_id_salt("calibrate chart")
+                .selected_text(rep.charts[self.chart].name.clone())
+                .show_ui(ui, |ui| {
+                    for (i, c) in rep.charts.iter().enumerate() {
+                        ui.selectable_value(&mut self.chart, i, &c.name);
+                    }
+                });
+        });
+        let f = &rep.charts[self.chart];
+        ui.label(format!(
+            "{}: mean dE2000 {:.2} (max {:.2}); with the tuning's CCM {:.2} (max {:.2})",
+            f.found.method, f.after.mean, f.after.max, f.before.mean, f.before.max
+        ));
+        if let Some(c) = charts.get(self.chart) {
+            let pedestal = rep.black.as_ref().map(|b| b.levels).unwrap_or([0.0; 4]);
+            if self.texture.as_ref().is_none_or(|(i, _)| *i != self.chart) {
+                let (img, _) = picture(c, pedestal, f.wb_gains, f.exposure);
+                self.texture = Some((
+                    self.chart,
+                    ui.ctx()
+                        .load_texture("calibrate chart", img, egui::TextureOptions::LINEAR),
+                ));
+            }
+            let step = ((c.width / 480).max(2) & !1) as f32;
+            if let Some((_, tex)) = &self.texture {
+                let size = tex.size_vec2();
+                let resp = ui.add(egui::Image::new((tex.id(), size)).sense(egui::Sense::click()));
+                let r = resp.rect;
+                let to_screen = |p: [f32; 2]| r.min + egui::vec2(p[0] / step, p[1] / step);
+                let hw = f.found.half_window / step;
+                for (i, p) in f.found.centres.iter().enumerate() {
+                    let at = to_screen(*p);
+                    let bad = f.patches[i].de_after > 3.0;
+                    let col = if bad {
+                        egui::Color32::RED
+                    } else {
+                        egui::Color32::from_rgb(60, 230, 90)
+                    };
+                    ui.painter().rect_stroke(
+                        egui::Rect::from_center_size(at, egui::vec2(2.0 * hw, 2.0 * hw)),
+                        0.0,
+                        egui::Stroke::new(1.5, col),
+                        egui::StrokeKind::Middle,
+                    );
+                    ui.painter().text(
+                        at,
+                        egui::Align2::CENTER_CENTER,
+                        format!("{}", i + 1),
+                        egui::FontId::proportional(10.0),
+                        egui::Color32::WHITE,
+                    );
+                }
+                if let Some(pts) = &mut self.picking {
+                    for p in pts.iter() {
+                        ui.painter()
+                            .circle_filled(to_screen(*p), 4.0, egui::Color32::YELLOW);
+                    }
+                    if resp.clicked()
+                        && let Some(pos) = resp.interact_pointer_pos()
+                    {
+                        let d = pos - r.min;
+                        pts.push([d.x * step, d.y * step]);
+                    }
+                }
+            }
+            ui.horizontal(|ui| {
+                match &self.picking {
+                    None => {
+                        if ui.button("Pick corners").on_hover_text("click the centres of patches 1 (dark skin), 6 (bluish green), 19 (white), 24 (black)").clicked() {
+                            self.picking = Some(Vec::new());
+                        }
+                    }
+                    Some(p) => {
+                        ui.label(format!("click patch {} of 1, 6, 19, 24", [1, 6, 19, 24].get(p.len()).copied().unwrap_or(24)));
+                        if ui.button("Cancel").clicked() {
+                            self.picking = None;
+                        }
+                    }
+                }
+            });
+            if self.picking.as_ref().is_some_and(|p| p.len() == 4) {
+                let p = self.picking.take().unwrap_or_default();
+                let corners = [p[0], p[1], p[2], p[3]];
+                // The n-th chart entry gets them.
+                if let Some(e) = self
+                    .entries
+                    .iter_mut()
+                    .filter(|e| e.role == Role::Chart)
+                    .nth(self.chart)
+                {
+                    e.corners = Some(corners);
+                }
+            }
+        }
+        egui::Grid::new("calibrate patches")
+            .striped(true)
+            .show(ui, |ui| {
+                for h in [
+                    "#",
+                    "patch",
+                    "measured",
+                    "reference",
+                    "dE before",
+                    "dE after",
+                ] {
+                    ui.strong(h);
+                }
+                ui.end_row();
+                for (i, p) in f.patches.iter().enumerate() {
+                    ui.label(format!("{}", i + 1));
+                    ui.label(p.name);
+                    swatch(ui, p.after_lab);
+                    swatch(ui, p.reference_lab);
+                    ui.label(format!("{:.2}", p.de_before));
+                    let t = format!(
+                        "{:.2}{}",
+                        p.de_after,
+                        if p.clipped { " (clipped)" } else { "" }
+                    );
+                    if p.de_after > 3.0 {
+                        ui.colored_label(egui::Color32::from_rgb(230, 80, 60), t);
+                    } else {
+                        ui.label(t);
+                    }
+                    ui.end_row();
+                }
+            });
+    }
+}
