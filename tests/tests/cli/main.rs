@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bench;
+mod calibrate;
 mod camera;
 mod capture;
 mod common;

@@ -1,0 +1,151 @@
+//! `isp calibrate` on real files: synthetic captures with known truth
+//! written as DNGs, calibrated from the command line; its outputs and errors.
+
+use crate::common::*;
+use isp_engine::calibrate::Capture;
+use isp_engine::calibrate::synthetic::{Placement, SynthSensor};
+use isp_engine::dng::{self, DngFrame};
+use isp_engine::tuning::Tuning;
+use std::path::Path;
+
+fn write_dng(c: &Capture, p: &Path) {
+    let samples: Vec<u16> = c
+        .data
+        .iter()
+        .map(|v| v.round().clamp(0.0, 65535.0) as u16)
+        .collect();
+    dng::write(
+        p,
+        &DngFrame {
+            width: c.width,
+            height: c.height,
+            cfa: c.cfa,
+            samples: &samples,
+            white_level: c.white_level as u16,
+            black_level: [0; 4],
+            color_matrix: None,
+            as_shot_neutral: [1.0; 3],
+            exposure_time: Some(0.01),
+            iso: Some((c.analogue_gain * 100.0) as u16),
+            camera: "synthetic",
+            description: &c.name,
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn calibrate_from_dng_files_writes_a_tuning_and_a_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let sensor = SynthSensor {
+        width: 800,
+        height: 600,
+        ..Default::default()
+    };
+    write_dng(&sensor.dark(8), &d.join("dark.dng"));
+    write_dng(&sensor.flat(5000.0, 0.6, 4), &d.join("flat.dng"));
+    for ct in [3000.0, 6500.0] {
+        write_dng(
+            &sensor.chart(ct, Placement::default(), 4, 1),
+            &d.join(format!("chart{ct}.dng")),
+        );
+    }
+    let out = d.join("cal");
+    let dng_arg = |n: &str| format!("dng:{}", s(&d.join(n)));
+    let run = isp(&[
+        "calibrate",
+        "--dark",
+        &dng_arg("dark.dng"),
+        "--flat",
+        &format!("{}@5000", dng_arg("flat.dng")),
+        "--chart",
+        &format!("{}@3000", dng_arg("chart3000.dng")),
+        "--chart",
+        &format!("{}@6500K", dng_arg("chart6500.dng")),
+        "--out",
+        &s(&out),
+    ])
+    .ok();
+    let j = run.json();
+    let charts = j["charts"].as_array().unwrap();
+    assert_eq!(charts.len(), 2);
+    for c in charts {
+        assert!(c["found"].as_str().unwrap().contains("24 of 24"), "{c}");
+        assert!(c["mean_de2000"].as_f64().unwrap() < 1.0, "{c}");
+        assert!(c["max_de2000"].as_f64().unwrap() < 3.0, "{c}");
+    }
+    // The tuning loads and carries what was measured.
+    let t = Tuning::load(&out.join("tuning.json")).unwrap();
+    for (got, want) in t.stages.black_level.levels.iter().zip(sensor.black) {
+        assert!((*got as f32 - want).abs() <= 1.0, "{got} vs {want}");
+    }
+    assert_eq!(t.stages.ccm.by_ct.len(), 2);
+    assert_eq!(
+        (
+            t.stages.lens_shading.grid_width,
+            t.stages.lens_shading.grid_height
+        ),
+        (17, 13)
+    );
+    assert!(
+        t.algorithms
+            .iter()
+            .any(|a| a.name == "awb.ct_curve" && a.enabled)
+    );
+    let rep = read_json(&out.join("report.json"));
+    assert_eq!(rep["charts"][0]["patches"].as_array().unwrap().len(), 24);
+    assert_eq!(rep["ct_curve"].as_array().unwrap().len(), 2);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("dark skin") && html.contains("Lens shading"));
+
+    // The calibrated tuning develops a chart with near-neutral greys.
+    let dev = d.join("dev");
+    isp(&[
+        "process",
+        &dng_arg("chart6500.dng"),
+        "--tuning",
+        &s(&out.join("tuning.json")),
+        "--backend",
+        "cpu",
+        "--out",
+        &s(&dev),
+    ])
+    .ok();
+}
+
+#[test]
+fn calibrate_errors_name_what_is_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = s(&tmp.path().join("o"));
+    isp(&["calibrate", "--out", &out]).error(&["nothing to calibrate"]);
+    isp(&[
+        "calibrate",
+        "--chart",
+        "synthetic:checker@warm",
+        "--out",
+        &out,
+    ])
+    .error(&["synthetic:checker@warm", "colour temperature"]);
+    isp(&[
+        "calibrate",
+        "--dark",
+        "dng:/nonexistent/d.dng",
+        "--out",
+        &out,
+    ])
+    .error(&["/nonexistent/d.dng"]);
+    // A scene with no chart: detection says so and points to --corners.
+    isp(&[
+        "calibrate",
+        "--chart",
+        "synthetic:flat@5000",
+        "--width",
+        "640",
+        "--height",
+        "480",
+        "--out",
+        &out,
+    ])
+    .error(&["synthetic:flat", "corner"]);
+}
