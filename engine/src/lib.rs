@@ -28,6 +28,7 @@ pub mod gpu;
 pub mod housekeeper;
 pub mod image_io;
 pub mod isp;
+pub mod libcamera;
 pub mod models;
 pub mod pipeline;
 pub mod resource_manager;

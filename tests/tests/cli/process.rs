@@ -38,6 +38,8 @@ fn summary(run: &Run, out: &std::path::Path, frames: u64, path: &str) -> serde_j
         &[
             "analogue_gain",
             "awb_active",
+            "colour_temperature",
+            "digital_gain",
             "exposure_us",
             "frames_processed",
             "wb_gains",

@@ -312,3 +312,62 @@ fn unreadable_and_unsupported_files_are_named() {
     // A directory is not a tuning file.
     tuning(&[&s(tmp.path())]).error(&[&s(tmp.path()), "cannot read"]);
 }
+
+#[test]
+fn libcamera_tuning_files_import_and_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/data/libcamera");
+    let ours = tmp.path().join("imx219.json");
+    let r = isp(&[
+        "tuning",
+        "--import",
+        &s(&data.join("rpi_vc4_imx219.json")),
+        "--out",
+        &s(&ours),
+    ])
+    .ok();
+    assert!(r.stderr.contains("isp: rpi tuning file"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("isp: mapped: rpi.ccm.ccms -> stages.ccm.by_ct"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("isp: not mapped: rpi.sdn: no counterpart"),
+        "{}",
+        r.stderr
+    );
+    let t = isp_engine::tuning::Tuning::load(&ours).unwrap();
+    assert_eq!(t.stages.black_level.levels, [64; 4]);
+    assert_eq!(t.stages.ccm.by_ct.len(), 6);
+    // Out as rkisp1 YAML, and back: the CCMs kept.
+    let yaml = tmp.path().join("t.yaml");
+    isp(&[
+        "tuning",
+        &s(&ours),
+        "--export",
+        "rkisp1",
+        "--out",
+        &s(&yaml),
+    ])
+    .ok();
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    assert!(
+        text.contains("Ccm") && text.contains("LensShadingCorrection"),
+        "{text}"
+    );
+    let back = isp(&["tuning", "--import", &s(&yaml), "--format", "rkisp1"]).ok();
+    let t2: isp_engine::tuning::Tuning = serde_json::from_str(&back.stdout).unwrap();
+    for (a, b) in t.stages.ccm.by_ct.iter().zip(&t2.stages.ccm.by_ct) {
+        for (x, y) in a.matrix.iter().flatten().zip(b.matrix.iter().flatten()) {
+            assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
+        }
+    }
+    isp(&["tuning", "--export", "vc5"]).error(&["vc5", "rpi, rkisp1 or simple"]);
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(&bad, "{\"version\": 2.0, \"algorithms\": [{\"rpi.ccm\": {\"ccms\": [{\"ct\": 5000, \"ccm\": [1, 0, 0, 0, 1, 0, 0, 1]}]}}]}").unwrap();
+    isp(&["tuning", "--import", &s(&bad)]).error(&["bad.json", "rpi.ccm"]);
+}

@@ -5,6 +5,7 @@ mod camera;
 mod capture;
 mod export_dng;
 mod record;
+mod tuning;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -220,13 +221,31 @@ enum Cmd {
         geometry: SourceArgs,
     },
     /// Print the built-in tuning (a starting point for a tuning file), or
-    /// check a tuning file and print it normalised.
+    /// check a tuning file and print it normalised; import a libcamera
+    /// tuning file onto it, or export it as one.
     Tuning {
-        /// A tuning file to check.
+        /// A tuning file to check (the base of an import or an export).
         file: Option<PathBuf>,
         /// Lens-shading grid matching a radial fall-off of this strength (17x13).
         #[arg(long)]
         radial_lsc: Option<f32>,
+        /// A libcamera tuning file (Raspberry Pi JSON 2.0, rkisp1 or simple
+        /// YAML) to map onto the tuning; what maps and what has no
+        /// counterpart is said on stderr.
+        #[arg(long)]
+        import: Option<PathBuf>,
+        /// Write the tuning as a libcamera tuning file: rpi, rkisp1 or simple.
+        #[arg(long)]
+        export: Option<String>,
+        /// The libcamera format of --import, where detection should not decide.
+        #[arg(long)]
+        format: Option<String>,
+        /// The sensor's bit depth (libcamera writes black levels in 16-bit units).
+        #[arg(long, default_value_t = 10)]
+        bits: u8,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Measure the pipeline: JSON with per-stage and end-to-end ms/frame.
     Bench {
@@ -397,7 +416,23 @@ fn main() -> ExitCode {
             )
         }),
         Cmd::Info { source, geometry } => info(source.as_deref(), &geometry),
-        Cmd::Tuning { file, radial_lsc } => tuning_cmd(file.as_deref(), radial_lsc),
+        Cmd::Tuning {
+            file,
+            radial_lsc,
+            import,
+            export,
+            format,
+            bits,
+            out,
+        } => tuning::tuning_cmd(tuning::Args {
+            file: file.as_deref(),
+            radial_lsc,
+            import: import.as_deref(),
+            export: export.as_deref(),
+            format: format.as_deref(),
+            bits,
+            out: out.as_deref(),
+        }),
         Cmd::Bench {
             width,
             height,
@@ -656,21 +691,6 @@ fn info(spec: Option<&str>, g: &SourceArgs) -> Res {
         "live": src.is_live(),
     });
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-    Ok(())
-}
-
-fn tuning_cmd(file: Option<&Path>, radial_lsc: Option<f32>) -> Res {
-    let mut t = match file {
-        Some(p) => Tuning::load(p).map_err(|e| e.to_string())?,
-        None => Tuning::default(),
-    };
-    if let Some(k) = radial_lsc {
-        t.stages.lens_shading =
-            isp_engine::stages::lens_shading::LensShadingParams::radial(17, 13, [k; 4]);
-        t.check(&format!("--radial-lsc {k}"))
-            .map_err(|e| e.to_string())?;
-    }
-    println!("{}", t.to_json());
     Ok(())
 }
 
