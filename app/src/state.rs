@@ -376,6 +376,9 @@ impl AppState {
         if let Some(Ok(t)) = isp_engine::sources::session_tuning(Some(spec)) {
             self.tuning = TuningEdit::new(t, None);
             self.apply_tuning();
+            for n in isp_engine::sources::source_notes(Some(spec)) {
+                self.info(format!("{}: {n}", tidy_path(spec)));
+            }
         }
         self.player.send(PlayerCmd::Open(Some(spec.to_string())));
         self.info(format!("opening {}", tidy_path(spec)));

@@ -89,7 +89,11 @@ fn four_corners_measure_what_detection_finds() {
     let s = SynthSensor::default();
     let c = s.chart(5000.0, Placement::default(), 2, 3);
     let found = chart::detect(&c, s.black).unwrap();
-    let picked = chart::from_corners(&c, found.corners);
+    let picked = chart::from_corners(&c, found.corners).unwrap();
+    // Corners off the capture are refused, not measured.
+    let e =
+        chart::from_corners(&c, [[0.0, 0.0], [9e9, 0.0], [0.0, 10.0], [10.0, 10.0]]).unwrap_err();
+    assert!(e.contains("outside"), "{e}");
     for (a, b) in found.centres.iter().zip(&picked.centres) {
         assert!(
             (a[0] - b[0]).abs() < 3.0 && (a[1] - b[1]).abs() < 3.0,
@@ -138,4 +142,33 @@ fn bad_captures_are_refused_with_reasons() {
         "{:?}",
         e.1.warnings
     );
+}
+
+#[test]
+fn a_fine_lens_shading_grid_is_fitted_to_its_borders() {
+    // 32 x 32 (Raspberry Pi 5's tables): every border point measured.
+    let s = SynthSensor::default();
+    let flat = s.flat(5000.0, 0.6, 4);
+    let r = lsc::lens_shading(
+        &[Lit {
+            capture: flat,
+            ct: None,
+        }],
+        s.black,
+        (32, 32),
+        4.0,
+    )
+    .unwrap();
+    let mut worst = 0.0f64;
+    for site in 0..4 {
+        for j in 0..32 {
+            for i in 0..32 {
+                let (x, y) = (i * (s.width - 1) / 31, j * (s.height - 1) / 31);
+                let e =
+                    (r.params.gains[site][j * 32 + i] as f64 / s.true_gain(site, x, y) - 1.0).abs();
+                worst = worst.max(e);
+            }
+        }
+    }
+    assert!(worst < 0.01, "worst gain error {worst}");
 }

@@ -334,3 +334,57 @@ fn bad_files_are_refused_by_name_and_never_panic() {
         }
     }
 }
+
+/// The byte offset of tag `tag`'s entry in IFD 0 of a little-endian TIFF.
+fn entry(bytes: &[u8], tag: u16) -> usize {
+    let le16 = |at: usize| u16::from_le_bytes([bytes[at], bytes[at + 1]]);
+    let ifd = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
+    (0..le16(ifd) as usize)
+        .map(|i| ifd + 2 + 12 * i)
+        .find(|&e| le16(e) == tag)
+        .unwrap_or_else(|| panic!("no tag {tag}"))
+}
+
+#[test]
+fn hostile_sizes_and_levels_are_refused_not_trusted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("x.dng");
+    let read_patched = |name: &str, patch: &dyn Fn(&mut Vec<u8>)| -> String {
+        let mut b = std::fs::read(dir().join(format!("{name}.dng"))).unwrap();
+        patch(&mut b);
+        std::fs::write(&p, &b).unwrap();
+        dng::read(&p).unwrap_err().to_string()
+    };
+    // WhiteLevel 0.
+    let e = read_patched("u16_strips_rggb", &|b| {
+        let at = entry(b, 50717) + 8;
+        b[at..at + 4].fill(0);
+    });
+    assert!(e.contains("WhiteLevel"), "{e}");
+    // A black-level pattern of 65535 x 65535.
+    let e = read_patched("u12_packed_bggr", &|b| {
+        let at = entry(b, 50713) + 8;
+        b[at..at + 4].fill(0xFF);
+    });
+    assert!(e.contains("BlackLevelRepeatDim"), "{e}");
+    // Tiles of 65535 x 65535 samples.
+    let e = read_patched("u10_tiles_grbg", &|b| {
+        for tag in [322u16, 323] {
+            let at = entry(b, tag) + 8;
+            b[at..at + 2].fill(0xFF);
+        }
+    });
+    assert!(e.contains("tile size"), "{e}");
+    // A GainMap claiming 2^31 x 2^31 points.
+    let e = read_patched("gainmap_rggb", &|b| {
+        let e = entry(b, 51009);
+        let list = u32::from_le_bytes([b[e + 8], b[e + 9], b[e + 10], b[e + 11]]) as usize;
+        // count, then the first opcode's id, version, flags, size; its
+        // points are the 9th and 10th u32 of its parameters.
+        let params = list + 4 + 16;
+        for k in [8, 9] {
+            b[params + 4 * k..params + 4 * k + 4].copy_from_slice(&0x8000_0000u32.to_be_bytes());
+        }
+    });
+    assert!(e.contains("GainMap"), "{e}");
+}

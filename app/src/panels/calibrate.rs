@@ -56,7 +56,18 @@ impl Entry {
 pub enum Outcome {
     Running,
     Failed(String),
-    Done(Box<(Tuning, Report, Vec<Arc<Capture>>)>),
+    Done(Box<Done>),
+}
+
+/// A finished run: the calibrated tuning, the report, the chart captures,
+/// which entry each chart came from, and the tuning it started from.
+#[derive(Clone)]
+pub struct Done {
+    pub tuning: Tuning,
+    pub report: Report,
+    pub charts: Vec<Arc<Capture>>,
+    pub chart_entries: Vec<usize>,
+    pub base: Tuning,
 }
 
 pub struct Calibrate {
@@ -137,10 +148,11 @@ impl Calibrate {
         *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(Outcome::Running);
         self.texture = None;
         std::thread::spawn(move || {
-            let r = (|| -> Result<(Tuning, Report, Vec<Arc<Capture>>), String> {
+            let r = (|| -> Result<Done, String> {
                 let mut inputs = Inputs::default();
                 let mut charts = Vec::new();
-                for e in &entries {
+                let mut chart_entries = Vec::new();
+                for (i, e) in entries.iter().enumerate() {
                     let c = match (&e.capture, &e.spec) {
                         (Some(c), _) => (**c).clone(),
                         (None, Some(s)) => {
@@ -157,6 +169,7 @@ impl Calibrate {
                         }),
                         Role::Chart => {
                             charts.push(Arc::new(c.clone()));
+                            chart_entries.push(i);
                             inputs.corners.push(e.corners);
                             inputs.charts.push(Lit {
                                 capture: c,
@@ -165,8 +178,14 @@ impl Calibrate {
                         }
                     }
                 }
-                let (t, rep) = calibrate::run(&inputs, &base)?;
-                Ok((t, rep, charts))
+                let (tuning, report) = calibrate::run(&inputs, &base)?;
+                Ok(Done {
+                    tuning,
+                    report,
+                    charts,
+                    chart_entries,
+                    base,
+                })
             })();
             *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(match r {
                 Ok(v) => Outcome::Done(Box::new(v)),
@@ -231,6 +250,7 @@ impl Calibrate {
             exposure_us: meta.exposure_us,
             analogue_gain: meta.analogue_gain,
             frames: 1,
+            black: None,
         })
     }
 
@@ -321,7 +341,7 @@ impl Panel for Calibrate {
             );
             let guard = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
             let result = match &*guard {
-                Some(Outcome::Done(d)) => Some(d.0.clone()),
+                Some(Outcome::Done(d)) => Some((d.tuning.clone(), d.base.clone())),
                 _ => None,
             };
             drop(guard);
@@ -340,14 +360,20 @@ impl Panel for Calibrate {
                     ui.ctx()
                         .request_repaint_after(std::time::Duration::from_millis(100));
                 }
-                if let Some(t) = result
-                    && ui
+                if let Some((t, base)) = result {
+                    if ui
                         .button("Apply to tuning")
                         .on_hover_text("one undo step")
                         .clicked()
-                {
-                    s.edit_tuning(move |cur| *cur = t);
-                    s.info("calibration applied to the tuning (undo to take it back)");
+                    {
+                        s.edit_tuning(move |cur| *cur = t);
+                        s.info("calibration applied to the tuning (undo to take it back)");
+                    } else if s.tuning.current != base && s.tuning.current != t {
+                        ui.colored_label(
+                            egui::Color32::from_rgb(230, 150, 40),
+                            "the tuning changed since the run: Apply replaces those edits (run again to keep them)",
+                        );
+                    }
                 }
             });
             let guard = self.outcome.lock().unwrap_or_else(|p| p.into_inner());
@@ -364,14 +390,20 @@ impl Panel for Calibrate {
             };
             drop(guard);
             let Some(d) = done else { return };
-            let (tuning, rep, charts) = *d;
+            let Done {
+                tuning,
+                report: rep,
+                charts,
+                chart_entries,
+                ..
+            } = *d;
             for w in &rep.warnings {
                 ui.colored_label(egui::Color32::from_rgb(230, 150, 40), w);
             }
             for a in &rep.applied {
                 ui.label(a);
             }
-            self.chart_ui(ui, &rep, &charts);
+            self.chart_ui(ui, &rep, &charts, &chart_entries);
             if let Some(l) = &rep.lens_shading {
                 ui.separator();
                 ui.label(format!(
@@ -437,7 +469,13 @@ impl Panel for Calibrate {
 }
 
 impl Calibrate {
-    fn chart_ui(&mut self, ui: &mut egui::Ui, rep: &Report, charts: &[Arc<Capture>]) {
+    fn chart_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        rep: &Report,
+        charts: &[Arc<Capture>],
+        entries: &[usize],
+    ) {
         if rep.charts.is_empty() {
             return;
         }
@@ -528,12 +566,12 @@ impl Calibrate {
             if self.picking.as_ref().is_some_and(|p| p.len() == 4) {
                 let p = self.picking.take().unwrap_or_default();
                 let corners = [p[0], p[1], p[2], p[3]];
-                // The n-th chart entry gets them.
-                if let Some(e) = self
-                    .entries
-                    .iter_mut()
-                    .filter(|e| e.role == Role::Chart)
-                    .nth(self.chart)
+                // The entry this chart came from gets them (unless it was
+                // removed since the run).
+                if let Some(e) = entries
+                    .get(self.chart)
+                    .and_then(|&i| self.entries.get_mut(i))
+                    && e.role == Role::Chart
                 {
                     e.corners = Some(corners);
                 }

@@ -54,15 +54,27 @@ fn grid_from_corners(c: [[f32; 2]; 4]) -> Vec<[f32; 2]> {
 
 /// The chart from four patch centres (dark skin, bluish green, white,
 /// black: the chart's corners in its own order).
-pub fn from_corners(_c: &Capture, corners: [[f32; 2]; 4]) -> Found {
+pub fn from_corners(c: &Capture, corners: [[f32; 2]; 4]) -> Result<Found, String> {
+    if let Some(p) = corners.iter().find(|p| {
+        !(p[0].is_finite() && p[1].is_finite())
+            || p[0] < 0.0
+            || p[1] < 0.0
+            || p[0] >= c.width as f32
+            || p[1] >= c.height as f32
+    }) {
+        return Err(format!(
+            "corner {p:?} is outside the {}x{} capture",
+            c.width, c.height
+        ));
+    }
     let d = |a: [f32; 2], b: [f32; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
     let pitch = (d(corners[0], corners[1]) / 5.0 + d(corners[0], corners[2]) / 3.0) / 2.0;
-    Found {
+    Ok(Found {
         centres: grid_from_corners(corners),
-        half_window: (0.2 * pitch).max(1.0),
+        half_window: (0.2 * pitch).clamp(1.0, 0.25 * c.width.min(c.height) as f32),
         corners,
         method: "corners".into(),
-    }
+    })
 }
 
 /// Measure every patch: trimmed mean (10% off each end) per site in the
@@ -100,7 +112,9 @@ pub fn measure(
             let m: [f64; 4] = std::array::from_fn(|s| trimmed_mean(&mut v[s], 0.1) as f64);
             Measured {
                 rgb: [m[0], (m[1] + m[2]) / 2.0, m[3]],
-                clipped: n == 0 || clipped * 100 > n,
+                // A window cut by the frame's edge may miss a site: not
+                // measured, left out like a clipped patch.
+                clipped: v.iter().any(Vec::is_empty) || clipped * 100 > n,
             }
         })
         .collect()
@@ -440,6 +454,11 @@ pub fn detect(c: &Capture, pedestal: [f32; 4]) -> Result<Found, String> {
         if err < best_fit.0 {
             best_fit = (err, f.centres);
         }
+    }
+    if !best_fit.0.is_finite() {
+        return Err(format!(
+            "found {n} patches, but too many of them clip to tell the chart's orientation: expose it darker"
+        ));
     }
     let centres = best_fit.1;
     Ok(Found {

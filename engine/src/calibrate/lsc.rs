@@ -32,7 +32,8 @@ pub struct FlatReport {
     pub residual_rms: [f32; 4],
 }
 
-/// Block size (site samples) of the measurements.
+/// Blocks across the frame for the residual (the fit takes more for a
+/// fine grid: at least four per grid interval).
 const BLOCKS_ACROSS: usize = 48;
 
 /// One site's plane as block means: `(bw, bh, means, block size)`.
@@ -45,9 +46,9 @@ struct Blocks {
     step_y: f64,
 }
 
-fn blocks(c: &Capture, site: usize, pedestal: f32) -> Blocks {
+fn blocks(c: &Capture, site: usize, pedestal: f32, across: usize) -> Blocks {
     let (sw, sh) = (c.width / 2, c.height / 2);
-    let bs = (sw / BLOCKS_ACROSS).max(1);
+    let bs = (sw / across.max(1)).max(1);
     let (bw, bh) = (sw / bs, sh / bs);
     // The site's offset in the 2x2 tile.
     let pos = c
@@ -158,7 +159,10 @@ fn surface_at(b: &Blocks, px: f64, py: f64, radius: f64) -> f64 {
             }
         }
     }
-    solve6(a, rhs).map(|x| x[0]).unwrap_or(0.0)
+    // Too few blocks for a quadratic: their weighted mean.
+    solve6(a, rhs)
+        .map(|x| x[0])
+        .unwrap_or(if a[0][0] > 0.0 { rhs[0] / a[0][0] } else { 0.0 })
 }
 
 /// The gains for one flat, per site, on a `gw` x `gh` grid.
@@ -174,7 +178,7 @@ fn gains_of(
     let sy = (c.height - 1) as f64 / (gh - 1) as f64;
     let radius = 1.5 * sx.max(sy);
     let g = std::array::from_fn(|site| {
-        let b = blocks(c, site, pedestal[site]);
+        let b = blocks(c, site, pedestal[site], BLOCKS_ACROSS.max(4 * (gw - 1)));
         let mut v: Vec<f64> = (0..gh)
             .flat_map(|j| (0..gw).map(move |i| (i, j)))
             .map(|(i, j)| surface_at(&b, i as f64 * sx, j as f64 * sy, radius).max(1e-6))
@@ -206,7 +210,7 @@ pub fn residual(
     let mut max = [0.0f32; 4];
     let mut rms = [0.0f32; 4];
     for site in 0..4 {
-        let b = blocks(c, site, pedestal[site]);
+        let b = blocks(c, site, pedestal[site], BLOCKS_ACROSS);
         let mut corrected = Vec::with_capacity(b.v.len());
         for by in 0..b.bh {
             for bx in 0..b.bw {

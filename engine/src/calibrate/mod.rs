@@ -34,6 +34,9 @@ pub struct Capture {
     pub analogue_gain: f32,
     /// Frames averaged into `data`.
     pub frames: usize,
+    /// The pedestal per site the source itself states (a DNG's
+    /// BlackLevel), used when no dark frames are given.
+    pub black: Option<[f32; 4]>,
 }
 
 impl Capture {
@@ -85,7 +88,16 @@ pub struct Report {
 pub fn run(inputs: &Inputs, base: &Tuning) -> Result<(Tuning, Report), String> {
     let mut t = base.clone();
     let mut rep = Report::default();
-    let mut pedestal = base.stages.black_level.levels.map(|v| v as f32);
+    // Without dark frames, the captures' own black level (a DNG's tag),
+    // else the base tuning's.
+    let mut pedestal = inputs
+        .flats
+        .iter()
+        .chain(&inputs.charts)
+        .map(|l| &l.capture)
+        .chain(&inputs.burst)
+        .find_map(|c| c.black)
+        .unwrap_or(base.stages.black_level.levels.map(|v| v as f32));
 
     if !inputs.darks.is_empty() {
         let b = black::black_level(&inputs.darks)?;
@@ -134,7 +146,8 @@ pub fn run(inputs: &Inputs, base: &Tuning) -> Result<(Tuning, Report), String> {
     for (i, lit) in inputs.charts.iter().enumerate() {
         let corners = inputs.corners.get(i).copied().flatten();
         let found = match corners {
-            Some(c) => chart::from_corners(&lit.capture, c),
+            Some(c) => chart::from_corners(&lit.capture, c)
+                .map_err(|e| format!("{}: {e}", lit.capture.name))?,
             None => chart::detect(&lit.capture, pedestal)
                 .map_err(|e| format!("{}: {e}", lit.capture.name))?,
         };
@@ -205,12 +218,19 @@ pub fn run(inputs: &Inputs, base: &Tuning) -> Result<(Tuning, Report), String> {
 
     let noise = if inputs.burst.len() >= 2 {
         Some(noise::from_burst(&inputs.burst, pedestal)?)
-    } else if let Some(f) = rep.charts.first() {
-        inputs
-            .charts
-            .first()
-            .map(|lit| noise::from_patches(&lit.capture, &f.found, pedestal))
-            .transpose()?
+    } else if let (Some(f), Some(lit)) = (rep.charts.first(), inputs.charts.first()) {
+        if lit.capture.frames == 1 {
+            Some(noise::from_patches(&lit.capture, &f.found, pedestal)?)
+        } else {
+            // Averaging lowers the temporal noise but not the patches'
+            // texture or the sensor's fixed pattern: the patches of an
+            // averaged capture would overstate the noise.
+            rep.warnings.push(format!(
+                "{}: {} frames averaged, so its patches do not measure the noise: give --burst for it",
+                lit.capture.name, lit.capture.frames
+            ));
+            None
+        }
     } else {
         None
     };

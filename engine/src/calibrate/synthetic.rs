@@ -174,6 +174,7 @@ impl SynthSensor {
             exposure_us: 10_000.0,
             analogue_gain: self.gain,
             frames: frames.max(1),
+            black: None,
         }
     }
 

@@ -88,7 +88,12 @@ pub fn parse(bytes: &[u8]) -> Result<(Vec<GainMap>, Vec<String>), String> {
             let count = (m.points_v as usize)
                 .checked_mul(m.points_h as usize)
                 .and_then(|c| c.checked_mul(m.map_planes as usize))
-                .filter(|c| *c > 0 && start + 76 + c * 4 <= end)
+                .filter(|c| {
+                    *c > 0
+                        && c.checked_mul(4)
+                            .and_then(|b| b.checked_add(start + 76))
+                            .is_some_and(|e| e <= end)
+                })
                 .ok_or_else(|| {
                     format!(
                         "GainMap {i}: {}x{}x{} gains do not fit its {len} bytes",

@@ -19,13 +19,33 @@ struct Dirs {
     exif: Option<Ifd>,
 }
 
+/// Tags of the camera profile, which live in IFD 0 when the raw image is
+/// in a SubIFD. Every other tag is the raw IFD's own (a SubIFD that omits
+/// one takes its default, never the thumbnail's value).
+const PROFILE_TAGS: [u16; 11] = [
+    tags::DNG_VERSION,
+    tags::UNIQUE_CAMERA_MODEL,
+    tags::MAKE,
+    tags::MODEL,
+    tags::COLOR_MATRIX1,
+    tags::COLOR_MATRIX2,
+    tags::CALIBRATION_ILLUMINANT1,
+    tags::CALIBRATION_ILLUMINANT2,
+    tags::AS_SHOT_NEUTRAL,
+    tags::EXPOSURE_TIME,
+    tags::ISO,
+];
+
 impl Dirs {
-    /// A tag from the raw IFD, else IFD 0.
+    /// A tag of the raw IFD; a profile tag from IFD 0 when the raw IFD
+    /// lacks it.
     fn get(&self, tag: u16) -> Option<&super::tiff::Entry> {
-        self.raw
-            .entries
-            .get(&tag)
-            .or_else(|| self.ifd0.entries.get(&tag))
+        self.raw.entries.get(&tag).or_else(|| {
+            PROFILE_TAGS
+                .contains(&tag)
+                .then(|| self.ifd0.entries.get(&tag))
+                .flatten()
+        })
     }
 }
 
@@ -170,15 +190,12 @@ pub fn parse(data: &[u8]) -> Result<DngImage, String> {
     }
 
     let cfa = cfa_order(&t, &d)?;
-    let white_level = one(&t, &d, tags::WHITE_LEVEL, "WhiteLevel")?
-        .map(|v| v as u32)
-        .unwrap_or(
-            if bits == 16 || d.get(tags::LINEARIZATION_TABLE).is_some() {
-                65535
-            } else {
-                (1u32 << bits) - 1
-            },
-        );
+    let white_level = match one(&t, &d, tags::WHITE_LEVEL, "WhiteLevel")? {
+        Some(v) if v.is_finite() && (1.0..=65535.0).contains(&v) => v as u32,
+        Some(v) => return Err(format!("WhiteLevel {v} is not in 1..=65535")),
+        None if bits == 16 || d.get(tags::LINEARIZATION_TABLE).is_some() => 65535,
+        None => (1u32 << bits) - 1,
+    };
     let black_level = black_levels(&t, &d, cfa)?;
 
     let mut color_matrices = Vec::new();
@@ -313,10 +330,12 @@ fn black_levels(t: &Tiff, d: &Dirs, cfa: BayerOrder) -> Result<[f32; 4], String>
     };
     let dim = numbers(t, d, tags::BLACK_LEVEL_REPEAT_DIM)?.unwrap_or(vec![1.0, 1.0]);
     let (rows, cols) = match dim.as_slice() {
-        [r, c] if *r >= 1.0 && *c >= 1.0 => (*r as usize, *c as usize),
+        [r, c] if (1.0..=16.0).contains(r) && (1.0..=16.0).contains(c) => {
+            (*r as usize, *c as usize)
+        }
         _ => {
             return Err(format!(
-                "BlackLevelRepeatDim {dim:?} is not two positive values"
+                "BlackLevelRepeatDim {dim:?} is not two values from 1 to 16"
             ));
         }
     };
@@ -364,8 +383,10 @@ fn decode_chunks(
     let (offsets, counts, cw, ch, across) = if d.raw.entries.contains_key(&tags::TILE_OFFSETS) {
         let tw = need(t, d, tags::TILE_WIDTH, "TileWidth")? as usize;
         let tl = need(t, d, tags::TILE_LENGTH, "TileLength")? as usize;
-        if tw == 0 || tl == 0 {
-            return Err(format!("tile size {tw}x{tl}"));
+        // A tile larger than the image (rounded up to 16) is not a tile.
+        if tw == 0 || tl == 0 || tw > width.next_multiple_of(16) || tl > height.next_multiple_of(16)
+        {
+            return Err(format!("tile size {tw}x{tl} for a {width}x{height} image"));
         }
         (
             list(tags::TILE_OFFSETS, "TileOffsets")?,

@@ -53,6 +53,15 @@ pub fn encode(f: &DngFrame<'_>) -> Result<Vec<u8>, String> {
             f.height
         ));
     }
+    if let Some(v) = f
+        .as_shot_neutral
+        .iter()
+        .find(|v| !(v.is_finite() && **v > 1e-6 && **v < 4000.0))
+    {
+        return Err(format!(
+            "AsShotNeutral {v} is not a neutral (a white-balance gain of 0 or far out of range)"
+        ));
+    }
     let pattern: Vec<u8> = f
         .cfa
         .tile()

@@ -86,6 +86,23 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// What the 3A state adds to a frame's stages after the algorithms'
+/// `prepare`: the CCM interpolated at the colour temperature (when the
+/// tuning has matrices per CT) and a still's digital gain on the white
+/// balance. Every path that renders a frame takes them (the preview, the
+/// capture path, taps with another tuning).
+pub(crate) fn frame_adjustments(ipa: &IpaContext, stages: &mut crate::stages::StageParams) {
+    if !stages.ccm.by_ct.is_empty() {
+        stages.ccm.matrix = stages.ccm.for_ct(ipa.colour_temperature);
+    }
+    if ipa.digital_gain != 1.0 {
+        let wb = &mut stages.white_balance;
+        let g = wb.effective();
+        wb.gains = g.map(|v| v * ipa.digital_gain);
+        wb.enabled = true;
+    }
+}
+
 impl Engine {
     pub fn new(config: EngineConfig, tuning: Tuning) -> Result<Engine, EngineError> {
         let (alloc, note) = create_allocator(config.allocator)?;
@@ -298,15 +315,7 @@ impl Engine {
         for a in set.algorithms.iter() {
             a.prepare(&ipa, &mut stages);
         }
-        if !stages.ccm.by_ct.is_empty() {
-            stages.ccm.matrix = stages.ccm.for_ct(ipa.colour_temperature);
-        }
-        if ipa.digital_gain != 1.0 {
-            let wb = &mut stages.white_balance;
-            let g = wb.effective();
-            wb.gains = g.map(|v| v * ipa.digital_gain);
-            wb.enabled = true;
-        }
+        frame_adjustments(&ipa, &mut stages);
         (
             Arc::new(FrameParams {
                 version: set.version,

@@ -325,6 +325,12 @@ impl PipelineRouter {
                 next.exposure_us = ipa.exposure_us;
                 next.analogue_gain = ipa.analogue_gain;
             }
+            // The digital gain is the engine's (a still's settle sets it),
+            // never an algorithm's: an older frame's fold keeps it.
+            next.digital_gain = ipa.digital_gain;
+            if next.colour_temperature == start.colour_temperature {
+                next.colour_temperature = ipa.colour_temperature;
+            }
             *ipa = next;
             ipa.frames_processed = runs;
             ipa.newest_frame = newest;

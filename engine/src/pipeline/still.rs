@@ -43,12 +43,13 @@ impl Engine {
                 .map_err(|e| EngineError::Stage(e.to_string()))?;
         }
         let st = stats::compute(&params.stages.stats, fmt.bayer, w, h, &mosaic);
+        // AE works in ratios: it starts from the middle of its own range
+        // (the frame's real exposure may lie outside the sensor limits it
+        // plans within), and its answer over that start is the gain.
         let mut ctx = start;
         ctx.digital_gain = 1.0;
-        if meta.exposure_us > 0.0 {
-            ctx.exposure_us = meta.exposure_us;
-            ctx.analogue_gain = meta.analogue_gain.max(1e-3);
-        }
+        ctx.exposure_us = crate::algorithms::IpaContext::default().exposure_us;
+        ctx.analogue_gain = 1.0;
         let taken = ctx.exposure_us * ctx.analogue_gain;
         let mut k = 1.0f32;
         let mut rounds = 0;
@@ -83,6 +84,7 @@ impl Engine {
             ipa.wb_gains = ctx.wb_gains;
             ipa.awb_active = ctx.awb_active;
             ipa.digital_gain = k;
+            ipa.colour_temperature = ctx.colour_temperature;
             // The sensor did what it did: the context keeps the frame's own
             // exposure, and the gain makes up the rest.
             if meta.exposure_us > 0.0 {

@@ -171,7 +171,7 @@ pub fn dng_tuning(img: &DngImage, base: &Tuning) -> (Tuning, Vec<String>) {
     t.stages.black_level.enabled = true;
     t.stages.black_level.levels = img
         .black_level
-        .map(|b| b.round().clamp(0.0, white as f32 - 1.0) as u16);
+        .map(|b| b.round().clamp(0.0, white.max(1) as f32 - 1.0) as u16);
     t.stages.black_level.white_level = Some(white);
     match img
         .daylight_matrix()
@@ -195,6 +195,27 @@ pub fn dng_tuning(img: &DngImage, base: &Tuning) -> (Tuning, Vec<String>) {
     }
     if let Some(lsc) = lens_shading_of(img) {
         t.stages.lens_shading = lsc;
+    }
+    // What the file says must still be a tuning this build accepts: a part
+    // that is not goes back to the base's, and says why.
+    let st = &mut t.stages;
+    if let Err(e) = st.ccm.check() {
+        notes.push(format!(
+            "the ColorMatrix gives a CCM out of range ({e}): the CCM is left as it was"
+        ));
+        st.ccm = base.stages.ccm.clone();
+    }
+    if let Err(e) = st.white_balance.check() {
+        notes.push(format!(
+            "AsShotNeutral gives white balance out of range ({e}): left as it was"
+        ));
+        st.white_balance = base.stages.white_balance.clone();
+    }
+    if let Err(e) = st.lens_shading.check() {
+        notes.push(format!(
+            "the GainMaps give lens shading out of range ({e}): left as it was"
+        ));
+        st.lens_shading = base.stages.lens_shading.clone();
     }
     (t, notes)
 }

@@ -96,7 +96,7 @@ pub trait FrameSource: Send {
     /// the engine then settles AWB and AE on the frame's own statistics
     /// before rendering it, as a raw developer does.
     fn stills(&self) -> bool {
-        self.frame_count() == Some(1)
+        false
     }
     /// Whether frames arrive on their own clock (a camera) or as fast as read.
     fn is_live(&self) -> bool {
@@ -324,6 +324,19 @@ pub fn session_tuning(
     p.exists().then(|| crate::tuning::Tuning::load(&p))
 }
 
+/// What a source's own tuning could not take (a DNG's opcodes other than
+/// GainMap, its black-level deltas, values out of range), one line each,
+/// for the log.
+pub fn source_notes(spec: Option<&str>) -> Vec<String> {
+    let Some(p) = SourceSpec::parse(spec).ok().and_then(|s| s.dng_path()) else {
+        return Vec::new();
+    };
+    match dng::DngSource::open(&p).and_then(|s| s.first_image()) {
+        Ok(img) => dng::dng_tuning(&img, &crate::tuning::Tuning::default()).1,
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Open a source from its command-line spelling (see [`SourceSpec`]).
 pub fn open(spec: Option<&str>, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, SourceError> {
     open_spec(&SourceSpec::parse(spec)?, opts)
@@ -387,8 +400,8 @@ pub fn open_spec(
 }
 
 /// Every frame of a source (at most `max_frames`) averaged into one
-/// capture for calibration, in sensor units; a DNG's own white level where
-/// the source is one.
+/// capture for calibration, in sensor units; a DNG's own white and black
+/// levels where the source is one.
 pub fn read_capture(
     spec: &str,
     opts: &SourceOptions,
@@ -430,12 +443,15 @@ pub fn read_capture(
     if frames == 0 {
         return Err(SourceError::Spec(format!("{spec}: no frames")));
     }
-    let white = match parsed.dng_path() {
-        Some(p) => dng::DngSource::open(&p)?
-            .first_image()?
-            .white_level
-            .min(fmt.max_value() as u32) as f32,
-        None => fmt.max_value() as f32,
+    let (white, black) = match parsed.dng_path() {
+        Some(p) => {
+            let img = dng::DngSource::open(&p)?.first_image()?;
+            (
+                img.white_level.min(fmt.max_value() as u32) as f32,
+                Some(img.black_level),
+            )
+        }
+        None => (fmt.max_value() as f32, None),
     };
     Ok(crate::calibrate::Capture {
         name: src.name(),
@@ -450,6 +466,7 @@ pub fn read_capture(
         exposure_us: exposure,
         analogue_gain: gain,
         frames: frames as usize,
+        black,
     })
 }
 

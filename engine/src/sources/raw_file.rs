@@ -68,6 +68,10 @@ impl FrameSource for RawFileSource {
     fn frame_count(&self) -> Option<u64> {
         Some(self.frames)
     }
+    /// One frame in the file: a still.
+    fn stills(&self) -> bool {
+        self.frames == 1
+    }
     fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError> {
         if self.next >= self.frames {
             return Ok(None);

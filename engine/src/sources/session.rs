@@ -205,6 +205,10 @@ impl FrameSource for SessionSource {
     fn frame_count(&self) -> Option<u64> {
         Some(self.manifest.frames.len() as u64)
     }
+    /// A one-frame session: a still.
+    fn stills(&self) -> bool {
+        self.manifest.frames.len() == 1
+    }
     fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError> {
         if self.next >= self.manifest.frames.len() {
             return Ok(None);

@@ -242,3 +242,68 @@ fn bad_dngs_are_named() {
     std::fs::create_dir(&empty).unwrap();
     isp(&["info", &format!("dng:{}", s(&empty))]).error(&["empty", "no .dng files"]);
 }
+
+#[test]
+fn a_dark_still_shot_long_and_at_high_iso_is_brightened() {
+    // A frame 8x darker than the chart's usual exposure, shot at 1/10 s and
+    // ISO 1600 (beyond what a live sensor's AE plans within): the still's
+    // digital gain makes up the difference all the same.
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = SourceOptions {
+        width: Some(320),
+        height: Some(240),
+        bits: Some(12),
+        ..Default::default()
+    };
+    let mut src = sources::open(Some("synthetic:checker"), &opts).unwrap();
+    let fmt = src.format();
+    let mut raw = vec![0u8; fmt.frame_bytes()];
+    src.next_frame(&mut raw).unwrap().unwrap();
+    let mut row = vec![0u16; 320];
+    let mut samples = Vec::new();
+    for y in 0..240 {
+        let st = y * fmt.stride as usize;
+        unpack::unpack_row(&fmt, &raw[st..st + fmt.min_stride() as usize], &mut row);
+        samples.extend(row.iter().map(|&v| 64 + v.saturating_sub(64) / 8));
+    }
+    let p = tmp.path().join("dark.dng");
+    isp_engine::dng::write(
+        &p,
+        &isp_engine::dng::DngFrame {
+            width: 320,
+            height: 240,
+            cfa: fmt.bayer,
+            samples: &samples,
+            white_level: 4095,
+            black_level: [64; 4],
+            color_matrix: None,
+            as_shot_neutral: [0.55, 1.0, 0.62],
+            exposure_time: Some(0.1),
+            iso: Some(1600),
+            camera: "test",
+            description: "",
+        },
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    isp(&[
+        "process",
+        &format!("dng:{}", s(&p)),
+        "--backend",
+        "cpu",
+        "--out",
+        &s(&out),
+    ])
+    .ok();
+    let csv = std::fs::read_to_string(out.join("telemetry.csv")).unwrap();
+    let note = csv
+        .lines()
+        .find(|l| l.contains(",still,"))
+        .expect("a still note");
+    let k: f32 = note
+        .split("digital gain ")
+        .nth(1)
+        .and_then(|t| t.trim_end_matches('"').parse().ok())
+        .unwrap_or_else(|| panic!("{note}"));
+    assert!(k > 8.0, "digital gain {k}: {note}");
+}

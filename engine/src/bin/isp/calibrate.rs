@@ -189,6 +189,7 @@ fn burst_frames(spec: &str, opts: &SourceOptions, n: u64) -> Result<Vec<Capture>
             exposure_us: meta.exposure_us,
             analogue_gain: meta.analogue_gain,
             frames: 1,
+            black: None,
         });
     }
     if out.len() < 2 {

@@ -90,13 +90,22 @@ pub fn export_dng(
         }
         let set = engine.params.snapshot();
         let st = &set.tuning.stages;
-        let wb = result.ipa.wb_gains;
+        // The gains the frame was rendered with: AWB's, else the tuning's
+        // (a still's digital gain is exposure, not white balance).
+        let wb = if result.ipa.awb_active {
+            result.ipa.wb_gains
+        } else {
+            st.white_balance.effective()
+        };
         let neutral = [
             (wb[1] / wb[0].max(1e-6)) as f64,
             1.0,
             (wb[1] / wb[2].max(1e-6)) as f64,
         ];
-        let ccm = st.ccm.matrix.map(|r| r.map(f64::from));
+        let ccm = st
+            .ccm
+            .for_ct(result.ipa.colour_temperature)
+            .map(|r| r.map(f64::from));
         let frame = DngFrame {
             width: w,
             height: h,

@@ -468,9 +468,15 @@ fn load_tuning(explicit: Option<&Path>, spec: Option<&str>) -> Result<Tuning, St
     if let Some(p) = explicit {
         return Tuning::load(p).map_err(|e| e.to_string());
     }
-    // A session may carry the tuning it was recorded with.
+    // A session may carry the tuning it was recorded with; a DNG's tags
+    // make one (what they could not give is said).
     match sources::session_tuning(spec) {
-        Some(r) => r.map_err(|e| e.to_string()),
+        Some(r) => {
+            for n in sources::source_notes(spec) {
+                eprintln!("isp: note: {n}");
+            }
+            r.map_err(|e| e.to_string())
+        }
         None => Ok(Tuning::default()),
     }
 }
