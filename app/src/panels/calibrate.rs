@@ -214,11 +214,12 @@ impl Calibrate {
         for ct in [3000.0, 6500.0] {
             add(Role::Flat, Some(ct as f32), s.flat(ct, 0.6, 2));
         }
+        // Single frames: their patches also give the noise.
         for ct in [2856.0, 4100.0, 6500.0] {
             add(
                 Role::Chart,
                 Some(ct as f32),
-                s.chart(ct, Placement::default(), 2, 0),
+                s.chart(ct, Placement::default(), 1, 0),
             );
         }
     }
