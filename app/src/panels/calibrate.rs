@@ -509,11 +509,15 @@ impl Calibrate {
             }
             let step = ((c.width / 480).max(2) & !1) as f32;
             if let Some((_, tex)) = &self.texture {
-                let size = tex.size_vec2();
+                // The picture fits the panel's width (every corner patch
+                // within reach of a click).
+                let fit = (ui.available_width() / tex.size_vec2().x).clamp(0.1, 1.0);
+                let size = tex.size_vec2() * fit;
                 let resp = ui.add(egui::Image::new((tex.id(), size)).sense(egui::Sense::click()));
                 let r = resp.rect;
-                let to_screen = |p: [f32; 2]| r.min + egui::vec2(p[0] / step, p[1] / step);
-                let hw = f.found.half_window / step;
+                let px = step / fit;
+                let to_screen = |p: [f32; 2]| r.min + egui::vec2(p[0] / px, p[1] / px);
+                let hw = f.found.half_window / px;
                 for (i, p) in f.found.centres.iter().enumerate() {
                     let at = to_screen(*p);
                     let bad = f.patches[i].de_after > 3.0;
@@ -533,7 +537,12 @@ impl Calibrate {
                         egui::Align2::CENTER_CENTER,
                         format!("{}", i + 1),
                         egui::FontId::proportional(10.0),
-                        egui::Color32::WHITE,
+                        // Dark numbers on the light patches.
+                        if f.patches[i].reference_lab[0] > 60.0 {
+                            egui::Color32::BLACK
+                        } else {
+                            egui::Color32::WHITE
+                        },
                     );
                 }
                 if let Some(pts) = &mut self.picking {
@@ -545,7 +554,7 @@ impl Calibrate {
                         && let Some(pos) = resp.interact_pointer_pos()
                     {
                         let d = pos - r.min;
-                        pts.push([d.x * step, d.y * step]);
+                        pts.push([d.x * px, d.y * px]);
                     }
                 }
             }
