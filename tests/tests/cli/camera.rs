@@ -195,21 +195,34 @@ fn eio_mid_stream_leaves_a_finished_session_that_replays() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("eio");
     let o = s(&out);
-    with_camera(&record_args(&o, "60"), &[("VCAM_FAULTS", "eio@12")]).error(&[
+    // The device's EIO surfaces on whichever of DQBUF or QBUF meets it
+    // first (a frame re-queued while the engine holds others): the session
+    // keeps exactly the frames the message counts, and replays.
+    let line = with_camera(&record_args(&o, "60"), &[("VCAM_FAULTS", "eio@12")]).error(&[
         "/dev/video42",
-        "VIDIOC_DQBUF",
         "Input/output error",
-        "the 12 frames recorded before it",
+        "frames recorded before it",
     ]);
+    assert!(
+        line.contains("VIDIOC_DQBUF") || line.contains("VIDIOC_QBUF"),
+        "{line}"
+    );
+    let n: usize = line
+        .split("(the ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count in {line}"));
+    assert!((1..=12).contains(&n), "{line}");
     let f = session_frames(&out);
-    assert_eq!(f.len(), 12);
-    assert_eq!(f[11].0, 11);
+    assert_eq!(f.len(), n);
+    assert_eq!(f[n - 1].0, n as u64 - 1);
     isp(&["info", &o]).ok();
     let p = s(&tmp.path().join("replay"));
     let v = isp(&["process", &o, "--backend", "cpu", "--out", &p])
         .ok()
         .json();
-    assert_eq!(v["written"], 12);
+    assert_eq!(v["written"], n);
 }
 
 #[test]
