@@ -207,12 +207,7 @@ fn eio_mid_stream_leaves_a_finished_session_that_replays() {
         line.contains("VIDIOC_DQBUF") || line.contains("VIDIOC_QBUF"),
         "{line}"
     );
-    let n: usize = line
-        .split("(the ")
-        .nth(1)
-        .and_then(|t| t.split(' ').next())
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("no frame count in {line}"));
+    let n = count_after(&line, "(the ");
     assert!((1..=12).contains(&n), "{line}");
     let f = session_frames(&out);
     assert_eq!(f.len(), n);
@@ -231,14 +226,20 @@ fn a_vanished_camera_stops_the_run_and_keeps_what_was_made() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("gone");
     let o = s(&out);
-    with_camera(&record_args(&o, "60"), &[("VCAM_FAULTS", "vanish@9")])
+    // The device goes at the end of frame 9. A frame it finished that the
+    // recorder had not yet dequeued goes with it (as on a real unplug, where
+    // every ioctl answers ENODEV): the run keeps what it received, and says
+    // how many.
+    let line = with_camera(&record_args(&o, "60"), &[("VCAM_FAULTS", "vanish@9")])
         .error(&["/dev/video42", "the device is gone"]);
-    assert_eq!(session_frames(&out).len(), 9);
+    let n = count_after(&line, "(the ");
+    assert!((1..=9).contains(&n), "{line}");
+    assert_eq!(session_frames(&out).len(), n);
     isp(&["info", &o]).ok();
     // `process` writes what it made, its telemetry and summary, then fails.
     let p = tmp.path().join("proc");
     let ps = s(&p);
-    with_camera(
+    let line = with_camera(
         &[
             "process",
             DEV,
@@ -255,13 +256,21 @@ fn a_vanished_camera_stops_the_run_and_keeps_what_was_made() {
         ],
         &[("VCAM_FAULTS", "vanish@9")],
     )
-    .error(&[
-        "/dev/video42",
-        "the device is gone",
-        "stopped after 9 frames",
-    ]);
+    .error(&["/dev/video42", "the device is gone", "stopped after "]);
+    let n = count_after(&line, "stopped after ");
+    assert!((1..=9).contains(&n), "{line}");
     let summary = read_json(&p.join("summary.json"));
-    assert_eq!(summary["frames"], 9);
+    assert_eq!(summary["frames"], n);
     assert!(summary["source_error"].as_str().unwrap().contains("gone"));
     assert!(p.join("telemetry.csv").exists());
+}
+
+/// The frame count that follows the last `prefix` in an error line.
+#[track_caller]
+fn count_after(line: &str, prefix: &str) -> usize {
+    line.rsplit(prefix)
+        .next()
+        .and_then(|t| t.split(' ').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count after {prefix:?} in {line}"))
 }
