@@ -6,7 +6,7 @@
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use isp_engine::pipeline::Engine;
 use isp_engine::sources::session::SessionRecorder;
-use isp_engine::sources::{self, FrameMeta, FrameSource, SourceError, SourceOptions};
+use isp_engine::sources::{self, FrameMeta, FrameSource, Levels, SourceError, SourceOptions};
 use isp_engine::tuning::Tuning;
 use isp_engine::types::RawFormat;
 use std::collections::VecDeque;
@@ -72,6 +72,8 @@ pub struct PlayerStatus {
     pub recording: Option<Recording>,
     /// Frames per second the source runs at, if it has a rate (a camera).
     pub fps: Option<f32>,
+    /// The levels the source states (a DNG's), for calibration.
+    pub levels: Option<Levels>,
     /// The newest burst or bracket.
     pub capture: CaptureState,
 }
@@ -196,6 +198,7 @@ impl Player {
             looping: true,
             count: src.frame_count(),
             fps: src.fps(),
+            levels: src.levels(),
             opened: 1,
             ..Default::default()
         }));
@@ -348,6 +351,7 @@ fn run(
                         st.format = Some(src.format());
                         st.count = src.frame_count();
                         st.fps = src.fps();
+                        st.levels = src.levels();
                         st.position = 0;
                         st.opened += 1;
                         st.last_raw = None;

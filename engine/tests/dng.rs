@@ -388,3 +388,53 @@ fn hostile_sizes_and_levels_are_refused_not_trusted() {
     });
     assert!(e.contains("GainMap"), "{e}");
 }
+
+#[test]
+fn a_dng_states_its_levels_to_calibration() {
+    // WhiteLevel 4000 in a 12-bit container, a different pedestal per site.
+    let path = dir().join("u12_packed_bggr.dng");
+    let img = dng::read(&path).unwrap();
+    assert_eq!(img.white_level, 4000);
+    let src = DngSource::open(&path).unwrap();
+    let l = src.levels().unwrap();
+    assert_eq!((l.white, l.black), (4000.0, img.black_level));
+    // A source without tags states nothing.
+    let syn = sources::open(Some("synthetic:checker"), &Default::default()).unwrap();
+    assert!(syn.levels().is_none());
+
+    // A calibration capture takes them, and its samples are the file's.
+    let spec = format!("dng:{}", path.display());
+    let c = sources::read_capture(&spec, &Default::default(), 4).unwrap();
+    assert_eq!(c.white_level, 4000.0);
+    assert_eq!(c.black, Some(img.black_level));
+    assert_eq!(
+        (c.frames, c.width, c.height),
+        (1, img.width & !1, img.height & !1)
+    );
+    for y in [0, 1, c.height - 1] {
+        for x in [0, 1, c.width - 1] {
+            assert_eq!(c.data[y * c.width + x], img.data[y * img.width + x] as f32);
+        }
+    }
+    // The same frame read by hand into a capture is the same capture.
+    let mut s = DngSource::open(&path).unwrap();
+    let f = s.format();
+    let mut raw = vec![0u8; f.frame_bytes()];
+    let m = s.next_frame(&mut raw).unwrap().unwrap();
+    let one = isp_engine::calibrate::Capture::from_frame(
+        "x".into(),
+        &f,
+        &raw,
+        m.exposure_us,
+        m.analogue_gain,
+    )
+    .unwrap();
+    assert_eq!(one.data, c.data);
+    assert_eq!(one.white_level, f.max_value() as f32);
+    assert!(one.black.is_none());
+    // Short of its format: no capture.
+    assert!(
+        isp_engine::calibrate::Capture::from_frame("x".into(), &f, &raw[..raw.len() - 1], 0.0, 1.0)
+            .is_none()
+    );
+}

@@ -228,30 +228,12 @@ impl Calibrate {
     fn current_frame(s: &AppState) -> Option<Capture> {
         let st = s.player.status.lock().unwrap_or_else(|p| p.into_inner());
         let (raw, fmt) = (st.last_raw.clone()?, st.format?);
-        let (w, h) = (fmt.width as usize, fmt.height as usize);
-        let mut data = Vec::with_capacity(w * h);
-        let mut row = vec![0u16; w];
-        for y in 0..h {
-            let at = y * fmt.stride as usize;
-            isp_engine::stages::unpack::unpack_row(
-                &fmt,
-                raw.get(at..at + fmt.min_stride() as usize)?,
-                &mut row,
-            );
-            data.extend(row.iter().map(|&v| v as f32));
-        }
         let meta = st.last_meta.clone().unwrap_or_default();
-        Some(Capture {
-            name: format!("{} frame {}", st.name, st.last_index.unwrap_or(0)),
-            width: w,
-            height: h,
-            cfa: fmt.bayer,
-            data,
-            white_level: fmt.max_value() as f32,
-            exposure_us: meta.exposure_us,
-            analogue_gain: meta.analogue_gain,
-            frames: 1,
-            black: None,
+        let name = format!("{} frame {}", st.name, st.last_index.unwrap_or(0));
+        let c = Capture::from_frame(name, &fmt, &raw, meta.exposure_us, meta.analogue_gain)?;
+        Some(match st.levels {
+            Some(l) => c.with_levels(l.white, l.black),
+            None => c,
         })
     }
 

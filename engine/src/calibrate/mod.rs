@@ -16,7 +16,7 @@ pub mod report;
 pub mod synthetic;
 
 use crate::tuning::{SensorNoise, Tuning};
-use crate::types::BayerOrder;
+use crate::types::{BayerOrder, RawFormat};
 use serde::Serialize;
 
 /// One capture: the frames of one source averaged, in sensor units.
@@ -40,6 +40,50 @@ pub struct Capture {
 }
 
 impl Capture {
+    /// One raw frame of `fmt` unpacked into sensor units, white at the
+    /// container's full scale and no stated black (a source that states
+    /// its levels sets them with [`Capture::with_levels`]); `None` when
+    /// `raw` holds less than the format says.
+    pub fn from_frame(
+        name: String,
+        fmt: &RawFormat,
+        raw: &[u8],
+        exposure_us: f32,
+        analogue_gain: f32,
+    ) -> Option<Capture> {
+        let (w, h) = (fmt.width as usize, fmt.height as usize);
+        let mut data = Vec::with_capacity(w * h);
+        let mut row = vec![0u16; w];
+        for y in 0..h {
+            let at = y * fmt.stride as usize;
+            crate::stages::unpack::unpack_row(
+                fmt,
+                raw.get(at..at + fmt.min_stride() as usize)?,
+                &mut row,
+            );
+            data.extend(row.iter().map(|&v| v as f32));
+        }
+        Some(Capture {
+            name,
+            width: w,
+            height: h,
+            cfa: fmt.bayer,
+            data,
+            white_level: fmt.max_value() as f32,
+            exposure_us,
+            analogue_gain,
+            frames: 1,
+            black: None,
+        })
+    }
+
+    /// The white and per-site black levels its source states (a DNG's).
+    pub fn with_levels(mut self, white: f32, black: [f32; 4]) -> Capture {
+        self.white_level = white;
+        self.black = Some(black);
+        self
+    }
+
     /// The site index (`[R, Gr, Gb, B]`) of (x, y).
     #[inline]
     pub fn site(&self, x: usize, y: usize) -> usize {

@@ -3,7 +3,7 @@
 //! on each frame's own statistics before rendering it. The first file's
 //! tags make the source's tuning ([`dng_tuning`]).
 
-use super::{FrameMeta, FrameSource, SourceError};
+use super::{FrameMeta, FrameSource, Levels, SourceError};
 use crate::dng::{self, DngImage};
 use crate::stages::lens_shading::LensShadingParams;
 use crate::tuning::Tuning;
@@ -30,6 +30,8 @@ pub struct DngSource {
     /// The first file, decoded while opening (read again at its turn only
     /// after a seek).
     first: Option<DngImage>,
+    /// The first file's levels (the source's tuning is made from them).
+    levels: Levels,
 }
 
 fn read(path: &Path) -> Result<DngImage, SourceError> {
@@ -67,12 +69,17 @@ impl DngSource {
         let fmt = format_of(&first);
         fmt.validate()
             .map_err(|e| SourceError::invalid(&files[0], format!("bad geometry: {e}")))?;
+        let levels = Levels {
+            white: first.white_level.min(fmt.max_value() as u32) as f32,
+            black: first.black_level,
+        };
         Ok(DngSource {
             name: format!("dng:{}", path.display()),
             files,
             fmt,
             next: 0,
             first: Some(first),
+            levels,
         })
     }
 
@@ -97,6 +104,9 @@ impl FrameSource for DngSource {
     }
     fn stills(&self) -> bool {
         true
+    }
+    fn levels(&self) -> Option<Levels> {
+        Some(self.levels)
     }
     fn next_frame(&mut self, dst: &mut [u8]) -> Result<Option<FrameMeta>, SourceError> {
         let Some(path) = self.files.get(self.next) else {

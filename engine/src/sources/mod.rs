@@ -68,6 +68,14 @@ impl SourceError {
     }
 }
 
+/// Levels a source states for its samples (a DNG's tags).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Levels {
+    pub white: f32,
+    /// `[R, Gr, Gb, B]`.
+    pub black: [f32; 4],
+}
+
 /// A stream of RAW frames.
 pub trait FrameSource: Send {
     /// A short name: `session:/path`, `synthetic:checker`, ...
@@ -97,6 +105,13 @@ pub trait FrameSource: Send {
     /// before rendering it, as a raw developer does.
     fn stills(&self) -> bool {
         false
+    }
+    /// The white level and the black level per site (`[R, Gr, Gb, B]`)
+    /// the source's files state (a DNG's WhiteLevel and BlackLevel), in
+    /// the format's units; `None` where only the container's range is
+    /// known.
+    fn levels(&self) -> Option<Levels> {
+        None
     }
     /// Whether frames arrive on their own clock (a camera) or as fast as read.
     fn is_live(&self) -> bool {
@@ -135,7 +150,7 @@ pub trait FrameSource: Send {
 
 /// The [`FrameSource`] methods a wrapper of another source (a tee that
 /// records, a replay of the last frame) passes on unchanged: `name`,
-/// `format`, `frame_count`, `is_live`, `fps`, `set_controls`,
+/// `format`, `frame_count`, `is_live`, `stills`, `levels`, `fps`, `set_controls`,
 /// `sensor_caps`, `take_applied`, `device_controls`, `set_device_control`.
 /// Used inside `impl FrameSource for Wrapper` with the field that holds the
 /// inner source; the wrapper writes `next_frame` (and `seek`, `next_lent`
@@ -157,6 +172,9 @@ macro_rules! forward_frame_source {
         }
         fn stills(&self) -> bool {
             self.$inner.stills()
+        }
+        fn levels(&self) -> Option<$crate::sources::Levels> {
+            self.$inner.levels()
         }
         fn fps(&self) -> Option<f32> {
             self.$inner.fps()
@@ -415,58 +433,40 @@ pub fn read_capture(
         )));
     }
     let fmt = src.format();
-    let (w, h) = (fmt.width as usize, fmt.height as usize);
     let mut raw = vec![0u8; fmt.frame_bytes()];
-    let mut row = vec![0u16; w];
-    let mut acc = vec![0.0f64; w * h];
+    let mut acc: Vec<f64> = Vec::new();
+    let mut last = None;
     let mut frames = 0u64;
-    let (mut exposure, mut gain) = (0.0f32, 1.0f32);
     while frames < max_frames {
         let Some(meta) = src.next_frame(&mut raw)? else {
             break;
         };
-        for y in 0..h {
-            let st = y * fmt.stride as usize;
-            crate::stages::unpack::unpack_row(
-                &fmt,
-                &raw[st..st + fmt.min_stride() as usize],
-                &mut row,
-            );
-            for (a, v) in acc[y * w..(y + 1) * w].iter_mut().zip(&row) {
-                *a += *v as f64;
-            }
+        let c = crate::calibrate::Capture::from_frame(
+            src.name(),
+            &fmt,
+            &raw,
+            meta.exposure_us,
+            meta.analogue_gain,
+        )
+        .ok_or_else(|| SourceError::Spec(format!("{spec}: a frame shorter than its format")))?;
+        acc.resize(c.data.len(), 0.0);
+        for (a, v) in acc.iter_mut().zip(&c.data) {
+            *a += *v as f64;
         }
-        exposure = meta.exposure_us;
-        gain = meta.analogue_gain;
+        last = Some(c);
         frames += 1;
     }
-    if frames == 0 {
+    let Some(mut c) = last else {
         return Err(SourceError::Spec(format!("{spec}: no frames")));
-    }
-    let (white, black) = match parsed.dng_path() {
-        Some(p) => {
-            let img = dng::DngSource::open(&p)?.first_image()?;
-            (
-                img.white_level.min(fmt.max_value() as u32) as f32,
-                Some(img.black_level),
-            )
-        }
-        None => (fmt.max_value() as f32, None),
     };
-    Ok(crate::calibrate::Capture {
-        name: src.name(),
-        width: w,
-        height: h,
-        cfa: fmt.bayer,
-        data: acc
-            .into_iter()
-            .map(|v| (v / frames as f64) as f32)
-            .collect(),
-        white_level: white,
-        exposure_us: exposure,
-        analogue_gain: gain,
-        frames: frames as usize,
-        black,
+    c.data = acc
+        .into_iter()
+        .map(|v| (v / frames as f64) as f32)
+        .collect();
+    c.frames = frames as usize;
+    Ok(match src.levels() {
+        Some(l) => c.with_levels(l.white, l.black),
+        None => c,
     })
 }
 

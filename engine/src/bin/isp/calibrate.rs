@@ -4,22 +4,55 @@
 //! a tuning file and a report (`report.json`, `report.html`). `--synthetic`
 //! calibrates a rendered set with known truth and says how close it came.
 
-use crate::Res;
+use crate::{Res, SourceArgs, opts};
 use isp_engine::calibrate::{self, Capture, Inputs, Lit, synthetic};
 use isp_engine::sources::{self, SourceOptions};
 use isp_engine::tuning::Tuning;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// What the command line asked for.
+#[derive(clap::Args)]
 pub struct Args {
-    pub darks: Vec<String>,
-    pub flats: Vec<String>,
-    pub charts: Vec<String>,
-    pub burst: Option<String>,
-    pub corners: Vec<String>,
-    pub grid: Option<String>,
-    pub max_gain: Option<f32>,
-    pub synthetic: bool,
+    #[command(flatten)]
+    geometry: SourceArgs,
+    /// Dark frames (a source; its frames averaged). Repeatable.
+    #[arg(long = "dark")]
+    darks: Vec<String>,
+    /// A flat field, optionally with its colour temperature: SRC@5000.
+    #[arg(long = "flat")]
+    flats: Vec<String>,
+    /// A ColorChecker capture and its light's colour temperature: SRC@6500.
+    #[arg(long = "chart")]
+    charts: Vec<String>,
+    /// Frames of one still scene, for the temporal noise.
+    #[arg(long)]
+    burst: Option<String>,
+    /// The centres of patches 1, 6, 19, 24 of the n-th --chart, in
+    /// pixels: x1,y1,x6,y6,x19,y19,x24,y24.
+    #[arg(long)]
+    corners: Vec<String>,
+    /// The lens-shading grid, WxH (default: the base tuning's).
+    #[arg(long)]
+    grid: Option<String>,
+    /// The largest lens-shading gain (default 4).
+    #[arg(long)]
+    max_gain: Option<f32>,
+    /// The base tuning (default: built in).
+    #[arg(long)]
+    tuning: Option<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+    /// Calibrate a rendered set with known truth and report the accuracy.
+    #[arg(long)]
+    synthetic: bool,
+}
+
+pub fn run(a: Args) -> Res {
+    let base = match &a.tuning {
+        Some(p) => Tuning::load(p).map_err(|e| e.to_string())?,
+        None => Tuning::default(),
+    };
+    let out = a.out.clone();
+    calibrate(&a, &opts(&a.geometry), &out, base)
 }
 
 /// `SRC@CT` -> (SRC, CT).
@@ -61,7 +94,7 @@ fn parse_corners(s: &str) -> Result<[[f32; 2]; 4], String> {
     Ok([[v[0], v[1]], [v[2], v[3]], [v[4], v[5]], [v[6], v[7]]])
 }
 
-pub fn calibrate(a: Args, opts: &SourceOptions, out: &Path, base: Tuning) -> Res {
+fn calibrate(a: &Args, opts: &SourceOptions, out: &Path, base: Tuning) -> Res {
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let grid = a
         .grid
@@ -161,35 +194,18 @@ pub fn calibrate(a: Args, opts: &SourceOptions, out: &Path, base: Tuning) -> Res
 fn burst_frames(spec: &str, opts: &SourceOptions, n: u64) -> Result<Vec<Capture>, String> {
     let mut src = sources::open(Some(spec), opts).map_err(|e| e.to_string())?;
     let fmt = src.format();
-    let (w, h) = (fmt.width as usize, fmt.height as usize);
     let mut raw = vec![0u8; fmt.frame_bytes()];
-    let mut row = vec![0u16; w];
     let mut out = Vec::new();
     for i in 0..n {
         let Some(meta) = src.next_frame(&mut raw).map_err(|e| e.to_string())? else {
             break;
         };
-        let mut data = Vec::with_capacity(w * h);
-        for y in 0..h {
-            let st = y * fmt.stride as usize;
-            isp_engine::stages::unpack::unpack_row(
-                &fmt,
-                &raw[st..st + fmt.min_stride() as usize],
-                &mut row,
-            );
-            data.extend(row.iter().map(|&v| v as f32));
-        }
-        out.push(Capture {
-            name: format!("{} frame {i}", src.name()),
-            width: w,
-            height: h,
-            cfa: fmt.bayer,
-            data,
-            white_level: fmt.max_value() as f32,
-            exposure_us: meta.exposure_us,
-            analogue_gain: meta.analogue_gain,
-            frames: 1,
-            black: None,
+        let name = format!("{} frame {i}", src.name());
+        let c = Capture::from_frame(name, &fmt, &raw, meta.exposure_us, meta.analogue_gain)
+            .ok_or_else(|| format!("{spec}: frame {i} is shorter than its format"))?;
+        out.push(match src.levels() {
+            Some(l) => c.with_levels(l.white, l.black),
+            None => c,
         });
     }
     if out.len() < 2 {

@@ -8,6 +8,13 @@ use isp_engine::sources::{FrameMeta, FrameSource, SourceError};
 use std::sync::Arc;
 
 /// `isp devices`: every capture device with formats, sizes, rates, controls.
+#[derive(clap::Args)]
+pub struct DevicesArgs {
+    /// JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub fn devices(json: bool) -> Result<(), String> {
     let devs = list::devices();
     if json {

@@ -2,7 +2,7 @@
 //! source, merged by the engine's FusionManager on the background lane, the
 //! merged result and the reference developed on the capture path.
 
-use crate::Res;
+use crate::{Res, SourceArgs, load_tuning, opts, parse_backend};
 use isp_engine::fusion::FusionKind;
 use isp_engine::gpu::Backend;
 use isp_engine::image_io;
@@ -10,12 +10,45 @@ use isp_engine::pipeline::{CaptureRequest, Engine, EngineConfig, FrameResult, Pa
 use isp_engine::sources::{self, SourceOptions};
 use isp_engine::tuning::Tuning;
 use isp_engine::types::Lane;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[derive(clap::Args)]
+pub struct Args {
+    source: Option<String>,
+    #[command(flatten)]
+    geometry: SourceArgs,
+    #[arg(long)]
+    out: PathBuf,
+    /// Frames of a burst (2 to 16).
+    #[arg(long, conflicts_with = "bracket")]
+    burst: Option<usize>,
+    /// EV steps of a bracket, e.g. -2,0,2.
+    #[arg(long, allow_hyphen_values = true)]
+    bracket: Option<String>,
+    #[arg(long)]
+    tuning: Option<PathBuf>,
+    #[arg(long, default_value = "auto", value_parser = parse_backend)]
+    backend: Backend,
+}
+
+pub fn run(a: Args) -> Res {
+    let ev = a.bracket.as_deref().map(parse_bracket).transpose()?;
+    let t = load_tuning(a.tuning.as_deref(), a.source.as_deref())?;
+    capture(
+        a.source.as_deref(),
+        &opts(&a.geometry),
+        &a.out,
+        t,
+        a.burst,
+        ev,
+        a.backend,
+    )
+}
+
 /// `-2,0,2` -> [-2, 0, 2].
-pub fn parse_bracket(s: &str) -> Result<Vec<f32>, String> {
+fn parse_bracket(s: &str) -> Result<Vec<f32>, String> {
     s.split(',')
         .map(|w| {
             w.trim()

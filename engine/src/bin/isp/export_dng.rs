@@ -3,7 +3,7 @@
 //! rendered with (AsShotNeutral), the tuning's colour matrix and levels, and
 //! the frame's exposure time and gain (ISO = 100 x gain).
 
-use crate::Res;
+use crate::{Res, SourceArgs, load_tuning, opts};
 use isp_engine::dng::{self, DngFrame};
 use isp_engine::forward_frame_source;
 use isp_engine::pipeline::{Engine, EngineConfig, PathMode};
@@ -11,7 +11,7 @@ use isp_engine::sources::{self, FrameMeta, FrameSource, SourceError, SourceOptio
 use isp_engine::stages::unpack;
 use isp_engine::tuning::Tuning;
 use isp_engine::types::Lane;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A source that keeps a copy of the last frame it read.
@@ -30,7 +30,26 @@ impl FrameSource for Keep<'_> {
     }
 }
 
-pub fn export_dng(
+#[derive(clap::Args)]
+pub struct Args {
+    source: Option<String>,
+    #[command(flatten)]
+    geometry: SourceArgs,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    tuning: Option<PathBuf>,
+    /// Frames to write (default: all of a finite source).
+    #[arg(long)]
+    frames: Option<u64>,
+}
+
+pub fn run(a: Args) -> Res {
+    let t = load_tuning(a.tuning.as_deref(), a.source.as_deref())?;
+    export_dng(a.source.as_deref(), &opts(&a.geometry), &a.out, t, a.frames)
+}
+
+fn export_dng(
     spec: Option<&str>,
     opts: &SourceOptions,
     out: &Path,

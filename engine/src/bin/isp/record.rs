@@ -1,12 +1,36 @@
 //! `isp record`: a source into a new session directory.
 
-use crate::{Res, camera, progress};
+use crate::{Res, SourceArgs, camera, opts, progress};
 use isp_engine::gpu::Backend;
 use isp_engine::pipeline::{Engine, EngineConfig};
 use isp_engine::sources::{self, SourceOptions, session::SessionRecorder};
 use isp_engine::tuning::Tuning;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct Args {
+    source: String,
+    #[command(flatten)]
+    geometry: SourceArgs,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    frames: u64,
+    /// Milliseconds to wait between frames (for tests of interrupted recordings).
+    #[arg(long, hide = true, default_value_t = 0)]
+    interval_ms: u64,
+}
+
+pub fn run(a: Args) -> Res {
+    record(
+        &a.source,
+        &opts(&a.geometry),
+        &a.out,
+        a.frames,
+        a.interval_ms,
+    )
+}
 
 pub fn record(spec: &str, opts: &SourceOptions, out: &Path, frames: u64, interval_ms: u64) -> Res {
     let mut src = sources::open(Some(spec), opts).map_err(|e| e.to_string())?;

@@ -6,17 +6,32 @@
 use crate::Res;
 use isp_engine::libcamera::{self, LibcameraFormat};
 use isp_engine::tuning::Tuning;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// What the command line asked for.
-pub struct Args<'a> {
-    pub file: Option<&'a Path>,
-    pub radial_lsc: Option<f32>,
-    pub import: Option<&'a Path>,
-    pub export: Option<&'a str>,
-    pub format: Option<&'a str>,
-    pub bits: u8,
-    pub out: Option<&'a Path>,
+#[derive(clap::Args)]
+pub struct Args {
+    /// A tuning file to check (the base of an import or an export).
+    file: Option<PathBuf>,
+    /// Lens-shading grid matching a radial fall-off of this strength (17x13).
+    #[arg(long)]
+    radial_lsc: Option<f32>,
+    /// A libcamera tuning file (Raspberry Pi JSON 2.0, rkisp1 or simple
+    /// YAML) to map onto the tuning; what maps and what has no
+    /// counterpart is said on stderr.
+    #[arg(long)]
+    import: Option<PathBuf>,
+    /// Write the tuning as a libcamera tuning file: rpi, rkisp1 or simple.
+    #[arg(long)]
+    export: Option<String>,
+    /// The libcamera format of --import, where detection should not decide.
+    #[arg(long)]
+    format: Option<String>,
+    /// The sensor's bit depth (libcamera writes black levels in 16-bit units).
+    #[arg(long, default_value_t = 10)]
+    bits: u8,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 fn format_of(s: &str) -> Result<LibcameraFormat, String> {
@@ -33,8 +48,8 @@ fn emit(text: &str, out: Option<&Path>) -> Res {
     }
 }
 
-pub fn tuning_cmd(a: Args<'_>) -> Res {
-    let mut t = match a.file {
+pub fn run(a: Args) -> Res {
+    let mut t = match a.file.as_deref() {
         Some(p) => Tuning::load(p).map_err(|e| e.to_string())?,
         None => Tuning::default(),
     };
@@ -44,9 +59,9 @@ pub fn tuning_cmd(a: Args<'_>) -> Res {
         t.check(&format!("--radial-lsc {k}"))
             .map_err(|e| e.to_string())?;
     }
-    if let Some(p) = a.import {
+    if let Some(p) = a.import.as_deref() {
         let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let hint = a.format.map(format_of).transpose()?;
+        let hint = a.format.as_deref().map(format_of).transpose()?;
         let imp = libcamera::import(&text, &p.display().to_string(), &t, a.bits, hint)
             .map_err(|e| e.to_string())?;
         eprintln!("isp: {} tuning file {}", imp.format.name(), p.display());
@@ -58,12 +73,12 @@ pub fn tuning_cmd(a: Args<'_>) -> Res {
         }
         t = imp.tuning;
     }
-    if let Some(f) = a.export {
+    if let Some(f) = a.export.as_deref() {
         let (text, notes) = libcamera::export(&t, format_of(f)?, a.bits)?;
         for n in &notes {
             eprintln!("isp: not exported: {n}");
         }
-        return emit(&text, a.out);
+        return emit(&text, a.out.as_deref());
     }
-    emit(&(t.to_json() + "\n"), a.out)
+    emit(&(t.to_json() + "\n"), a.out.as_deref())
 }
