@@ -125,6 +125,18 @@ pub enum TuningError {
 impl Tuning {
     /// Parse and check a tuning document; `origin` (a file name) goes into errors.
     pub fn from_json(text: &str, origin: &str) -> Result<Tuning, TuningError> {
+        Self::from_json_in(text, origin, None)
+    }
+
+    /// [`Tuning::from_json`] for a document read from the folder `dir`: a
+    /// relative file an algorithm block names (`params.model`) is taken
+    /// from that folder when it is there (a tuning file and its model kept
+    /// side by side), else from the working directory.
+    pub fn from_json_in(
+        text: &str,
+        origin: &str,
+        dir: Option<&Path>,
+    ) -> Result<Tuning, TuningError> {
         let de = &mut serde_json::Deserializer::from_str(text);
         let t: Tuning = serde_path_to_error::deserialize(de).map_err(|e| {
             let field = e.path().to_string();
@@ -144,8 +156,29 @@ impl Tuning {
                 found: t.schema_version,
             });
         }
+        let mut t = t;
+        if let Some(dir) = dir {
+            t.resolve_files(dir);
+        }
         t.check(origin)?;
         Ok(t)
+    }
+
+    /// Relative `params.model` paths that name a file in `dir` become that
+    /// file's path.
+    fn resolve_files(&mut self, dir: &Path) {
+        for b in &mut self.algorithms {
+            let Some(m) = b.params.get_mut("model") else {
+                continue;
+            };
+            let Some(rel) = m.as_str().map(Path::new) else {
+                continue;
+            };
+            let beside = dir.join(rel);
+            if rel.is_relative() && !rel.as_os_str().is_empty() && beside.is_file() {
+                *m = serde_json::Value::String(beside.display().to_string());
+            }
+        }
     }
 
     pub fn load(path: &Path) -> Result<Tuning, TuningError> {
@@ -154,7 +187,7 @@ impl Tuning {
             origin: origin.clone(),
             source: e,
         })?;
-        Self::from_json(&text, &origin)
+        Self::from_json_in(&text, &origin, path.parent())
     }
 
     pub fn to_json(&self) -> String {

@@ -203,6 +203,47 @@ fn a_tuning_naming_a_bad_model_is_refused_with_the_file() {
     Tuning::from_json(&t.to_json(), "t.json").unwrap();
 }
 
+#[test]
+fn a_relative_model_path_is_taken_beside_the_tuning_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sensor");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::copy(shipped(), dir.join("awb.onnx")).unwrap();
+    let t = Tuning {
+        algorithms: vec![model_block(std::path::Path::new("awb.onnx"), 1)],
+        ..Default::default()
+    };
+    let file = dir.join("tuning.json");
+    t.save(&file).unwrap();
+    // Loaded from anywhere, the model is the one beside the file.
+    let loaded = Tuning::load(&file).unwrap();
+    assert_eq!(
+        loaded.algorithms[0].params["model"],
+        dir.join("awb.onnx").display().to_string()
+    );
+    // The same text read with no folder looks in the working directory,
+    // where there is no such file: refused, naming it.
+    let e = Tuning::from_json(&t.to_json(), "t.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("awb.onnx"), "{e}");
+    // A relative path not beside the file stays as written (the working
+    // directory's, as the shipped model is named from the repository).
+    let t = Tuning {
+        algorithms: vec![model_block(
+            std::path::Path::new("assets/models/awb_shades_of_grey.onnx"),
+            1,
+        )],
+        ..Default::default()
+    };
+    t.save(&file).unwrap();
+    let loaded = Tuning::from_json_in(&t.to_json(), "t.json", Some(&dir));
+    // (the working directory of this test is the engine crate, not the
+    // repository: the shipped path does not resolve there either)
+    let e = loaded.unwrap_err().to_string();
+    assert!(e.contains("assets/models/awb_shades_of_grey.onnx"), "{e}");
+}
+
 /// Model rows of the telemetry: (params version, detail).
 fn model_rows(engine: &Engine) -> Vec<(u64, String)> {
     engine

@@ -6,7 +6,8 @@
 //!
 //! The block names the file: `{"name": "awb.model", "params": {"model":
 //! "assets/models/awb_shades_of_grey.onnx"}}` (a relative path is taken from
-//! the working directory). The model's input shape sets the zone grid its
+//! the tuning file's folder when the file is there, else from the working
+//! directory: `Tuning::load`). The model's input shape sets the zone grid its
 //! statistics are taken on.
 
 use super::{AlgoInitError, AlgoResult, Algorithm, IpaContext, parse_params};
