@@ -178,11 +178,29 @@ fn a_lost_frame_is_counted_and_kept_in_the_session() {
     let o = s(&out);
     let r = with_camera(&record_args(&o, "12"), &[("VCAM_FAULTS", "gap@5")]).ok();
     assert!(r.stdout.contains("recorded 12 frames"), "{}", r.stdout);
-    assert!(r.stdout.contains("(1 lost by the camera)"), "{}", r.stdout);
+    // Frame 5 is never made. (A virtual sensor starved of CPU also loses
+    // the frames whose time passed, as a real one would: those are counted
+    // the same way, so the test holds the counts to each other.)
     let f = session_frames(&out);
+    assert_eq!(f.len(), 12);
     let seqs: Vec<u64> = f.iter().map(|f| f.0).collect();
-    assert_eq!(seqs, [0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12]);
-    assert_eq!(f[5].1, 1);
+    assert!(
+        !seqs.contains(&5) && seqs[..5] == [0, 1, 2, 3, 4],
+        "{seqs:?}"
+    );
+    let mut prev = None;
+    for &(seq, lost, _) in &f {
+        assert_eq!(lost, prev.map_or(seq, |p: u64| seq - p - 1), "{f:?}");
+        prev = Some(seq);
+    }
+    let lost: u64 = f.iter().map(|f| f.1).sum();
+    assert!(lost >= 1);
+    assert!(
+        r.stdout.contains(&format!("({lost} lost by the camera)")),
+        "{lost}: {}",
+        r.stdout
+    );
+    assert_eq!(f[5].1, seqs[5] - 5);
     assert!(
         f.iter().all(|f| f.2 > 0.0),
         "exposure in every frame's metadata"
