@@ -3,7 +3,7 @@
 //! a stop of it (the whole way, up to `max_step`, further off; nothing
 //! within `tolerance`), exposure time first, then analogue gain.
 
-use super::{AlgoInitError, AlgoResult, Algorithm, Control, SensorConfig, parse_params};
+use super::{AlgoInitError, AlgoResult, Algorithm, Control, SensorConfig};
 use crate::stages::fields::Field;
 use crate::stages::stats::Stats3A;
 use serde::{Deserialize, Serialize};
@@ -79,13 +79,7 @@ impl Algorithm for MeanLuminanceAe {
         Self::NAME
     }
     fn init(&mut self, params: &serde_json::Value) -> Result<(), AlgoInitError> {
-        let p: MeanLuminanceParams = parse_params(params)?;
-        let f = MeanLuminanceParams::FIELDS;
-        super::check_field(f, "target", p.target as f64)?;
-        super::check_field(f, "speed", p.speed as f64)?;
-        super::check_field(f, "max_step", p.max_step as f64)?;
-        super::check_field(f, "tolerance", p.tolerance as f64)?;
-        self.p = p;
+        self.p = super::parse_checked(params, MeanLuminanceParams::FIELDS)?;
         Ok(())
     }
     fn params(&self) -> serde_json::Value {

@@ -2,7 +2,7 @@
 //! saturated or too dark are left out; gains move towards the estimate at
 //! `speed` per frame.
 
-use super::{AlgoInitError, AlgoResult, Algorithm, IpaContext, parse_params};
+use super::{AlgoInitError, AlgoResult, Algorithm, IpaContext};
 use crate::stages::StageParams;
 use crate::stages::fields::Field;
 use crate::stages::stats::Stats3A;
@@ -83,18 +83,8 @@ impl Algorithm for GreyWorldAwb {
         Self::NAME
     }
     fn init(&mut self, params: &serde_json::Value) -> Result<(), AlgoInitError> {
-        let p: GreyWorldParams = parse_params(params)?;
-        let f = GreyWorldParams::FIELDS;
-        super::check_field(f, "speed", p.speed as f64)?;
-        super::check_field(f, "min_gain", p.min_gain as f64)?;
-        super::check_field(f, "max_gain", p.max_gain as f64)?;
-        super::check_field(f, "dark_threshold", p.dark_threshold as f64)?;
-        if !(p.min_gain > 0.0 && p.min_gain <= p.max_gain) {
-            return Err(AlgoInitError {
-                field: ".min_gain".into(),
-                message: "must be > 0 and <= max_gain".into(),
-            });
-        }
+        let p: GreyWorldParams = super::parse_checked(params, GreyWorldParams::FIELDS)?;
+        super::check_gain_range(p.min_gain, p.max_gain)?;
         self.p = p;
         Ok(())
     }
@@ -110,10 +100,7 @@ impl Algorithm for GreyWorldAwb {
             r.metadata.push(("awb_valid".into(), 0.0));
             return;
         };
-        let s = self.p.speed;
-        for (g, t) in r.next.wb_gains.iter_mut().zip(target) {
-            *g += (t - *g) * s;
-        }
+        super::approach(&mut r.next.wb_gains, target, self.p.speed);
         r.metadata.push(("awb_r".into(), r.next.wb_gains[0] as f64));
         r.metadata.push(("awb_b".into(), r.next.wb_gains[2] as f64));
     }

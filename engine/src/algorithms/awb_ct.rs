@@ -7,7 +7,7 @@
 //! temperature goes into the context (matrices per CT are interpolated at
 //! it). With no candidate, the mean of every usable zone is put on the curve.
 
-use super::{AlgoInitError, AlgoResult, Algorithm, IpaContext, parse_params};
+use super::{AlgoInitError, AlgoResult, Algorithm, IpaContext};
 use crate::stages::StageParams;
 use crate::stages::fields::Field;
 use crate::stages::stats::Stats3A;
@@ -181,12 +181,7 @@ impl Algorithm for CtCurveAwb {
         Self::NAME
     }
     fn init(&mut self, params: &serde_json::Value) -> Result<(), AlgoInitError> {
-        let p: CtCurveParams = parse_params(params)?;
-        let f = CtCurveParams::FIELDS;
-        super::check_field(f, "speed", p.speed as f64)?;
-        super::check_field(f, "transverse_pos", p.transverse_pos as f64)?;
-        super::check_field(f, "transverse_neg", p.transverse_neg as f64)?;
-        super::check_field(f, "dark_threshold", p.dark_threshold as f64)?;
+        let p: CtCurveParams = super::parse_checked(params, CtCurveParams::FIELDS)?;
         p.check()?;
         self.p = p;
         Ok(())
@@ -205,9 +200,7 @@ impl Algorithm for CtCurveAwb {
         };
         let target = [1.0 / e.on.r, 1.0, 1.0 / e.on.b];
         let s = self.p.speed;
-        for (g, t) in r.next.wb_gains.iter_mut().zip(target) {
-            *g += (t - *g) * s;
-        }
+        super::approach(&mut r.next.wb_gains, target, s);
         let ct = &mut r.next.colour_temperature;
         *ct = if *ct > 0.0 {
             *ct + (e.on.ct - *ct) * s

@@ -10,7 +10,7 @@
 //! directory: `Tuning::load`). The model's input shape sets the zone grid its
 //! statistics are taken on.
 
-use super::{AlgoInitError, AlgoResult, Algorithm, IpaContext, parse_params};
+use super::{AlgoInitError, AlgoResult, Algorithm, IpaContext};
 use crate::models::{Model, ModelError, ModelManager, ModelRole};
 use crate::stages::StageParams;
 use crate::stages::fields::Field;
@@ -77,9 +77,7 @@ impl ModelEstimate {
     /// Move `ctx`'s gains towards the estimate (the engine's newest context,
     /// not the frame's: the estimate is late by design).
     pub fn fold(&self, ctx: &mut IpaContext) {
-        for (g, t) in ctx.wb_gains.iter_mut().zip(self.wb_gains) {
-            *g += (t - *g) * self.speed;
-        }
+        super::approach(&mut ctx.wb_gains, self.wb_gains, self.speed);
         ctx.awb_active = true;
     }
 }
@@ -186,18 +184,8 @@ impl Algorithm for ModelAwb {
         Self::NAME
     }
     fn init(&mut self, params: &serde_json::Value) -> Result<(), AlgoInitError> {
-        let p: ModelAwbParams = parse_params(params)?;
-        let f = ModelAwbParams::FIELDS;
-        super::check_field(f, "speed", p.speed as f64)?;
-        super::check_field(f, "every", p.every as f64)?;
-        super::check_field(f, "min_gain", p.min_gain as f64)?;
-        super::check_field(f, "max_gain", p.max_gain as f64)?;
-        if !(p.min_gain > 0.0 && p.min_gain <= p.max_gain) {
-            return Err(AlgoInitError {
-                field: ".min_gain".into(),
-                message: "must be > 0 and <= max_gain".into(),
-            });
-        }
+        let p: ModelAwbParams = super::parse_checked(params, ModelAwbParams::FIELDS)?;
+        super::check_gain_range(p.min_gain, p.max_gain)?;
         if p.model.is_empty() {
             return Err(AlgoInitError {
                 field: ".model".into(),

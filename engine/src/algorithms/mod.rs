@@ -180,6 +180,42 @@ pub fn parse_params<T: serde::de::DeserializeOwned + Default>(
     })
 }
 
+/// A tuning block's parameters read ([`parse_params`]) and every described
+/// field of them checked against its range (`fields`: the block's
+/// `FIELDS`), the first one out of range named in the error.
+pub fn parse_checked<T: serde::de::DeserializeOwned + serde::Serialize + Default>(
+    v: &serde_json::Value,
+    fields: &[crate::stages::fields::Field],
+) -> Result<T, AlgoInitError> {
+    let p: T = parse_params(v)?;
+    let spelled = serde_json::to_value(&p).unwrap_or_default();
+    for f in fields {
+        if let Some(x) = spelled.get(f.name).and_then(serde_json::Value::as_f64) {
+            check_field(fields, f.name, x)?;
+        }
+    }
+    Ok(p)
+}
+
+/// A white-balance block's gain limits: `0 < min_gain <= max_gain`.
+pub fn check_gain_range(min_gain: f32, max_gain: f32) -> Result<(), AlgoInitError> {
+    if min_gain > 0.0 && min_gain <= max_gain {
+        Ok(())
+    } else {
+        Err(AlgoInitError {
+            field: ".min_gain".into(),
+            message: "must be > 0 and <= max_gain".into(),
+        })
+    }
+}
+
+/// Move white-balance gains `speed` of the way towards `target`.
+pub fn approach(gains: &mut [f32; 3], target: [f32; 3], speed: f32) {
+    for (g, t) in gains.iter_mut().zip(target) {
+        *g += (t - *g) * speed;
+    }
+}
+
 /// Check `v` against the field `name` of `fields`, as an init error naming it.
 pub fn check_field(
     fields: &[crate::stages::fields::Field],
