@@ -371,3 +371,72 @@ fn a_frame_with_nothing_to_estimate_from_gives_no_estimate() {
         assert!((g - 1.0).abs() < 1e-3, "{:?}", e.wb_gains);
     }
 }
+
+#[test]
+fn the_stage_reads_a_sample_of_rows_and_estimates_as_from_all_of_them() {
+    use isp_engine::algorithms::Algorithm;
+    use isp_engine::algorithms::awb_model::{ModelStage, sampled_rows};
+    use isp_engine::stages::stats::StatsParams;
+    let mut a = ModelAwb::default();
+    a.init(&serde_json::json!({"model": shipped()})).unwrap();
+    let (w, h) = (1920, 1080);
+    let step = a.row_step(h);
+    assert!(step >= 4, "1080 rows read every {step}");
+    assert_eq!(a.row_step(240), 1, "a small frame is read whole");
+    // A scene whose colour changes across and down the frame (patches of
+    // colour over a tinted gradient) with sensor-like noise, as a mosaic.
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut noise = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let mut m = vec![0u16; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let (u, v) = (x as f32 / w as f32, y as f32 / h as f32);
+            let patch = ((x / 160 + y / 120) % 5) as f32 / 5.0;
+            let rgb = [
+                0.2 + 0.5 * u * patch,
+                0.3 + 0.2 * v,
+                0.15 + 0.6 * (1.0 - u) * v * (1.0 - patch),
+            ];
+            let c = match (y % 2, x % 2) {
+                (0, 0) => 0,
+                (1, 1) => 2,
+                _ => 1,
+            };
+            m[y * w + x] = ((rgb[c] + 0.02 * noise()) * 50000.0) as u16;
+        }
+    }
+    let sp = StatsParams::default();
+    let full = a
+        .estimate(&sp, BayerOrder::Rggb, w, h, &m)
+        .unwrap()
+        .unwrap();
+    let rows = sampled_rows(h, step);
+    assert_eq!(rows.len(), 2 * (h / 2).div_ceil(step));
+    let sub: Vec<u16> = rows
+        .iter()
+        .flat_map(|&y| m[y * w..(y + 1) * w].iter().copied())
+        .collect();
+    let part = a
+        .estimate(&sp, BayerOrder::Rggb, w, rows.len(), &sub)
+        .unwrap()
+        .unwrap();
+    for (f, p) in full.wb_gains.iter().zip(part.wb_gains) {
+        assert!(
+            (p / f - 1.0).abs() < 0.005,
+            "{:?} vs {:?}",
+            full.wb_gains,
+            part.wb_gains
+        );
+    }
+    // The scene is not neutral: a sample that lost its colour would show.
+    assert!(
+        (full.wb_gains[0] - full.wb_gains[2]).abs() > 0.05,
+        "{:?}",
+        full.wb_gains
+    );
+}

@@ -60,6 +60,15 @@ impl Default for ModelAwbParams {
     }
 }
 
+/// The rows a model stage reads of a frame `height` rows high: every
+/// `step`-th pair of rows, so the Bayer phase is kept.
+pub fn sampled_rows(height: usize, step: usize) -> Vec<usize> {
+    (0..height / 2)
+        .step_by(step.max(1))
+        .flat_map(|q| [2 * q, 2 * q + 1])
+        .collect()
+}
+
 /// What one run of a model stage gives the router.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelEstimate {
@@ -86,6 +95,11 @@ impl ModelEstimate {
 pub trait ModelStage: Send + Sync {
     /// Run on every n-th frame.
     fn every(&self) -> u32;
+    /// Take every n-th pair of rows of a frame `height` rows high (zone
+    /// means need far fewer rows than a frame has; 1: every row).
+    fn row_step(&self, _height: usize) -> usize {
+        1
+    }
     /// The model's estimate for a frame's mosaic (black level removed,
     /// 0..=65535), taking statistics with `stats`' saturation level; `None`
     /// when the frame holds nothing to estimate from (every zone clipped or
@@ -126,6 +140,12 @@ impl ModelAwb {
 impl ModelStage for ModelAwb {
     fn every(&self) -> u32 {
         self.p.every.max(1)
+    }
+
+    /// At least 8 quad rows per zone row of the model's grid.
+    fn row_step(&self, height: usize) -> usize {
+        let zones_y = self.model.as_ref().map_or(1, |m| m.input_shape()[2].max(1));
+        (height / 2 / (zones_y * 8)).max(1)
     }
 
     fn estimate(

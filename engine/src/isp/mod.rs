@@ -487,17 +487,20 @@ pub fn model_stage(env: &Envelope) -> Result<StageOutput, StageError> {
     unpack::check_frame(&fmt, raw.len()).map_err(|e| invalid(S, e))?;
     let k = p.stages.black_level.resolve(fmt.max_value());
     let (stride, row_bytes) = (fmt.stride as usize, fmt.min_stride() as usize);
+    // Zone means from every `step`-th pair of rows (the Bayer phase kept):
+    // the model's grid is coarse, the frame is not.
+    let rows = crate::algorithms::awb_model::sampled_rows(h, stage.row_step(h));
     SCRATCH.with(|s| {
         let mut m = s.borrow_mut();
-        m.resize(w * h, 0);
+        m.resize(w * rows.len(), 0);
         // Unpacked on this worker alone (the statistics after it use the
         // lane's idle-class pool); zone means do not need the DPC.
-        for (y, out) in m.chunks_exact_mut(w).enumerate() {
+        for (&y, out) in rows.iter().zip(m.chunks_exact_mut(w)) {
             unpack::unpack_row(&fmt, &raw[y * stride..y * stride + row_bytes], out);
             black_level::apply_row(black_level::row_constants(&k, fmt.bayer, y), out);
         }
         stage
-            .estimate(&p.stages.stats, fmt.bayer, w, h, &m)
+            .estimate(&p.stages.stats, fmt.bayer, w, rows.len(), &m)
             .map(|e| e.map_or(StageOutput::None, |e| StageOutput::Model(Box::new(e))))
             .map_err(|e| invalid(S, e))
     })
