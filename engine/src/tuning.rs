@@ -43,6 +43,21 @@ pub struct Tuning {
     /// takes it instead of its built-in model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise: Option<SensorNoise>,
+    /// The folder the tuning file was read from (not part of the file): a
+    /// relative file an algorithm block names is looked for there first.
+    #[serde(skip)]
+    pub folder: Folder,
+}
+
+/// Where a tuning was read from. Not part of its value: tunings with the
+/// same values are equal wherever they came from.
+#[derive(Clone, Debug, Default)]
+pub struct Folder(pub Option<std::path::PathBuf>);
+
+impl PartialEq for Folder {
+    fn eq(&self, _: &Folder) -> bool {
+        true
+    }
 }
 
 /// Noise of the sensor at unity analogue gain, per site `[R, Gr, Gb, B]`:
@@ -99,6 +114,7 @@ impl Default for Tuning {
             stages: StageParams::default(),
             algorithms: default_algorithms(),
             noise: None,
+            folder: Folder::default(),
         }
     }
 }
@@ -157,27 +173,31 @@ impl Tuning {
             });
         }
         let mut t = t;
-        if let Some(dir) = dir {
-            t.resolve_files(dir);
-        }
+        t.folder = Folder(dir.map(Path::to_path_buf));
         t.check(origin)?;
         Ok(t)
     }
 
-    /// Relative `params.model` paths that name a file in `dir` become that
-    /// file's path.
-    fn resolve_files(&mut self, dir: &Path) {
-        for b in &mut self.algorithms {
-            let Some(m) = b.params.get_mut("model") else {
-                continue;
-            };
-            let Some(rel) = m.as_str().map(Path::new) else {
-                continue;
-            };
-            let beside = dir.join(rel);
-            if rel.is_relative() && !rel.as_os_str().is_empty() && beside.is_file() {
-                *m = serde_json::Value::String(beside.display().to_string());
+    /// A block's parameters as its algorithm reads them: a relative
+    /// `model` path that names a file in [`Tuning::folder`] becomes that
+    /// file's path (the tuning itself keeps the path as written, so it
+    /// saves as it was read).
+    pub fn block_params<'b>(
+        &self,
+        b: &'b AlgorithmBlock,
+    ) -> std::borrow::Cow<'b, serde_json::Value> {
+        let beside = self.folder.0.as_deref().and_then(|dir| {
+            let rel = Path::new(b.params.get("model")?.as_str()?);
+            let p = dir.join(rel);
+            (rel.is_relative() && !rel.as_os_str().is_empty() && p.is_file()).then_some(p)
+        });
+        match beside {
+            Some(p) => {
+                let mut v = b.params.clone();
+                v["model"] = serde_json::Value::String(p.display().to_string());
+                std::borrow::Cow::Owned(v)
             }
+            None => std::borrow::Cow::Borrowed(&b.params),
         }
     }
 
@@ -232,11 +252,12 @@ impl Tuning {
                     algorithms::NAMES.join(", ")
                 ),
             })?;
-            a.init(&b.params).map_err(|e| TuningError::Field {
-                origin: origin.to_string(),
-                field: format!("algorithms[{i}].params{}", e.field),
-                message: e.message,
-            })?;
+            a.init(&self.block_params(b))
+                .map_err(|e| TuningError::Field {
+                    origin: origin.to_string(),
+                    field: format!("algorithms[{i}].params{}", e.field),
+                    message: e.message,
+                })?;
         }
         Ok(())
     }
@@ -248,7 +269,7 @@ impl Tuning {
             .filter(|b| b.enabled)
             .filter_map(|b| {
                 let mut a = algorithms::create(&b.name)?;
-                a.init(&b.params).ok()?;
+                a.init(&self.block_params(b)).ok()?;
                 a.configure(sensor);
                 Some(a)
             })

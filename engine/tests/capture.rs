@@ -233,7 +233,7 @@ fn a_source_that_ends_mid_burst_gives_everything_back() {
 /// with a cancel posted to the dispatcher; a sweep that runs first frees
 /// it instead).
 #[test]
-fn a_reservation_that_expires_before_the_frames_is_swept() {
+fn a_reservation_that_expires_before_the_frames_is_given_up() {
     // No periodic sweep: this test sweeps when it wants to.
     let mut config = EngineConfig {
         backend: Backend::Cpu,

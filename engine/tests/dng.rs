@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use isp_engine::dng;
+use isp_engine::dng::{self, DngImage};
 use isp_engine::sources::dng::{DngSource, dng_tuning, lens_shading_of};
 use isp_engine::sources::{self, FrameSource};
 use isp_engine::tuning::Tuning;
@@ -318,6 +318,7 @@ fn bad_files_are_refused_by_name_and_never_panic() {
         for cut in (0..bytes.len()).step_by(97) {
             std::fs::write(&p, &bytes[..cut]).unwrap();
             let _ = dng::read(&p);
+            let _ = dng::read_tags(&p);
         }
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..200 {
@@ -331,6 +332,7 @@ fn bad_files_are_refused_by_name_and_never_panic() {
             }
             std::fs::write(&p, &b).unwrap();
             let _ = dng::read(&p);
+            let _ = dng::read_tags(&p);
         }
     }
 }
@@ -437,4 +439,39 @@ fn a_dng_states_its_levels_to_calibration() {
         isp_engine::calibrate::Capture::from_frame("x".into(), &f, &raw[..raw.len() - 1], 0.0, 1.0)
             .is_none()
     );
+}
+
+#[test]
+fn the_tags_alone_are_read_without_the_samples_and_make_the_same_tuning() {
+    for (name, _) in fixtures() {
+        let path = dir().join(format!("{name}.dng"));
+        let full = dng::read(&path).unwrap();
+        let tags = dng::read_tags(&path).unwrap();
+        assert!(tags.data.is_empty(), "{name}");
+        assert_eq!(
+            format!(
+                "{:?}",
+                DngImage {
+                    data: Vec::new(),
+                    ..full.clone()
+                }
+            ),
+            format!("{tags:?}"),
+            "{name}"
+        );
+        // The source's tuning comes from the tags alone, and is the one the
+        // decoded image makes.
+        let spec = format!("dng:{}", path.display());
+        let t = sources::session_tuning(Some(&spec)).unwrap().unwrap();
+        assert_eq!(
+            t.to_json(),
+            dng_tuning(&full, &Tuning::default()).0.to_json(),
+            "{name}"
+        );
+        assert_eq!(
+            sources::source_notes(Some(&spec)),
+            dng_tuning(&full, &Tuning::default()).1,
+            "{name}"
+        );
+    }
 }

@@ -215,20 +215,30 @@ fn a_relative_model_path_is_taken_beside_the_tuning_file() {
     };
     let file = dir.join("tuning.json");
     t.save(&file).unwrap();
-    // Loaded from anywhere, the model is the one beside the file.
+    // Loaded from anywhere, the model is the one beside the file; the
+    // tuning keeps the path as written, so it saves as it was read.
     let loaded = Tuning::load(&file).unwrap();
+    assert_eq!(loaded.algorithms[0].params["model"], "awb.onnx");
     assert_eq!(
-        loaded.algorithms[0].params["model"],
+        loaded.block_params(&loaded.algorithms[0])["model"],
         dir.join("awb.onnx").display().to_string()
     );
+    let sensor = isp_engine::algorithms::SensorConfig::default();
+    assert_eq!(loaded.algorithms(&sensor).len(), 1);
+    let copy = tmp.path().join("copy.json");
+    loaded.save(&copy).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&copy).unwrap()).unwrap();
+    assert_eq!(saved["algorithms"][0]["params"]["model"], "awb.onnx");
     // The same text read with no folder looks in the working directory,
     // where there is no such file: refused, naming it.
     let e = Tuning::from_json(&t.to_json(), "t.json")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("awb.onnx"), "{e}");
-    // A relative path not beside the file stays as written (the working
-    // directory's, as the shipped model is named from the repository).
+    assert!(e.contains("awb.onnx") && !e.contains("sensor"), "{e}");
+    // A relative path that is not beside the file is the working
+    // directory's (the engine crate's here, where the shipped path does
+    // not resolve): refused naming the path as written.
     let t = Tuning {
         algorithms: vec![model_block(
             std::path::Path::new("assets/models/awb_shades_of_grey.onnx"),
@@ -236,12 +246,13 @@ fn a_relative_model_path_is_taken_beside_the_tuning_file() {
         )],
         ..Default::default()
     };
-    t.save(&file).unwrap();
-    let loaded = Tuning::from_json_in(&t.to_json(), "t.json", Some(&dir));
-    // (the working directory of this test is the engine crate, not the
-    // repository: the shipped path does not resolve there either)
-    let e = loaded.unwrap_err().to_string();
-    assert!(e.contains("assets/models/awb_shades_of_grey.onnx"), "{e}");
+    let e = Tuning::from_json_in(&t.to_json(), "t.json", Some(&dir))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("assets/models/awb_shades_of_grey.onnx") && !e.contains("sensor"),
+        "{e}"
+    );
 }
 
 /// Model rows of the telemetry: (params version, detail).

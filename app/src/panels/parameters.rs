@@ -203,10 +203,12 @@ fn edit_value(ui: &mut egui::Ui, path: &str, key: &str, v: &mut Value) -> bool {
 
 /// A 3A block: `enabled` and every parameter the algorithm runs with
 /// (defaults filled in). Only the values that differ from what it ran with
-/// are written back into the block's `params`.
-fn edit_algorithm(ui: &mut egui::Ui, name: &str, block: &mut Value) -> bool {
+/// are written back into the block's `params`. `runs_with`: the block's
+/// parameters as its algorithm reads them (a model file found beside the
+/// tuning file named by its path).
+fn edit_algorithm(ui: &mut egui::Ui, name: &str, block: &mut Value, runs_with: &Value) -> bool {
     let given = block.get("params").cloned().unwrap_or(Value::Null);
-    let Some(Value::Object(effective)) = isp_engine::algorithms::effective_params(name, &given)
+    let Some(Value::Object(effective)) = isp_engine::algorithms::effective_params(name, runs_with)
     else {
         return edit_value(ui, &format!("algorithms.{name}"), name, block);
     };
@@ -397,13 +399,22 @@ impl Panel for Parameters {
                 }
             }
             let mut algos = serde_json::to_value(&s.tuning.current.algorithms).unwrap_or_default();
+            let t = &s.tuning.current;
+            let runs_with: Vec<Value> = t
+                .algorithms
+                .iter()
+                .map(|b| t.block_params(b).into_owned())
+                .collect();
             let mut algos_changed = false;
             if let Value::Array(list) = &mut algos {
                 for (i, a) in list.iter_mut().enumerate() {
                     let name = a["name"].as_str().unwrap_or("algorithm").to_string();
                     egui::CollapsingHeader::new(format!("3A: {name}"))
                         .id_salt(("algo", i))
-                        .show(ui, |ui| algos_changed |= edit_algorithm(ui, &name, a));
+                        .show(ui, |ui| {
+                            let r = runs_with.get(i).unwrap_or(&Value::Null);
+                            algos_changed |= edit_algorithm(ui, &name, a, r);
+                        });
                 }
             }
             if changed {

@@ -140,6 +140,12 @@ mod tests {
             ".speed"
         );
         assert_eq!(
+            awb.init(&serde_json::json!({"speed": 1e39}))
+                .unwrap_err()
+                .field,
+            ".speed"
+        );
+        assert_eq!(
             awb.init(&serde_json::json!({"sped": 3.0}))
                 .unwrap_err()
                 .field,

@@ -190,8 +190,19 @@ pub fn parse_checked<T: serde::de::DeserializeOwned + serde::Serialize + Default
     let p: T = parse_params(v)?;
     let spelled = serde_json::to_value(&p).unwrap_or_default();
     for f in fields {
-        if let Some(x) = spelled.get(f.name).and_then(serde_json::Value::as_f64) {
-            check_field(fields, f.name, x)?;
+        match spelled.get(f.name) {
+            Some(serde_json::Value::Number(x)) => {
+                check_field(fields, f.name, x.as_f64().unwrap_or(f64::NAN))?;
+            }
+            // A number too large for its field (1e39 read into an f32 is
+            // infinite, which serde_json spells null).
+            Some(serde_json::Value::Null) if v.get(f.name).is_some_and(|x| x.is_number()) => {
+                return Err(AlgoInitError {
+                    field: format!(".{}", f.name),
+                    message: format!("{} does not fit this field", v[f.name]),
+                });
+            }
+            _ => {}
         }
     }
     Ok(p)

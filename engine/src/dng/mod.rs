@@ -161,6 +161,13 @@ pub fn read(path: &Path) -> Result<DngImage, DngError> {
     read::parse(&data).map_err(|m| DngError::at(path, m))
 }
 
+/// The tags of the DNG at `path`: its image with no samples decoded (what a
+/// tuning is made from).
+pub fn read_tags(path: &Path) -> Result<DngImage, DngError> {
+    let data = std::fs::read(path).map_err(|e| DngError::at(path, e.to_string()))?;
+    read::parse_tags(&data).map_err(|m| DngError::at(path, m))
+}
+
 /// Write `frame` as a DNG at `path` (a temporary file renamed into place).
 pub fn write(path: &Path, frame: &DngFrame<'_>) -> Result<(), DngError> {
     let bytes = encode(frame).map_err(|m| DngError::at(path, m))?;

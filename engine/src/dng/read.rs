@@ -116,6 +116,16 @@ fn find_raw(t: &Tiff) -> Result<(Ifd, Ifd), String> {
 /// Read a DNG held in memory. Errors say what is wrong (the caller adds the
 /// file's name).
 pub fn parse(data: &[u8]) -> Result<DngImage, String> {
+    parse_as(data, true)
+}
+
+/// Read a DNG's tags only: the image with no samples (`data` empty), its
+/// size, pattern, levels, matrices and opcodes as [`parse`] reads them.
+pub fn parse_tags(data: &[u8]) -> Result<DngImage, String> {
+    parse_as(data, false)
+}
+
+fn parse_as(data: &[u8], samples: bool) -> Result<DngImage, String> {
     let t = Tiff::parse(data)?;
     let (raw, ifd0) = find_raw(&t)?;
     let exif = match ifd0.entries.get(&tags::EXIF_IFD) {
@@ -156,8 +166,11 @@ pub fn parse(data: &[u8]) -> Result<DngImage, String> {
         ));
     }
     let compression = one(&t, &d, tags::COMPRESSION, "Compression")?.unwrap_or(1.0) as u16;
-    let mut full = vec![0u16; width * height];
-    decode_chunks(&t, &d, width, height, bits, compression, &mut full)?;
+    let mut full = Vec::new();
+    if samples {
+        full = vec![0u16; width * height];
+        decode_chunks(&t, &d, width, height, bits, compression, &mut full)?;
+    }
 
     // Linearization: a plain lookup, values past the table's end take its
     // last entry.
@@ -184,9 +197,11 @@ pub fn parse(data: &[u8]) -> Result<DngImage, String> {
         ));
     }
     let (vw, vh) = (right - left, bottom - top);
-    let mut data = Vec::with_capacity(vw * vh);
-    for y in top..bottom {
-        data.extend_from_slice(&full[y * width + left..y * width + right]);
+    let mut data = Vec::with_capacity(if samples { vw * vh } else { 0 });
+    if samples {
+        for y in top..bottom {
+            data.extend_from_slice(&full[y * width + left..y * width + right]);
+        }
     }
 
     let cfa = cfa_order(&t, &d)?;

@@ -21,6 +21,23 @@ pub fn dng_files(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
     Ok(files)
 }
 
+/// The tags of the first DNG of `path` (a file, or a folder's first by
+/// name), no samples decoded: what the source's tuning is made from.
+pub fn first_tags(path: &Path) -> Result<DngImage, SourceError> {
+    let first = if path.is_dir() {
+        dng_files(path)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| SourceError::invalid(path, "no .dng files in this folder"))?
+    } else {
+        path.to_path_buf()
+    };
+    dng::read_tags(&first).map_err(|e| SourceError::Invalid {
+        path: e.path,
+        message: e.message,
+    })
+}
+
 #[derive(Debug)]
 pub struct DngSource {
     name: String,
@@ -81,14 +98,6 @@ impl DngSource {
             first: Some(first),
             levels,
         })
-    }
-
-    /// The first file's image (its tags make the source's tuning).
-    pub fn first_image(&self) -> Result<DngImage, SourceError> {
-        match &self.first {
-            Some(i) => Ok(i.clone()),
-            None => read(&self.files[0]),
-        }
     }
 }
 

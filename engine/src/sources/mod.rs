@@ -328,7 +328,7 @@ pub fn session_tuning(
 ) -> Option<Result<crate::tuning::Tuning, crate::tuning::TuningError>> {
     let spec = SourceSpec::parse(spec).ok()?;
     if let Some(dir) = spec.dng_path() {
-        let img = dng::DngSource::open(&dir).and_then(|s| s.first_image());
+        let img = dng::first_tags(&dir);
         return Some(
             img.map(|i| dng::dng_tuning(&i, &crate::tuning::Tuning::default()).0)
                 .map_err(|e| crate::tuning::TuningError::Invalid {
@@ -349,7 +349,7 @@ pub fn source_notes(spec: Option<&str>) -> Vec<String> {
     let Some(p) = SourceSpec::parse(spec).ok().and_then(|s| s.dng_path()) else {
         return Vec::new();
     };
-    match dng::DngSource::open(&p).and_then(|s| s.first_image()) {
+    match dng::first_tags(&p) {
         Ok(img) => dng::dng_tuning(&img, &crate::tuning::Tuning::default()).1,
         Err(_) => Vec::new(),
     }

@@ -184,10 +184,8 @@ fn a_lost_frame_is_counted_and_kept_in_the_session() {
     let f = session_frames(&out);
     assert_eq!(f.len(), 12);
     let seqs: Vec<u64> = f.iter().map(|f| f.0).collect();
-    assert!(
-        !seqs.contains(&5) && seqs[..5] == [0, 1, 2, 3, 4],
-        "{seqs:?}"
-    );
+    assert!(!seqs.contains(&5), "{seqs:?}");
+    assert!(seqs.windows(2).all(|p| p[0] < p[1]), "{seqs:?}");
     let mut prev = None;
     for &(seq, lost, _) in &f {
         assert_eq!(lost, prev.map_or(seq, |p: u64| seq - p - 1), "{f:?}");
@@ -195,12 +193,13 @@ fn a_lost_frame_is_counted_and_kept_in_the_session() {
     }
     let lost: u64 = f.iter().map(|f| f.1).sum();
     assert!(lost >= 1);
+    let after_gap = seqs.iter().position(|&q| q > 5).unwrap();
+    assert!(f[after_gap].1 >= 1, "{f:?}");
     assert!(
         r.stdout.contains(&format!("({lost} lost by the camera)")),
         "{lost}: {}",
         r.stdout
     );
-    assert_eq!(f[5].1, seqs[5] - 5);
     assert!(
         f.iter().all(|f| f.2 > 0.0),
         "exposure in every frame's metadata"

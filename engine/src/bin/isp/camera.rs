@@ -7,7 +7,6 @@ use isp_engine::sources::session::SessionRecorder;
 use isp_engine::sources::{FrameMeta, FrameSource, SourceError};
 use std::sync::Arc;
 
-/// `isp devices`: every capture device with formats, sizes, rates, controls.
 #[derive(clap::Args)]
 pub struct DevicesArgs {
     /// JSON instead of text.
@@ -15,6 +14,7 @@ pub struct DevicesArgs {
     pub json: bool,
 }
 
+/// `isp devices`: every capture device with formats, sizes, rates, controls.
 pub fn devices(json: bool) -> Result<(), String> {
     let devs = list::devices();
     if json {
