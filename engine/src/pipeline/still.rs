@@ -56,7 +56,7 @@ impl Engine {
         let mut converged = false;
         while rounds < MAX_ROUNDS {
             rounds += 1;
-            let seen = st.scaled(k);
+            let seen = st.scaled(k, params.stages.stats.saturation);
             let mut r = AlgoResult::new(&ctx);
             for a in params.algorithms.iter() {
                 a.process(&seen, &mut r);

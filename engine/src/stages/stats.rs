@@ -79,11 +79,19 @@ impl Stats3A {
 
     /// The statistics of the same scene `k` times as bright (a still's
     /// exposure made digitally): means and sums scaled, held at full scale.
-    /// Histograms and saturation counts stay as measured.
-    pub fn scaled(&self, k: f32) -> Stats3A {
+    /// A zone whose mean would reach `saturation` in any channel counts as
+    /// saturated, as its quads would in a frame exposed that much (so AWB
+    /// leaves it out instead of reading a colour from its clipped mean).
+    /// Histograms stay as measured.
+    pub fn scaled(&self, k: f32, saturation: u16) -> Stats3A {
         let mut s = self.clone();
         for z in &mut s.zones {
-            z.mean = z.mean.map(|m| (m * k).min(65535.0));
+            let m = z.mean.map(|m| m * k);
+            if k > 1.0 && m.iter().any(|&v| v >= saturation as f32) {
+                z.saturated += z.quads;
+                z.quads = 0;
+            }
+            z.mean = m.map(|v| v.min(65535.0));
         }
         for (sum, n) in s.sums.iter_mut().zip(s.counts) {
             *sum = (*sum * k as f64).min(65535.0 * n as f64);
@@ -418,6 +426,55 @@ mod tests {
     fn flat(order: BayerOrder, w: usize, h: usize, rgb: [u16; 3]) -> Vec<u16> {
         let img: Vec<u16> = (0..w * h).flat_map(|_| rgb).collect();
         mosaic(order, w, h, &img)
+    }
+
+    #[test]
+    fn a_still_made_brighter_counts_the_zones_it_would_clip_as_saturated() {
+        // Left half a bright grey, right half a dim red, 2x2 zones.
+        let (w, h) = (64, 32);
+        let img: Vec<u16> = (0..w * h)
+            .flat_map(|i| {
+                if i % w < w / 2 {
+                    [24000u16, 40000, 24000]
+                } else {
+                    [8000, 4000, 3000]
+                }
+            })
+            .collect();
+        let d = mosaic(BayerOrder::Rggb, w, h, &img);
+        let p = StatsParams {
+            zones_x: 2,
+            zones_y: 2,
+            ..Default::default()
+        };
+        let st = compute(&p, BayerOrder::Rggb, w, h, &d);
+        let twice = st.scaled(2.0, p.saturation);
+        for (i, (a, b)) in st.zones.iter().zip(&twice.zones).enumerate() {
+            if i % 2 == 0 {
+                // Green at 80000: those quads would clip.
+                assert_eq!((b.quads, b.saturated), (0, a.quads + a.saturated), "{b:?}");
+            } else {
+                assert_eq!((b.quads, b.saturated), (a.quads, a.saturated));
+                assert_eq!(b.mean, a.mean.map(|m| m * 2.0));
+            }
+        }
+        // Grey world on them: only the red half is left, so the gains are
+        // the red half's, not a blend with a green clipped at full scale.
+        let awb = crate::algorithms::awb::GreyWorldAwb::default();
+        let g = awb.estimate(&twice).unwrap();
+        assert!(
+            (g[0] - 0.5).abs() < 1e-3 && (g[2] - 4.0 / 3.0).abs() < 1e-3,
+            "{g:?}"
+        );
+        // Darker (or as measured): nothing moves to saturated.
+        assert_eq!(
+            st.scaled(0.5, p.saturation)
+                .zones
+                .iter()
+                .map(|z| z.quads)
+                .sum::<u32>(),
+            st.zones.iter().map(|z| z.quads).sum::<u32>()
+        );
     }
 
     #[test]
