@@ -122,6 +122,45 @@ fn four_corners_measure_what_detection_finds() {
 }
 
 #[test]
+fn a_chart_with_an_edge_row_or_column_out_of_frame_is_placed_right() {
+    let s = SynthSensor::default();
+    let (w, h) = (s.width as f64, s.height as f64);
+    // The chart is 0.62 of the frame wide; a row is about 0.11 of its
+    // height, a column about 0.1 of its width. Each placement leaves one
+    // whole edge row or column out of the frame.
+    let cases = [
+        ("bottom row out", 0.5, 0.866),
+        ("top row out", 0.5, 0.134),
+        ("right column out", 0.8, 0.5),
+        ("left column out", 0.2, 0.5),
+    ];
+    for (what, cx, cy) in cases {
+        let place = Placement {
+            cx,
+            cy,
+            angle_deg: 1.0,
+            ..Placement::default()
+        };
+        let c = s.chart(5000.0, place, 2, 7);
+        let f = chart::detect(&c, s.black).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let truth = s.chart_centres(place);
+        let mut seen = 0;
+        for (k, (got, want)) in f.centres.iter().zip(&truth).enumerate() {
+            let inside = (0.0..w).contains(&want[0]) && (0.0..h).contains(&want[1]);
+            seen += inside as usize;
+            let d = (got[0] as f64 - want[0]).hypot(got[1] as f64 - want[1]);
+            assert!(
+                d < 4.0,
+                "{what}: patch {} at {got:?}, truly at {want:?}",
+                k + 1
+            );
+        }
+        assert!((18..=20).contains(&seen), "{what}: {seen} patches in frame");
+        assert!(f.method.contains("of 24"), "{what}: {}", f.method);
+    }
+}
+
+#[test]
 fn bad_captures_are_refused_with_reasons() {
     let s = SynthSensor::default();
     // A flat field where the chart should be: no chart.

@@ -362,7 +362,11 @@ pub fn detect(c: &Capture, pedestal: [f32; 4]) -> Result<Found, String> {
     let (jmin, jmax) = cells
         .iter()
         .fold((i64::MAX, i64::MIN), |a, c| (a.0.min(c.1), a.1.max(c.1)));
-    let mut best = (0usize, 0i64, 0i64, (6i64, 4i64));
+    // Every window holding the most: when a whole edge row or column is
+    // out of frame, windows one step apart hold the same patches, and the
+    // colours decide between them below.
+    let mut most = 0usize;
+    let mut windows: Vec<(i64, i64, (i64, i64))> = Vec::new();
     for dims in [(6i64, 4i64), (4, 6)] {
         for i0 in imin - dims.0 + 1..=imax {
             for j0 in jmin - dims.1 + 1..=jmax {
@@ -370,89 +374,95 @@ pub fn detect(c: &Capture, pedestal: [f32; 4]) -> Result<Found, String> {
                     .iter()
                     .filter(|c| c.0 >= i0 && c.0 < i0 + dims.0 && c.1 >= j0 && c.1 < j0 + dims.1)
                     .count();
-                if n > best.0 {
-                    best = (n, i0, j0, dims);
+                if n > most {
+                    most = n;
+                    windows.clear();
+                }
+                if n == most {
+                    windows.push((i0, j0, dims));
                 }
             }
         }
     }
-    let (n, i0, j0, dims) = best;
+    let n = most;
     if n < 12 {
         return Err(format!(
             "only {n} patches line up on a 6x4 lattice (a chart needs 12 of 24 visible): pick its four corner patches"
         ));
     }
-    // Least squares: centre = o + i U + j V.
-    let members: Vec<(f64, f64, Blob)> = cells
-        .iter()
-        .filter(|c| c.0 >= i0 && c.0 < i0 + dims.0 && c.1 >= j0 && c.1 < j0 + dims.1)
-        .map(|c| ((c.0 - i0) as f64, (c.1 - j0) as f64, c.2))
-        .collect();
-    let mut ata = [[0.0f64; 3]; 3];
-    let mut atx = [0.0f64; 3];
-    let mut aty = [0.0f64; 3];
-    for (i, j, b) in &members {
-        let f = [1.0, *i, *j];
-        for r in 0..3 {
-            for k in 0..3 {
-                ata[r][k] += f[r] * f[k];
-            }
-            atx[r] += f[r] * b.cx;
-            aty[r] += f[r] * b.cy;
-        }
-    }
-    let inv = crate::dng::mat_inv(&ata).ok_or("the patches found do not span a lattice")?;
-    let solve = |rhs: [f64; 3]| -> [f64; 3] {
-        std::array::from_fn(|r| (0..3).map(|k| inv[r][k] * rhs[k]).sum())
-    };
-    let (ox, oy) = (solve(atx), solve(aty));
-    // Detection pixels -> capture pixels.
-    let to_px = |i: f64, j: f64| -> [f32; 2] {
-        let x = ox[0] + ox[1] * i + ox[2] * j;
-        let y = oy[0] + oy[1] * i + oy[2] * j;
-        [
-            ((x + 0.5) * 2.0 * step as f64) as f32,
-            ((y + 0.5) * 2.0 * step as f64) as f32,
-        ]
-    };
     let side = (size as f64).sqrt() * 2.0 * step as f64;
     let half_window = (0.25 * side).max(1.0) as f32;
-    // Every orientation of the lattice; the one whose colours a 3x3 matrix
-    // maps onto the reference best.
+    // Every orientation of each such lattice; the one whose colours a 3x3
+    // matrix maps onto the reference best.
     let reference: Vec<[f64; 3]> = COLORCHECKER_24
         .iter()
         .map(|(_, lab)| lab_d50_to_linear_srgb(*lab))
         .collect();
     let mut best_fit = (f64::INFINITY, Vec::new());
-    for (flip_c, flip_r) in [(false, false), (true, true), (true, false), (false, true)] {
-        let centres: Vec<[f32; 2]> = (0..24)
-            .map(|k| {
-                let (col, row) = ((k % 6) as f64, (k / 6) as f64);
-                let col = if flip_c { 5.0 - col } else { col };
-                let row = if flip_r { 3.0 - row } else { row };
-                if dims == (6, 4) {
-                    to_px(col, row)
-                } else {
-                    to_px(row, col)
-                }
-            })
-            .collect();
-        let f = Found {
-            corners: [centres[0], centres[5], centres[18], centres[23]],
-            centres,
-            half_window,
-            method: String::new(),
-        };
-        let m = measure(c, &f, pedestal, None);
-        let (a, b): (Vec<[f64; 3]>, Vec<[f64; 3]>) = m
+    for &(i0, j0, dims) in &windows {
+        // Least squares: centre = o + i U + j V.
+        let members: Vec<(f64, f64, Blob)> = cells
             .iter()
-            .zip(&reference)
-            .filter(|(p, _)| !p.clipped)
-            .map(|(p, r)| (p.rgb, *r))
-            .unzip();
-        let err = fit3(&a, &b);
-        if err < best_fit.0 {
-            best_fit = (err, f.centres);
+            .filter(|c| c.0 >= i0 && c.0 < i0 + dims.0 && c.1 >= j0 && c.1 < j0 + dims.1)
+            .map(|c| ((c.0 - i0) as f64, (c.1 - j0) as f64, c.2))
+            .collect();
+        let mut ata = [[0.0f64; 3]; 3];
+        let mut atx = [0.0f64; 3];
+        let mut aty = [0.0f64; 3];
+        for (i, j, b) in &members {
+            let f = [1.0, *i, *j];
+            for r in 0..3 {
+                for k in 0..3 {
+                    ata[r][k] += f[r] * f[k];
+                }
+                atx[r] += f[r] * b.cx;
+                aty[r] += f[r] * b.cy;
+            }
+        }
+        let inv = crate::dng::mat_inv(&ata).ok_or("the patches found do not span a lattice")?;
+        let solve = |rhs: [f64; 3]| -> [f64; 3] {
+            std::array::from_fn(|r| (0..3).map(|k| inv[r][k] * rhs[k]).sum())
+        };
+        let (ox, oy) = (solve(atx), solve(aty));
+        // Detection pixels -> capture pixels.
+        let to_px = |i: f64, j: f64| -> [f32; 2] {
+            let x = ox[0] + ox[1] * i + ox[2] * j;
+            let y = oy[0] + oy[1] * i + oy[2] * j;
+            [
+                ((x + 0.5) * 2.0 * step as f64) as f32,
+                ((y + 0.5) * 2.0 * step as f64) as f32,
+            ]
+        };
+        for (flip_c, flip_r) in [(false, false), (true, true), (true, false), (false, true)] {
+            let centres: Vec<[f32; 2]> = (0..24)
+                .map(|k| {
+                    let (col, row) = ((k % 6) as f64, (k / 6) as f64);
+                    let col = if flip_c { 5.0 - col } else { col };
+                    let row = if flip_r { 3.0 - row } else { row };
+                    if dims == (6, 4) {
+                        to_px(col, row)
+                    } else {
+                        to_px(row, col)
+                    }
+                })
+                .collect();
+            let f = Found {
+                corners: [centres[0], centres[5], centres[18], centres[23]],
+                centres,
+                half_window,
+                method: String::new(),
+            };
+            let m = measure(c, &f, pedestal, None);
+            let (a, b): (Vec<[f64; 3]>, Vec<[f64; 3]>) = m
+                .iter()
+                .zip(&reference)
+                .filter(|(p, _)| !p.clipped)
+                .map(|(p, r)| (p.rgb, *r))
+                .unzip();
+            let err = fit3(&a, &b);
+            if err < best_fit.0 {
+                best_fit = (err, f.centres);
+            }
         }
     }
     if !best_fit.0.is_finite() {

@@ -245,6 +245,29 @@ impl SynthSensor {
         )
     }
 
+    /// Where the centres of the 24 patches of a chart placed at `place`
+    /// fall, in capture pixels (patch 1 first, row by row).
+    pub fn chart_centres(&self, place: Placement) -> Vec<[f64; 2]> {
+        let (w, h) = (self.width as f64, self.height as f64);
+        let cw = place.width * w;
+        let s = cw / (6.0 + 7.0 * 0.25);
+        let gap = 0.25 * s;
+        let ch = 4.0 * s + 5.0 * gap;
+        let (sn, cs) = place.angle_deg.to_radians().sin_cos();
+        (0..24)
+            .map(|k| {
+                let (i, j) = ((k % 6) as f64, (k / 6) as f64);
+                // In the chart's frame, then back by the inverse rotation.
+                let u = gap + i * (s + gap) + s / 2.0 - cw / 2.0;
+                let v = gap + j * (s + gap) + s / 2.0 - ch / 2.0;
+                [
+                    place.cx * w + u * cs - v * sn,
+                    place.cy * h + u * sn + v * cs,
+                ]
+            })
+            .collect()
+    }
+
     /// `n` single frames of the chart at `ct` (a burst for the noise).
     pub fn burst(&self, ct: f64, n: usize) -> Vec<Capture> {
         (0..n)
