@@ -59,6 +59,19 @@ pub struct Placement {
     pub angle_deg: f64,
 }
 
+/// A placed chart's size (`cw` x `ch`), patch side `s` and `gap`, the sine
+/// and cosine of its rotation and its centre (`ox`, `oy`).
+struct ChartGeometry {
+    cw: f64,
+    ch: f64,
+    s: f64,
+    gap: f64,
+    sn: f64,
+    cs: f64,
+    ox: f64,
+    oy: f64,
+}
+
 impl Default for Placement {
     fn default() -> Self {
         Placement {
@@ -212,13 +225,16 @@ impl SynthSensor {
         let grey = |l: f64| self.site_values(mat_vec(&to_ct, lab_to_xyz([l, 0.0, 0.0], D50_XYZ)));
         let (body, back) = (grey(18.0), grey(40.0));
         let k = 0.8 / patch[18][1];
-        let (w, h) = (self.width as f64, self.height as f64);
-        let cw = place.width * w;
-        let s = cw / (6.0 + 7.0 * 0.25);
-        let gap = 0.25 * s;
-        let ch = 4.0 * s + 5.0 * gap;
-        let (sn, cs) = place.angle_deg.to_radians().sin_cos();
-        let (ox, oy) = (place.cx * w, place.cy * h);
+        let ChartGeometry {
+            cw,
+            ch,
+            s,
+            gap,
+            sn,
+            cs,
+            ox,
+            oy,
+        } = self.geometry(place);
         let scene = move |x: usize, y: usize| -> [f64; 4] {
             let (dx, dy) = (x as f64 - ox, y as f64 - oy);
             // Into the chart's frame.
@@ -245,25 +261,46 @@ impl SynthSensor {
         )
     }
 
-    /// Where the centres of the 24 patches of a chart placed at `place`
-    /// fall, in capture pixels (patch 1 first, row by row).
-    pub fn chart_centres(&self, place: Placement) -> Vec<[f64; 2]> {
+    /// A chart placed at `place`: its size, patch side and gap, rotation
+    /// and centre, in capture pixels.
+    fn geometry(&self, place: Placement) -> ChartGeometry {
         let (w, h) = (self.width as f64, self.height as f64);
         let cw = place.width * w;
         let s = cw / (6.0 + 7.0 * 0.25);
         let gap = 0.25 * s;
-        let ch = 4.0 * s + 5.0 * gap;
         let (sn, cs) = place.angle_deg.to_radians().sin_cos();
+        ChartGeometry {
+            cw,
+            ch: 4.0 * s + 5.0 * gap,
+            s,
+            gap,
+            sn,
+            cs,
+            ox: place.cx * w,
+            oy: place.cy * h,
+        }
+    }
+
+    /// Where the centres of the 24 patches of a chart placed at `place`
+    /// fall, in capture pixels (patch 1 first, row by row).
+    pub fn chart_centres(&self, place: Placement) -> Vec<[f64; 2]> {
+        let ChartGeometry {
+            cw,
+            ch,
+            s,
+            gap,
+            sn,
+            cs,
+            ox,
+            oy,
+        } = self.geometry(place);
         (0..24)
             .map(|k| {
                 let (i, j) = ((k % 6) as f64, (k / 6) as f64);
                 // In the chart's frame, then back by the inverse rotation.
                 let u = gap + i * (s + gap) + s / 2.0 - cw / 2.0;
                 let v = gap + j * (s + gap) + s / 2.0 - ch / 2.0;
-                [
-                    place.cx * w + u * cs - v * sn,
-                    place.cy * h + u * sn + v * cs,
-                ]
+                [ox + u * cs - v * sn, oy + u * sn + v * cs]
             })
             .collect()
     }
