@@ -131,6 +131,41 @@ mod tests {
     }
 
     #[test]
+    fn a_brightened_still_leaves_out_the_zones_it_would_clip() {
+        use crate::stages::demosaic::mosaic;
+        use crate::stages::stats::{StatsParams, compute};
+        use crate::types::BayerOrder;
+        // Left half a bright grey, right half a dim red, 2x2 zones; made
+        // twice as bright, the grey's green would clip.
+        let (w, h) = (64, 32);
+        let img: Vec<u16> = (0..w * h)
+            .flat_map(|i| {
+                if i % w < w / 2 {
+                    [24000u16, 40000, 24000]
+                } else {
+                    [8000, 4000, 3000]
+                }
+            })
+            .collect();
+        let d = mosaic(BayerOrder::Rggb, w, h, &img);
+        let p = StatsParams {
+            zones_x: 2,
+            zones_y: 2,
+            ..Default::default()
+        };
+        let st = compute(&p, BayerOrder::Rggb, w, h, &d);
+        // Only the red half is left: its gains, not a blend with a green
+        // clipped at full scale.
+        let g = GreyWorldAwb::default()
+            .estimate(&st.scaled(2.0, p.saturation))
+            .unwrap();
+        assert!(
+            (g[0] - 0.5).abs() < 1e-3 && (g[2] - 4.0 / 3.0).abs() < 1e-3,
+            "{g:?}"
+        );
+    }
+
+    #[test]
     fn bad_params_name_the_field() {
         let mut awb = GreyWorldAwb::default();
         assert_eq!(
