@@ -6,6 +6,6 @@ scripts/setup.sh
 if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
   exec cargo run --release -p isp-studio -- "$@"
 else
-  cargo build --release -p isp-engine
-  exec target/release/isp process --out out/demo "$@"
+  # cargo's own path to the binary (CARGO_TARGET_DIR may put it elsewhere).
+  exec cargo run --release -q -p isp-engine --bin isp -- process --out out/demo "$@"
 fi

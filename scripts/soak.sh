@@ -7,9 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 frames="${1:-100000}"
-cargo build --release -q -p isp-engine --bin isp
 csv="$(mktemp -d)/telemetry.csv"
-out="$(target/release/isp bench --width 320 --height 240 --frames "$frames" --telemetry-csv "$csv")"
+# cargo's own path to the binary (CARGO_TARGET_DIR may put it elsewhere).
+out="$(cargo run --release -q -p isp-engine --bin isp -- bench --width 320 --height 240 --frames "$frames" --telemetry-csv "$csv")"
 python3 - "$out" "$csv" <<'PY'
 import csv, json, sys
 v = json.loads(sys.argv[1])

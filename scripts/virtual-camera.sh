@@ -4,7 +4,7 @@
 # the `v4l` crate, `isp devices` and the studio see as a camera.
 #   scripts/virtual-camera.sh isp process v4l:/dev/video42 --frames 60 --out out/live
 # Builds the library first if needed (cargo's own up-to-date check; honours
-# CARGO_TARGET_DIR). Environment for the device: VCAM_SCENE, VCAM_EXPOSURE,
+# CARGO_TARGET_DIR), unless ISP_VCAM_LIB names one already built. Environment for the device: VCAM_SCENE, VCAM_EXPOSURE,
 # VCAM_LIGHT, VCAM_FAULTS (see tests/vcam/src/lib.rs).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,8 +14,15 @@ if [ $# -eq 0 ]; then
 fi
 target="${CARGO_TARGET_DIR:-$root/target}"
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
-cargo build --quiet --manifest-path "$root/Cargo.toml" -p isp-vcam
-lib="$target/debug/libisp_vcam.so"
+if [ -n "${ISP_VCAM_LIB:-}" ]; then
+  # Built already, by the same cargo run as the tests (scripts/test.sh): a
+  # `cargo build -p isp-vcam` here would resolve the workspace's features
+  # differently and compile the engine and its dependencies again.
+  lib="$ISP_VCAM_LIB"
+else
+  cargo build --quiet --manifest-path "$root/Cargo.toml" -p isp-vcam
+  lib="$target/debug/libisp_vcam.so"
+fi
 if [ ! -f "$lib" ]; then
   echo "$0: $lib was not built" >&2
   exit 1
