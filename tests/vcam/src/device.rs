@@ -94,6 +94,14 @@ struct Config {
     light: f32,
     exposure: Option<i64>,
     faults: Faults,
+    /// `VCAM_CLOCK=virtual`: a sensor that waits for its client (see
+    /// `stream::produce`), so a loaded machine changes when frames come,
+    /// never which.
+    virtual_clock: bool,
+    /// `VCAM_LOG`: a file each dequeued frame is appended to as
+    /// `sequence timestamp_ns` (what the device delivered, for tests to
+    /// hold a recording to).
+    log: Option<std::path::PathBuf>,
 }
 
 static CONFIG: LazyLock<Config> = LazyLock::new(|| {
@@ -118,11 +126,63 @@ static CONFIG: LazyLock<Config> = LazyLock::new(|| {
             .unwrap_or(1.0),
         exposure: env("VCAM_EXPOSURE").and_then(|s| s.parse().ok()),
         faults,
+        virtual_clock: match env("VCAM_CLOCK").as_deref() {
+            None | Some("real") => false,
+            Some("virtual") => true,
+            Some(other) => {
+                eprintln!("isp-vcam: VCAM_CLOCK={other}: real or virtual (real used)");
+                false
+            }
+        },
+        log: env("VCAM_LOG").map(Into::into),
     }
 });
 
-/// Descriptors of the device (-1: free slot). Read without a lock.
-static FDS: [AtomicI32; 32] = [const { AtomicI32::new(-1) }; 32];
+/// Descriptors of the device (-1: free slot). Read without a lock. As
+/// many as v4l2-compliance opens at once (100).
+static FDS: [AtomicI32; 128] = [const { AtomicI32::new(-1) }; 128];
+
+/// The major number of V4L2 device nodes.
+pub const MAJOR: u32 = 81;
+
+/// Whether `path` is the device's.
+pub fn is_path(path: &[u8]) -> bool {
+    path == CONFIG.path.as_slice()
+}
+
+/// Whether the device was unplugged.
+pub fn vanished() -> bool {
+    dev().vanished
+}
+
+/// The node's minor number: the digits its name ends with (`video42`: 42).
+pub fn minor() -> u32 {
+    let (_, base) = split_path();
+    let digits: Vec<u8> = base
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .copied()
+        .collect();
+    digits.iter().rev().fold(0u32, |n, d| {
+        n.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+    })
+}
+
+/// The text of `/sys/dev/char/81:MINOR/uevent` when `path` is it: what
+/// udev (and v4l-utils) read to learn the node's name.
+pub fn uevent(path: &[u8]) -> Option<String> {
+    let want = format!("/sys/dev/char/{MAJOR}:{}/uevent", minor());
+    if path != want.as_bytes() || vanished() {
+        return None;
+    }
+    let (_, base) = split_path();
+    Some(format!(
+        "MAJOR={MAJOR}\nMINOR={}\nDEVNAME={}\n",
+        minor(),
+        String::from_utf8_lossy(base)
+    ))
+}
 
 pub fn owns(fd: c_int) -> bool {
     fd >= 0 && FDS.iter().any(|f| f.load(Ordering::Relaxed) == fd)
@@ -159,7 +219,7 @@ impl Fmt {
         };
         let &(w, h) = SIZES
             .iter()
-            .min_by_key(|(w, h)| w.abs_diff(width) + h.abs_diff(height))
+            .min_by_key(|(w, h)| u64::from(w.abs_diff(width)) + u64::from(h.abs_diff(height)))
             .unwrap_or(&SIZES[2]);
         let row = match formats::raw_format(fourcc, w, h, 0) {
             Some(f) => f.min_stride(),
@@ -383,7 +443,14 @@ impl Dev {
     /// (whether or not the producer thread has caught up with it).
     fn exposing(&self) -> u64 {
         let interval_ns = self.interval.0 as f64 / self.interval.1 as f64 * 1e9;
-        (stream::monotonic_ns().saturating_sub(self.t0_ns) as f64 / interval_ns) as u64
+        let wall = (stream::monotonic_ns().saturating_sub(self.t0_ns) as f64 / interval_ns) as u64;
+        if CONFIG.virtual_clock {
+            // A virtual sensor late for its frame has not exposed the
+            // frames whose time passed: the next it makes is next_seq.
+            wall.min(self.next_seq)
+        } else {
+            wall
+        }
     }
 
     /// The noiseless picture for the format, scene, pattern and flips in

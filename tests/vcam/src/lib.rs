@@ -22,6 +22,16 @@
 //! - `VCAM_FAULTS` comma-separated: `gap@N` (frame N is lost: a sequence
 //!   gap), `eio@N` (from frame N every dequeue fails with EIO), `vanish@N`
 //!   (at frame N the device is unplugged: ENODEV from then on)
+//! - `VCAM_CLOCK` `real` (default: frames on the sensor's clock; a frame
+//!   whose time passes with no buffer queued, or while the producer is
+//!   starved of CPU, is lost, as on a real sensor) or `virtual` (a sensor
+//!   that waits for its client: no frame is lost but those `gap@N` names,
+//!   frames come no faster than the interval, timestamps are the ideal
+//!   `t0 + (seq + 1) * interval`, and `eio@N` / `vanish@N` strike once the
+//!   client has dequeued every frame before N: the frames delivered are a
+//!   known set, whatever the machine's load)
+//! - `VCAM_LOG` a file each dequeued frame is appended to, one line
+//!   `sequence timestamp_ns`: what the device delivered
 
 mod device;
 mod hooks;

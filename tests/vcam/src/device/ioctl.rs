@@ -47,6 +47,7 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
             c.version = 0x0006_0100;
             c.device_caps = V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING;
             c.capabilities = c.device_caps | V4L2_CAP_DEVICE_CAPS;
+            c.reserved = [0; 3];
         }
         VIDIOC_ENUM_FMT => {
             let f = unsafe { &mut *(arg as *mut v4l2_fmtdesc) };
@@ -56,6 +57,7 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
             }
             f.pixelformat = code(cc);
             f.flags = 0;
+            f.reserved = Default::default();
             copy_name(&mut f.description, &formats::describe(code(cc)));
         }
         VIDIOC_ENUM_FRAMESIZES => {
@@ -201,6 +203,7 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
             let i = b.index as usize;
             let buf = d.bufs.get(i).ok_or(libc::EINVAL)?;
             b.length = d.fmt.sizeimage;
+            b.memory = v4l2_memory_V4L2_MEMORY_MMAP;
             b.m.offset = (i as u32) << 24;
             b.flags = V4L2_BUF_FLAG_MAPPED
                 | V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC
@@ -241,6 +244,8 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
             buf.state = BufState::Queued;
             d.queued.push_back(i);
             b.flags |= V4L2_BUF_FLAG_QUEUED;
+            // A virtual sensor may be waiting for this buffer.
+            DEV.1.notify_all();
         }
         VIDIOC_DQBUF => {
             if d.owner != Some(fd) {
@@ -287,6 +292,12 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
             };
             b.sequence = buf.seq;
             b.m.offset = (i as u32) << 24;
+            if let Some(log) = &CONFIG.log {
+                let ns = buf.ts.tv_sec as u64 * 1_000_000_000 + buf.ts.tv_usec as u64 * 1000;
+                log_delivery(log, buf.seq, ns);
+            }
+            // A virtual sensor's fault waits for every frame to be taken.
+            DEV.1.notify_all();
         }
         VIDIOC_STREAMON => {
             if d.owner != Some(fd) || d.bufs.is_empty() {
@@ -435,4 +446,18 @@ pub(super) struct ExtControls {
     request_fd: i32,
     reserved: u32,
     controls: *mut v4l2_ext_control,
+}
+
+/// Append `sequence timestamp_ns` to the delivery log (`VCAM_LOG`).
+fn log_delivery(path: &std::path::Path, seq: u32, ns: u64) {
+    use std::io::Write;
+    let line = format!("{seq} {ns}\n");
+    let r = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = r {
+        eprintln!("isp-vcam: VCAM_LOG {}: {e}", path.display());
+    }
 }

@@ -77,8 +77,12 @@ pub(super) fn produce(generation: u64) {
                 return;
             }
             // A sensor does not wait: frames whose time passed while this
-            // thread was late (starved of CPU) are lost.
-            let seq = d.next_seq.max(d.exposing());
+            // thread was late (starved of CPU) are lost. A virtual one does.
+            let seq = if CONFIG.virtual_clock {
+                d.next_seq
+            } else {
+                d.next_seq.max(d.exposing())
+            };
             d.next_seq = seq + 1;
             // Writes land in the order they were made, each at its own frame
             // (a gain written after an exposure may land before it).
@@ -105,6 +109,19 @@ pub(super) fn produce(generation: u64) {
                     std::thread::sleep(end - now);
                 }
                 let mut d = dev();
+                // A virtual sensor first waits for its client to dequeue
+                // every frame it finished: then exactly the frames before
+                // the fault were delivered.
+                while CONFIG.virtual_clock
+                    && d.streaming
+                    && d.generation == generation
+                    && (!d.done.is_empty() || d.rendering > 0)
+                {
+                    d = DEV.1.wait(d).unwrap_or_else(|p| p.into_inner());
+                }
+                if !d.streaming || d.generation != generation {
+                    return;
+                }
                 if vanish {
                     d.vanished = true;
                     for &(fd, _) in &d.open {
@@ -117,6 +134,19 @@ pub(super) fn produce(generation: u64) {
                     }
                 }
                 DEV.1.notify_all();
+                return;
+            }
+            // A virtual sensor waits for a buffer instead of losing the
+            // frame.
+            while CONFIG.virtual_clock
+                && !faults.has(Fault::Gap(seq))
+                && d.queued.is_empty()
+                && d.streaming
+                && d.generation == generation
+            {
+                d = DEV.1.wait(d).unwrap_or_else(|p| p.into_inner());
+            }
+            if !d.streaming || d.generation != generation {
                 return;
             }
             if faults.has(Fault::Gap(seq)) {
