@@ -28,15 +28,33 @@ fn a_dng_opens_with_its_own_tuning_and_settled_3a() {
             .as_ref()
             .is_some_and(|r| (r.format.width, r.format.height) == (96, 64))
     });
-    let img = isp_engine::dng::read(&dng).unwrap();
+    // The levels LibRaw reads from the file (its fixture JSON, written by
+    // scripts/dng_reference.py with rawpy), not our own reader's.
+    let libraw: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dng.with_extension("json")).unwrap())
+            .unwrap();
+    let bl: Vec<u16> = libraw["black_level_per_channel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u16)
+        .collect();
+    // LibRaw's channels are R, G, B, G2 by `raw_pattern`; ours are the
+    // sites R, Gr (the green of R's row), Gb, B.
+    let pat: Vec<Vec<usize>> = serde_json::from_value(libraw["raw_pattern"].clone()).unwrap();
+    let red_row = pat.iter().position(|r| r.contains(&0)).unwrap();
+    let green_of = |row: usize| *pat[row].iter().find(|&&c| c == 1 || c == 3).unwrap();
+    let want = [
+        bl[0],
+        bl[green_of(red_row)],
+        bl[green_of(1 - red_row)],
+        bl[2],
+    ];
     let t = &h.state().state.tuning.current;
-    assert_eq!(
-        t.stages.black_level.levels,
-        img.black_level.map(|b| b.round() as u16)
-    );
+    assert_eq!(t.stages.black_level.levels, want);
     assert_eq!(
         t.stages.black_level.white_level,
-        Some(img.white_level as u16)
+        Some(libraw["white_level"].as_u64().unwrap() as u16)
     );
     let note = h
         .state()

@@ -234,9 +234,10 @@ fn any_session_frame_selected_is_made_again_from_the_session() {
     h.get_by_label(&format!("showing {name} (selected in the timeline)"));
     // A person's number for it everywhere: the status bar says so too.
     h.get_by_label_contains(&format!("| selected {name}"));
-    // The player paused there: the frame stays on screen.
+    // The player paused there: the frame stays on screen once every frame
+    // submitted has ended (no later one can still arrive).
     assert!(!h.state().state.player.status().playing);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_every_frame(&mut h);
     h.run_steps(5);
     assert_eq!(h.state().state.shown_source(), Some(sf));
     // It is that frame of the session, byte for byte.
@@ -514,6 +515,21 @@ fn record_the_source_into_a_new_session_and_open_it() {
     wait_for(&mut h, "the log line", |s| {
         s.state.log.iter().any(|l| l.text.starts_with("recorded "))
     });
+    // "recorded N frames into DIR": N, as the person reads it.
+    let said: usize = h
+        .state()
+        .state
+        .log
+        .iter()
+        .find_map(|l| {
+            l.text
+                .strip_prefix("recorded ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap();
     let dir = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -523,8 +539,8 @@ fn record_the_source_into_a_new_session_and_open_it() {
     let rec = SessionSource::open(&dir).unwrap();
     let m = rec.manifest();
     assert!(
-        m.complete && m.frames.len() >= 6,
-        "{} frames",
+        m.complete && m.frames.len() >= 6 && m.frames.len() == said,
+        "{} frames, the log said {said}",
         m.frames.len()
     );
     // Every recorded frame is one of the demo session's, byte for byte.
@@ -538,10 +554,26 @@ fn record_the_source_into_a_new_session_and_open_it() {
             b
         })
         .collect();
+    // Every recorded frame is a demo frame, and they are consecutive: the
+    // demo's frames in order (looping), none skipped or repeated.
+    let n = demo_frames.len();
+    let mut at: Option<usize> = None;
     for i in 0..m.frames.len() {
         let mut b = vec![0u8; fb];
         rec.read_frame(i, &mut b).unwrap();
-        assert!(demo_frames.contains(&b), "frame {i} is not a demo frame");
+        let k = demo_frames
+            .iter()
+            .position(|d| *d == b)
+            .unwrap_or_else(|| panic!("frame {i} is not a demo frame"));
+        if let Some(prev) = at {
+            assert_eq!(
+                k,
+                (prev + 1) % n,
+                "recorded frame {i} does not follow {}",
+                i - 1
+            );
+        }
+        at = Some(k);
     }
     // And it opens like any session.
     h.state_mut().state.open_source(&dir.display().to_string());

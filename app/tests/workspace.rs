@@ -447,7 +447,7 @@ fn the_status_bar_is_one_line_with_tidy_paths() {
     let mut h = studio(Backend::Cpu);
     wait_for(&mut h, "frames", |s| s.state.frames_shown >= 2);
     h.run_steps(2);
-    let line = h.get_by_label_contains("fps | CPU | dropped");
+    let line = h.get_by_label_contains("fps | CPU | dropped by the engine");
     let r = line.rect();
     assert!(r.height() < 24.0, "wrapped: {r:?}");
     assert!(!line.value().unwrap_or_default().contains("cpu ("));

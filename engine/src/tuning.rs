@@ -153,8 +153,26 @@ impl Tuning {
         origin: &str,
         dir: Option<&Path>,
     ) -> Result<Tuning, TuningError> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let t: Tuning = serde_path_to_error::deserialize(de).map_err(|e| {
+        // Read as a value first (serde_json refuses nesting past 128 levels
+        // at once), so that its shape can be held to the schema's: a block
+        // written as an array (`"white_balance": []`), which serde's derive
+        // would take as a list of the fields and fill with defaults, is
+        // refused by name.
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| TuningError::Field {
+                origin: origin.to_string(),
+                field: "(document)".into(),
+                message: e.to_string(),
+            })?;
+        let schema = serde_json::to_value(Tuning::default()).unwrap_or_default();
+        if let Some(field) = array_for_object(&value, &schema, String::new()) {
+            return Err(TuningError::Field {
+                origin: origin.to_string(),
+                field,
+                message: "an object ({...}) is expected here, not an array".into(),
+            });
+        }
+        let t: Tuning = serde_path_to_error::deserialize(value).map_err(|e| {
             let field = e.path().to_string();
             TuningError::Field {
                 origin: origin.to_string(),
@@ -217,9 +235,7 @@ impl Tuning {
     /// Write atomically (temp file + rename).
     pub fn save(&self, path: &Path) -> Result<(), TuningError> {
         let origin = path.display().to_string();
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, self.to_json() + "\n")
-            .and_then(|_| std::fs::rename(&tmp, path))
+        crate::image_io::write_atomic(path, (self.to_json() + "\n").as_bytes())
             .map_err(|e| TuningError::Io { origin, source: e })
     }
 
@@ -239,6 +255,25 @@ impl Tuning {
         field("stages.ccm.matrix", s.ccm.check())?;
         field("stages.tone", s.tone.check())?;
         field("stages.stats", s.stats.check())?;
+        // Every described field against its range, in one place (the same
+        // descriptions the studio draws its sliders from).
+        let spelled = serde_json::to_value(s).unwrap_or_default();
+        for (path, fields) in crate::stages::fields::blocks() {
+            let block = path
+                .strip_prefix("stages.")
+                .unwrap_or(path)
+                .split('.')
+                .try_fold(&spelled, |v, k| v.get(k));
+            if let Some(block) = block {
+                crate::stages::fields::check_block(block, fields).map_err(|(name, m)| {
+                    TuningError::Field {
+                        origin: origin.to_string(),
+                        field: format!("{path}.{name}"),
+                        message: m,
+                    }
+                })?;
+            }
+        }
         if let Some(n) = &self.noise {
             field("noise", n.check())?;
         }
@@ -274,6 +309,49 @@ impl Tuning {
                 Some(a)
             })
             .collect()
+    }
+}
+
+/// The path of the first place where `v` holds an array and `schema` (the
+/// default tuning, as JSON) an object; algorithm blocks are held to the
+/// block's shape, their `params` to an object.
+fn array_for_object(
+    v: &serde_json::Value,
+    schema: &serde_json::Value,
+    path: String,
+) -> Option<String> {
+    use serde_json::Value;
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_string()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match (v, schema) {
+        (Value::Array(_), Value::Object(_)) => Some(if path.is_empty() {
+            "(document)".into()
+        } else {
+            path.clone()
+        }),
+        (Value::Object(o), Value::Object(so)) => o.iter().find_map(|(k, x)| {
+            let sub = match (k.as_str(), path.as_str()) {
+                // A block's params are the algorithm's to describe: an
+                // object, whatever it holds.
+                ("params", p) if p.starts_with("algorithms[") => {
+                    return x.is_array().then(|| join(k));
+                }
+                _ => so.get(k)?,
+            };
+            array_for_object(x, sub, join(k))
+        }),
+        (Value::Array(a), Value::Array(sa)) => {
+            let first = sa.first()?;
+            a.iter()
+                .enumerate()
+                .find_map(|(i, x)| array_for_object(x, first, format!("{path}[{i}]")))
+        }
+        _ => None,
     }
 }
 

@@ -389,6 +389,19 @@ fn hostile_sizes_and_levels_are_refused_not_trusted() {
         }
     });
     assert!(e.contains("GainMap"), "{e}");
+    // 20000 x 20000 samples of 1 bit: 50 MB in a file, 1.6 GB decoded.
+    let e = read_patched("u16_strips_rggb", &|b| {
+        for tag in [256u16, 257] {
+            let at = entry(b, tag) + 8;
+            b[at..at + 2].copy_from_slice(&20000u16.to_le_bytes());
+        }
+        let at = entry(b, 258) + 8;
+        b[at..at + 2].copy_from_slice(&1u16.to_le_bytes());
+    });
+    assert!(
+        e.contains("20000x20000 needs 1525 MB decoded, over the 1024 MB"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@
 
 use isp_engine::fusion::merge::NoiseModel;
 use isp_engine::fusion::{FrameInfo, FusionKind, FusionManager, Selection};
-use isp_engine::gpu::{GpuHdr, GpuMerge, context_for_tests};
+use isp_engine::gpu::{GpuError, GpuHdr, GpuMerge, context_for_tests};
 use isp_engine::sources::FrameSource;
 use isp_engine::sources::synthetic::{Scene, SyntheticSource};
 use isp_engine::stages::unpack;
@@ -94,9 +94,12 @@ fn the_gpu_merge_matches_the_cpu_reference() {
     assert!(max <= 1, "max |diff| {max}");
     assert!(same >= 0.999, "identical {same}");
     // Bad input is an error, not a panic.
+    let e = gpu
+        .merge(&refs[..2], w, h, 0, &spec.alignments, &spec.params)
+        .unwrap_err();
     assert!(
-        gpu.merge(&refs[..2], w, h, 0, &spec.alignments, &spec.params)
-            .is_err()
+        matches!(&e, GpuError::Input(m) if m.contains("an alignment per frame")),
+        "{e:?}"
     );
 }
 
@@ -151,10 +154,44 @@ fn an_engine_with_a_gpu_merges_bursts_and_brackets_there() {
         "{close} of {}",
         c.len()
     );
+    // And the rest are near: a sample whose quad fell the other side of a
+    // clip or motion threshold differs by noise, not by a frame.
+    let worst = g
+        .iter()
+        .zip(&c)
+        .map(|(&a, &b)| (a - b).abs() / b.abs().max(1.0))
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 0.02, "largest relative difference {worst}");
     assert!(gpu.merged_on.starts_with("gpu: "), "{}", gpu.merged_on);
     // Its three other frames were aligned on the GPU too.
     assert_eq!(gpu.aligned_on_gpu, 3);
     assert_eq!(cpu.aligned_on_gpu, 0);
+    // A GPU that faults in the fusion kernels: the alignment and the merge
+    // fall back to the CPU, say so, and give the CPU's result exactly.
+    let faulty = context_for_tests().unwrap();
+    faulty.inject_fusion_faults(4);
+    let fell_back = run(
+        EngineConfig {
+            backend: Backend::Gpu,
+            gpu_context: Some(faulty.clone()),
+            ..Default::default()
+        },
+        FusionKind::Burst { frames: 4 },
+    );
+    assert!(
+        fell_back
+            .merged_on
+            .starts_with("cpu (the GPU merge failed: GPU validation error in fusion kernel"),
+        "{}",
+        fell_back.merged_on
+    );
+    assert_eq!(fell_back.aligned_on_gpu, 0);
+    assert!(
+        fell_back.merged_raw == cpu.merged_raw,
+        "the fallback is not the CPU's merge"
+    );
+    // And the faults were all taken: the next capture is the GPU's again.
+    assert!(faulty.check_fusion().is_ok());
     assert_eq!(cpu.merged_on, "cpu");
     let max = gpu
         .merged_raw
@@ -230,6 +267,15 @@ fn the_gpu_alignment_matches_the_cpu_reference() {
         found * 100.0
     );
     assert!(same >= 0.99, "identical in {same}");
+    // A tile the two disagree on is a near tie: at most 2 px apart.
+    let worst = cpu
+        .offsets
+        .iter()
+        .zip(&on_gpu.offsets)
+        .map(|(a, b)| (a.0 - b.0).abs().max((a.1 - b.1).abs()))
+        .max()
+        .unwrap_or(0);
+    assert!(worst <= 2, "a tile's offsets differ by {worst} px");
     assert_eq!(mode, Some((3, -2)), "found in {found} of tiles");
     // Images of two sizes are an error, not a panic.
     let small = Grey {
@@ -237,7 +283,11 @@ fn the_gpu_alignment_matches_the_cpu_reference() {
         height: 8,
         px: vec![0.0; 64],
     };
-    assert!(gpu.align(&gr, &small).is_err());
+    let e = gpu.align(&gr, &small).unwrap_err();
+    assert!(
+        matches!(&e, GpuError::Input(m) if m.contains("8x8")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -346,9 +396,15 @@ fn the_gpu_bracket_merge_matches_the_cpu_reference() {
     );
     assert!(close >= 0.999, "{close}");
     assert!(worst <= 0.001, "{worst}");
+    let far = out
+        .iter()
+        .zip(lin)
+        .map(|(&g, &c)| (g - c).abs() / c.abs().max(1.0))
+        .fold(0.0f32, f32::max);
+    assert!(far <= 0.02, "largest relative difference {far}");
     // Bad input is an error, not a panic.
-    assert!(
-        gpu.merge(
+    let e = gpu
+        .merge(
             &refs[..2],
             w,
             h,
@@ -356,8 +412,11 @@ fn the_gpu_bracket_merge_matches_the_cpu_reference() {
             &spec.exposures,
             &spec.alignments,
             p.black,
-            p.white
+            p.white,
         )
-        .is_err()
+        .unwrap_err();
+    assert!(
+        matches!(&e, GpuError::Input(m) if m.contains("2 frames with")),
+        "{e:?}"
     );
 }

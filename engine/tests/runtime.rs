@@ -96,7 +96,14 @@ fn parameter_changes_land_on_frame_boundaries() {
         algorithms: vec![],
         ..Default::default()
     };
-    let engine = Engine::new(EngineConfig::default(), tuning).unwrap();
+    let engine = Engine::new(
+        EngineConfig {
+            backend: isp_engine::gpu::Backend::Cpu,
+            ..Default::default()
+        },
+        tuning,
+    )
+    .unwrap();
     let rx = engine.subscribe(true);
     let mut src = MemorySource::synthetic(Scene::Gradient, fmt(), 1, 100);
     let mut seen = Vec::new();
@@ -117,6 +124,32 @@ fn parameter_changes_land_on_frame_boundaries() {
     // Same input frame, different contrast: the picture changed.
     assert!(seen[2].1 != seen[3].1);
     assert!(seen[0].1 == seen[1].1 && seen[4].1 == seen[5].1);
+    // And each is what the CPU reference chain makes of that raw frame under
+    // the tuning of its version: the edit, all of it, from its frame on.
+    use isp_engine::sources::FrameSource;
+    use isp_engine::stages::chain::{Tap, TapImage};
+    let mut again = MemorySource::synthetic(Scene::Gradient, fmt(), 1, 1);
+    let mut raw = vec![0u8; fmt().frame_bytes()];
+    again.next_frame(&mut raw).unwrap().unwrap();
+    for (k, contrast) in [(2usize, None), (3, Some(2.0))] {
+        let mut t = Tuning {
+            algorithms: vec![],
+            ..Default::default()
+        };
+        if let Some(c) = contrast {
+            t.stages.tone.contrast = c;
+        }
+        let p = isp_engine::tuning::FrameParams::from_tuning(&t, fmt());
+        let TapImage::Rgba8(want) = isp_engine::isp::reference_tap(&p, &raw, Tap::Tone).unwrap()
+        else {
+            panic!("the tone tap is RGBA8")
+        };
+        assert!(
+            seen[k].1 == want,
+            "frame {k} (v{}) is not the CPU reference under its tuning",
+            seen[k].0
+        );
+    }
 }
 
 #[test]

@@ -121,7 +121,7 @@ impl Camera {
             };
             ui.label(format!("{state}{manual}"));
             ui.end_row();
-            ui.label("frames lost");
+            ui.label("frames lost by the camera");
             ui.label(s.engine.device_dropped().to_string());
             ui.end_row();
         });

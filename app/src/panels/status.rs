@@ -27,8 +27,9 @@ pub fn status_bar(ui: &mut egui::Ui, s: &AppState) {
         isp_engine::pipeline::ActiveBackend::Cpu { .. } => "CPU".into(),
     };
     let mut line = format!(
-        "{fmt} | {:.1} fps | {short} | dropped {drops} | params v{} | shown {}",
+        "{fmt} | {:.1} fps | {short} | dropped by the engine {drops} | lost by the camera {} | params v{} | shown {}",
         s.fps(),
+        s.engine.device_dropped(),
         s.engine.params.version(),
         s.frames_shown,
     );

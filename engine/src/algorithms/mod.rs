@@ -167,6 +167,17 @@ pub fn parse_params<T: serde::de::DeserializeOwned + Default>(
     if v.is_null() {
         return Ok(T::default());
     }
+    // serde's derive would read an array as the fields in order (and `[]`
+    // as all defaults): a block's parameters are an object.
+    if !v.is_object() {
+        return Err(AlgoInitError {
+            field: String::new(),
+            message: match v {
+                serde_json::Value::Array(_) => "an object ({...}) is expected, not an array".into(),
+                _ => format!("an object ({{...}}) is expected, not {v}"),
+            },
+        });
+    }
     serde_path_to_error::deserialize(v.clone()).map_err(|e| {
         let p = e.path().to_string();
         AlgoInitError {

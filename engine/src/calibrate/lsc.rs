@@ -165,6 +165,18 @@ fn surface_at(b: &Blocks, px: f64, py: f64, radius: f64) -> f64 {
         .unwrap_or(if a[0][0] > 0.0 { rhs[0] / a[0][0] } else { 0.0 })
 }
 
+/// The largest lens-shading gain a calibration may write: 1 to 16 (the
+/// tuning's range for a lens-shading gain).
+pub fn check_max_gain(max_gain: f32) -> Result<(), String> {
+    if (1.0..=16.0).contains(&max_gain) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the largest lens-shading gain {max_gain} is outside 1..=16"
+        ))
+    }
+}
+
 /// The gains for one flat, per site, on a `gw` x `gh` grid.
 fn gains_of(
     c: &Capture,
@@ -251,6 +263,7 @@ pub fn lens_shading(
     if gw < 2 || gh < 2 || gw > 64 || gh > 64 {
         return Err(format!("lens-shading grid {gw}x{gh}: 2x2 to 64x64"));
     }
+    check_max_gain(max_gain)?;
     let mut sum: [Vec<f64>; 4] = std::array::from_fn(|_| vec![0.0; gw * gh]);
     let mut warnings = Vec::new();
     for f in flats {
@@ -259,6 +272,20 @@ pub fn lens_shading(
             return Err(format!(
                 "{}: {}x{} is too small for a {gw}x{gh} grid",
                 c.name, c.width, c.height
+            ));
+        }
+        // A flat with no light on it (a capped lens, a dark frame given as a
+        // flat) has no shading to measure: its gains would be noise.
+        let above = (0..4)
+            .map(|site| blocks(c, site, pedestal[site], BLOCKS_ACROSS))
+            .map(|b| b.v.iter().sum::<f64>() / b.v.len().max(1) as f64)
+            .fold(f64::MAX, f64::min);
+        let range = (c.white_level - pedestal.iter().cloned().fold(0.0, f32::max)).max(1.0);
+        if above.is_nan() || above < 0.02 * range as f64 {
+            return Err(format!(
+                "{}: the flat field is dark ({above:.1} above the black level of a range of \
+                 {range:.0}): light it to about half of full scale",
+                c.name
             ));
         }
         let peak = c.data.iter().cloned().fold(0.0f32, f32::max);

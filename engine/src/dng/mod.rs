@@ -171,10 +171,7 @@ pub fn read_tags(path: &Path) -> Result<DngImage, DngError> {
 /// Write `frame` as a DNG at `path` (a temporary file renamed into place).
 pub fn write(path: &Path, frame: &DngFrame<'_>) -> Result<(), DngError> {
     let bytes = encode(frame).map_err(|m| DngError::at(path, m))?;
-    let tmp = path.with_extension("dng.tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| DngError::at(path, e.to_string()))
+    crate::image_io::write_atomic(path, &bytes).map_err(|e| DngError::at(path, e.to_string()))
 }
 
 /// The colour temperature of an EXIF LightSource code, where it has one.

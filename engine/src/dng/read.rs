@@ -11,6 +11,12 @@ use crate::types::BayerOrder;
 /// The samples a DNG may hold at most (a 400 MP sensor).
 const MAX_SAMPLES: usize = 400_000_000;
 
+/// The memory a DNG's samples may take decoded (README: DNG files): the
+/// full raw and its active area, 16 bits a sample each, at most 1 GiB (a
+/// 150 MP sensor takes 600 MB). A file packed in few bits per sample
+/// cannot make the reader take more than this, whatever its size.
+pub const MAX_DECODED_BYTES: usize = 1 << 30;
+
 /// The IFDs that matter: the raw image's and IFD 0 (where the camera
 /// profile lives), and the EXIF IFD if there is one.
 struct Dirs {
@@ -168,6 +174,16 @@ fn parse_as(data: &[u8], samples: bool) -> Result<DngImage, String> {
     let compression = one(&t, &d, tags::COMPRESSION, "Compression")?.unwrap_or(1.0) as u16;
     let mut full = Vec::new();
     if samples {
+        // The full raw and the active area's copy, u16 each.
+        let need = width.saturating_mul(height).saturating_mul(4);
+        if need > MAX_DECODED_BYTES {
+            return Err(format!(
+                "raw image of {width}x{height} needs {} MB decoded, over the {} MB a DNG may \
+                 take",
+                need >> 20,
+                MAX_DECODED_BYTES >> 20
+            ));
+        }
         full = vec![0u16; width * height];
         decode_chunks(&t, &d, width, height, bits, compression, &mut full)?;
     }

@@ -48,7 +48,7 @@ impl GpuAlign {
 
     /// [`align::align`] on the GPU.
     pub fn align(&self, reference: &Grey, frame: &Grey) -> Result<Alignment, GpuError> {
-        self.ctx.check()?;
+        self.ctx.check_fusion()?;
         if (reference.width, reference.height) != (frame.width, frame.height)
             || reference.width < 4
             || reference.height < 4

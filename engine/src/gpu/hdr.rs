@@ -90,7 +90,7 @@ impl GpuHdr {
         white: f32,
     ) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
         use wgpu::util::DeviceExt;
-        self.ctx.check()?;
+        self.ctx.check_fusion()?;
         let device = &self.ctx.device;
         let n = frames.len();
         if n == 0 || n > MAX_FRAMES || exposures.len() != n || reference >= n {

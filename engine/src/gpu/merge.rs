@@ -86,7 +86,7 @@ impl GpuMerge {
         p: &MergeParams,
     ) -> Result<(Vec<u16>, MergeStats), GpuError> {
         use wgpu::util::DeviceExt;
-        self.ctx.check()?;
+        self.ctx.check_fusion()?;
         let device = &self.ctx.device;
         let n = frames.len();
         let a0 = alignments

@@ -27,7 +27,7 @@ pub use hdr::GpuHdr;
 pub use isp::{BytesMoved, GpuFrame, GpuIsp, GpuTimings, InjectedFault, Kernel, TimerKind};
 pub use merge::GpuMerge;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -140,6 +140,9 @@ pub struct GpuContext {
     lost_flag: Arc<AtomicBool>,
     /// How long a wait for the GPU may take before it is a fault.
     pub timeout: Duration,
+    /// Faults to inject into the next fusion kernels (alignment, burst and
+    /// bracket merges): [`GpuContext::inject_fusion_faults`], tests only.
+    fusion_faults: AtomicU32,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -351,6 +354,7 @@ impl GpuContext {
             lost,
             lost_flag,
             timeout: Duration::from_secs(20),
+            fusion_faults: AtomicU32::new(0),
         }
     }
 
@@ -392,6 +396,30 @@ impl GpuContext {
             });
         }
         Ok(())
+    }
+
+    /// [`GpuContext::check`] at the start of a fusion kernel (alignment,
+    /// burst or bracket merge), where an injected fault is taken.
+    pub fn check_fusion(&self) -> Result<(), GpuError> {
+        self.check()?;
+        let injected = self
+            .fusion_faults
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if injected {
+            return Err(GpuError::Validation {
+                what: "fusion kernel",
+                message: "injected fault".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Make the next `n` fusion kernels fail with a validation error (the
+    /// engine then aligns and merges on the CPU).
+    #[cfg(feature = "test-support")]
+    pub fn inject_fusion_faults(&self, n: u32) {
+        self.fusion_faults.store(n, Ordering::Release);
     }
 
     /// Destroy the device (tests use it to provoke a device-lost fault).

@@ -99,6 +99,21 @@ pub fn import(
     // the trailing commas of some upstream RPi files pass); so do we when
     // strict JSON fails.
     let json = text.trim_start().starts_with('{');
+    // Refused before any parser sees them: deep nesting (the YAML parser's
+    // cost grows with the square of the depth) and aliases (a few lines of
+    // them expand to gigabytes; libcamera's own parser has none either).
+    let depth = flow_depth(text);
+    if depth > MAX_DEPTH {
+        return Err(cx.invalid(format!(
+            "nested {depth} deep (a tuning file nests at most {MAX_DEPTH} deep)"
+        )));
+    }
+    if let Some(line) = yaml_alias_line(text) {
+        return Err(cx.invalid(format!(
+            "line {line}: a YAML alias (`*name`): libcamera's tuning files have none, and \
+             they are not read here"
+        )));
+    }
     let v: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(je) => serde_norway::from_str(text).map_err(|ye| {
@@ -132,6 +147,75 @@ pub fn import(
         mapped: cx.mapped,
         unmapped: cx.unmapped,
     })
+}
+
+/// How deep a tuning file may nest `[`/`{` (libcamera's files: 5).
+const MAX_DEPTH: usize = 64;
+
+/// The deepest nesting of `[` and `{` in `text`, outside quoted strings and
+/// comments: one pass, so a hostile file is measured in linear time.
+fn flow_depth(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut quote: Option<u8> = None;
+    let mut comment = false;
+    let mut prev = b'\n';
+    let mut escaped = false;
+    for &c in text.as_bytes() {
+        if comment {
+            comment = c != b'\n';
+        } else if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' && q == b'"' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+        } else {
+            match c {
+                b'"' | b'\'' => quote = Some(c),
+                b'#' if prev.is_ascii_whitespace() => comment = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    max
+}
+
+/// The line (from 1) of the first YAML alias (`*name` where a value starts)
+/// in `text`, outside quoted strings and comments.
+fn yaml_alias_line(text: &str) -> Option<usize> {
+    for (n, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        // The last character that was not a space: a value starts after
+        // one of these (or at the line's start).
+        let mut lead = ':';
+        for c in line.chars() {
+            if let Some(q) = quote {
+                if c == q {
+                    quote = None;
+                }
+            } else if c == '"' || c == '\'' {
+                quote = Some(c);
+            } else if c == '#' && prev.is_whitespace() {
+                break;
+            } else if c == '*' && matches!(lead, ':' | '-' | '[' | '{' | ',' | '?') {
+                return Some(n + 1);
+            }
+            if !c.is_whitespace() {
+                lead = c;
+            }
+            prev = c;
+        }
+    }
+    None
 }
 
 /// Write `t` as a libcamera tuning file of `format`; also the parts of `t`

@@ -18,6 +18,10 @@ pub fn dng_files(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("dng")))
         .collect();
     files.sort();
+    // A link to a file outside the folder is refused, as in a session.
+    for f in &files {
+        super::session::inside(dir, f)?;
+    }
     Ok(files)
 }
 

@@ -108,6 +108,21 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, SourceError> {
     Ok(m)
 }
 
+/// `Ok` when `path`, every link resolved, lies inside `dir` (resolved too):
+/// a frame file that is a link to a file elsewhere (`/etc/shadow`) is
+/// refused before it is opened, as a `..` in the manifest is.
+pub(crate) fn inside(dir: &Path, path: &Path) -> Result<(), SourceError> {
+    let real_dir = dir.canonicalize().map_err(|e| SourceError::io(dir, e))?;
+    match path.canonicalize() {
+        Ok(real) if real.starts_with(&real_dir) => Ok(()),
+        Ok(_) => Err(SourceError::invalid(
+            path,
+            format!("a link to a file outside {}: refused", dir.display()),
+        )),
+        Err(e) => Err(SourceError::io(path, e)),
+    }
+}
+
 /// Plays a recorded session.
 #[derive(Debug)]
 pub struct SessionSource {
@@ -139,6 +154,12 @@ impl SessionSource {
                 ));
             }
         }
+        if manifest.frames.is_empty() {
+            return Err(SourceError::invalid(
+                dir,
+                "the session holds no frames (a recording that ended before its first frame)",
+            ));
+        }
         Ok(SessionSource {
             dir: dir.to_path_buf(),
             manifest,
@@ -168,6 +189,7 @@ impl SessionSource {
             .get(i)
             .ok_or_else(|| SourceError::invalid(&self.dir, format!("no frame {i}")))?;
         let path = self.dir.join(&e.file);
+        inside(&self.dir, &path)?;
         let data = std::fs::read(&path).map_err(|err| SourceError::io(&path, err))?;
         let fb = self.manifest.format.frame_bytes();
         if data.len() != fb {
@@ -248,13 +270,7 @@ fn sync_dir(dir: &Path) {
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
+    crate::image_io::write_atomic(path, data)?;
     if let Some(parent) = path.parent() {
         sync_dir(parent);
     }
@@ -382,7 +398,7 @@ pub fn demo_session_dir() -> Result<PathBuf, SourceError> {
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).map_err(|e| SourceError::io(parent, e))?;
         }
-        std::fs::write(&p, bytes).map_err(|e| SourceError::io(&p, e))?;
+        crate::image_io::write_atomic(&p, bytes).map_err(|e| SourceError::io(&p, e))?;
     }
     if !dir.join(MANIFEST).exists() {
         return Err(SourceError::invalid(

@@ -26,6 +26,12 @@ impl Default for BlackLevelParams {
 }
 
 impl BlackLevelParams {
+    /// The pedestals and the white level, in sensor units (16 bits at most).
+    pub const FIELDS: &'static [super::fields::Field] = &[
+        super::fields::Field::closed("levels", 0.0, 65535.0),
+        super::fields::Field::closed("white_level", 1.0, 65535.0),
+    ];
+
     /// `(pedestal, scale)` per site `[R, Gr, Gb, B]` for a sensor whose
     /// largest value is `max_value`.
     pub fn resolve(&self, max_value: u16) -> [(f32, f32); 4] {

@@ -161,9 +161,48 @@ impl Field {
     }
 }
 
+/// Every number in `v` (a number, or arrays of numbers at any depth, as a
+/// grid or a matrix is written) checked against `f`; a choice's string
+/// against its list. Other shapes are the types' business, not the ranges'.
+pub fn check_value(f: &Field, v: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    match (v, f.domain) {
+        (Value::Number(n), Domain::Range { .. }) => f.check(n.as_f64().unwrap_or(f64::NAN)),
+        (Value::Array(a), _) => a.iter().try_for_each(|x| check_value(f, x)),
+        (Value::String(s), Domain::Choice(of)) if !of.contains(&s.as_str()) => {
+            Err(format!("`{s}` is not one of {}", of.join(", ")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Every described field of a block (its JSON value, as the tuning file
+/// spells it) checked against its domain: the first field out of range,
+/// by name, and why.
+pub fn check_block(block: &serde_json::Value, fields: &[Field]) -> Result<(), (String, String)> {
+    for f in fields {
+        if let Some(v) = block.get(f.name) {
+            check_value(f, v).map_err(|m| (f.name.to_string(), m))?;
+        }
+    }
+    Ok(())
+}
+
 /// Every described block, by its path in the tuning file.
-pub fn blocks() -> [(&'static str, &'static [Field]); 7] {
+pub fn blocks() -> [(&'static str, &'static [Field]); 10] {
     [
+        (
+            "stages.black_level",
+            super::black_level::BlackLevelParams::FIELDS,
+        ),
+        (
+            "stages.lens_shading",
+            super::lens_shading::LensShadingParams::FIELDS,
+        ),
+        (
+            "stages.white_balance",
+            super::white_balance::WhiteBalanceParams::FIELDS,
+        ),
         ("stages.tone", super::tone::ToneParams::FIELDS),
         ("stages.tone.gamma", super::tone::Gamma::FIELDS),
         ("stages.stats", super::stats::StatsParams::FIELDS),

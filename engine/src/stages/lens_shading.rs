@@ -27,6 +27,14 @@ impl Default for LensShadingParams {
 }
 
 impl LensShadingParams {
+    /// The grid's size (2x2 to 64x64 points) and its gains (at most 16: four
+    /// stops of fall-off, more than any lens a tuning meets).
+    pub const FIELDS: &'static [super::fields::Field] = &[
+        super::fields::Field::closed("grid_width", 2.0, 64.0),
+        super::fields::Field::closed("grid_height", 2.0, 64.0),
+        super::fields::Field::closed("gains", 0.0, 16.0).slider(0.5, 4.0),
+    ];
+
     /// A radial grid: gain `1 + strength * r^2` with r = 1 at the corners.
     pub fn radial(grid_width: usize, grid_height: usize, strength: [f32; 4]) -> Self {
         let gains = std::array::from_fn(|c| {
@@ -49,9 +57,11 @@ impl LensShadingParams {
     }
 
     pub fn check(&self) -> Result<(), String> {
-        if self.grid_width < 2 || self.grid_height < 2 {
+        if !Self::FIELDS[0].admits(self.grid_width as f64)
+            || !Self::FIELDS[1].admits(self.grid_height as f64)
+        {
             return Err(format!(
-                "grid must be at least 2x2, got {}x{}",
+                "grid must be 2x2 to 64x64, got {}x{}",
                 self.grid_width, self.grid_height
             ));
         }
@@ -65,9 +75,10 @@ impl LensShadingParams {
                     self.grid_width * self.grid_height
                 ));
             }
-            if let Some(v) = g.iter().find(|v| !v.is_finite() || **v < 0.0) {
+            if let Some(v) = g.iter().find(|v| !Self::FIELDS[2].admits(**v as f64)) {
                 return Err(format!(
-                    "gains[{c}] holds {v}; gains must be finite and >= 0"
+                    "gains[{c}] holds {v}; gains must be within {}",
+                    Self::FIELDS[2].interval()
                 ));
             }
         }

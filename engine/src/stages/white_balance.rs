@@ -21,6 +21,10 @@ impl Default for WhiteBalanceParams {
 }
 
 impl WhiteBalanceParams {
+    /// A gain per colour, at most 16 (four stops).
+    pub const FIELDS: &'static [super::fields::Field] =
+        &[super::fields::Field::closed("gains", 0.0, 16.0).slider(0.25, 4.0)];
+
     pub fn effective(&self) -> [f32; 3] {
         if self.enabled { self.gains } else { [1.0; 3] }
     }

@@ -258,15 +258,26 @@ impl TelemetryManager {
 
     /// Write the log as CSV to `path`.
     pub fn export_csv(&self, path: &Path) -> Result<(), TelemetryError> {
-        let f = std::fs::File::create(path).map_err(|e| TelemetryError::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
-        self.write_csv(std::io::BufWriter::new(f))
-            .map_err(|e| TelemetryError::Csv {
+        // Written whole or not at all; a CSV error travels out as `other`.
+        let mut csv_error = None;
+        let r = crate::image_io::write_atomic_with(path, |w| {
+            self.write_csv(w).map_err(|e| {
+                let m = std::io::Error::other(e.to_string());
+                csv_error = Some(e);
+                m
+            })
+        });
+        match (r, csv_error) {
+            (Ok(()), _) => Ok(()),
+            (Err(_), Some(e)) => Err(TelemetryError::Csv {
                 path: path.display().to_string(),
                 source: e,
-            })
+            }),
+            (Err(e), None) => Err(TelemetryError::Io {
+                path: path.display().to_string(),
+                source: e,
+            }),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use isp_engine::dng::{self, DngFrame};
 use isp_engine::tuning::Tuning;
 use std::path::Path;
 
-fn write_dng(c: &Capture, p: &Path) {
+pub(crate) fn write_dng(c: &Capture, p: &Path) {
     let samples: Vec<u16> = c
         .data
         .iter()
@@ -112,6 +112,33 @@ fn calibrate_from_dng_files_writes_a_tuning_and_a_report() {
         &s(&dev),
     ])
     .ok();
+    // Its grey patches (20-23: the white and black ones clip or drown in
+    // noise), measured at their true centres, come out neutral.
+    let png = read_png(&dev.join("frame_000000.png"));
+    for (k, c) in sensor
+        .chart_centres(Placement::default())
+        .iter()
+        .enumerate()
+        .skip(19)
+        .take(4)
+    {
+        let mean = |ch: usize| {
+            let mut sum = 0.0;
+            for dy in -4..=4 {
+                for dx in -4..=4 {
+                    let (x, y) = ((c[0] as i64 + dx) as usize, (c[1] as i64 + dy) as usize);
+                    sum += png.at(x, y, ch) as f64;
+                }
+            }
+            sum / 81.0
+        };
+        let (r, g, b) = (mean(0), mean(1), mean(2));
+        assert!(
+            (r / g - 1.0).abs() < 0.05 && (b / g - 1.0).abs() < 0.05,
+            "grey patch {}: rgb {r:.1} {g:.1} {b:.1}",
+            k + 1
+        );
+    }
 }
 
 #[test]

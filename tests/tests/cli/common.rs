@@ -235,3 +235,58 @@ pub fn ok_rows(rows: &[csv::StringRecord], kind: &str, stage: &str) -> usize {
         .filter(|r| &r[1] == kind && &r[3] == stage && &r[13] == "ok")
         .count()
 }
+
+/// A small file system (tmpfs of `bytes`) mounted on a fresh folder: a disk
+/// that fills up, as a real one does (ENOSPC). Unmounted when dropped.
+/// Mounting needs root: elsewhere (a developer's own machine, not CI) the
+/// caller is told to skip, and says so.
+pub struct SmallDisk {
+    pub dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    pub fn new(bytes: usize) -> Option<SmallDisk> {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        if !root && std::env::var("CI").as_deref() != Ok("true") {
+            eprintln!("SKIP: mounting a small tmpfs needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(st.success(), "mount a {bytes}-byte tmpfs: {st}");
+        Some(SmallDisk { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Every file under the disk, relative, sorted.
+    pub fn files(&self) -> Vec<String> {
+        fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
+            for e in std::fs::read_dir(d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(base, &p, out);
+                } else {
+                    out.push(p.strip_prefix(base).unwrap().display().to_string());
+                }
+            }
+        }
+        let mut v = Vec::new();
+        walk(self.path(), self.path(), &mut v);
+        v.sort();
+        v
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}

@@ -5,12 +5,13 @@
 // tests themselves do.
 #![allow(clippy::unwrap_used)]
 
+mod bad_input;
 mod bench;
 mod calibrate;
-mod camera;
 mod capture;
 mod common;
 mod dng;
+mod fuzz;
 mod process;
 mod quiet;
 mod record_info;

@@ -5,13 +5,14 @@ use crate::common::*;
 use isp_engine::tuning::Tuning;
 
 /// The summary's keys (README: The CLI).
-const SUMMARY_KEYS: [&str; 12] = [
+const SUMMARY_KEYS: [&str; 13] = [
     "allocator",
     "backend",
-    "drops",
     "failed",
     "format",
     "frames",
+    "frames_dropped_by_engine",
+    "frames_lost_by_camera",
     "ipa",
     "params_version",
     "path",
@@ -29,7 +30,8 @@ fn summary(run: &Run, out: &std::path::Path, frames: u64, path: &str) -> serde_j
     assert_eq!(file["frames"], frames, "{file}");
     assert_eq!(file["written"], frames, "{file}");
     assert_eq!(file["failed"], 0, "{file}");
-    assert_eq!(file["drops"], 0, "{file}");
+    assert_eq!(file["frames_dropped_by_engine"], 0, "{file}");
+    assert_eq!(file["frames_lost_by_camera"], 0, "{file}");
     assert_eq!(file["path"], path, "{file}");
     assert_eq!(file["backend"], "cpu (asked for)", "{file}");
     assert!(file["params_version"].as_u64().unwrap() >= 1, "{file}");

@@ -131,7 +131,11 @@ fn radial_lsc_writes_a_17x13_radial_grid() {
     std::fs::write(&f, &over.stdout).unwrap();
     assert_eq!(tuning(&[&s(&f)]).ok().stdout, over.stdout);
     // A strength that makes negative gains is refused.
-    tuning(&["--radial-lsc=-3"]).error(&["--radial-lsc -3", "stages.lens_shading", ">= 0"]);
+    tuning(&["--radial-lsc=-3"]).error(&[
+        "--radial-lsc -3",
+        "stages.lens_shading",
+        "within 0..=16",
+    ]);
     let r = tuning(&["--radial-lsc", "strong"]);
     assert_eq!(r.code, Some(2));
     r.fails(&["--radial-lsc"]);
@@ -361,6 +365,8 @@ fn libcamera_tuning_files_import_and_export() {
     );
     let back = isp(&["tuning", "--import", &s(&yaml), "--format", "rkisp1"]).ok();
     let t2: isp_engine::tuning::Tuning = serde_json::from_str(&back.stdout).unwrap();
+    // Every CCM comes back (zip alone would pass an empty re-import).
+    assert_eq!(t2.stages.ccm.by_ct.len(), t.stages.ccm.by_ct.len());
     for (a, b) in t.stages.ccm.by_ct.iter().zip(&t2.stages.ccm.by_ct) {
         for (x, y) in a.matrix.iter().flatten().zip(b.matrix.iter().flatten()) {
             assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");

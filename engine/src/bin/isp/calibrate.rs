@@ -95,16 +95,49 @@ fn parse_corners(s: &str) -> Result<[[f32; 2]; 4], String> {
 }
 
 fn calibrate(a: &Args, opts: &SourceOptions, out: &Path, base: Tuning) -> Res {
-    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let grid = a
         .grid
         .as_deref()
         .map(|g| {
             g.split_once('x')
-                .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                .and_then(|(w, h)| Some((w.parse::<usize>().ok()?, h.parse::<usize>().ok()?)))
                 .ok_or_else(|| format!("--grid {g}: give WxH, e.g. 17x13"))
+                .and_then(|(w, h)| {
+                    if (2..=64).contains(&w) && (2..=64).contains(&h) {
+                        Ok((w, h))
+                    } else {
+                        Err(format!("--grid {g}: each way 2 to 64 points"))
+                    }
+                })
         })
         .transpose()?;
+    if let Some(m) = a.max_gain {
+        calibrate::lsc::check_max_gain(m)
+            .map_err(|_| format!("--max-gain {m}: a lens-shading gain limit is 1 to 16"))?;
+    }
+    if a.synthetic {
+        // The synthetic set is rendered and calibrated as it is: options
+        // that would shape it are refused, not ignored.
+        let given: Vec<&str> = [
+            ("--grid", a.grid.is_some()),
+            ("--max-gain", a.max_gain.is_some()),
+            ("--dark", !a.darks.is_empty()),
+            ("--flat", !a.flats.is_empty()),
+            ("--chart", !a.charts.is_empty()),
+            ("--burst", a.burst.is_some()),
+            ("--corners", !a.corners.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
+        if !given.is_empty() {
+            return Err(format!(
+                "--synthetic renders and calibrates its own captures: {} do(es) not apply",
+                given.join(", ")
+            ));
+        }
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let (tuning, report, accuracy) = if a.synthetic {
         let s = synthetic::SynthSensor::default();
         let (t, r, acc) = synthetic::calibrate_and_measure(&s, &base)?;
@@ -161,9 +194,10 @@ fn calibrate(a: &Args, opts: &SourceOptions, out: &Path, base: Tuning) -> Res {
     }
     let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
     let rp = out.join("report.json");
-    std::fs::write(&rp, text + "\n").map_err(|e| format!("{}: {e}", rp.display()))?;
+    isp_engine::image_io::write_atomic(&rp, text + "\n")
+        .map_err(|e| format!("{}: {e}", rp.display()))?;
     let hp = out.join("report.html");
-    std::fs::write(
+    isp_engine::image_io::write_atomic(
         &hp,
         calibrate::report::html(&report, Some(&tuning.stages.lens_shading)),
     )

@@ -137,13 +137,14 @@ pub fn capture(
         .flat_map(|v| v.to_le_bytes())
         .collect();
     let p = out.join("merged.raw");
-    std::fs::write(&p, raw).map_err(|e| format!("{}: {e}", p.display()))?;
+    isp_engine::image_io::write_atomic(&p, raw).map_err(|e| format!("{}: {e}", p.display()))?;
     files.push("merged.raw".into());
     if let Some(hdr) = &report.hdr {
         // Linear HDR above black at the reference's exposure, f32 LE.
         let bytes: Vec<u8> = hdr.iter().flat_map(|v| v.to_le_bytes()).collect();
         let p = out.join("hdr_linear.f32");
-        std::fs::write(&p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+        isp_engine::image_io::write_atomic(&p, bytes)
+            .map_err(|e| format!("{}: {e}", p.display()))?;
         files.push("hdr_linear.f32".into());
     }
     let mut json = serde_json::to_value(&report).map_err(|e| e.to_string())?;
@@ -152,7 +153,7 @@ pub fn capture(
     json["files"] = serde_json::json!(files);
     let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
     let p = out.join("report.json");
-    std::fs::write(&p, &text).map_err(|e| format!("{}: {e}", p.display()))?;
+    isp_engine::image_io::write_atomic(&p, &text).map_err(|e| format!("{}: {e}", p.display()))?;
     println!("{text}");
     engine.shutdown();
     Ok(())

@@ -44,6 +44,10 @@ pub struct Args {
     /// there is an adapter; a GPU fault switches to the CPU).
     #[arg(long, default_value = "auto", value_parser = parse_backend)]
     backend: Backend,
+    /// Exit 1 when a frame was lost by the camera or dropped by the engine
+    /// (by default both are counted in the summary and said on stderr).
+    #[arg(long)]
+    no_drops: bool,
 }
 
 pub fn run(a: Args) -> Res {
@@ -57,6 +61,7 @@ pub fn run(a: Args) -> Res {
         a.linear16,
         a.allocator,
         a.backend,
+        a.no_drops,
     )
 }
 
@@ -71,6 +76,7 @@ fn process(
     linear16: bool,
     allocator: AllocatorKind,
     backend: Backend,
+    no_drops: bool,
 ) -> Res {
     let mut src = sources::open(spec, &opts(g)).map_err(|e| e.to_string())?;
     let tuning = load_tuning(tuning, spec)?;
@@ -112,9 +118,15 @@ fn process(
             v
         })
     });
-    let writer = std::thread::spawn(move || -> Result<(u64, u64, Vec<String>), String> {
-        let (mut ok, mut bad, mut errors) = (0, 0, Vec::new());
+    // A frame the realtime lane dropped (drop-oldest, by design, when the
+    // machine falls behind a camera) is counted as dropped, not failed.
+    let writer = std::thread::spawn(move || -> Result<(u64, u64, u64, Vec<String>), String> {
+        let (mut ok, mut bad, mut dropped, mut errors) = (0, 0, 0, Vec::new());
         while let Ok(r) = results.recv() {
+            if r.outcome == Outcome::Dropped {
+                dropped += 1;
+                continue;
+            }
             if r.outcome != Outcome::Ok {
                 bad += 1;
                 errors.push(format!(
@@ -136,14 +148,14 @@ fn process(
             }
             ok += 1;
         }
-        Ok((ok, bad, errors))
+        Ok((ok, bad, dropped, errors))
     });
     let pb = progress(Some(limit));
     let fed = engine.feed(src.as_mut(), Some(limit), |_| pb.inc(1));
     engine.flush(Duration::from_secs(600));
     engine.shutdown();
     pb.finish_and_clear();
-    let (ok, bad, errors) = writer
+    let (ok, bad, dropped, errors) = writer
         .join()
         .map_err(|_| "the PNG writer thread panicked".to_string())??;
     let latency = latency.and_then(|t| t.join().ok()).unwrap_or_default();
@@ -163,14 +175,10 @@ fn process(
         .map_err(|e| e.to_string())?;
     let snap = engine.telemetry.snapshot();
     let mut per: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    let mut drops = 0u64;
     for e in snap
         .iter()
         .filter(|e| e.kind == EventKind::Stage || e.kind == EventKind::Gpu)
     {
-        if e.outcome == Outcome::Dropped {
-            drops += 1;
-        }
         if e.outcome == Outcome::Ok {
             per.entry(e.stage)
                 .or_default()
@@ -191,7 +199,8 @@ fn process(
         "frames": fed,
         "written": ok,
         "failed": bad,
-        "drops": drops,
+        "frames_dropped_by_engine": dropped,
+        "frames_lost_by_camera": engine.device_dropped(),
         "params_version": engine.params.version(),
         "allocator": engine.rm.allocator_name(),
         "backend": engine.backend(),
@@ -203,7 +212,6 @@ fn process(
         let l = bench::Spread::of(latency);
         summary["camera"] = serde_json::json!({
             "fps": src.fps(),
-            "dropped": engine.device_dropped(),
             "frames_lent": engine.delivery().lent,
             "frames_copied": engine.delivery().copied,
             "capture_to_preview_ms": {"p50": l.p50, "p99": l.p99, "mean": l.mean, "count": l.n},
@@ -214,7 +222,7 @@ fn process(
         summary["source_error"] = serde_json::json!(e);
     }
     let sp = out.join("summary.json");
-    std::fs::write(
+    isp_engine::image_io::write_atomic(
         &sp,
         serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n",
     )
@@ -229,8 +237,20 @@ fn process(
         "{}",
         serde_json::to_string_pretty(&summary).unwrap_or_default()
     );
+    if dropped > 0 || engine.device_dropped() > 0 {
+        eprintln!(
+            "isp: {dropped} frame(s) dropped by the engine, {} lost by the camera",
+            engine.device_dropped()
+        );
+    }
     if bad > 0 {
         return Err(format!("{bad} frame(s) failed"));
+    }
+    if no_drops && dropped + engine.device_dropped() > 0 {
+        return Err(format!(
+            "--no-drops: {dropped} frame(s) dropped by the engine, {} lost by the camera",
+            engine.device_dropped()
+        ));
     }
     Ok(())
 }

@@ -40,7 +40,9 @@ fn format_of(s: &str) -> Result<LibcameraFormat, String> {
 
 fn emit(text: &str, out: Option<&Path>) -> Res {
     match out {
-        Some(p) => std::fs::write(p, text).map_err(|e| format!("{}: {e}", p.display())),
+        Some(p) => {
+            isp_engine::image_io::write_atomic(p, text).map_err(|e| format!("{}: {e}", p.display()))
+        }
         None => {
             print!("{text}");
             Ok(())
