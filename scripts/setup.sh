@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(libclang-dev clang pkg-config mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri
       xvfb xauth libx11-6 libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon0 libxkbcommon-x11-0
-      libwayland-client0 imagemagick v4l-utils mold)
+      libwayland-client0 imagemagick v4l-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -13,13 +13,20 @@ use isp_engine::gpu::Backend;
 use isp_engine::stages::chain::Tap;
 use isp_studio::Options;
 use isp_studio::workspace::{PaneKind, pane_rects};
-use std::time::Duration;
 
 #[test]
 fn an_edit_while_paused_reaches_the_picture_and_so_does_undo() {
     let mut h = studio(Backend::Cpu);
     wait_for(&mut h, "frames", |s| s.state.latest.is_some());
     settle(&mut h);
+    // The presenter hands the last frame to the screen after it ended: wait
+    // for it (the frame made again below is the player's last).
+    wait_for(&mut h, "the newest frame on screen", |s| {
+        s.state
+            .latest
+            .as_ref()
+            .is_some_and(|r| r.frame_id == s.state.engine.frames_submitted())
+    });
     let on_screen = h.state().state.shown_source().unwrap();
     let position = h.state().state.player.status().position;
     let before = latest_preview(&h);
@@ -502,7 +509,9 @@ fn panels_name_their_axes_units_and_colours() {
     for header in ["slot", "kind", "state", "owner", "pins", "age ms"] {
         h.get_by_label(header);
     }
-    std::thread::sleep(Duration::from_millis(2300));
+    // Paused, every frame ended: the pool's activity clock stands still
+    // (ages are measured on it, not on the wall clock: the panel's unit
+    // tests hold that), so nothing held is stale however long this waits.
     h.run_steps(2);
     assert!(h.query_by_label_contains("stale pin(s)").is_none());
     h.get_by_label("pin timeline");

@@ -29,16 +29,18 @@ const STALE_NS: u64 = 2_000_000_000;
 /// Width of the pin timeline's row labels.
 const LABEL_W: f32 = 120.0;
 
-/// The pool's activity clock: when the newest pin was taken or dropped.
-/// While the player is paused it stands still, and so does every pin's age.
+/// The pool's activity clock: when the newest pin was taken (held now or
+/// ended since). While the player is paused it stands still, and so does
+/// every pin's age; the release of an older frame (a presenter catching up
+/// on a loaded machine) is not the pipeline moving on.
 pub fn activity_ns(slots: &[BufferInfo], history: &[isp_engine::resource_manager::PinSpan]) -> u64 {
     let held = slots
         .iter()
         .flat_map(|b| b.pins.iter().map(|p| p.since_ns))
         .max()
         .unwrap_or(0);
-    let ended = history.iter().map(|p| p.end_ns).max().unwrap_or(0);
-    held.max(ended)
+    let taken = history.iter().map(|p| p.start_ns).max().unwrap_or(0);
+    held.max(taken)
 }
 
 /// A pin taken at `since_ns` is stale at activity time `activity`.
@@ -299,5 +301,28 @@ mod tests {
         // Newer pins 3 s later: stale.
         assert!(is_stale(1_000_000_000, 4_000_000_000));
         assert!(!is_stale(1_000_000_000, 2_900_000_000));
+    }
+
+    #[test]
+    fn a_late_release_is_not_the_pool_moving_on() {
+        use isp_engine::resource_manager::PinSpan;
+        let span = |start_ns, end_ns| PinSpan {
+            slot: 0,
+            owner: "presenter".into(),
+            start_ns,
+            end_ns,
+        };
+        // Paused: the last frame's pins were taken at 1 s; an older frame's
+        // pin, taken at 0.9 s, was let go 3 s later.
+        let history = [span(900_000_000, 4_000_000_000)];
+        let activity = activity_ns(&[], &history);
+        assert_eq!(activity, 900_000_000);
+        assert!(!is_stale(1_000_000_000, activity.max(1_000_000_000)));
+        // A pin taken 3 s after it: the pipeline moved on.
+        let history = [
+            span(900_000_000, 950_000_000),
+            span(4_000_000_000, 4_100_000_000),
+        ];
+        assert!(is_stale(1_000_000_000, activity_ns(&[], &history)));
     }
 }

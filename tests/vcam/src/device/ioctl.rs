@@ -46,6 +46,7 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
             copy_name(&mut c.bus_info, "platform:isp-vcam");
             c.version = 0x0006_0100;
             c.device_caps = V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING;
+            c.device_caps |= V4L2_CAP_EXT_PIX_FORMAT;
             c.capabilities = c.device_caps | V4L2_CAP_DEVICE_CAPS;
             c.reserved = [0; 3];
         }
@@ -432,6 +433,22 @@ pub(super) unsafe fn dispatch(fd: c_int, request: c_ulong, arg: *mut c_void) -> 
                 }
             }
         }
+        // One priority for every descriptor: the default, and setting it
+        // is accepted (v4l2-compliance checks that both answer).
+        VIDIOC_G_PRIORITY | VIDIOC_S_PRIORITY if arg.is_null() => return Err(libc::EFAULT),
+        VIDIOC_G_PRIORITY => {
+            // SAFETY: the caller's int for this request.
+            unsafe { *(arg as *mut u32) = v4l2_priority_V4L2_PRIORITY_DEFAULT };
+        }
+        VIDIOC_S_PRIORITY => {
+            // SAFETY: the caller's int for this request.
+            let p = unsafe { *(arg as *const u32) };
+            if p > v4l2_priority_V4L2_PRIORITY_RECORD {
+                return Err(libc::EINVAL);
+            }
+        }
+        // Nothing to log beyond what the controls say.
+        VIDIOC_LOG_STATUS => {}
         _ => return Err(libc::ENOTTY),
     }
     Ok(())
