@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The Python reference the tests read DNGs back with (LibRaw, through
-# rawpy), in a virtual environment under target/pyref. Idempotent; the
-# tests find it there (or at $ISP_REF_PYTHON).
+# The Python references the tests use: LibRaw (through rawpy) for the DNGs
+# they write, colour-science for the colour of a developed chart; in a
+# virtual environment under target/pyref. Idempotent; the tests find it
+# there (or at $ISP_REF_PYTHON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="target/pyref"
-if "$venv/bin/python" -c "import rawpy, numpy" 2>/dev/null; then
+if "$venv/bin/python" -c "import rawpy, numpy, colour" 2>/dev/null; then
   exit 0
 fi
 if ! python3 -c "import venv, ensurepip" 2>/dev/null; then

@@ -139,6 +139,59 @@ fn calibrate_from_dng_files_writes_a_tuning_and_a_report() {
             k + 1
         );
     }
+
+    // Measured from outside: the chart developed linear (no tone curve),
+    // read and scored in Python with colour-science at the patches' true
+    // centres (scripts/chart_delta_e.py), normalised on the grey patches.
+    let Some(py) = isp_e2e::reference_python() else {
+        return;
+    };
+    let lin = d.join("lin");
+    isp(&[
+        "process",
+        &dng_arg("chart6500.dng"),
+        "--tuning",
+        &s(&out.join("tuning.json")),
+        "--linear16",
+        "--backend",
+        "cpu",
+        "--out",
+        &s(&lin),
+    ])
+    .ok();
+    let centres = d.join("centres.json");
+    std::fs::write(
+        &centres,
+        serde_json::to_string(&sensor.chart_centres(Placement::default())).unwrap(),
+    )
+    .unwrap();
+    let o = std::process::Command::new(py)
+        .arg(isp_e2e::repo_root().join("scripts/chart_delta_e.py"))
+        .arg(lin.join("frame_000000.png"))
+        .arg(&centres)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "chart_delta_e.py: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    println!("outside measure of the calibrated chart: {m}");
+    let mean = m["mean_de2000"].as_f64().unwrap();
+    let max = m["max_de2000"].as_f64().unwrap();
+    // Measured: mean 1.61, max 8.5 (the white patch clips in the render
+    // and the yellows and the cyan lie outside sRGB, whose negative
+    // components a PNG cannot hold); the dark greys' ratios within 4.6%.
+    // The target for the greys is 3%: not met yet (README,
+    // Calibration); these bounds hold what is measured today.
+    assert!(mean < 2.0 && max < 10.0, "{m}");
+    for k in ["grey_r_over_g", "grey_b_over_g"] {
+        for v in m[k].as_array().unwrap() {
+            let v = v.as_f64().unwrap();
+            assert!((v - 1.0).abs() < 0.05, "{k}: {m}");
+        }
+    }
 }
 
 #[test]
