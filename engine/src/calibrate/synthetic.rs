@@ -325,7 +325,9 @@ impl SynthSensor {
 /// How close a calibration of synthetic captures came to their truth.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Accuracy {
-    /// Largest |measured - true| black level over the sites (DN).
+    /// Largest |written - true| black level over the sites (DN): the
+    /// levels as the calibrated tuning holds them (whole DN), not the
+    /// report's measurement.
     pub black_error_dn: f32,
     /// Largest residual shading (relative) on a fresh flat at each CT,
     /// after the calibrated correction.
@@ -371,9 +373,8 @@ pub fn calibrate_and_measure(
         .black_level
         .levels
         .iter()
-        .zip(rep.black.as_ref().map(|b| b.levels).unwrap_or_default())
         .zip(s.black)
-        .map(|((_, m), truth)| (m - truth).abs())
+        .map(|(&written, truth)| (written as f32 - truth).abs())
         .fold(0.0, f32::max);
     let pedestal = rep.black.as_ref().map(|b| b.levels).unwrap_or(s.black);
     let mut shading_residual = 0.0f32;
