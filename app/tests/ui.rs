@@ -304,6 +304,15 @@ fn before_after_split_renders_the_tuning_as_loaded() {
     h.get_by_label_contains("before: tuning as loaded");
     // Paused, the 3A state stands still.
     settle(&mut h);
+    // The presenter hands the last frame to the screen after it ended: wait
+    // for it (the before side is made from the frame on screen, and the
+    // test's reference below from the player's last frame).
+    wait_for(&mut h, "the newest frame on screen", |s| {
+        s.state
+            .latest
+            .as_ref()
+            .is_some_and(|r| r.frame_id == s.state.engine.frames_submitted())
+    });
     // Edit: bypass the colour matrix. The before side keeps the loaded tuning.
     h.state_mut()
         .state
