@@ -54,8 +54,11 @@ one changes):
   LibRaw colour (R, G, B, G2, with ``raw_pattern`` saying which G is "G2");
   ``camera_whitebalance`` is 1/AsShotNeutral with 0 for G2.
 * ISO is read from the EXIF sub-IFD (34665); ExposureTime from the main IFD
-  or the EXIF IFD. ``rgb_xyz_matrix`` stays zero for these files (ColorMatrix
-  values are in ``truth`` for our own reader's test).
+  or the EXIF IFD. ``rgb_xyz_matrix`` (LibRaw's table of known cameras) stays
+  zero for these files; the colour LibRaw derives from the file's own
+  ColorMatrix is ``rgb_cam`` (``raw.color_matrix``: white-balanced camera RGB
+  -> linear sRGB) and ``daylight_whitebalance`` (its D65 pre_mul). With two
+  matrices LibRaw takes the one whose CalibrationIlluminant is D65 (21).
 * Uncompressed strips are read as one contiguous run from the first strip's
   offset (tifffile writes them contiguously); lossless-JPEG tiles may be
   1-component (libjpeg via imagecodecs: APP0 + SOF3) or 2-component half-width
@@ -132,6 +135,13 @@ def describe(path: str | Path, name: str | None = None) -> tuple[dict, np.ndarra
                     ),
                     "camera_whitebalance": [_f(v) for v in raw.camera_whitebalance],
                     "rgb_xyz_matrix": [[_f(v) for v in row] for row in raw.rgb_xyz_matrix],
+                    # LibRaw's camera -> linear sRGB matrix (imgdata.color.rgb_cam,
+                    # the first three columns): for a DNG, made from the ColorMatrix
+                    # of the D65 illuminant (else the last one), dcraw's way.
+                    "rgb_cam": [[_f(v) for v in row[:3]] for row in raw.color_matrix],
+                    # pre_mul: the white balance that matrix implies for D65
+                    # (1 / the rows of ColorMatrix x sRGB->XYZ), R G B G2.
+                    "daylight_whitebalance": [_f(v) for v in raw.daylight_whitebalance],
                     # rawpy 0.28: raw.other.iso_speed / raw.other.shutter_speed
                     "iso": _f(other.iso_speed),
                     "shutter": _f(other.shutter_speed),
@@ -210,6 +220,10 @@ def from_rational(flat) -> list[float]:
 # XYZ(D50-adapted) -> camera matrices, plausible values (not from any camera).
 CM_D65 = [0.6722, -0.0635, -0.0963, -0.4287, 1.2460, 0.2028, -0.0908, 0.2162, 0.5668]
 CM_STDA = [0.7171, -0.1986, -0.0648, -0.8085, 1.5555, 0.2718, -0.2170, 0.2512, 0.7457]
+# a second camera's pair (made up, of the usual shape: positive diagonal,
+# rows far from neutral), so two different matrices are checked
+CM2_D65 = [0.8112, -0.2315, -0.0891, -0.3843, 1.1926, 0.2156, -0.0605, 0.1647, 0.6124]
+CM2_STDA = [0.9283, -0.3811, 0.0127, -0.6429, 1.4570, 0.1980, -0.1322, 0.2765, 0.7014]
 NEUTRAL = ((1, 2), (1, 1), (5, 8))  # AsShotNeutral as rationals: 0.5, 1, 0.625
 NEUTRAL_BE = ((2, 5), (1, 1), (3, 4))  # 0.4, 1, 0.75
 
@@ -796,6 +810,24 @@ def cmd_make(out: Path) -> int:
     fx.exposure(1, 250, in_exif=True)
     fx.iso(800)
     emit(fx, byteorder=">")
+
+    # 11. two matrices with D65 first (LibRaw and our reader both pick the
+    #     D65 one whatever its place), a second camera's numbers
+    fx = Fixture("two_matrices_d65_first", "GRBG", mosaic(48, 64, 64, 4095, seed=14), 16)
+    fx.black([64])
+    fx.white(4095)
+    fx.neutral(((9, 20), (1, 1), (7, 10)))
+    fx.matrix1(CM2_D65, 21)
+    fx.matrix2(CM2_STDA, 17)
+    emit(fx)
+
+    # 12. one matrix, for Standard Light A only: it is the one used
+    fx = Fixture("one_matrix_stda_bggr", "BGGR", mosaic(48, 64, 64, 4095, seed=15), 16)
+    fx.black([64])
+    fx.white(4095)
+    fx.neutral(((3, 5), (1, 1), (1, 2)))
+    fx.matrix1(CM2_STDA, 17)
+    emit(fx)
 
     # bad files
     src = p1.read_bytes()

@@ -119,6 +119,39 @@ fn export_dng_reads_back_in_libraw_bit_for_bit() {
         for (a, b) in wb.iter().zip([2.0, 1.0, 1.5]) {
             assert!((a - b).abs() < 1e-5, "{wb:?}");
         }
+        // The colour LibRaw derives from the written ColorMatrix (dcraw's
+        // cam_xyz_coeff): its camera -> sRGB matrix is the tuning's CCM, and
+        // the D65 white balance it implies is the frame's (the exporter
+        // writes the frame's neutral as the matrix's white). 2e-3: LibRaw's
+        // f32 and dcraw's rounded sRGB constants.
+        let ccm = tuning().stages.ccm.matrix;
+        let rgb_cam: Vec<Vec<f64>> = f["rgb_cam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            })
+            .collect();
+        for (r, w) in ccm.iter().zip(&rgb_cam) {
+            for (a, b) in r.iter().zip(w) {
+                assert!((*a as f64 - b).abs() < 2e-3, "{rgb_cam:?} vs {ccm:?}");
+            }
+        }
+        let day: Vec<f64> = f["daylight_whitebalance"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        for (c, want) in [2.0, 1.0, 1.5].iter().enumerate() {
+            let got = day[c] / day[1];
+            assert!((got - want).abs() < 1e-3, "daylight wb {day:?}");
+        }
         let iso = f["iso"].as_f64().unwrap();
         assert_eq!(iso, (meta.analogue_gain * 100.0).round() as f64, "{f}");
         let shutter = f["shutter"].as_f64().unwrap();
