@@ -6,7 +6,7 @@
 PNG is a 16-bit linear RGB render (`isp process --linear16`: linear sRGB
 primaries, black removed, no tone curve); CENTRES_JSON the 24 patch centres
 in pixels, [[x, y], ...] in the chart's order. Each patch is the mean of a
-window around its centre. The exposure is normalised on the four middle grey
+square window around its centre, 0.3 of the patch pitch wide. The exposure is normalised on the four middle grey
 patches (20-23: the white may clip, the black is noise), so that what is
 left is colour. The CIEDE2000 difference of each patch is taken with
 colour-science against its ColorChecker reference ("ColorChecker24 - After
@@ -72,7 +72,14 @@ def read_png16(path):
 def main():
     img = read_png16(sys.argv[1])
     centres = json.load(open(sys.argv[2]))
-    r = 4
+    # The window: 0.3 of the patch pitch (the distance between neighbouring
+    # centres) wide, so it stays inside a patch (0.8 of the pitch) tilted by
+    # up to ~20 degrees and averages a few hundred pixels of noise.
+    c = np.array(centres, dtype=np.float64)
+    d = np.sqrt(((c[:, None, :] - c[None, :, :]) ** 2).sum(axis=2))
+    np.fill_diagonal(d, np.inf)
+    pitch = float(np.median(d.min(axis=1)))
+    r = max(1, int(0.15 * pitch))
     rgb = np.array([
         img[int(y) - r:int(y) + r + 1, int(x) - r:int(x) + r + 1].reshape(-1, 3).mean(axis=0)
         for x, y in centres
@@ -97,6 +104,7 @@ def main():
         "grey_r_over_g": [float(v) for v in g[:, 0] / g[:, 1]],
         "grey_b_over_g": [float(v) for v in g[:, 2] / g[:, 1]],
         "exposure_scale": float(k),
+        "window": 2 * r + 1,
     }))
 
 

@@ -146,52 +146,99 @@ fn calibrate_from_dng_files_writes_a_tuning_and_a_report() {
     let Some(py) = isp_e2e::reference_python() else {
         return;
     };
-    let lin = d.join("lin");
-    isp(&[
-        "process",
-        &dng_arg("chart6500.dng"),
-        "--tuning",
-        &s(&out.join("tuning.json")),
-        "--linear16",
-        "--backend",
-        "cpu",
-        "--out",
-        &s(&lin),
-    ])
-    .ok();
     let centres = d.join("centres.json");
     std::fs::write(
         &centres,
         serde_json::to_string(&sensor.chart_centres(Placement::default())).unwrap(),
     )
     .unwrap();
-    let o = std::process::Command::new(py)
-        .arg(isp_e2e::repo_root().join("scripts/chart_delta_e.py"))
-        .arg(lin.join("frame_000000.png"))
-        .arg(&centres)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "chart_delta_e.py: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    println!("outside measure of the calibrated chart: {m}");
-    let mean = m["mean_de2000"].as_f64().unwrap();
-    let max = m["max_de2000"].as_f64().unwrap();
-    // Measured: mean 1.61, max 8.5 (the white patch clips in the render
-    // and the yellows and the cyan lie outside sRGB, whose negative
-    // components a PNG cannot hold); the dark greys' ratios within 4.6%.
-    // The target for the greys is 3%: not met yet (README,
-    // Calibration); these bounds hold what is measured today.
-    assert!(mean < 2.0 && max < 10.0, "{m}");
-    for k in ["grey_r_over_g", "grey_b_over_g"] {
-        for v in m[k].as_array().unwrap() {
-            let v = v.as_f64().unwrap();
-            assert!((v - 1.0).abs() < 0.05, "{k}: {m}");
+    let score = |tuning: &Path, name: &str| -> serde_json::Value {
+        let lin = d.join(name);
+        isp(&[
+            "process",
+            &dng_arg("chart6500.dng"),
+            "--tuning",
+            &s(tuning),
+            "--linear16",
+            "--backend",
+            "cpu",
+            "--out",
+            &s(&lin),
+        ])
+        .ok();
+        let o = std::process::Command::new(&py)
+            .arg(isp_e2e::repo_root().join("scripts/chart_delta_e.py"))
+            .arg(lin.join("frame_000000.png"))
+            .arg(&centres)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "chart_delta_e.py: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        println!("outside measure of the calibrated chart ({name}): {m}");
+        m
+    };
+    let greys_within = |m: &serde_json::Value, tol: f64| {
+        for k in ["grey_r_over_g", "grey_b_over_g"] {
+            for v in m[k].as_array().unwrap() {
+                let v = v.as_f64().unwrap();
+                assert!((v - 1.0).abs() < tol, "{k} off by more than {tol}: {m}");
+            }
         }
+    };
+
+    // 1. The calibration itself: 3A off, the white balance the calibrated
+    // tuning gives the chart's illuminant (its AWB curve's 6500 K point),
+    // nothing else. Measured: mean dE2000 0.43, max 3.55 (patch 18, cyan,
+    // lies outside sRGB: a PNG cannot hold its negative red); greys' r/g
+    // and b/g within 2.1% (the darkest, whose own b/g is 1.012).
+    let mut fixed = t.clone();
+    for a in &mut fixed.algorithms {
+        a.enabled = false;
     }
+    let curve = t
+        .algorithms
+        .iter()
+        .find(|a| a.name == "awb.ct_curve")
+        .unwrap()
+        .params["ct_curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .find(|p| p[0] == 6500.0)
+        .expect("a 6500 K point on the AWB curve");
+    fixed.stages.white_balance.gains = [(1.0 / curve[1]) as f32, 1.0, (1.0 / curve[2]) as f32];
+    let fixed_path = d.join("fixed.json");
+    fixed.save(&fixed_path).unwrap();
+    let m = score(&fixed_path, "lin_fixed");
+    let (mean, max) = (
+        m["mean_de2000"].as_f64().unwrap(),
+        m["max_de2000"].as_f64().unwrap(),
+    );
+    assert!(mean < 0.8 && max < 4.5, "{m}");
+    greys_within(&m, 0.03);
+
+    // 2. As a user develops it: AWB estimates the white from the scene and
+    // AE brightens it (the white and yellow patches clip). Measured: mean
+    // 1.60, max 8.5; greys within 3.7% (the AWB's estimate is 1-1.6% off
+    // the calibrated white).
+    let m = score(&out.join("tuning.json"), "lin_3a");
+    let (mean, max) = (
+        m["mean_de2000"].as_f64().unwrap(),
+        m["max_de2000"].as_f64().unwrap(),
+    );
+    assert!(mean < 2.0 && max < 10.0, "{m}");
+    greys_within(&m, 0.045);
 }
 
 #[test]
