@@ -262,7 +262,12 @@ fn housekeeper_reports_pins_held_too_long() {
 /// The CCM a tuning engineer derives from a camera's published DNG colour
 /// matrix (XYZ D65 -> camera, in 1/10000), dcraw's way: camera <- sRGB is the
 /// matrix times sRGB -> XYZ, rows scaled so white is neutral, then inverted.
-/// Written here from the publications, not taken from the engine.
+/// Written here from the publications, not taken from the engine. The
+/// synthetic sensor is built from the same matrix the same way, so this test
+/// checks the pipeline's arithmetic, not that way: `tests/tests/cli/colour.rs`
+/// fits the CCM in numpy from a render and the published chart values and
+/// scores the result with colour-science, and `engine/tests/dng.rs` holds the
+/// matrix-to-CCM conversion to LibRaw's.
 #[allow(clippy::needless_range_loop, clippy::unwrap_used)]
 fn ccm_from_published(camera_from_xyz: [f64; 9]) -> [[f32; 3]; 3] {
     // IEC 61966-2-1: linear sRGB -> XYZ (D65).

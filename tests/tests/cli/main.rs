@@ -9,6 +9,7 @@ mod bad_input;
 mod bench;
 mod calibrate;
 mod capture;
+mod colour;
 mod common;
 mod dng;
 mod fuzz;
