@@ -214,14 +214,15 @@ fn a_source_that_ends_mid_burst_gives_everything_back() {
     // And with no frame at all: the reservation is cancelled.
     let mut src = source(320, 240);
     src.frame_limit = Some(0);
-    assert!(
-        engine
-            .capture(
-                &mut src,
-                &CaptureRequest::new(FusionKind::Burst { frames: 4 })
-            )
-            .is_err()
-    );
+    let err = engine
+        .capture(
+            &mut src,
+            &CaptureRequest::new(FusionKind::Burst { frames: 4 }),
+        )
+        .err()
+        .expect("a capture from a source with no frame fails")
+        .to_string();
+    assert!(err.contains("ended before the frames were in"), "{err}");
     let _ = engine.call(|_| ());
     let st = engine.rm.stats();
     assert_eq!((st.allocated, st.reserved), (0, 0));
