@@ -506,3 +506,36 @@ fn common_unplaced(t: &Tuning, f: LibcameraFormat) -> Vec<String> {
     }
     n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_depth_counts_brackets_outside_strings_and_comments() {
+        assert_eq!(flow_depth("a: [[{}], []]"), 3);
+        assert_eq!(flow_depth("a: \"[[[\" # [[[[\nb: [1]"), 1);
+        assert_eq!(flow_depth("a: '[[' \n"), 0);
+        // An escaped quote does not end a double-quoted string.
+        assert_eq!(flow_depth("a: \"x\\\"[[\"\nb: [[1]]"), 2);
+        // A comment ends at its line; what follows counts again.
+        assert_eq!(flow_depth("# [[[\n[[1]]"), 2);
+        // `#` inside a word is not a comment.
+        assert_eq!(flow_depth("a: b#[[1]]"), 2);
+        // More closers than openers do not wrap.
+        assert_eq!(flow_depth("]]}[["), 2);
+    }
+
+    #[test]
+    fn yaml_alias_line_finds_aliases_where_a_value_starts() {
+        assert_eq!(yaml_alias_line("a: 1\nb: *x\n"), Some(2));
+        assert_eq!(yaml_alias_line("- *x"), Some(1));
+        assert_eq!(yaml_alias_line("a: [1, *x]"), Some(1));
+        assert_eq!(yaml_alias_line("a: \"*x\"\nb: '*y'"), None);
+        // Inside quotes nothing starts a value, after a comma or colon too.
+        assert_eq!(yaml_alias_line("a: \"b, *x\"\nc: 'd: *y'"), None);
+        assert_eq!(yaml_alias_line("a: 2*3 # *x"), None);
+        assert_eq!(yaml_alias_line("a: b*c"), None);
+        assert_eq!(yaml_alias_line("a: 1 #*x\nc: *z"), Some(2));
+    }
+}
