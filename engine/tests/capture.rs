@@ -219,8 +219,7 @@ fn a_source_that_ends_mid_burst_gives_everything_back() {
             &mut src,
             &CaptureRequest::new(FusionKind::Burst { frames: 4 }),
         )
-        .err()
-        .expect("a capture from a source with no frame fails")
+        .expect_err("a capture from a source with no frame fails")
         .to_string();
     assert!(err.contains("ended before the frames were in"), "{err}");
     let _ = engine.call(|_| ());

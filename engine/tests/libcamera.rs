@@ -655,8 +655,7 @@ fn malformed_files_name_the_origin_and_block() {
         "`version`|1 is not supported",
     );
     let err = libcamera::import(&rpi, "x", &Tuning::default(), 17, None)
-        .err()
-        .expect("17-bit import refused")
+        .expect_err("17-bit import refused")
         .to_string();
     assert!(
         err.contains("sensor bit depth 17 is not in 1..=16"),
