@@ -670,3 +670,31 @@ fn malformed_files_name_the_origin_and_block() {
         }
     }
 }
+
+/// An `rpi.alsc` block with `corner_strength` and no table: libcamera
+/// generates the luminance table (alsc.cpp `generateLut`); the corner gain
+/// is worked out by hand from its formula (16x12 cells, strength 2: f1 = 1,
+/// f2 = 1 + sqrt 2, corner r2 = 86.5 / 96).
+#[test]
+fn rpi_generated_luminance_tables_are_libcameras() {
+    let text = r#"{"version": 2.0, "target": "bcm2835",
+        "algorithms": [{"rpi.alsc": {"corner_strength": 2.0}}]}"#;
+    let i = libcamera::import(text, "gen.json", &Tuning::default(), 10, None).unwrap();
+    let ls = &i.tuning.stages.lens_shading;
+    assert_eq!((ls.grid_width, ls.grid_height), (16, 12));
+    for g in &ls.gains {
+        near(g[0], 1.885_743_3, TEXT, "corner");
+        near(g[191], 1.885_743_3, TEXT, "far corner");
+        // Inside, our grid's points fall between RPi's cell centres (the
+        // import resamples), so only the corners are exact; the middle is
+        // the lowest.
+        let min = g.iter().copied().fold(f32::MAX, f32::min);
+        let middle = [5 * 16 + 7, 5 * 16 + 8, 6 * 16 + 7, 6 * 16 + 8].map(|k| g[k]);
+        assert!(min < 1.01 && middle.contains(&min), "{min} {middle:?}");
+    }
+    let text = text.replace("2.0}", "1.0}");
+    let err = libcamera::import(&text, "gen.json", &Tuning::default(), 10, None)
+        .expect_err("a corner strength of 1 generates nothing")
+        .to_string();
+    assert!(err.contains("rpi.alsc.corner_strength"), "{err}");
+}

@@ -593,3 +593,6 @@ fn join(r: &[Value]) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests;
