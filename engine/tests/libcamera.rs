@@ -698,3 +698,76 @@ fn rpi_generated_luminance_tables_are_libcameras() {
         .to_string();
     assert!(err.contains("rpi.alsc.corner_strength"), "{err}");
 }
+
+/// The edges of the RPi mapping: HDR channels counted, the noise model's
+/// signs and exactness, a tone curve's ends, a zero shading gain.
+#[test]
+fn rpi_edges_are_mapped_and_said() {
+    let imp = |algs: &str| {
+        let text = format!(r#"{{"version": 2.0, "target": "bcm2835", "algorithms": [{algs}]}}"#);
+        libcamera::import(&text, "e.json", &Tuning::default(), 10, None)
+    };
+    let i = imp(
+        r#"{"rpi.agc": {"channels": [{"y_target": [0, 0.16]}, {"y_target": [0, 0.1]},
+            {"y_target": [0, 0.2]}]}}"#,
+    )
+    .unwrap();
+    assert!(
+        i.unmapped
+            .iter()
+            .any(|l| l.starts_with("rpi.agc.channels[1..]: 2 more not mapped")),
+        "{:?}",
+        i.unmapped
+    );
+    // A noise model with either term 0 is exact; a negative one is refused.
+    let i = imp(r#"{"rpi.noise": {"reference_constant": 0, "reference_slope": 3.0}}"#).unwrap();
+    assert!(
+        i.mapped
+            .iter()
+            .any(|l| l.starts_with("rpi.noise") && l.contains("; exact)")),
+        "{:?}",
+        i.mapped
+    );
+    for (c, s) in [(-1.0, 3.0), (1.0, -3.0)] {
+        let err = imp(&format!(
+            r#"{{"rpi.noise": {{"reference_constant": {c}, "reference_slope": {s}}}}}"#
+        ))
+        .expect_err("a negative noise term")
+        .to_string();
+        assert!(err.contains("must be >= 0"), "{err}");
+    }
+
+    // A linear tone curve that does not reach 0 or 1 is closed at both ends.
+    let mut t = Tuning::default();
+    t.stages.tone.gamma = Gamma::Linear;
+    t.stages.tone.contrast = 1.0;
+    t.stages.tone.curve = vec![[0.25, 0.2], [0.75, 0.8]];
+    // A shading grid with a zero green gain: its colour ratio is 1, not NaN.
+    t.stages.lens_shading = LensShadingParams::radial(16, 12, [0.3; 4]);
+    t.stages.lens_shading.gains[1][0] = 0.0;
+    t.stages.lens_shading.gains[2][0] = 0.0;
+    let (text, _) = libcamera::export(&t, Rpi, 10).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let alg = |name: &str| {
+        v["algorithms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|a| a.get(name))
+            .unwrap()
+            .clone()
+    };
+    let curve: Vec<f64> = alg("rpi.contrast")["gamma_curve"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_eq!(&curve[..2], &[0.0, 0.0]);
+    assert_eq!(&curve[curve.len() - 2..], &[65535.0, 65535.0]);
+    assert_eq!(curve.len(), 8, "{curve:?}");
+    let alsc = alg("rpi.alsc");
+    for key in ["calibrations_Cr", "calibrations_Cb"] {
+        assert_eq!(alsc[key][0]["table"][0].as_f64(), Some(1.0), "{key}");
+    }
+}

@@ -579,6 +579,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_block_without_a_counterpart_says_why() {
+        let unknown = reason("NoSuchBlock");
+        for name in [
+            "DefectPixelClusterCorrection",
+            "Dpcc",
+            "Dpf",
+            "Filter",
+            "Lux",
+            "ColorProcessing",
+            "GammaSensorLinearization",
+            "Compress",
+            "Wdr",
+            "Lut",
+            "Agc",
+        ] {
+            assert_ne!(reason(name), unknown, "{name}");
+        }
+    }
+
+    #[test]
     fn sectors_mirror_into_positions() {
         let p = positions(&[0.2, 0.3]);
         let want = [0.0, 0.2, 0.5, 0.8, 1.0];
