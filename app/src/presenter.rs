@@ -295,10 +295,26 @@ fn present(
 ) {
     let mut backdrop_for: Option<[usize; 4]> = None;
     let mut backdrop_at = Instant::now();
+    // The newest frame taken so far: a frame that ends after a newer one
+    // (the realtime lane has several workers; a frame made again from the
+    // session, or a step, overtakes frames still in flight) is not shown
+    // over it.
+    let mut newest = 0u64;
     loop {
         let r = select! {
             recv(results) -> r => match r {
-                Ok(r) => r,
+                Ok(r) => {
+                    if r.preview.is_some() && r.frame_id < newest {
+                        if let Some(e) = &r.error {
+                            let _ = done.send(Presented::Error(format!("frame {}: {e}", r.frame_id)));
+                        }
+                        continue;
+                    }
+                    if r.preview.is_some() {
+                        newest = newest.max(r.frame_id);
+                    }
+                    r
+                }
                 Err(_) => return,
             },
             recv(again) -> a => {

@@ -425,19 +425,36 @@ fn pixel_inspector_shows_every_stage_of_the_frame_on_screen() {
                 .as_ref()
                 .is_some_and(|(k, _)| k.frame == shown)
     });
-    h.run_steps(2);
-    let (x, y, raw, _) = inspector_header(&h);
-    let shown = h.state().state.latest.as_ref().unwrap().frame_id;
-    let bytes = h.state().state.player.raw_of(shown).unwrap();
-    let fmt = h.state().state.latest.as_ref().unwrap().format;
-    let mut row = vec![0u16; w];
-    let start = y * fmt.stride as usize;
-    isp_engine::stages::unpack::unpack_row(
-        &fmt,
-        &bytes[start..start + fmt.min_stride() as usize],
-        &mut row,
-    );
-    assert_eq!(row[x], raw, "the raw value is the shown frame's");
+    // The header is drawn from the inspected stages a step or two later:
+    // wait for it to name the shown frame's raw value (a header that kept
+    // the previous frame's never does).
+    let shown_raw = |h: &Harness<'static, Studio>, x: usize, y: usize| {
+        let shown = h.state().state.latest.as_ref().unwrap().frame_id;
+        let bytes = h.state().state.player.raw_of(shown).unwrap();
+        let fmt = h.state().state.latest.as_ref().unwrap().format;
+        let mut row = vec![0u16; w];
+        let start = y * fmt.stride as usize;
+        isp_engine::stages::unpack::unpack_row(
+            &fmt,
+            &bytes[start..start + fmt.min_stride() as usize],
+            &mut row,
+        );
+        row[x]
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        h.step();
+        let (x, y, raw, _) = inspector_header(&h);
+        let want = shown_raw(&h, x, y);
+        if raw == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the raw value is the shown frame's: {raw} vs {want}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     h.get_by_label("unpacked");
 }
 
@@ -679,21 +696,33 @@ fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
     // Bring the panel to the front (a click on its tab).
     h.get_by_label("Buffers").click();
     h.run_steps(3);
-    let slots = rm.snapshot();
-    let row = slots.iter().position(|s| s.id == b.id).unwrap();
-    let r = h.get_by_label("pin timeline").rect();
-    let row_h = r.height() / slots.len().clamp(1, 32) as f32;
-    h.hover_at(egui::pos2(
-        r.right() - 14.0,
-        r.top() + row as f32 * row_h + row_h / 2.0,
-    ));
-    let t0 = Instant::now();
+    // The pointer goes to the held pin's row at the right end (now), found
+    // again each frame: a line of text above the timeline that comes or
+    // goes (a reservation's countdown, a warning) moves it down or up.
+    let mut slots = rm.snapshot();
+    let mut row = 0;
+    let mut r = h.get_by_label("pin timeline").rect();
     let mut tip = None;
-    while tip.is_none() && t0.elapsed() < Duration::from_secs(20) {
+    let mut at = None;
+    let t0 = Instant::now();
+    for _ in 0..200 {
+        slots = rm.snapshot();
+        row = slots.iter().position(|s| s.id == b.id).unwrap();
+        r = h.get_by_label("pin timeline").rect();
+        let row_h = r.height() / slots.len().clamp(1, 32) as f32;
+        let p = egui::pos2(r.right() - 14.0, r.top() + row as f32 * row_h + row_h / 2.0);
+        // Moved only when the row moved (a move restarts the tooltip's delay).
+        if at != Some(p) {
+            h.hover_at(p);
+            at = Some(p);
+        }
         h.step();
         tip = h
             .query_by_label_contains("still held")
             .and_then(|n| n.accesskit_node().value());
+        if tip.is_some() || t0.elapsed() > Duration::from_secs(60) {
+            break;
+        }
     }
     let tip = tip.unwrap_or_else(|| {
         for n in h.query_all_by_label_contains("test-holder") {
