@@ -771,3 +771,48 @@ fn rpi_edges_are_mapped_and_said() {
         assert_eq!(alsc[key][0]["table"][0].as_f64(), Some(1.0), "{key}");
     }
 }
+
+/// The edges of the YAML (rkisp1, simple) mapping: AE targets in pairs,
+/// the gamma's range, and the notes export writes only when something
+/// has no place.
+#[test]
+fn yaml_edges_are_refused_or_said() {
+    let rk = |algs: &str| format!("%YAML 1.1\n---\nversion: 1\nalgorithms:\n{algs}");
+    fails(
+        &rk("  - Agc:\n      relativeLuminanceTarget: [ 0, 0.14, 1000 ]\n"),
+        Some(Rkisp1),
+        "relativeLuminanceTarget|has 3 numbers",
+    );
+    fails(
+        &rk("  - GammaOutCorrection:\n      gamma: 200\n"),
+        Some(Rkisp1),
+        "GammaOutCorrection.gamma|200 is not in (0, 100]",
+    );
+
+    let says = |t: &Tuning, f: LibcameraFormat, what: &str| {
+        let (_, n) = libcamera::export(t, f, 10).unwrap();
+        n.iter().any(|l| l.contains(what))
+    };
+    // One black level for all four sites: nothing to say; four: said.
+    let mut t = Tuning::default();
+    t.stages.black_level.levels = [64; 4];
+    assert!(!says(&t, Simple, "differ"));
+    t.stages.black_level.levels = [64, 64, 64, 66];
+    assert!(says(&t, Simple, "differ"));
+    // The soft ISP's Adjust is gamma 2.2, contrast 1: a contrast has no place.
+    t.stages.tone.gamma = Gamma::Power(2.2);
+    t.stages.tone.contrast = 1.0;
+    t.stages.tone.curve.clear();
+    assert!(!says(&t, Simple, "no place (Adjust"));
+    t.stages.tone.contrast = 1.2;
+    assert!(says(&t, Simple, "no place (Adjust"));
+    // rkisp1's GammaOutCorrection is a power: a contrast has no place there.
+    assert!(says(&t, Rkisp1, "no place (GammaOutCorrection"));
+    t.stages.tone.contrast = 1.0;
+    assert!(!says(&t, Rkisp1, "no place (GammaOutCorrection"));
+    // rkisp1's shading tables hold 12 bits (4095/1024): a gain of 5 clips.
+    assert!(!says(&t, Rkisp1, "clipped"));
+    t.stages.lens_shading = LensShadingParams::radial(17, 17, [0.3; 4]);
+    t.stages.lens_shading.gains[0][0] = 5.0;
+    assert!(says(&t, Rkisp1, "clipped"));
+}
