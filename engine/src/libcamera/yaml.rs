@@ -579,6 +579,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn scalars_are_plain_only_where_yaml_reads_them_back_as_strings() {
+        use serde_json::json;
+        assert_eq!(scalar(&json!("GammaOutCorrection")), "GammaOutCorrection");
+        assert_eq!(scalar(&json!("grey_world2")), "grey_world2");
+        for s in ["true", "No", "null", "1abc", "a b", "a-b", ""] {
+            assert_eq!(scalar(&json!(s)), format!("{s:?}"), "{s}");
+        }
+        assert_eq!(scalar(&json!(1.5)), "1.5");
+    }
+
+    #[test]
     fn every_block_without_a_counterpart_says_why() {
         let unknown = reason("NoSuchBlock");
         for name in [
