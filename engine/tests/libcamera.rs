@@ -38,6 +38,17 @@ fn imp(name: &str, bits: u8) -> Import {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The block `name` of an RPi tuning file's `algorithms` list.
+fn rpi_block(file: &serde_json::Value, name: &str) -> serde_json::Value {
+    file["algorithms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|a| a.get(name))
+        .unwrap()
+        .clone()
+}
+
 fn close(a: f32, b: f32, rel: f32) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1.0)
 }
@@ -189,15 +200,7 @@ fn awb_same(a: &Tuning, b: &Tuning) {
 fn rpi_imx219_maps_its_blocks() {
     let text = data("rpi_vc4_imx219.json");
     let file: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let alg = |name: &str| {
-        file["algorithms"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find_map(|a| a.get(name))
-            .unwrap()
-            .clone()
-    };
+    let alg = |name: &str| rpi_block(&file, name);
     let i = imp("rpi_vc4_imx219.json", 10);
     let t = &i.tuning;
     assert_eq!(i.format, Rpi);
@@ -748,15 +751,7 @@ fn rpi_edges_are_mapped_and_said() {
     t.stages.lens_shading.gains[2][0] = 0.0;
     let (text, _) = libcamera::export(&t, Rpi, 10).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let alg = |name: &str| {
-        v["algorithms"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find_map(|a| a.get(name))
-            .unwrap()
-            .clone()
-    };
+    let alg = |name: &str| rpi_block(&v, name);
     let curve: Vec<f64> = alg("rpi.contrast")["gamma_curve"]
         .as_array()
         .unwrap()

@@ -83,18 +83,7 @@ fn a_ccm_fitted_outside_develops_the_checker_to_its_published_colours() {
     let before = run(&py, tmp.path(), "identity", &t, "score");
     assert!(before["mean_de2000"].as_f64().unwrap() > 5.0, "{before}");
     let fitted = run(&py, tmp.path(), "camera", &t, "fit");
-    let m: Vec<Vec<f64>> = fitted["ccm"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect()
-        })
-        .collect();
+    let m = f64_rows(&fitted["ccm"]);
     t.stages.ccm.matrix = std::array::from_fn(|i| std::array::from_fn(|j| m[i][j] as f32));
     let after = run(&py, tmp.path(), "fitted", &t, "score");
     // The sensor is linear, so a 3x3 matrix fits it up to noise (one

@@ -125,18 +125,7 @@ fn export_dng_reads_back_in_libraw_bit_for_bit() {
         // writes the frame's neutral as the matrix's white). 2e-3: LibRaw's
         // f32 and dcraw's rounded sRGB constants.
         let ccm = tuning().stages.ccm.matrix;
-        let rgb_cam: Vec<Vec<f64>> = f["rgb_cam"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                r.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.as_f64().unwrap())
-                    .collect()
-            })
-            .collect();
+        let rgb_cam = f64_rows(&f["rgb_cam"]);
         for (r, w) in ccm.iter().zip(&rgb_cam) {
             for (a, b) in r.iter().zip(w) {
                 assert!((*a as f64 - b).abs() < 2e-3, "{rgb_cam:?} vs {ccm:?}");
