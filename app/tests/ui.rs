@@ -710,7 +710,9 @@ fn buffers_panel_draws_pin_lifetimes_and_the_pins_still_held() {
         row = slots.iter().position(|s| s.id == b.id).unwrap();
         r = h.get_by_label("pin timeline").rect();
         let row_h = r.height() / slots.len().clamp(1, 32) as f32;
-        let p = egui::pos2(r.right() - 14.0, r.top() + row as f32 * row_h + row_h / 2.0);
+        // The bar of a pin still held ends at the right edge (now); a few
+        // pixels in, clear of the tile border's resize handle.
+        let p = egui::pos2(r.right() - 12.0, r.top() + row as f32 * row_h + row_h / 2.0);
         // Moved only when the row moved (a move restarts the tooltip's delay).
         if at != Some(p) {
             h.hover_at(p);

@@ -220,9 +220,11 @@ impl Buffers {
         painter.rect_filled(rect, 0.0, ui.visuals().extreme_bg_color);
         let window = (self.window_s * 1e9) as u64;
         let start = now.saturating_sub(window);
+        // Now is always the right edge, also in the pool's first seconds
+        // (when the window reaches back past its start).
         let x_of = |t: u64| {
-            rect.left()
-                + (t.saturating_sub(start) as f64 / window.max(1) as f64) as f32 * rect.width()
+            rect.right()
+                - (now.saturating_sub(t) as f64 / window.max(1) as f64) as f32 * rect.width()
         };
         let hover = resp.hover_pos();
         let mut tip = None;
