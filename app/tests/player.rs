@@ -104,3 +104,61 @@ fn a_camera_that_vanishes_while_recording_leaves_a_complete_session() {
     drop(player);
     engine.shutdown();
 }
+
+/// The presenter never shows a frame older than one it already showed: with
+/// several realtime workers (or a frame made again from the session) an
+/// older frame can end after a newer one, and the viewer must not go back.
+#[test]
+fn the_presenter_does_not_show_an_older_frame_that_ends_late() {
+    use isp_studio::presenter::{Presented, Presenter};
+    let fmt = RawFormat::new(64, 48, 10, BayerOrder::Rggb, Packing::Csi2);
+    let engine = Arc::new(Engine::new(EngineConfig::default(), Tuning::default()).unwrap());
+    // Two real frames, taken from the engine in the order they were made.
+    let results = engine.subscribe(true);
+    let mut src = SyntheticSource::new(Scene::Checker, fmt);
+    engine.feed(&mut src, Some(2), |_| {}).unwrap();
+    let mut frames: Vec<_> = (0..2)
+        .map(|_| results.recv_timeout(Duration::from_secs(60)).unwrap())
+        .collect();
+    frames.sort_by_key(|r| r.frame_id);
+    let (older, newer) = (frames[0].clone(), frames[1].clone());
+    assert!(older.preview.is_some() && newer.preview.is_some());
+    // They reach the presenter out of order: the newer first, the older
+    // after it, then the newer once more (the UI drains in between).
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let presenter = Presenter::start(engine.clone(), rx);
+    let mut shown = Vec::new();
+    for r in [&newer, &older, &newer] {
+        tx.send(r.clone()).unwrap();
+        let t0 = Instant::now();
+        // Each send is followed by the next only once the presenter took it
+        // (its channel is empty) and shows what it will show.
+        while !tx.is_empty() && t0.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        for p in presenter.take() {
+            if let Presented::Frame(f) = p {
+                shown.push(f.result.frame_id);
+            }
+        }
+    }
+    let t0 = Instant::now();
+    while shown.len() < 2 && t0.elapsed() < Duration::from_secs(60) {
+        for p in presenter.take() {
+            if let Presented::Frame(f) = p {
+                shown.push(f.result.frame_id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        shown,
+        vec![newer.frame_id, newer.frame_id],
+        "frame {} ended after frame {} and was shown over it",
+        older.frame_id,
+        newer.frame_id
+    );
+    drop((frames, older, newer, tx, presenter));
+    engine.shutdown();
+}
