@@ -189,3 +189,87 @@ fn an_update_rebuilds_the_algorithms_only_when_their_blocks_change() {
         .unwrap();
     assert!((target - 0.3).abs() < 1e-6, "{target}");
 }
+
+/// The first number at or under `v` (a grid's or matrix's first entry).
+fn first_number(v: &mut serde_json::Value) -> Option<&mut serde_json::Value> {
+    match v {
+        serde_json::Value::Number(_) => Some(v),
+        serde_json::Value::Array(a) => a.iter_mut().find_map(first_number),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_described_field_refuses_values_past_its_range_by_name() {
+    use crate::stages::fields::{Domain, blocks};
+    let default = serde_json::to_value(Tuning::default()).unwrap();
+    let mut tried = 0;
+    for (path, fields) in blocks() {
+        for f in fields {
+            // Values the field's description says it does not take.
+            let bad: Vec<serde_json::Value> = match f.domain {
+                Domain::Range {
+                    min,
+                    max,
+                    min_open,
+                    max_open,
+                    ..
+                } => [
+                    max.is_finite().then(|| max + max.abs().max(1.0)),
+                    min.is_finite().then(|| min - min.abs().max(1.0)),
+                    (max.is_finite() && max_open).then_some(max),
+                    (min.is_finite() && min_open).then_some(min),
+                ]
+                .into_iter()
+                .flatten()
+                .map(|x| {
+                    // An integer field is spelled as one (else the reader
+                    // refuses the type, not the value).
+                    if x.fract() == 0.0 && x.abs() < 1e15 {
+                        serde_json::json!(x as i64)
+                    } else {
+                        serde_json::json!(x)
+                    }
+                })
+                .collect(),
+                Domain::Choice(_) => vec![serde_json::json!("no-such-choice")],
+            };
+            for b in bad {
+                let mut doc = default.clone();
+                let block = path
+                    .split('.')
+                    .try_fold(&mut doc, |v, k| v.get_mut(k))
+                    .unwrap_or_else(|| panic!("{path}: not in the default tuning"));
+                // The power's value is there when the gamma is a power.
+                if path == "stages.tone.gamma" {
+                    *block = serde_json::json!({"kind": "power", "value": 2.2});
+                }
+                let slot = block
+                    .get_mut(f.name)
+                    .unwrap_or_else(|| panic!("{path}.{}: not in the default tuning", f.name));
+                match first_number(slot) {
+                    Some(n) if b.is_number() => *n = b.clone(),
+                    _ => *slot = b.clone(),
+                }
+                let e = Tuning::from_json(&doc.to_string(), "t.json")
+                    .err()
+                    .unwrap_or_else(|| panic!("{path}.{} = {b} was accepted", f.name));
+                // Named by its path (`stages.ccm.matrix[0][0]`), or by a
+                // block that holds it where a check of the whole block
+                // refused it (the black level against the white).
+                let full = format!("{path}.{}", f.name);
+                match &e {
+                    TuningError::Field { origin, field, .. } => assert!(
+                        origin == "t.json"
+                            && (field.starts_with(&full) || full.starts_with(field.as_str())),
+                        "{full} = {b}: {e}"
+                    ),
+                    _ => panic!("{full} = {b}: {e}"),
+                }
+                tried += 1;
+            }
+        }
+    }
+    // Every field of every block, on each side it has an end.
+    assert!(tried >= 30, "only {tried} values tried");
+}
