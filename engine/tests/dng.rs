@@ -450,6 +450,20 @@ fn hostile_sizes_and_levels_are_refused_not_trusted() {
         }
     });
     assert!(e.contains("tile size"), "{e}");
+    // Tiles 0 samples wide (their length as it was).
+    let e = read_patched("u10_tiles_grbg", &|b| {
+        let at = entry(b, 322) + 8;
+        b[at..at + 2].fill(0);
+    });
+    assert!(e.contains("tile size 0x"), "{e}");
+    // An image 0 samples wide, and one 0 rows long.
+    for tag in [256u16, 257] {
+        let e = read_patched("u16_strips_rggb", &|b| {
+            let at = entry(b, tag) + 8;
+            b[at..at + 2].fill(0);
+        });
+        assert!(e.contains("is empty or too large"), "{tag}: {e}");
+    }
     // A GainMap claiming 2^31 x 2^31 points.
     let e = read_patched("gainmap_rggb", &|b| {
         let e = entry(b, 51009);

@@ -67,7 +67,8 @@ pub fn decode(data: &[u8], max_samples: usize) -> Result<Lj92Image, String> {
             _ => {}
         }
         let payload = segment_payload(data, at, marker)?;
-        pos = at + 2 + 2 + payload.len();
+        // The marker's two bytes, the length's two, the payload.
+        pos = at + 4 + payload.len();
         match marker {
             0xC3 => {
                 if frame.is_some() {
@@ -702,20 +703,21 @@ fn decode_run<const P: u8>(
     let base = run.x0 * nc;
     for (c, t) in tables.iter().enumerate() {
         let i = base + c;
-        let pred =
-            if run.reset || (run.first_line && run.x0 == 0) || (prev.is_empty() && run.x0 == 0) {
-                initial
-            } else if run.first_line || prev.is_empty() {
-                i32::from(cur[i - nc])
-            } else if run.x0 == 0 {
-                i32::from(prev[i])
-            } else {
-                predict::<P>(
-                    i32::from(cur[i - nc]),
-                    i32::from(prev[i]),
-                    i32::from(prev[i - nc]),
-                )
-            };
+        // A run at x 0 on its interval's first line (or the image's) is the
+        // interval's start, a reset: the decode loop makes runs that way.
+        let pred = if run.reset {
+            initial
+        } else if run.first_line || prev.is_empty() {
+            i32::from(cur[i - nc])
+        } else if run.x0 == 0 {
+            i32::from(prev[i])
+        } else {
+            predict::<P>(
+                i32::from(cur[i - nc]),
+                i32::from(prev[i]),
+                i32::from(prev[i - nc]),
+            )
+        };
         cur[i] = (pred + rd.diff(t)?) as u16;
     }
     let (start, end) = ((run.x0 + 1) * nc, run.x1 * nc);

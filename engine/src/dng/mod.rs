@@ -251,6 +251,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn illuminants_have_their_published_temperatures() {
+        // CIE standard illuminants' correlated colour temperatures (CIE
+        // 15:2004; A at 2856 K, D50 5003 K, D55 5503 K, D65 6504 K, D75
+        // 7504 K), by their EXIF LightSource codes (17, 23, 20, 21, 22).
+        for (code, k) in [
+            (17, 2856.0),
+            (23, 5003.0),
+            (20, 5503.0),
+            (21, 6504.0),
+            (22, 7504.0),
+        ] {
+            assert_eq!(illuminant_kelvin(code), Some(k), "LightSource {code}");
+        }
+        // 0 is "unknown", 255 "other light source": no temperature.
+        assert_eq!(illuminant_kelvin(0), None);
+        assert_eq!(illuminant_kelvin(255), None);
+    }
+
+    #[test]
     fn ccm_and_color_matrix_are_each_others_inverse() {
         let ccm = [[1.7, -0.5, -0.2], [-0.3, 1.5, -0.2], [0.05, -0.6, 1.55]];
         let cm = color_matrix_from_ccm(&ccm, [0.5, 1.0, 0.7]).unwrap();

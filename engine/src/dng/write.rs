@@ -140,7 +140,7 @@ pub fn encode(f: &DngFrame<'_>) -> Result<Vec<u8>, String> {
     let data_at = data_at + (data_at & 1);
     ifd0.set(t::EXIF_IFD, Val::Long(&[exif_at as u32]));
     ifd0.set(t::STRIP_OFFSETS, Val::Long(&[data_at as u32]));
-    if data_at + data_len > u32::MAX as usize {
+    if !fits_classic_tiff(data_at + data_len) {
         return Err("a frame of more than 4 GB does not fit a DNG".into());
     }
 
@@ -158,9 +158,21 @@ pub fn encode(f: &DngFrame<'_>) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// A classic TIFF's offsets and counts are u32: a file of `len` bytes fits
+/// when its last byte's offset does, and its length as a count.
+fn fits_classic_tiff(len: usize) -> bool {
+    len <= u32::MAX as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_classic_tiff_ends_at_4_gib_less_a_byte() {
+        assert!(fits_classic_tiff(0xFFFF_FFFF));
+        assert!(!fits_classic_tiff(0x1_0000_0000));
+    }
 
     #[test]
     fn a_written_frame_reads_back() {
