@@ -316,6 +316,40 @@ pub fn align_pausing(reference: &Grey, frame: &Grey, pause: super::Pause) -> Ali
 mod tests {
     use super::*;
 
+    #[test]
+    fn downsampling_averages_each_box_and_the_partial_ones_at_the_edges() {
+        // 5x3, values 0..15: boxes of 2 are the means of 4, 4, 2 samples
+        // on the first row of boxes, and of 2, 2, 1 on the last.
+        let g = Grey {
+            width: 5,
+            height: 3,
+            px: (0..15).map(|v| v as f32).collect(),
+        };
+        let d = g.downsample(2);
+        assert_eq!((d.width, d.height), (3, 2));
+        let want = [
+            (0.0 + 1.0 + 5.0 + 6.0) / 4.0,
+            (2.0 + 3.0 + 7.0 + 8.0) / 4.0,
+            (4.0 + 9.0) / 2.0,
+            (10.0 + 11.0) / 2.0,
+            (12.0 + 13.0) / 2.0,
+            14.0,
+        ];
+        assert_eq!(d.px, want);
+    }
+
+    #[test]
+    fn stats_are_the_mean_and_largest_offset_in_raw_pixels() {
+        // Grey offsets (3, 4) and (0, 0): 5 and 0 grey pixels, 10 and 0 raw.
+        let a = Alignment {
+            tiles_x: 2,
+            tiles_y: 1,
+            offsets: vec![(3, -4), (0, 0)],
+            costs: vec![0.0; 2],
+        };
+        assert_eq!(a.stats(), (5.0, 8));
+    }
+
     /// A textured image shifted by a known amount is found at that shift,
     /// in every tile away from the borders, including shifts beyond the
     /// finest level's search (the pyramid finds them).

@@ -42,7 +42,8 @@ fn tile_of(a: &Alignment, x: usize, y: usize) -> (usize, usize) {
 }
 
 /// Merge a bracket into linear samples above black at the reference's
-/// exposure (f32: the range exceeds the sensor's). Returns the mosaic and
+/// exposure (f32: the range exceeds the sensor's); `exposures[reference]`
+/// has ratio 1. Returns the mosaic and
 /// the share of quads each frame contributed most to.
 #[allow(clippy::too_many_arguments)]
 pub fn merge_bracket(
@@ -104,9 +105,9 @@ pub fn merge_bracket(
                         if f != reference
                             && let Some(rq) = r
                         {
-                            let re = &exposures[reference];
-                            let rv = rq[c] / re.ratio;
-                            let rvar = re.noise.variance(rq[c]) / (re.ratio * re.ratio);
+                            // The reference is at its own exposure (ratio 1).
+                            let rv = rq[c];
+                            let rvar = exposures[reference].noise.variance(rq[c]);
                             if (v - rv).abs() > 5.0 * (var + rvar).sqrt() {
                                 ghost = true;
                             }

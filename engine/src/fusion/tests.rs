@@ -590,3 +590,45 @@ fn a_bracket_recovers_highlights_and_shadows() {
     );
     assert!(dark > BLACK as f64 + 8.0, "shadows crushed: {dark}");
 }
+
+#[test]
+fn a_bracket_quad_clipped_in_the_reference_comes_from_the_shorter_exposure() {
+    // Two quads side by side, black 64, white 1023 (clip at 95%: 975.05).
+    // The reference (ratio 1) is clipped in both; the frame at a quarter of
+    // its exposure holds 200 in the second quad and is clipped in the first.
+    let (w, h) = (4usize, 2usize);
+    let reference = vec![1023u16; w * h];
+    let short: Vec<u16> = (0..w * h)
+        .map(|i| if i % w < 2 { 1023 } else { 200 })
+        .collect();
+    let noise = merge::NoiseModel {
+        shot: 1.0,
+        read: 4.0,
+    };
+    let exposures = [
+        hdr::Exposure { ratio: 1.0, noise },
+        hdr::Exposure { ratio: 0.25, noise },
+    ];
+    let id = align::Alignment::identity(w / 2, h / 2);
+    let (lin, _) = hdr::merge_bracket(
+        &[&reference, &short],
+        w,
+        h,
+        0,
+        &exposures,
+        &[id.clone(), id],
+        64.0,
+        1023.0,
+        &|| {},
+    );
+    // Clipped everywhere: the shortest exposure's clip level, at the
+    // reference's exposure; else the short frame's sample brought there.
+    let clip = (64.0 + 0.95 * (1023.0 - 64.0) - 64.0) / 0.25;
+    for y in 0..h {
+        for x in 0..w {
+            let want = if x < 2 { clip } else { (200.0 - 64.0) / 0.25 };
+            let got = lin[y * w + x];
+            assert!((got - want).abs() < 1e-3, "({x}, {y}): {got} vs {want}");
+        }
+    }
+}
