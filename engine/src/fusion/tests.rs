@@ -632,3 +632,97 @@ fn a_bracket_quad_clipped_in_the_reference_comes_from_the_shorter_exposure() {
         }
     }
 }
+
+#[test]
+fn tone_mapping_compresses_the_bases_range_to_the_stops_and_keeps_each_quad() {
+    // Quads of luminance 100 on the left half and 100 x 2^n on the right;
+    // inside a quad the samples are 0.9, 1.0, 1.1, 1.0 of it.
+    let (w, h, black, white) = (256usize, 128usize, 64.0f32, 1023.0f32);
+    let f = [0.9f32, 1.0, 1.1, 1.0];
+    let scene = |n: i32| -> Vec<f32> {
+        (0..w * h)
+            .map(|i| {
+                let (x, y) = (i % w, i / w);
+                let l = if x < w / 2 {
+                    100.0
+                } else {
+                    100.0 * 2f32.powi(n)
+                };
+                l * f[(y & 1) * 2 + (x & 1)]
+            })
+            .collect()
+    };
+    // The log2 luminance the tone map works on (eps: 1e-3 of the range).
+    let eps = 1e-3 * (white - black);
+    let (lo, hi) = ((100.0 + eps).log2(), (100.0 * 4096.0 + eps).log2());
+    // 12 stops into 6: the base's range is scaled by 6 over its own.
+    let (out, k) = hdr::tone_map(&scene(12), w, h, black, white, 6.0);
+    let want = 6.0 / (hi - lo);
+    assert!((k - want).abs() < 0.01 * want, "k {k} vs {want}");
+    // 3 stops fit in 6: left as they are.
+    let (_, k3) = hdr::tone_map(&scene(3), w, h, black, white, 6.0);
+    assert_eq!(k3, 1.0);
+    // Each quad is scaled by one gain: its samples keep their ratios (to
+    // the output's rounding). Only quads at the edge (where the detail
+    // lifts them) may clip.
+    let mut clipped = 0;
+    for gy in 0..h / 2 {
+        for gx in 0..w / 2 {
+            let s = |c: usize| out[(2 * gy + (c >> 1)) * w + 2 * gx + (c & 1)] as f32 - black;
+            let unit = s(1);
+            if s(2) + black >= white {
+                clipped += 1;
+                continue;
+            }
+            for (c, fc) in f.iter().enumerate() {
+                assert!(
+                    (s(c) - fc * unit).abs() <= 1.0,
+                    "quad ({gx}, {gy}) sample {c}: {} vs {} x {unit}",
+                    s(c),
+                    fc
+                );
+            }
+        }
+    }
+    assert!(clipped <= 8 * h / 2, "{clipped} quads clip");
+}
+
+#[test]
+fn a_burst_merge_yields_once_per_row_of_tiles_in_each_pass() {
+    // The background merge gives way to the realtime lane at each row of
+    // tiles, in the weights pass and in the overlap-add: not per tile (a
+    // wasted check each), not less (a realtime frame would wait longer).
+    let (w, h) = (96usize, 64usize);
+    let frame = vec![100u16; w * h];
+    let id = align::Alignment::identity(w / 2, h / 2);
+    let p = merge::MergeParams {
+        black: 64.0,
+        white: 1023.0,
+        noise: merge::NoiseModel {
+            shot: 1.0,
+            read: 4.0,
+        },
+        robustness: 1.0,
+    };
+    let pauses = std::sync::atomic::AtomicUsize::new(0);
+    let (out, _) = merge::merge_burst(
+        &[&frame, &frame],
+        w,
+        h,
+        0,
+        &[id.clone(), id.clone()],
+        &p,
+        &|| {
+            pauses.fetch_add(1, Ordering::Relaxed);
+        },
+    );
+    assert!(
+        id.tiles_x > 1 && id.tiles_y > 1,
+        "{}x{}",
+        id.tiles_x,
+        id.tiles_y
+    );
+    assert_eq!(pauses.load(Ordering::Relaxed), 2 * id.tiles_y);
+    // Two equal frames merge to themselves.
+    assert!(out.iter().all(|&v| v == 100), "{:?}", &out[..8]);
+}
