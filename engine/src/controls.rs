@@ -358,6 +358,20 @@ mod tests {
     }
 
     #[test]
+    fn a_manual_exposure_of_zero_leaves_aes_gain_alone() {
+        // No exposure to trade against: the gain stays AE's (the sensor's
+        // limits then lift the exposure to its shortest), never a division
+        // by zero pinned at the largest gain.
+        let mut m = ManualOverride {
+            exposure_us: Some(0.0),
+            analogue_gain: None,
+        };
+        let mut cs = vec![Control::ExposureUs(30_000.0), Control::AnalogueGain(2.0)];
+        m.modify(&mut cs, &SensorConfig::default());
+        assert_eq!(cs, [Control::ExposureUs(0.0), Control::AnalogueGain(2.0)]);
+    }
+
+    #[test]
     fn a_manual_exposure_wins_over_flicker_avoidance() {
         let mut c = Coordinator::standard(SensorConfig::default());
         c.set_manual(ManualOverride {
