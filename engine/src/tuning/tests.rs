@@ -273,3 +273,41 @@ fn every_described_field_refuses_values_past_its_range_by_name() {
     // Every field of every block, on each side it has an end.
     assert!(tried >= 30, "only {tried} values tried");
 }
+
+#[test]
+fn the_sensor_noise_mean_is_the_four_sites_mean() {
+    let n = SensorNoise {
+        shot: [0.5, 1.0, 1.5, 3.0],
+        read: [4.0, 8.0, 8.0, 12.0],
+    };
+    assert_eq!(n.mean(), (1.5, 8.0));
+}
+
+#[test]
+fn a_models_path_beside_the_tuning_file_is_taken_from_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("awb.onnx"), b"model").unwrap();
+    let t = Tuning {
+        folder: Folder(Some(dir.path().to_path_buf())),
+        ..Tuning::default()
+    };
+    let block = |model: &str| AlgorithmBlock {
+        name: "awb.model".into(),
+        enabled: true,
+        params: serde_json::json!({ "model": model }),
+    };
+    let b = block("awb.onnx");
+    let want = dir.path().join("awb.onnx").display().to_string();
+    assert_eq!(t.block_params(&b)["model"], want.as_str());
+    // The tuning keeps the path as written.
+    assert_eq!(b.params["model"], "awb.onnx");
+    // Nothing to resolve: no name, a file not there, an absolute path.
+    for kept in ["", "missing.onnx", "/abs/awb.onnx"] {
+        let b = block(kept);
+        assert_eq!(t.block_params(&b)["model"], kept, "{kept:?}");
+    }
+    // A folder of that name is not a model.
+    std::fs::create_dir(dir.path().join("m")).unwrap();
+    let b = block("m");
+    assert_eq!(t.block_params(&b)["model"], "m");
+}
