@@ -330,3 +330,34 @@ pub fn trimmed_mean(v: &mut [f32], trim: f32) -> f32 {
     let s = &v[k..v.len() - k];
     (s.iter().map(|&x| x as f64).sum::<f64>() / s.len() as f64) as f32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Packing;
+
+    #[test]
+    fn a_frame_becomes_a_capture_of_its_samples_or_none_when_short() {
+        // 4x2 RAW12 in 16-bit little-endian words, with 4 bytes of row
+        // padding: the samples come back in order, white at 4095.
+        let mut fmt = RawFormat::new(4, 2, 12, BayerOrder::Gbrg, Packing::Plain);
+        fmt.stride = 12;
+        let samples = [1u16, 200, 4095, 64, 7, 0, 1000, 2048];
+        let mut raw = vec![0xEEu8; 24];
+        for (i, s) in samples.iter().enumerate() {
+            let at = (i / 4) * 12 + (i % 4) * 2;
+            raw[at..at + 2].copy_from_slice(&s.to_le_bytes());
+        }
+        let c = Capture::from_frame("f".into(), &fmt, &raw, 5000.0, 2.0).unwrap();
+        assert_eq!((c.width, c.height, c.cfa), (4, 2, BayerOrder::Gbrg));
+        assert_eq!(c.data, samples.map(f32::from));
+        assert_eq!(
+            (c.white_level, c.exposure_us, c.analogue_gain),
+            (4095.0, 5000.0, 2.0)
+        );
+        assert_eq!((c.frames, c.black), (1, None));
+        // The last row's samples end at byte 20: 20 bytes are enough, 19 not.
+        assert!(Capture::from_frame("f".into(), &fmt, &raw[..20], 0.0, 1.0).is_some());
+        assert!(Capture::from_frame("f".into(), &fmt, &raw[..19], 0.0, 1.0).is_none());
+    }
+}
