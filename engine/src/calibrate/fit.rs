@@ -60,6 +60,32 @@ fn from_free(x: &[f64; 6]) -> M3 {
     std::array::from_fn(|r| [x[2 * r], x[2 * r + 1], 1.0 - x[2 * r] - x[2 * r + 1]])
 }
 
+/// The free parameters ([`from_free`]: each row's sum fixed at 1) of the
+/// matrix taking `cams` nearest `targets` in the least-squares sense, over
+/// the patches `used`; a row whose system is singular stays 0.
+fn least_squares_start(cams: &[[f64; 3]], targets: &[[f64; 3]], used: &[usize]) -> [f64; 6] {
+    let mut x0 = [0.0f64; 6];
+    for row in 0..3 {
+        let (mut a11, mut a12, mut a22, mut b1, mut b2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        for &i in used {
+            let c = cams[i];
+            let (u, v) = (c[0] - c[2], c[1] - c[2]);
+            let t = targets[i][row] - c[2];
+            a11 += u * u;
+            a12 += u * v;
+            a22 += v * v;
+            b1 += u * t;
+            b2 += v * t;
+        }
+        let det = a11 * a22 - a12 * a12;
+        if det.abs() > 1e-18 {
+            x0[2 * row] = (b1 * a22 - b2 * a12) / det;
+            x0[2 * row + 1] = (a11 * b2 - a12 * b1) / det;
+        }
+    }
+    x0
+}
+
 /// Nelder-Mead on `f` from `x0` (initial simplex `step` along each axis).
 fn nelder_mead(f: &dyn Fn(&[f64; 6]) -> f64, x0: [f64; 6], step: f64, iters: usize) -> [f64; 6] {
     let mut pts: Vec<([f64; 6], f64)> = (0..7)
@@ -169,27 +195,9 @@ pub fn fit_chart(
             used.len()
         ));
     }
-    // Start: least squares in linear sRGB, per row with the row's sum fixed.
+    // Start: least squares in linear sRGB.
     let targets: Vec<[f64; 3]> = refs.iter().map(|l| lab_d50_to_linear_srgb(*l)).collect();
-    let mut x0 = [0.0f64; 6];
-    for row in 0..3 {
-        let (mut a11, mut a12, mut a22, mut b1, mut b2) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for &i in &used {
-            let c = cams[i];
-            let (u, v) = (c[0] - c[2], c[1] - c[2]);
-            let t = targets[i][row] - c[2];
-            a11 += u * u;
-            a12 += u * v;
-            a22 += v * v;
-            b1 += u * t;
-            b2 += v * t;
-        }
-        let det = a11 * a22 - a12 * a12;
-        if det.abs() > 1e-18 {
-            x0[2 * row] = (b1 * a22 - b2 * a12) / det;
-            x0[2 * row + 1] = (a11 * b2 - a12 * b1) / det;
-        }
-    }
+    let x0 = least_squares_start(&cams, &targets, &used);
     let mean_de = |m: &M3| -> f64 {
         used.iter()
             .map(|&i| ciede2000(linear_srgb_to_lab_d50(apply(m, cams[i])), refs[i]))
@@ -243,4 +251,43 @@ pub fn fit_chart(
         after,
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_least_squares_start_recovers_a_matrix_that_fits_exactly() {
+        // Rows summing to 1 (white stays white); targets made with it from
+        // 24 camera colours: the start is that matrix, whatever the optimiser
+        // would make of a worse one.
+        let m = [[1.6, -0.4, -0.2], [-0.3, 1.5, -0.2], [0.1, -0.5, 1.4]];
+        let cams: Vec<[f64; 3]> = (0..24)
+            .map(|i| {
+                let f = i as f64;
+                [
+                    0.1 + 0.03 * f,
+                    0.2 + 0.017 * (f * 1.3).sin().abs(),
+                    0.05 + 0.02 * (24.0 - f),
+                ]
+            })
+            .collect();
+        let targets: Vec<[f64; 3]> = cams
+            .iter()
+            .map(|c| std::array::from_fn(|r| (0..3).map(|k| m[r][k] * c[k]).sum()))
+            .collect();
+        // Every patch but the 3rd (left out: clipped).
+        let used: Vec<usize> = (0..24).filter(|&i| i != 2).collect();
+        let x = least_squares_start(&cams, &targets, &used);
+        let got = from_free(&x);
+        for r in 0..3 {
+            for k in 0..3 {
+                assert!((got[r][k] - m[r][k]).abs() < 1e-9, "{got:?}");
+            }
+        }
+        // Colours all grey: nothing to fit, the start stays 0.
+        let grey: Vec<[f64; 3]> = (0..24).map(|i| [i as f64 * 0.01; 3]).collect();
+        assert_eq!(least_squares_start(&grey, &grey, &used), [0.0; 6]);
+    }
 }
