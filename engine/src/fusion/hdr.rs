@@ -268,3 +268,6 @@ pub fn tone_map(
         });
     (out, k)
 }
+
+#[cfg(test)]
+mod tests;
