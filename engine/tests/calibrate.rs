@@ -211,3 +211,56 @@ fn a_fine_lens_shading_grid_is_fitted_to_its_borders() {
     }
     assert!(worst < 0.01, "worst gain error {worst}");
 }
+
+/// The 3A statistics are taken before lens shading, the CT curve on chart
+/// patches after it: the statistics are shaded (`Stats3A::shade`) so that a
+/// flat lit at 5000 K reads as 5000 K over the whole frame, not only at its
+/// centre (unshaded, the synthetic lens's colour fall-off moved the
+/// estimate to about 5280 K and the frame's R/G by -3.6%).
+#[test]
+fn the_ct_estimate_of_a_calibrated_flat_is_its_lights() {
+    use isp_engine::algorithms::{AlgoResult, IpaContext, SensorConfig};
+    use isp_engine::stages::{black_level, stats};
+    let s = SynthSensor::default();
+    let (t, _, _) = calibrate_and_measure(&s, &Tuning::default()).unwrap();
+    let st = &t.stages;
+    for ct in [3000.0, 5000.0, 6500.0] {
+        let flat = s.flat(ct, 0.5, 1);
+        let (w, h) = (flat.width, flat.height);
+        let raw: Vec<u16> = flat.data.iter().map(|v| v.round() as u16).collect();
+        let mut m = vec![0u16; w * h];
+        let max = flat.white_level as u16;
+        black_level::apply(&st.black_level, max, flat.cfa, w, &raw, &mut m);
+        let mut seen = stats::compute(&st.stats, flat.cfa, w, h, &m);
+        // The truth: the centre's R/G and B/G (shading gain 1 there).
+        let centre = |c: usize| {
+            let z = &seen.zones[(st.stats.zones_y / 2) * st.stats.zones_x + st.stats.zones_x / 2];
+            z.mean[c] / z.mean[1]
+        };
+        let (cr, cb) = (centre(0), centre(2));
+        seen.shade(&st.lens_shading, flat.cfa);
+        let frame = |c: usize| {
+            (seen.sums[c] / seen.counts[c] as f64) / (seen.sums[1] / seen.counts[1] as f64)
+        };
+        let (fr, fb) = (frame(0) as f32, frame(2) as f32);
+        assert!(
+            (fr / cr - 1.0).abs() < 0.01 && (fb / cb - 1.0).abs() < 0.01,
+            "{ct} K: frame R/G {fr} B/G {fb}, centre {cr} {cb}"
+        );
+        let algos = t.algorithms(&SensorConfig::default());
+        let mut ctx = IpaContext::default();
+        for _ in 0..40 {
+            let mut r = AlgoResult::new(&ctx);
+            for a in algos.iter() {
+                a.process(&seen, &mut r);
+            }
+            ctx = r.next;
+        }
+        let got = ctx.colour_temperature as f64;
+        eprintln!("{ct} K flat: estimate {got:.0} K, frame R/G {fr:.4} (centre {cr:.4})");
+        assert!(
+            (got / ct - 1.0).abs() < 0.02,
+            "a {ct} K flat estimated at {got:.0} K"
+        );
+    }
+}

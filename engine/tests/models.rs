@@ -402,14 +402,28 @@ fn a_frame_with_nothing_to_estimate_from_gives_no_estimate() {
     for level in [0u16, 65535] {
         let m = vec![level; w * h];
         let e = a
-            .estimate(&StatsParams::default(), BayerOrder::Rggb, w, h, &m)
+            .estimate(
+                &StatsParams::default(),
+                &no_shading(),
+                BayerOrder::Rggb,
+                w,
+                h,
+                &m,
+            )
             .unwrap();
         assert!(e.is_none(), "{level}: {e:?}");
     }
     // A grey frame: gains of one.
     let m = vec![20000u16; w * h];
     let e = a
-        .estimate(&StatsParams::default(), BayerOrder::Rggb, w, h, &m)
+        .estimate(
+            &StatsParams::default(),
+            &no_shading(),
+            BayerOrder::Rggb,
+            w,
+            h,
+            &m,
+        )
         .unwrap()
         .unwrap();
     for g in e.wb_gains {
@@ -457,7 +471,7 @@ fn the_stage_reads_a_sample_of_rows_and_estimates_as_from_all_of_them() {
     }
     let sp = StatsParams::default();
     let full = a
-        .estimate(&sp, BayerOrder::Rggb, w, h, &m)
+        .estimate(&sp, &no_shading(), BayerOrder::Rggb, w, h, &m)
         .unwrap()
         .unwrap();
     let rows = sampled_rows(h, step);
@@ -467,7 +481,7 @@ fn the_stage_reads_a_sample_of_rows_and_estimates_as_from_all_of_them() {
         .flat_map(|&y| m[y * w..(y + 1) * w].iter().copied())
         .collect();
     let part = a
-        .estimate(&sp, BayerOrder::Rggb, w, rows.len(), &sub)
+        .estimate(&sp, &no_shading(), BayerOrder::Rggb, w, rows.len(), &sub)
         .unwrap()
         .unwrap();
     for (f, p) in full.wb_gains.iter().zip(part.wb_gains) {
@@ -484,4 +498,12 @@ fn the_stage_reads_a_sample_of_rows_and_estimates_as_from_all_of_them() {
         "{:?}",
         full.wb_gains
     );
+}
+
+/// Lens shading off: the zone means as measured.
+fn no_shading() -> isp_engine::stages::lens_shading::LensShadingParams {
+    isp_engine::stages::lens_shading::LensShadingParams {
+        enabled: false,
+        ..Default::default()
+    }
 }

@@ -14,6 +14,7 @@ use super::{AlgoInitError, AlgoResult, Algorithm, IpaContext};
 use crate::models::{Model, ModelError, ModelManager, ModelRole};
 use crate::stages::StageParams;
 use crate::stages::fields::Field;
+use crate::stages::lens_shading::LensShadingParams;
 use crate::stages::stats::{self, Stats3A, StatsParams};
 use crate::types::BayerOrder;
 use serde::{Deserialize, Serialize};
@@ -104,9 +105,12 @@ pub trait ModelStage: Send + Sync {
     /// 0..=65535), taking statistics with `stats`' saturation level; `None`
     /// when the frame holds nothing to estimate from (every zone clipped or
     /// black: the model gives no gains).
+    /// The zone means are taken as after lens shading (`lsc`), as the
+    /// other 3A statistics are ([`Stats3A::shade`]).
     fn estimate(
         &self,
         stats: &StatsParams,
+        lsc: &LensShadingParams,
         bayer: BayerOrder,
         width: usize,
         height: usize,
@@ -151,6 +155,7 @@ impl ModelStage for ModelAwb {
     fn estimate(
         &self,
         sp: &StatsParams,
+        lsc: &LensShadingParams,
         bayer: BayerOrder,
         width: usize,
         height: usize,
@@ -168,7 +173,8 @@ impl ModelStage for ModelAwb {
             zones_y: shape[2],
             saturation: sp.saturation,
         };
-        let st = stats::compute(&zp, bayer, width, height, mosaic);
+        let mut st = stats::compute(&zp, bayer, width, height, mosaic);
+        st.shade(lsc, bayer);
         let x = Self::input(&st);
         let t1 = std::time::Instant::now();
         let y = model.run(&x)?;

@@ -500,7 +500,14 @@ pub fn model_stage(env: &Envelope) -> Result<StageOutput, StageError> {
             black_level::apply_row(black_level::row_constants(&k, fmt.bayer, y), out);
         }
         stage
-            .estimate(&p.stages.stats, fmt.bayer, w, rows.len(), &m)
+            .estimate(
+                &p.stages.stats,
+                &p.stages.lens_shading,
+                fmt.bayer,
+                w,
+                rows.len(),
+                &m,
+            )
             .map(|e| e.map_or(StageOutput::None, |e| StageOutput::Model(Box::new(e))))
             .map_err(|e| invalid(S, e))
     })

@@ -378,9 +378,14 @@ impl PipelineRouter {
         let step = st.plan.steps()[i];
         let li = lane_index(step.lane);
         match std::mem::take(&mut ev.output) {
-            StageOutput::Stats(s) => st.stats[li] = Some(Arc::new(*s)),
-            StageOutput::Gpu(g) => {
+            StageOutput::Stats(mut s) => {
+                s.shade(&st.params.stages.lens_shading, st.params.format.bayer);
+                st.stats[li] = Some(Arc::new(*s));
+            }
+            StageOutput::Gpu(mut g) => {
                 gpu_telemetry(ctx, ev, &g);
+                g.stats
+                    .shade(&st.params.stages.lens_shading, st.params.format.bayer);
                 st.stats[li] = Some(Arc::new(g.stats));
             }
             StageOutput::Algo(r) => {

@@ -42,7 +42,8 @@ impl Engine {
             crate::isp::raw_mosaic(&params, "still", bytes.bytes(), &mut mosaic)
                 .map_err(|e| EngineError::Stage(e.to_string()))?;
         }
-        let st = stats::compute(&params.stages.stats, fmt.bayer, w, h, &mosaic);
+        let mut st = stats::compute(&params.stages.stats, fmt.bayer, w, h, &mosaic);
+        st.shade(&params.stages.lens_shading, fmt.bayer);
         // AE works in ratios: it starts from the middle of its own range
         // (the frame's real exposure may lie outside the sensor limits it
         // plans within), and its answer over that start is the gain.

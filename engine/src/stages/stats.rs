@@ -86,6 +86,9 @@ impl Stats3A {
     pub fn scaled(&self, k: f32, saturation: u16) -> Stats3A {
         let mut s = self.clone();
         for z in &mut s.zones {
+            // Clipped at capture: no exposure made afterwards brings these
+            // back (they render white), so they say nothing about it.
+            z.saturated = 0;
             let m = z.mean.map(|m| m * k);
             if k > 1.0 && m.iter().any(|&v| v >= saturation as f32) {
                 z.saturated += z.quads;
@@ -97,6 +100,62 @@ impl Stats3A {
             *sum = (*sum * k as f64).min(65535.0 * n as f64);
         }
         s
+    }
+
+    /// The statistics as they are after lens shading: the statistics are
+    /// taken on the mosaic before it (where the sensor clips), but the
+    /// colour-temperature curve and the CCM are calibrated on patches after
+    /// it, so each zone's means are multiplied by the mean gain of its
+    /// colour over the zone (R, the two greens' mean, B), and the sums as
+    /// the zones moved. Saturation counts and histograms stay as
+    /// measured. Disabled shading changes nothing.
+    pub fn shade(&mut self, lsc: &super::lens_shading::LensShadingParams, order: BayerOrder) {
+        if !lsc.enabled || self.zones.is_empty() || self.width < 2 || self.height < 2 {
+            return;
+        }
+        let (w, h) = (self.width, self.height);
+        let (qw, qh) = ((w / 2).max(1), (h / 2).max(1));
+        let (zx, zy) = (self.zones_x.max(1), self.zones_y.max(1));
+        // The quads of zone column i are those with q * zx / qw == i.
+        let span = |i: usize, n: usize, q: usize| ((i * q).div_ceil(n), ((i + 1) * q).div_ceil(n));
+        const SAMPLES: usize = 4;
+        let (mut before, mut after) = ([0.0f64; 3], [0.0f64; 3]);
+        for (zi, z) in self.zones.iter_mut().enumerate() {
+            let (x0, x1) = span(zi % zx, zx, qw);
+            let (y0, y1) = span(zi / zx, zy, qh);
+            if x1 <= x0 || y1 <= y0 {
+                continue;
+            }
+            let mut g = [0.0f64; 4];
+            for sy in 0..SAMPLES {
+                for sx in 0..SAMPLES {
+                    // Evenly spread over the zone's quads, at each site.
+                    let qx = x0 + (x1 - x0) * (2 * sx + 1) / (2 * SAMPLES);
+                    let qy = y0 + (y1 - y0) * (2 * sy + 1) / (2 * SAMPLES);
+                    for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        let (x, y) = ((2 * qx + dx).min(w - 1), (2 * qy + dy).min(h - 1));
+                        let c = order.color_at(x, y).index();
+                        g[c] += lsc.gain_at(c, x, y, w, h) as f64;
+                    }
+                }
+            }
+            let n = (SAMPLES * SAMPLES) as f64;
+            let gains = [g[0] / n, (g[1] + g[2]) / 2.0 / n, g[3] / n];
+            let q = z.quads as f64;
+            for c in 0..3 {
+                let m = z.mean[c] as f64;
+                before[c] += m * q;
+                z.mean[c] = (m * gains[c]).min(65535.0) as f32;
+                after[c] += z.mean[c] as f64 * q;
+            }
+        }
+        // The sums by the zones' shaded over measured totals: each zone's
+        // gain weighted by what the zone holds.
+        for (c, sum) in self.sums.iter_mut().enumerate() {
+            if before[c] > 0.0 {
+                *sum = (*sum * after[c] / before[c]).min(65535.0 * self.counts[c] as f64);
+            }
+        }
     }
 }
 
@@ -467,6 +526,101 @@ mod tests {
                 .sum::<u32>(),
             st.zones.iter().map(|z| z.quads).sum::<u32>()
         );
+    }
+
+    #[test]
+    fn quads_clipped_at_capture_say_nothing_of_a_stills_exposure() {
+        // The left third clipped, the rest a dim grey: at any gain the
+        // clipped quads are left out (neither bright nor dark), so AE can
+        // bring the grey to its target whatever share is clipped.
+        let (w, h) = (96, 32);
+        let img: Vec<u16> = (0..w * h)
+            .flat_map(|i| {
+                if i % w < w / 3 {
+                    [65535u16; 3]
+                } else {
+                    [3000; 3]
+                }
+            })
+            .collect();
+        let d = mosaic(BayerOrder::Rggb, w, h, &img);
+        let p = StatsParams {
+            zones_x: 6,
+            zones_y: 2,
+            ..Default::default()
+        };
+        let st = compute(&p, BayerOrder::Rggb, w, h, &d);
+        assert!(st.zones.iter().any(|z| z.saturated > 0));
+        for k in [0.25, 1.0, 4.0] {
+            let s = st.scaled(k, p.saturation);
+            for (a, b) in st.zones.iter().zip(&s.zones) {
+                assert_eq!((b.quads, b.saturated), (a.quads, 0), "k {k}: {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn shaded_statistics_read_a_shaded_flat_as_flat() {
+        use crate::stages::lens_shading::LensShadingParams;
+        // A flat whose colour falls off towards the corners, each channel
+        // by its own amount (the lens's colour shading), and the grid that
+        // undoes it: gain 1 + s r^2 / 2 with r = 1 at the corners.
+        let (w, h) = (128, 96);
+        let strength = [0.6f32, 0.3, 0.3, 0.1];
+        let lsc = LensShadingParams::radial(9, 7, strength);
+        let truth = [20000.0f32, 30000.0, 25000.0];
+        let img: Vec<u16> = (0..w * h)
+            .flat_map(|i| {
+                let (x, y) = (i % w, i / w);
+                let dx = x as f32 / (w - 1) as f32 * 2.0 - 1.0;
+                let dy = y as f32 / (h - 1) as f32 * 2.0 - 1.0;
+                let r2 = (dx * dx + dy * dy) / 2.0;
+                let s = [strength[0], strength[1], strength[3]];
+                std::array::from_fn::<u16, 3, _>(|c| (truth[c] / (1.0 + s[c] * r2)).round() as u16)
+            })
+            .collect();
+        let d = mosaic(BayerOrder::Rggb, w, h, &img);
+        let mut st = compute(&StatsParams::default(), BayerOrder::Rggb, w, h, &d);
+        let ratio = |st: &Stats3A, c: usize| st.mean(c) / st.mean(1);
+        let want = [truth[0] / truth[1], 1.0, truth[2] / truth[1]].map(|v| v as f64);
+        let before = ratio(&st, 0);
+        st.shade(&lsc, BayerOrder::Rggb);
+        for c in [0, 2] {
+            let e = ratio(&st, c) / want[c] - 1.0;
+            assert!(
+                e.abs() < 0.005,
+                "frame ratio {c}: {} want {}",
+                ratio(&st, c),
+                want[c]
+            );
+        }
+        assert!(before / want[0] < 0.97, "the fall-off moved R/G: {before}");
+        // Zone by zone: what the statistics of the mosaic after the lens
+        // shading stage hold (the grid interpolates the fall-off, so not
+        // the truth exactly), and near the truth.
+        let mut after = d.clone();
+        crate::stages::lens_shading::apply(&lsc, BayerOrder::Rggb, w, h, &mut after);
+        let direct = compute(&StatsParams::default(), BayerOrder::Rggb, w, h, &after);
+        for (zi, (z, t)) in st.zones.iter().zip(&direct.zones).enumerate() {
+            for c in 0..3 {
+                assert!(
+                    (z.mean[c] / t.mean[c] - 1.0).abs() < 0.003
+                        && (z.mean[c] / truth[c] - 1.0).abs() < 0.02,
+                    "zone {zi} mean {c} {} after the stage {} truth {}",
+                    z.mean[c],
+                    t.mean[c],
+                    truth[c]
+                );
+            }
+        }
+        // Off, nothing moves.
+        let off = LensShadingParams {
+            enabled: false,
+            ..lsc
+        };
+        let mut same = st.clone();
+        same.shade(&off, BayerOrder::Rggb);
+        assert_eq!(same, st);
     }
 
     #[test]
