@@ -52,16 +52,24 @@ struct Params {
     yuv_kb: f32,
     yuv_limited: f32,
     pad1: f32,
+    // highlights: where the blend starts, 65535 minus that
+    hl_threshold: u32,
+    hl_den: u32,
+    pad2: u32,
+    pad3: u32,
 };
 
 const FLAG_DPC: u32 = 1u;
 const FLAG_LSC: u32 = 2u;
 const FLAG_MALVAR: u32 = 4u;
+const FLAG_HL: u32 = 8u;
 
 // Word offsets in `aux`: the 8-bit tone table (4 entries a word), then the
-// 16-bit one (2 a word), then the lens shading grid (f32 bits, 4 planes).
+// 16-bit one (2 a word), then the tone's scale per largest channel (f32
+// bits, 65536), then the lens shading grid (f32 bits, 4 planes).
 const LUT8_AT: u32 = 0u;
 const LUT16_AT: u32 = 16384u;
+const SCALE_AT: u32 = 49152u;
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> src: array<u32>;

@@ -1,7 +1,8 @@
 // fused.wgsl: the whole preview in one dispatch, raw bytes -> RGBA8 and the
 // 3A statistics. Twin of engine/src/stages/fused.rs (the CPU's fused schedule)
 // and, through it, of the reference stages: unpack, black level, defect pixel
-// correction, statistics, lens shading, white balance, demosaic, CCM, tone.
+// correction, statistics, lens shading, white balance, demosaic, highlights,
+// CCM, tone.
 //
 // A workgroup makes `outp.w` 32x32 tiles, one under the other (one 2x2 quad per
 // invocation per tile), and flushes its histograms and sums once. It reads the
@@ -125,7 +126,8 @@ fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) -> vec4<u32> {
         let px = u32(ox) + 2u * lid.x + (k & 1u);
         let py = u32(oy) + 2u * lid.y + (k >> 1u);
         if (px < P.width && py < P.height) {
-            let rgb = ccm_px(demosaic_at(site_at(px, py), fz_nbhd(lx + (k & 1u), ly + (k >> 1u))));
+            let rgb = ccm_px(highlights_px(demosaic_at(site_at(px, py),
+                fz_nbhd(lx + (k & 1u), ly + (k >> 1u)))));
             dst[py * P.out_stride + px] = rgba8_of(rgb);
         }
     }

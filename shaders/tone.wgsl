@@ -1,6 +1,8 @@
-// tone.wgsl: the tone curve (gamma, contrast, control points) through the
-// tables the CPU builds once per parameter version (ToneLut). Twin of
-// engine/src/stages/tone.rs: RGB16 -> RGBA8 for display or RGB16 encoded.
+// tone.wgsl: the tone curve (exposure and roll-off, gamma, contrast, control
+// points) through the tables the CPU builds once per parameter version
+// (ToneLut): the scale of the pixel's largest channel, then the transfer
+// function per channel. Twin of engine/src/stages/tone.rs: RGB16 -> RGBA8
+// for display or RGB16 encoded.
 
 fn tone8(v: u32) -> u32 {
     return (aux[LUT8_AT + (v >> 2u)] >> ((v & 3u) * 8u)) & 0xffu;
@@ -10,8 +12,17 @@ fn tone16(v: u32) -> u32 {
     return (aux[LUT16_AT + (v >> 1u)] >> ((v & 1u) * 16u)) & 0xffffu;
 }
 
+// The samples ready for the tables: each times the scale of the largest
+// (`ToneLut::scaled`).
+fn tone_scaled(v: vec3<u32>) -> vec3<u32> {
+    let s = bitcast<f32>(aux[SCALE_AT + max(max(v.x, v.y), v.z)]);
+    let f = vec3<f32>(v) * s;
+    return vec3<u32>(clamp_u16(f.x), clamp_u16(f.y), clamp_u16(f.z));
+}
+
 fn rgba8_of(v: vec3<u32>) -> u32 {
-    return tone8(v.x) | (tone8(v.y) << 8u) | (tone8(v.z) << 16u) | 0xff000000u;
+    let c = tone_scaled(v);
+    return tone8(c.x) | (tone8(c.y) << 8u) | (tone8(c.z) << 16u) | 0xff000000u;
 }
 
 // RGB16 in `src` -> RGBA8 in `dst`; one invocation per two pixels.
@@ -34,7 +45,9 @@ fn tone_rgb16(@builtin(global_invocation_id) id: vec3<u32>, @builtin(num_workgro
         return;
     }
     let p = load_rgb2(i);
-    let a = vec3<u32>(tone16(p[0].x), tone16(p[0].y), tone16(p[0].z));
-    let b = vec3<u32>(tone16(p[1].x), tone16(p[1].y), tone16(p[1].z));
+    let c = tone_scaled(p[0]);
+    let d = tone_scaled(p[1]);
+    let a = vec3<u32>(tone16(c.x), tone16(c.y), tone16(c.z));
+    let b = vec3<u32>(tone16(d.x), tone16(d.y), tone16(d.z));
     store_rgb2(i, a, b);
 }

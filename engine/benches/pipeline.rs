@@ -28,6 +28,7 @@ fn fast_path(c: &mut Criterion) {
         lsc: Some(&st.lens_shading),
         wb: st.white_balance.effective(),
         method: st.demosaic.method,
+        highlights: st.highlights.resolve(),
         ccm: st.ccm.effective(),
         lut: &lut,
     };
@@ -104,6 +105,7 @@ fn cpu_vs_gpu(c: &mut Criterion) {
             lsc: Some(&st.lens_shading),
             wb: st.white_balance.effective(),
             method: st.demosaic.method,
+            highlights: st.highlights.resolve(),
             ccm: st.ccm.effective(),
             lut: &p.lut,
         };

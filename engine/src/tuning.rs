@@ -254,6 +254,7 @@ impl Tuning {
         field("stages.white_balance.gains", s.white_balance.check())?;
         field("stages.ccm.matrix", s.ccm.check())?;
         field("stages.tone", s.tone.check())?;
+        field("stages.highlights", s.highlights.check())?;
         field("stages.stats", s.stats.check())?;
         // Every described field against its range, in one place (the same
         // descriptions the studio draws its sliders from).

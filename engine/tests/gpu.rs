@@ -9,8 +9,8 @@ use isp_engine::sources::FrameSource;
 use isp_engine::sources::synthetic::{Scene, SyntheticSource};
 use isp_engine::stages::chain::{Tap, TapImage};
 use isp_engine::stages::{
-    black_level, ccm, defect_pixel, demosaic, fused, lens_shading, scaler, stats, tone, unpack,
-    white_balance, yuv,
+    black_level, ccm, defect_pixel, demosaic, fused, highlights, lens_shading, scaler, stats, tone,
+    unpack, white_balance, yuv,
 };
 use isp_engine::tuning::{FrameParams, StageParams};
 use isp_engine::types::{BayerOrder, Packing, RawFormat};
@@ -401,7 +401,9 @@ fn taps_follow_the_reference_chain() {
     white_balance::apply(&st.white_balance, fmt.bayer, w, &mut wb);
     let mut rgb = vec![0u16; w * h * 3];
     demosaic::apply(&st.demosaic, fmt.bayer, w, h, &wb, &mut rgb);
-    let mut cc = rgb.clone();
+    let mut hl = rgb.clone();
+    highlights::apply(&st.highlights, &mut hl);
+    let mut cc = hl.clone();
     ccm::apply(&st.ccm, &mut cc);
     let mut out = vec![0u8; w * h * 4];
     tone::apply_rgba8(&p.lut, &cc, &mut out);
@@ -416,6 +418,7 @@ fn taps_follow_the_reference_chain() {
             // Float stages before it may move a sample by one LSB, which the
             // demosaic's kernels (weights up to 12/16) and the CCM can spread.
             (Tap::Demosaic, TapImage::Rgb16(v)) => assert!(max_diff16(&v, &rgb) <= 8),
+            (Tap::Highlights, TapImage::Rgb16(v)) => assert!(max_diff16(&v, &hl) <= 8),
             (Tap::Ccm, TapImage::Rgb16(v)) => assert!(max_diff16(&v, &cc) <= 24),
             (Tap::Tone, TapImage::Rgba8(v)) => assert!(max_diff8(&v, &out) <= 1),
             (t, other) => panic!("{t:?} gave {other:?}"),

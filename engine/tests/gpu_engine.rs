@@ -327,7 +327,7 @@ fn taps_agree_between_the_gpu_and_the_cpu_engine() {
         let limit = match tap {
             Tap::Unpacked | Tap::BlackLevel | Tap::DefectPixel | Tap::LensShading => 1,
             Tap::WhiteBalance => 2,
-            Tap::Demosaic => 8,
+            Tap::Demosaic | Tap::Highlights => 8,
             Tap::Ccm => 24,
             Tap::Tone => 1,
         };

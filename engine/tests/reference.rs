@@ -361,6 +361,7 @@ fn srgb_only() -> ToneParams {
         gamma: Gamma::Srgb,
         contrast: 1.0,
         curve: Vec::new(),
+        ..Default::default()
     }
 }
 

@@ -49,8 +49,10 @@ pub struct MeanLuminanceAe {
 }
 
 impl MeanLuminanceAe {
-    /// Mean luminance of the zones (0..=1) with the gains `wb`.
+    /// Mean luminance of the zones (0..=1) with the gains `wb`, as the
+    /// white balance stage applies them (smallest 1).
     pub fn luminance(stats: &Stats3A, wb: [f32; 3]) -> f32 {
+        let wb = crate::stages::white_balance::normalised(wb);
         let mut sum = 0.0f64;
         let mut n = 0u64;
         for z in &stats.zones {

@@ -93,7 +93,8 @@ impl CtCurveParams {
                 // r and b (less green: magenta) is positive.
                 let side = (r - cr) * db - (b - cb) * dr;
                 best = OnCurve {
-                    ct: p[0] + t * (q[0] - p[0]),
+                    // Linear in mired (1e6 / CT) along the segment.
+                    ct: 1.0 / (1.0 / p[0] + t * (1.0 / q[0] - 1.0 / p[0])),
                     r: cr,
                     b: cb,
                     transverse: if side >= 0.0 { d } else { -d },

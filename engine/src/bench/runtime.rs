@@ -38,6 +38,7 @@ pub(crate) fn bare_params() -> Arc<FrameParams> {
         lut: Arc::new(crate::stages::tone::ToneLut {
             to8: Vec::new(),
             to16: Vec::new(),
+            scale: Vec::new(),
         }),
         algorithms: Arc::new(Vec::new()),
     })

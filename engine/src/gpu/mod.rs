@@ -89,7 +89,7 @@ pub enum GpuError {
 }
 
 /// The shader sources, in the order they are concatenated into one module.
-pub const SHADER_FILES: [(&str, &str); 13] = [
+pub const SHADER_FILES: [(&str, &str); 14] = [
     ("common", include_str!("../../../shaders/common.wgsl")),
     ("unpack", include_str!("../../../shaders/unpack.wgsl")),
     (
@@ -109,6 +109,10 @@ pub const SHADER_FILES: [(&str, &str); 13] = [
         include_str!("../../../shaders/white_balance.wgsl"),
     ),
     ("demosaic", include_str!("../../../shaders/demosaic.wgsl")),
+    (
+        "highlights",
+        include_str!("../../../shaders/highlights.wgsl"),
+    ),
     ("ccm", include_str!("../../../shaders/ccm.wgsl")),
     ("tone", include_str!("../../../shaders/tone.wgsl")),
     ("yuv", include_str!("../../../shaders/yuv.wgsl")),

@@ -9,11 +9,14 @@ use crate::tuning::FrameParams;
 pub const FLAG_DPC: u32 = 1;
 pub const FLAG_LSC: u32 = 2;
 pub const FLAG_MALVAR: u32 = 4;
+pub const FLAG_HL: u32 = 8;
 
-/// Word offsets in the aux buffer (match `LUT8_AT`, `LUT16_AT` in common.wgsl).
+/// Word offsets in the aux buffer (match `LUT8_AT`, `LUT16_AT`, `SCALE_AT`
+/// in common.wgsl).
 pub const LUT8_WORDS: usize = 16384;
 pub const LUT16_WORDS: usize = 32768;
-pub const LSC_AT: usize = LUT8_WORDS + LUT16_WORDS;
+pub const SCALE_WORDS: usize = 65536;
+pub const LSC_AT: usize = LUT8_WORDS + LUT16_WORDS + SCALE_WORDS;
 
 /// Words of the statistics buffer for a zone grid (see stats.wgsl).
 pub const ST_COUNT: usize = 8;
@@ -77,6 +80,11 @@ pub struct Uniforms {
     pub yuv_kb: f32,
     pub yuv_limited: f32,
     pub pad1: f32,
+    /// Highlights: where the blend starts and `65535 - threshold`.
+    pub hl_threshold: u32,
+    pub hl_den: u32,
+    pub pad2: u32,
+    pub pad3: u32,
 }
 
 impl Uniforms {
@@ -95,6 +103,11 @@ impl Uniforms {
         if st.demosaic.method == DemosaicMethod::Malvar {
             flags |= FLAG_MALVAR;
         }
+        let hl = st.highlights.resolve();
+        if hl.is_some() {
+            flags |= FLAG_HL;
+        }
+        let (hl_threshold, hl_den) = hl.unwrap_or((65535, 1));
         let tile = fmt.bayer.tile();
         let cfa = tile
             .iter()
@@ -144,6 +157,10 @@ impl Uniforms {
                 0.0
             },
             pad1: 0.0,
+            hl_threshold,
+            hl_den,
+            pad2: 0,
+            pad3: 0,
         }
     }
 
@@ -190,12 +207,17 @@ impl Uniforms {
             yuv_kb,
             yuv_limited,
             pad1,
+            hl_threshold,
+            hl_den,
+            pad2,
+            pad3,
         )
     }
 }
 
-/// The aux buffer's words: 8-bit tone table, 16-bit tone table, lens
-/// shading grid (4 planes of f32 bits).
+/// The aux buffer's words: 8-bit tone table, 16-bit tone table, the tone's
+/// scale per largest channel (f32 bits), lens shading grid (4 planes of f32
+/// bits).
 pub fn aux_words(p: &FrameParams, out: &mut Vec<u32>) {
     out.clear();
     out.extend(
@@ -210,6 +232,7 @@ pub fn aux_words(p: &FrameParams, out: &mut Vec<u32>) {
             .chunks_exact(2)
             .map(|c| c[0] as u32 | (c[1] as u32) << 16),
     );
+    out.extend(p.lut.scale.iter().map(|s| s.to_bits()));
     for plane in &p.stages.lens_shading.gains {
         out.extend(plane.iter().map(|g| g.to_bits()));
     }

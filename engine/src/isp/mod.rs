@@ -325,6 +325,7 @@ fn reference_stage(
             s.rgb.resize(w * h * 3, 0);
             demosaic::apply(&st.demosaic, fmt.bayer, w, h, &s.mosaic, &mut s.rgb);
         }
+        Tap::Highlights => stages::highlights::apply(&st.highlights, &mut s.rgb),
         Tap::Ccm => stages::ccm::apply(&st.ccm, &mut s.rgb),
         Tap::Tone => {
             s.rgba.resize(w * h * 4, 0);
@@ -377,9 +378,12 @@ pub fn reference_rgb16(
     let rgb = &mut out[..w * h * 3];
     demosaic::apply(&p.stages.demosaic, fmt.bayer, w, h, &mosaic, rgb);
     yield_to_realtime();
+    stages::highlights::apply(&p.stages.highlights, rgb);
     stages::ccm::apply(&p.stages.ccm, rgb);
     yield_to_realtime();
-    if !p.linear_output {
+    if p.linear_output {
+        stages::tone::apply_exposure(&p.stages.tone, rgb);
+    } else {
         stages::tone::apply_rgb16(&p.lut, rgb);
     }
     Ok(st)

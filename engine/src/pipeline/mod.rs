@@ -88,18 +88,23 @@ impl std::fmt::Debug for Engine {
 
 /// What the 3A state adds to a frame's stages after the algorithms'
 /// `prepare`: the CCM interpolated at the colour temperature (when the
-/// tuning has matrices per CT) and a still's digital gain on the white
-/// balance. Every path that renders a frame takes them (the preview, the
-/// capture path, taps with another tuning).
-pub(crate) fn frame_adjustments(ipa: &IpaContext, stages: &mut crate::stages::StageParams) {
+/// tuning has matrices per CT) and a still's digital gain as the tone's
+/// exposure (with its roll-off: never on the white balance, where channels
+/// clipped by the sensor would end at different levels). Every path that
+/// renders a frame takes them (the preview, the capture path, taps with
+/// another tuning); `lut` becomes the tone table of the adjusted tone.
+pub(crate) fn frame_adjustments(
+    ipa: &IpaContext,
+    stages: &mut crate::stages::StageParams,
+    lut: &mut Arc<crate::stages::tone::ToneLut>,
+) {
     if !stages.ccm.by_ct.is_empty() {
         stages.ccm.matrix = stages.ccm.for_ct(ipa.colour_temperature);
     }
     if ipa.digital_gain != 1.0 {
-        let wb = &mut stages.white_balance;
-        let g = wb.effective();
-        wb.gains = g.map(|v| v * ipa.digital_gain);
-        wb.enabled = true;
+        let tone = &mut stages.tone;
+        tone.exposure = (tone.exposure * ipa.digital_gain).clamp(1.0 / 64.0, 64.0);
+        *lut = crate::stages::tone::lut_for(tone);
     }
 }
 
@@ -315,14 +320,15 @@ impl Engine {
         for a in set.algorithms.iter() {
             a.prepare(&ipa, &mut stages);
         }
-        frame_adjustments(&ipa, &mut stages);
+        let mut lut = set.lut;
+        frame_adjustments(&ipa, &mut stages, &mut lut);
         (
             Arc::new(FrameParams {
                 version: set.version,
                 format,
                 linear_output: self.config.linear_output,
                 stages,
-                lut: set.lut,
+                lut,
                 algorithms: set.algorithms,
             }),
             ipa,

@@ -39,7 +39,7 @@ impl Engine {
                 for a in p.algorithms.iter() {
                     a.prepare(&ipa, &mut p.stages);
                 }
-                super::frame_adjustments(&ipa, &mut p.stages);
+                super::frame_adjustments(&ipa, &mut p.stages, &mut p.lut);
                 p.linear_output = self.config.linear_output;
                 Arc::new(p)
             }

@@ -75,7 +75,7 @@ impl CcmParams {
     }
 
     /// The matrix at colour temperature `ct`: `by_ct` interpolated
-    /// linearly (held at its ends), or `matrix` when `by_ct` is empty or
+    /// linearly in mired (held at its ends), or `matrix` when `by_ct` is empty or
     /// `ct` is unknown (not above 0).
     pub fn for_ct(&self, ct: f32) -> [[f32; 3]; 3] {
         let t = &self.by_ct;
@@ -90,7 +90,8 @@ impl CcmParams {
             return t[i - 1].matrix;
         }
         let (a, b) = (&t[i - 1], &t[i]);
-        let f = (ct - a.ct) / (b.ct - a.ct);
+        // Linear in mired (1e6 / CT), where colour moves about evenly.
+        let f = (1.0 / ct - 1.0 / a.ct) / (1.0 / b.ct - 1.0 / a.ct);
         std::array::from_fn(|r| {
             std::array::from_fn(|c| a.matrix[r][c] * (1.0 - f) + b.matrix[r][c] * f)
         })
@@ -135,7 +136,11 @@ mod tests {
             },
         ];
         assert_eq!(p.for_ct(2000.0), m(1.0));
-        assert_eq!(p.for_ct(4000.0), m(1.5));
+        // Half way in mired (1e6/3000 = 333.3, 1e6/5000 = 200) is 3750 K,
+        // not 4000 K (which is 5/8 of the way).
+        let near = |a: [[f32; 3]; 3], v: f32| (a[1][1] - v).abs() < 1e-5 && a[0][1] == 0.0;
+        assert!(near(p.for_ct(3750.0), 1.5), "{:?}", p.for_ct(3750.0));
+        assert!(near(p.for_ct(4000.0), 1.625), "{:?}", p.for_ct(4000.0));
         assert_eq!(p.for_ct(9000.0), m(2.0));
         assert_eq!(p.for_ct(0.0), p.matrix);
         assert!(p.check().is_ok());

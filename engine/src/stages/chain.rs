@@ -47,6 +47,7 @@ pub enum Tap {
     LensShading,
     WhiteBalance,
     Demosaic,
+    Highlights,
     Ccm,
     Tone,
 }
@@ -70,7 +71,7 @@ const fn decl(
 }
 
 /// The chain, in pipeline order.
-pub const CHAIN: [StageDecl; 8] = [
+pub const CHAIN: [StageDecl; 9] = [
     decl(
         Tap::Unpacked,
         "unpacked",
@@ -117,6 +118,14 @@ pub const CHAIN: [StageDecl; 8] = [
         "demosaic",
         "demosaic",
         "demosaic_at",
+        Image::Rgb16,
+    ),
+    decl(
+        Tap::Highlights,
+        "highlights",
+        "highlights",
+        "highlights",
+        "highlights_px",
         Image::Rgb16,
     ),
     decl(Tap::Ccm, "ccm", "ccm", "ccm", "ccm_px", Image::Rgb16),

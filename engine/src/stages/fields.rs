@@ -189,7 +189,7 @@ pub fn check_block(block: &serde_json::Value, fields: &[Field]) -> Result<(), (S
 }
 
 /// Every described block, by its path in the tuning file.
-pub fn blocks() -> [(&'static str, &'static [Field]); 10] {
+pub fn blocks() -> [(&'static str, &'static [Field]); 11] {
     [
         (
             "stages.black_level",
@@ -212,6 +212,10 @@ pub fn blocks() -> [(&'static str, &'static [Field]); 10] {
         ),
         ("stages.ccm", super::ccm::CcmParams::FIELDS),
         ("stages.demosaic", super::demosaic::DemosaicParams::FIELDS),
+        (
+            "stages.highlights",
+            super::highlights::HighlightsParams::FIELDS,
+        ),
         ("stages.yuv", super::yuv::YuvParams::FIELDS),
     ]
 }

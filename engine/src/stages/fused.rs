@@ -1,10 +1,11 @@
 //! The fast preview path as one fused CPU schedule (the Halide split: same
 //! algorithm as the reference stages, another schedule). From the
 //! black-level-corrected mosaic it does lens shading, white balance,
-//! demosaic, CCM and the tone curve in one pass over row bands, in parallel,
+//! demosaic, highlights, CCM and the tone curve in one pass over row bands, in parallel,
 //! with per-thread scratch reused across frames. It rounds exactly where the
 //! reference stages round, so its output is bit-identical to running
-//! `lens_shading -> white_balance -> demosaic -> ccm -> tone` one by one.
+//! `lens_shading -> white_balance -> demosaic -> highlights -> ccm -> tone`
+//! one by one.
 
 use super::clamp_u16;
 use super::demosaic::DemosaicMethod;
@@ -22,6 +23,8 @@ pub struct FastParams<'a> {
     pub lsc: Option<&'a LensShadingParams>,
     pub wb: [f32; 3],
     pub method: DemosaicMethod,
+    /// `highlights::HighlightsParams::resolve`.
+    pub highlights: Option<(u32, u32)>,
     pub ccm: [[f32; 3]; 3],
     pub lut: &'a ToneLut,
 }
@@ -34,6 +37,7 @@ impl<'a> FastParams<'a> {
             lsc: st.lens_shading.enabled.then_some(&st.lens_shading),
             wb: st.white_balance.effective(),
             method: st.demosaic.method,
+            highlights: st.highlights.resolve(),
             ccm: st.ccm.effective(),
             lut,
         }
@@ -200,10 +204,20 @@ fn demosaic_row(p: &FastParams, y: usize, w: usize, pw: usize, rows: &[i32], rb:
     }
 }
 
-/// CCM and tone curve of one planar row into RGBA8.
+/// Highlights, CCM and tone curve of one planar row into RGBA8.
 #[inline(always)]
 fn finish_row(p: &FastParams, w: usize, rb: &mut RowBufs, out: &mut [u8]) {
     let m = &p.ccm;
+    if let Some(k) = p.highlights {
+        let [rr, gg, bb] = &mut rb.rgb;
+        for x in 0..w {
+            let v = [rr[x], gg[x], bb[x]];
+            // Most pixels are below the threshold: one compare.
+            if v[0].max(v[1]).max(v[2]) as u32 > k.0 {
+                [rr[x], gg[x], bb[x]] = super::highlights::px(k, v);
+            }
+        }
+    }
     let [rr, gg, bb] = &rb.rgb;
     let [cr, cg, cb] = &mut rb.out;
     let (cr, cg, cb) = (&mut cr[..w], &mut cg[..w], &mut cb[..w]);
@@ -214,11 +228,14 @@ fn finish_row(p: &FastParams, w: usize, rb: &mut RowBufs, out: &mut [u8]) {
         cb[x] = clamp_u16(m[2][0] * r + m[2][1] * g + m[2][2] * b);
     }
     let lut = &p.lut.to8[..65536];
+    let scale = &p.lut.scale[..65536];
     for (x, o) in out.chunks_exact_mut(4).take(w).enumerate() {
+        // `ToneLut::scaled`: the largest channel's scale on all three.
+        let s = scale[cr[x].max(cg[x]).max(cb[x]) as usize];
         let px = u32::from_le_bytes([
-            lut[cr[x] as usize],
-            lut[cg[x] as usize],
-            lut[cb[x] as usize],
+            lut[clamp_u16(cr[x] as f32 * s) as usize],
+            lut[clamp_u16(cg[x] as f32 * s) as usize],
+            lut[clamp_u16(cb[x] as f32 * s) as usize],
             255,
         ]);
         o.copy_from_slice(&px.to_le_bytes());
@@ -326,7 +343,7 @@ pub fn preview_rgba8(p: &FastParams, w: usize, h: usize, src: &[u16], out: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stages::{ccm, demosaic, lens_shading, tone, white_balance};
+    use crate::stages::{ccm, demosaic, highlights, lens_shading, tone, white_balance};
 
     /// The reference stages one after another.
     fn reference(
@@ -360,6 +377,7 @@ mod tests {
             &d,
             &mut rgb,
         );
+        highlights::apply(&highlights::HighlightsParams::default(), &mut rgb);
         ccm::apply(
             &ccm::CcmParams {
                 enabled: true,
@@ -401,6 +419,7 @@ mod tests {
                             lsc: lsc.enabled.then_some(&lsc),
                             wb,
                             method,
+                            highlights: highlights::HighlightsParams::default().resolve(),
                             ccm: m,
                             lut: &lut,
                         };

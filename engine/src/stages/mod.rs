@@ -14,6 +14,7 @@ pub mod defect_pixel;
 pub mod demosaic;
 pub mod fields;
 pub mod fused;
+pub mod highlights;
 pub mod lens_shading;
 pub mod scaler;
 pub mod stats;
@@ -33,6 +34,7 @@ pub struct StageParams {
     pub lens_shading: lens_shading::LensShadingParams,
     pub white_balance: white_balance::WhiteBalanceParams,
     pub demosaic: demosaic::DemosaicParams,
+    pub highlights: highlights::HighlightsParams,
     pub ccm: ccm::CcmParams,
     pub tone: tone::ToneParams,
     pub yuv: yuv::YuvParams,

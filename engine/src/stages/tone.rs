@@ -1,7 +1,15 @@
-//! Tone curve: linear 16-bit -> display encoded. sRGB transfer function (or
-//! linear, or a pure power), then an S-shaped contrast curve around mid-grey,
-//! then optional user control points (piecewise linear, the curve editor's).
-//! Applied through lookup tables built once per parameter version.
+//! Tone: linear 16-bit -> display encoded. In order: the exposure (a
+//! factor; a still's digital gain multiplies it) with a highlight roll-off
+//! (values the exposure pushes past white approach it smoothly from the
+//! `shoulder`, and with an exposure below 1 the sensor's saturation still
+//! lands on white), the transfer function (sRGB, linear or a pure power),
+//! an S-shaped contrast curve around mid-grey, then optional user control
+//! points (piecewise linear, the curve editor's). With `preserve_hue` (the
+//! default) that curve acts on each pixel's largest channel and the three
+//! channels are scaled alike, so a saturated colour keeps its hue; off, on
+//! each channel. Applied through lookup tables built once per parameter
+//! version ([`ToneLut`]): a scale per largest channel, then the transfer
+//! function per channel.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,14 +39,25 @@ pub struct ToneParams {
     pub contrast: f32,
     /// Extra control points `(in, out)` in 0..=1, sorted by `in`; empty = none.
     pub curve: Vec<[f32; 2]>,
+    /// Exposure before the curve, a linear factor (1 = none).
+    pub exposure: f32,
+    /// Where the highlight roll-off starts, a fraction of white (1 = a hard
+    /// clip).
+    pub shoulder: f32,
+    /// Contrast and control points on each pixel's largest channel, the
+    /// three channels scaled alike (hue kept); off, on each channel.
+    pub preserve_hue: bool,
 }
 
 impl ToneParams {
-    pub const FIELDS: &'static [super::fields::Field] =
-        &[super::fields::Field::closed("contrast", 0.0, 8.0)
+    pub const FIELDS: &'static [super::fields::Field] = &[
+        super::fields::Field::closed("contrast", 0.0, 8.0)
             .open_min()
             .log()
-            .slider(0.1, 8.0)];
+            .slider(0.1, 8.0),
+        super::fields::Field::closed("exposure", 1.0 / 64.0, 64.0).log(),
+        super::fields::Field::closed("shoulder", 0.5, 1.0),
+    ];
 }
 
 impl Default for ToneParams {
@@ -48,6 +67,9 @@ impl Default for ToneParams {
             gamma: Gamma::Srgb,
             contrast: 1.1,
             curve: Vec::new(),
+            exposure: 1.0,
+            shoulder: 0.8,
+            preserve_hue: true,
         }
     }
 }
@@ -60,11 +82,26 @@ pub fn srgb_oetf(x: f32) -> f32 {
     }
 }
 
+/// The inverse of [`srgb_oetf`].
+pub fn srgb_eotf(y: f32) -> f32 {
+    if y <= 0.040_45 {
+        y / 12.92
+    } else {
+        ((y + 0.055) / 1.055).powf(2.4)
+    }
+}
+
 impl ToneParams {
     pub fn check(&self) -> Result<(), String> {
         Self::FIELDS[0]
             .check(self.contrast as f64)
             .map_err(|e| format!("contrast {e}"))?;
+        Self::FIELDS[1]
+            .check(self.exposure as f64)
+            .map_err(|e| format!("exposure {e}"))?;
+        Self::FIELDS[2]
+            .check(self.shoulder as f64)
+            .map_err(|e| format!("shoulder {e}"))?;
         if let Gamma::Power(p) = self.gamma
             && !Gamma::FIELDS[0].admits(p as f64)
         {
@@ -86,17 +123,61 @@ impl ToneParams {
         Ok(())
     }
 
-    /// The curve at `x` in 0..=1.
-    pub fn eval(&self, x: f32) -> f32 {
+    /// The exposure and the highlight roll-off: linear in, linear out
+    /// (0..=1). Slope 1 up to the knee (`shoulder` of white, times the
+    /// exposure when that is below 1), then `p + (1 - p) g(u)` with
+    /// `g(u) = (1 + b) u / (1 + b u)`: `u` runs from the knee to the
+    /// brightest input the exposure makes (`exposure` x full scale), `g(1) =
+    /// 1` puts it on white, and `b` keeps the slope continuous at the knee.
+    pub fn roll_off(&self, x: f32) -> f32 {
+        let k = self.exposure;
+        let t = k * x.clamp(0.0, 1.0);
+        if self.shoulder >= 1.0 {
+            return t.min(1.0);
+        }
+        let p = self.shoulder * k.min(1.0);
+        if t <= p {
+            return t;
+        }
+        let u = (t - p) / (k - p);
+        let b = (k - 1.0) / (1.0 - p);
+        (p + (1.0 - p) * (1.0 + b) * u / (1.0 + b * u)).min(1.0)
+    }
+
+    /// The transfer function alone (linear -> encoded, 0..=1).
+    pub fn encode(&self, x: f32) -> f32 {
         let x = x.clamp(0.0, 1.0);
         if !self.enabled {
             return x;
         }
-        let y = match self.gamma {
+        match self.gamma {
             Gamma::Srgb => srgb_oetf(x),
             Gamma::Linear => x,
             Gamma::Power(p) => x.powf(1.0 / p),
-        };
+        }
+    }
+
+    /// The transfer function's inverse (encoded -> linear, 0..=1).
+    pub fn decode(&self, y: f32) -> f32 {
+        let y = y.clamp(0.0, 1.0);
+        if !self.enabled {
+            return y;
+        }
+        match self.gamma {
+            Gamma::Srgb => srgb_eotf(y),
+            Gamma::Linear => y,
+            Gamma::Power(p) => y.powf(p),
+        }
+    }
+
+    /// The whole curve for a neutral input `x` in 0..=1 (linear) -> the
+    /// encoded output: roll-off, transfer function, contrast, points.
+    /// Disabled: the exposure and roll-off only, linear.
+    pub fn eval(&self, x: f32) -> f32 {
+        let y = self.encode(self.roll_off(x));
+        if !self.enabled {
+            return y;
+        }
         let c = self.contrast;
         let y = if (c - 1.0).abs() < 1e-6 {
             y
@@ -125,11 +206,17 @@ fn apply_points(pts: &[[f32; 2]], y: f32) -> f32 {
     1.0
 }
 
-/// The curve tabulated for every 16-bit input.
+/// The curve tabulated for every 16-bit input. A pixel's output is
+/// `to8[c']` (or `to16[c']`) per channel with `c' = clamp_u16(c *
+/// scale[max(r, g, b)])`: with `preserve_hue`, `scale` takes the largest
+/// channel to the linear value the curve gives it (the other two alike) and
+/// `to8`/`to16` are the transfer function; without, `scale` is 1 and the
+/// tables are the whole curve per channel.
 #[derive(Clone)]
 pub struct ToneLut {
     pub to8: Vec<u8>,
     pub to16: Vec<u16>,
+    pub scale: Vec<f32>,
 }
 
 impl std::fmt::Debug for ToneLut {
@@ -142,30 +229,79 @@ impl ToneLut {
     pub fn build(p: &ToneParams) -> Self {
         let mut to8 = Vec::with_capacity(65536);
         let mut to16 = Vec::with_capacity(65536);
+        let mut scale = Vec::with_capacity(65536);
         for v in 0..65536u32 {
-            let y = p.eval(v as f32 / 65535.0);
+            let x = v as f32 / 65535.0;
+            let (y, s) = if p.preserve_hue {
+                let s = if v == 0 { 0.0 } else { p.decode(p.eval(x)) / x };
+                (p.encode(x), s)
+            } else {
+                (p.eval(x), 1.0)
+            };
             to8.push((y * 255.0 + 0.5).clamp(0.0, 255.0) as u8);
             to16.push((y * 65535.0 + 0.5).clamp(0.0, 65535.0) as u16);
+            scale.push(s);
         }
-        ToneLut { to8, to16 }
+        ToneLut { to8, to16, scale }
     }
+
+    /// The pixel's samples ready for `to8`/`to16`.
+    #[inline(always)]
+    pub fn scaled(&self, px: [u16; 3]) -> [u16; 3] {
+        let s = self.scale[px[0].max(px[1]).max(px[2]) as usize];
+        px.map(|c| super::clamp_u16(c as f32 * s))
+    }
+}
+
+/// The tone table of `p`, built once for the same parameters asked again
+/// (a still's exposure makes a table per frame otherwise).
+pub fn lut_for(p: &ToneParams) -> std::sync::Arc<ToneLut> {
+    use std::sync::{Arc, Mutex};
+    static LAST: Mutex<Option<(ToneParams, Arc<ToneLut>)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((q, lut)) = last.as_ref()
+        && q == p
+    {
+        return lut.clone();
+    }
+    let lut = Arc::new(ToneLut::build(p));
+    *last = Some((p.clone(), lut.clone()));
+    lut
 }
 
 /// Interleaved RGB16 -> RGBA8 (alpha 255).
 pub fn apply_rgba8(lut: &ToneLut, rgb: &[u16], out: &mut [u8]) {
     for (px, o) in rgb.chunks_exact(3).zip(out.chunks_exact_mut(4)) {
-        o[0] = lut.to8[px[0] as usize];
-        o[1] = lut.to8[px[1] as usize];
-        o[2] = lut.to8[px[2] as usize];
+        let c = lut.scaled([px[0], px[1], px[2]]);
+        o[0] = lut.to8[c[0] as usize];
+        o[1] = lut.to8[c[1] as usize];
+        o[2] = lut.to8[c[2] as usize];
         o[3] = 255;
     }
 }
 
 /// Interleaved RGB16 -> encoded RGB16, in place.
 pub fn apply_rgb16(lut: &ToneLut, rgb: &mut [u16]) {
-    for v in rgb.iter_mut() {
-        *v = lut.to16[*v as usize];
+    for px in rgb.chunks_exact_mut(3) {
+        let c = lut.scaled([px[0], px[1], px[2]]);
+        for (o, v) in px.iter_mut().zip(c) {
+            *o = lut.to16[v as usize];
+        }
     }
+}
+
+/// Interleaved linear RGB16 through the exposure and roll-off alone (the
+/// slow path's linear output), in place.
+pub fn apply_exposure(p: &ToneParams, rgb: &mut [u16]) {
+    if p.exposure == 1.0 {
+        return;
+    }
+    let lin = ToneParams {
+        enabled: false,
+        preserve_hue: true,
+        ..p.clone()
+    };
+    apply_rgb16(&lut_for(&lin), rgb);
 }
 
 #[cfg(test)]

@@ -25,8 +25,16 @@ impl WhiteBalanceParams {
     pub const FIELDS: &'static [super::fields::Field] =
         &[super::fields::Field::closed("gains", 0.0, 16.0).slider(0.25, 4.0)];
 
+    /// The gains applied: scaled so the smallest is 1 (dcraw's `pre_mul`),
+    /// so that a pixel the sensor clipped in every channel stays clipped in
+    /// every channel, white, whatever the balance. Brightness is the
+    /// exposure's business (AE reads luminance with these gains).
     pub fn effective(&self) -> [f32; 3] {
-        if self.enabled { self.gains } else { [1.0; 3] }
+        if self.enabled {
+            normalised(self.gains)
+        } else {
+            [1.0; 3]
+        }
     }
     pub fn check(&self) -> Result<(), String> {
         match self
@@ -37,6 +45,16 @@ impl WhiteBalanceParams {
             Some(g) => Err(format!("gain {g} is outside 0..=16")),
             None => Ok(()),
         }
+    }
+}
+
+/// `gains` scaled so the smallest is 1 (all 0: unchanged).
+pub fn normalised(gains: [f32; 3]) -> [f32; 3] {
+    let m = gains.iter().cloned().fold(f32::INFINITY, f32::min);
+    if m > 0.0 && m.is_finite() && m != 1.0 {
+        gains.map(|g| g / m)
+    } else {
+        gains
     }
 }
 

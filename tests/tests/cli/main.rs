@@ -13,6 +13,7 @@ mod colour;
 mod common;
 mod dng;
 mod fuzz;
+mod highlights;
 mod process;
 mod quiet;
 mod record_info;

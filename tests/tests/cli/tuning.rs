@@ -6,11 +6,12 @@ use isp_engine::tuning::Tuning;
 use serde_json::{Value, json};
 use std::path::Path;
 
-const STAGE_BLOCKS: [&str; 9] = [
+const STAGE_BLOCKS: [&str; 10] = [
     "black_level",
     "ccm",
     "defect_pixel",
     "demosaic",
+    "highlights",
     "lens_shading",
     "stats",
     "tone",
@@ -254,6 +255,15 @@ fn a_malformed_value_in_every_block_names_the_file_and_field() {
         }),
         ("stages.stats", |t| {
             t["stages"]["stats"]["zones_y"] = json!(0)
+        }),
+        ("stages.highlights", |t| {
+            t["stages"]["highlights"]["threshold"] = json!(1.5)
+        }),
+        ("stages.highlights.enabled", |t| {
+            t["stages"]["highlights"]["enabled"] = json!("yes")
+        }),
+        ("stages.tone", |t| {
+            t["stages"]["tone"]["shoulder"] = json!(0.1)
         }),
         ("algorithms[0].params.speed", |t| {
             t["algorithms"][0]["params"]["speed"] = json!(2.0)

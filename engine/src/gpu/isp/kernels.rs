@@ -12,6 +12,7 @@ pub enum Kernel {
     LensShading,
     WhiteBalance,
     Demosaic,
+    Highlights,
     Ccm,
     ToneRgba8,
     ToneRgb16,
@@ -22,13 +23,14 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 13] = [
+    pub const ALL: [Kernel; 14] = [
         Kernel::Unpack,
         Kernel::BlackLevel,
         Kernel::DefectPixel,
         Kernel::LensShading,
         Kernel::WhiteBalance,
         Kernel::Demosaic,
+        Kernel::Highlights,
         Kernel::Ccm,
         Kernel::ToneRgba8,
         Kernel::ToneRgb16,
@@ -47,6 +49,7 @@ impl Kernel {
             Kernel::LensShading => "lens_shading",
             Kernel::WhiteBalance => "white_balance",
             Kernel::Demosaic => "demosaic",
+            Kernel::Highlights => "highlights",
             Kernel::Ccm => "ccm",
             Kernel::ToneRgba8 => "tone_rgba8",
             Kernel::ToneRgb16 => "tone_rgb16",
@@ -74,7 +77,11 @@ impl Kernel {
             | Kernel::LensShading
             | Kernel::WhiteBalance
             | Kernel::Demosaic => ((w / 2).div_ceil(16), h.div_ceil(16)),
-            Kernel::Ccm | Kernel::ToneRgba8 | Kernel::ToneRgb16 | Kernel::Yuv => {
+            Kernel::Highlights
+            | Kernel::Ccm
+            | Kernel::ToneRgba8
+            | Kernel::ToneRgb16
+            | Kernel::Yuv => {
                 let groups = (w * h / 2).div_ceil(256);
                 let x = groups.clamp(1, 65535);
                 (x, groups.div_ceil(x))
@@ -97,7 +104,11 @@ impl Kernel {
             | Kernel::DefectPixel
             | Kernel::LensShading
             | Kernel::WhiteBalance => px * 2,
-            Kernel::Demosaic | Kernel::Ccm | Kernel::ToneRgb16 | Kernel::Yuv => px * 6,
+            Kernel::Demosaic
+            | Kernel::Highlights
+            | Kernel::Ccm
+            | Kernel::ToneRgb16
+            | Kernel::Yuv => px * 6,
             Kernel::ToneRgba8 | Kernel::FusedPreview => px * 4,
             Kernel::Stats => 0,
             Kernel::Scaler => ow as u64 * oh as u64 * 4,

@@ -107,7 +107,11 @@ impl GpuIsp {
         let px = w as u64 * h as u64;
         let need = match first {
             Kernel::Unpack => p.format.frame_bytes() as u64,
-            Kernel::Ccm | Kernel::ToneRgba8 | Kernel::ToneRgb16 | Kernel::Yuv => px * 6,
+            Kernel::Highlights
+            | Kernel::Ccm
+            | Kernel::ToneRgba8
+            | Kernel::ToneRgb16
+            | Kernel::Yuv => px * 6,
             Kernel::Scaler => px * 4,
             _ => px * 2,
         };
