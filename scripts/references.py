@@ -194,7 +194,7 @@ def yuv_cases(wr: Writer) -> dict:
                 in_bits=16,
                 in_legal=False,
                 in_int=True,
-                out_bits=8,
+                out_bits=16,
                 out_legal=legal,
                 out_int=False,
             )
@@ -215,11 +215,10 @@ def yuv_cases(wr: Writer) -> dict:
     out["colour"] = {
         "cases": colour_cases,
         "notes": "colour.RGB_to_YCbCr(rgb16, K, in_bits=16, in_int=True, "
-        "in_legal=False, out_bits=8, out_int=False, out_legal=range=='limited'); "
+        "in_legal=False, out_bits=16, out_int=False, out_legal=range=='limited'); "
         "full range: +0.5 on Cb, Cr. Stored x65535, columns Y Cb Cr, unclamped. "
-        "Limited range is the 8-bit legal range normalised (Y 16/255..235/255), "
-        "which is what the engine computes; colour's 16-bit integer legal range "
-        "(Y 4096..60160) is a different convention.",
+        "Limited range is colour's 16-bit legal range (Y 4096..60160, the 8-bit "
+        "codes times 256, as P010/P016 expect).",
     }
 
     # OpenCV float32: Y Cr Cb, chroma offset 0.5; coefficients 0.713 / 0.564.

@@ -66,10 +66,13 @@ const FLAG_HL: u32 = 8u;
 
 // Word offsets in `aux`: the 8-bit tone table (4 entries a word), then the
 // 16-bit one (2 a word), then the tone's scale per largest channel (f32
-// bits, 65536), then the lens shading grid (f32 bits, 4 planes).
+// bits, 65536), the scaler's sRGB tables (256 linear values, 256
+// midpoints), then the lens shading grid (f32 bits, 4 planes).
 const LUT8_AT: u32 = 0u;
 const LUT16_AT: u32 = 16384u;
 const SCALE_AT: u32 = 49152u;
+const SRGB_DEC_AT: u32 = 114688u;
+const SRGB_MID_AT: u32 = 114944u;
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> src: array<u32>;

@@ -16,7 +16,9 @@ pub const FLAG_HL: u32 = 8;
 pub const LUT8_WORDS: usize = 16384;
 pub const LUT16_WORDS: usize = 32768;
 pub const SCALE_WORDS: usize = 65536;
-pub const LSC_AT: usize = LUT8_WORDS + LUT16_WORDS + SCALE_WORDS;
+/// The scaler's sRGB tables (`SRGB_DEC_AT`, `SRGB_MID_AT`): 256 words each.
+pub const SRGB_AT: usize = LUT8_WORDS + LUT16_WORDS + SCALE_WORDS;
+pub const LSC_AT: usize = SRGB_AT + 512;
 
 /// Words of the statistics buffer for a zone grid (see stats.wgsl).
 pub const ST_COUNT: usize = 8;
@@ -216,8 +218,8 @@ impl Uniforms {
 }
 
 /// The aux buffer's words: 8-bit tone table, 16-bit tone table, the tone's
-/// scale per largest channel (f32 bits), lens shading grid (4 planes of f32
-/// bits).
+/// scale per largest channel (f32 bits), the scaler's sRGB tables, lens
+/// shading grid (4 planes of f32 bits).
 pub fn aux_words(p: &FrameParams, out: &mut Vec<u32>) {
     out.clear();
     out.extend(
@@ -233,7 +235,50 @@ pub fn aux_words(p: &FrameParams, out: &mut Vec<u32>) {
             .map(|c| c[0] as u32 | (c[1] as u32) << 16),
     );
     out.extend(p.lut.scale.iter().map(|s| s.to_bits()));
+    out.extend(crate::stages::scaler::decode_table());
+    out.extend(crate::stages::scaler::midpoints());
     for plane in &p.stages.lens_shading.gains {
         out.extend(plane.iter().map(|g| g.to_bits()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `const NAME: u32 = Nu;` of common.wgsl.
+    fn shader_const(name: &str) -> usize {
+        let src = include_str!("../../../shaders/common.wgsl");
+        let line = src
+            .lines()
+            .find(|l| l.starts_with(&format!("const {name}: u32 = ")))
+            .unwrap_or_else(|| panic!("no {name} in common.wgsl"));
+        let v = line.rsplit("= ").next().unwrap_or_default();
+        v.trim_end_matches(';').trim_end_matches('u').parse().unwrap_or(usize::MAX)
+    }
+
+    #[test]
+    fn the_aux_offsets_are_the_shaders() {
+        assert_eq!(shader_const("LUT8_AT"), 0);
+        assert_eq!(shader_const("LUT16_AT"), LUT8_WORDS);
+        assert_eq!(shader_const("SCALE_AT"), LUT8_WORDS + LUT16_WORDS);
+        assert_eq!(shader_const("SRGB_DEC_AT"), SRGB_AT);
+        assert_eq!(shader_const("SRGB_MID_AT"), SRGB_AT + 256);
+        assert_eq!(shader_const("FLAG_HL"), FLAG_HL as usize);
+        // And the words are laid out so.
+        let t = crate::tuning::Tuning::default();
+        let fmt = crate::types::RawFormat::new(
+            8,
+            8,
+            10,
+            crate::types::BayerOrder::Rggb,
+            crate::types::Packing::Plain,
+        );
+        let p = crate::tuning::FrameParams::from_tuning(&t, fmt);
+        let mut w = Vec::new();
+        aux_words(&p, &mut w);
+        assert_eq!(f32::from_bits(w[SCALE_WORDS / 2 + 49152]), p.lut.scale[32768]);
+        assert_eq!(w[SRGB_AT + 255], crate::stages::scaler::LINEAR_MAX);
+        assert_eq!(w[LSC_AT], p.stages.lens_shading.gains[0][0].to_bits());
     }
 }

@@ -1,5 +1,7 @@
 //! RGB -> YUV (Y'CbCr) 4:4:4, BT.601 or BT.709, full or limited range, on
-//! display-encoded 16-bit RGB. Output is three 16-bit planes.
+//! display-encoded 16-bit RGB. Output is three 16-bit planes; limited range
+//! is the 8-bit legal range times 256 (black 4096, white 60160, as P010 and
+//! P016 expect), not divided by 255.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,10 +55,12 @@ pub fn convert(p: &YuvParams, r: f32, g: f32, b: f32) -> [f32; 3] {
     let v = (r - y) / (2.0 * (1.0 - kr)) + 0.5;
     match p.range {
         YuvRange::Full => [y, u, v],
+        // The 8-bit legal range scaled by 256 (BT.2100's 16-bit
+        // convention, P010/P016's): Y 4096..=60160, Cb/Cr 4096..=61440.
         YuvRange::Limited => [
-            (16.0 + 219.0 * y) / 255.0,
-            (16.0 + 224.0 * u) / 255.0,
-            (16.0 + 224.0 * v) / 255.0,
+            (4096.0 + 56064.0 * y) / 65535.0,
+            (4096.0 + 57344.0 * u) / 65535.0,
+            (4096.0 + 57344.0 * v) / 65535.0,
         ],
     }
 }
@@ -109,12 +113,12 @@ mod tests {
             matrix: YuvMatrix::Bt601,
             range: YuvRange::Limited,
         };
-        let w = convert(&p, 1.0, 1.0, 1.0);
-        assert!((w[0] * 255.0 - 235.0).abs() < 1e-3);
-        assert!((w[1] * 255.0 - 128.0).abs() < 1e-3);
-        let k = convert(&p, 0.0, 0.0, 0.0);
-        assert!((k[0] * 255.0 - 16.0).abs() < 1e-3);
-        let b = convert(&p, 0.0, 0.0, 1.0);
-        assert!((b[1] * 255.0 - 240.0).abs() < 1e-3);
+        // 16-bit legal range: 8-bit codes times 256.
+        assert_eq!(one(&p, [65535; 3]), [60160, 32768, 32768]);
+        assert_eq!(one(&p, [0; 3]), [4096, 32768, 32768]);
+        let b = one(&p, [0, 0, 65535]);
+        assert_eq!(b[1], 240 * 256);
+        let r = one(&p, [65535, 0, 0]);
+        assert_eq!(r[2], 240 * 256);
     }
 }
