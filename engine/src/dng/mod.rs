@@ -149,7 +149,7 @@ impl DngImage {
         self.color_matrices
             .iter()
             .min_by_key(|(ill, _)| {
-                (illuminant_kelvin(*ill).unwrap_or(5000.0) - 6504.0).abs() as u32
+                (illuminant_kelvin(*ill).unwrap_or(5000.0) - 6500.0).abs() as u32
             })
             .map(|(_, m)| *m)
     }
@@ -174,24 +174,23 @@ pub fn write(path: &Path, frame: &DngFrame<'_>) -> Result<(), DngError> {
     crate::image_io::write_atomic(path, &bytes).map_err(|e| DngError::at(path, e.to_string()))
 }
 
-/// The colour temperature of an EXIF LightSource code, where it has one.
+/// The colour temperature of an EXIF LightSource code, where it has one:
+/// the DNG SDK's (`dng_camera_profile::IlluminantToTemperature`), which
+/// readers that interpolate a camera profile's two matrices use. The
+/// fluorescent classes take the middle of the range their tag names.
 pub fn illuminant_kelvin(code: u16) -> Option<f64> {
     Some(match code {
-        17 => 2856.0,             // Standard light A
-        18 => 4874.0,             // B
-        19 => 6774.0,             // C
-        20 => 5503.0,             // D55
-        21 | 1 | 4 | 9 => 6504.0, // D65, daylight, flash, fine weather
-        22 => 7504.0,             // D75
-        23 => 5003.0,             // D50
-        24 | 3 => 3200.0,         // ISO studio tungsten, tungsten
-        2 | 12 => 6430.0,         // fluorescent, daylight fluorescent
-        13 => 5000.0,             // day white fluorescent
-        14 => 4230.0,             // cool white fluorescent
-        15 => 3450.0,             // white fluorescent
-        16 => 2940.0,             // warm white fluorescent
-        10 => 6500.0,             // cloudy
-        11 => 7500.0,             // shade
+        17 | 3 => 2850.0,                  // standard light A, tungsten
+        24 => 3200.0,                      // ISO studio tungsten
+        23 => 5000.0,                      // D50
+        20 | 1 | 9 | 4 | 18 => 5500.0,     // D55, daylight, fine weather, flash, B
+        21 | 19 | 10 => 6500.0,            // D65, C, cloudy
+        22 | 11 => 7500.0,                 // D75, shade
+        12 => (5700.0 + 7100.0) / 2.0,     // daylight fluorescent (D 5700 - 7100K)
+        13 => (4600.0 + 5500.0) / 2.0,     // day white fluorescent (N 4600 - 5500K)
+        14 | 2 => (3800.0 + 4500.0) / 2.0, // cool white (W 3800 - 4500K), fluorescent
+        15 => (3250.0 + 3800.0) / 2.0,     // white fluorescent (WW 3250 - 3800K)
+        16 => (2600.0 + 3250.0) / 2.0,     // warm white fluorescent (L 2600 - 3250K)
         _ => return None,
     })
 }
@@ -252,15 +251,19 @@ mod tests {
 
     #[test]
     fn illuminants_have_their_published_temperatures() {
-        // CIE standard illuminants' correlated colour temperatures (CIE
-        // 15:2004; A at 2856 K, D50 5003 K, D55 5503 K, D65 6504 K, D75
-        // 7504 K), by their EXIF LightSource codes (17, 23, 20, 21, 22).
+        // The DNG SDK's temperatures (as colour-hdri's
+        // CCT_ILLUMINANTS_ADOBEDNG lists them): daylight and D55 5500 K,
+        // fluorescent 4150 K, tungsten and A 2850 K, D65 6500 K.
         for (code, k) in [
-            (17, 2856.0),
-            (23, 5003.0),
-            (20, 5503.0),
-            (21, 6504.0),
-            (22, 7504.0),
+            (1, 5500.0),
+            (20, 5500.0),
+            (2, 4150.0),
+            (3, 2850.0),
+            (17, 2850.0),
+            (23, 5000.0),
+            (21, 6500.0),
+            (22, 7500.0),
+            (12, 6400.0),
         ] {
             assert_eq!(illuminant_kelvin(code), Some(k), "LightSource {code}");
         }

@@ -254,7 +254,10 @@ mod tests {
             .find(|l| l.starts_with(&format!("const {name}: u32 = ")))
             .unwrap_or_else(|| panic!("no {name} in common.wgsl"));
         let v = line.rsplit("= ").next().unwrap_or_default();
-        v.trim_end_matches(';').trim_end_matches('u').parse().unwrap_or(usize::MAX)
+        v.trim_end_matches(';')
+            .trim_end_matches('u')
+            .parse()
+            .unwrap_or(usize::MAX)
     }
 
     #[test]
@@ -277,7 +280,10 @@ mod tests {
         let p = crate::tuning::FrameParams::from_tuning(&t, fmt);
         let mut w = Vec::new();
         aux_words(&p, &mut w);
-        assert_eq!(f32::from_bits(w[SCALE_WORDS / 2 + 49152]), p.lut.scale[32768]);
+        assert_eq!(
+            f32::from_bits(w[SCALE_WORDS / 2 + 49152]),
+            p.lut.scale[32768]
+        );
         assert_eq!(w[SRGB_AT + 255], crate::stages::scaler::LINEAR_MAX);
         assert_eq!(w[LSC_AT], p.stages.lens_shading.gains[0][0].to_bits());
     }
