@@ -81,9 +81,15 @@ fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) -> vec4<u32> {
         let sy = i / FI + 2u;
         var c = fz_bl_at(sx, sy);
         if (dpc_on) {
+            let near = fz_bl_at(sx - 1u, sy) + fz_bl_at(sx + 1u, sy) + fz_bl_at(sx, sy - 1u)
+                + fz_bl_at(sx, sy + 1u);
+            let ring = fz_bl_at(sx - 1u, sy - 2u) + fz_bl_at(sx + 1u, sy - 2u)
+                + fz_bl_at(sx - 1u, sy + 2u) + fz_bl_at(sx + 1u, sy + 2u)
+                + fz_bl_at(sx - 2u, sy - 1u) + fz_bl_at(sx + 2u, sy - 1u)
+                + fz_bl_at(sx - 2u, sy + 1u) + fz_bl_at(sx + 2u, sy + 1u);
             c = dpc_decide(c, fz_bl_at(sx - 2u, sy), fz_bl_at(sx + 2u, sy), fz_bl_at(sx, sy - 2u),
                 fz_bl_at(sx, sy + 2u), fz_bl_at(sx - 2u, sy - 2u), fz_bl_at(sx + 2u, sy - 2u),
-                fz_bl_at(sx - 2u, sy + 2u), fz_bl_at(sx + 2u, sy + 2u));
+                fz_bl_at(sx - 2u, sy + 2u), fz_bl_at(sx + 2u, sy + 2u), 2 * near - ring);
         }
         fz_v[i] = c;
     }
