@@ -125,7 +125,13 @@ mod tests {
         let (bg, peak, sigma) = (2000.0f64, 40000.0f64, 0.7f64);
         for colour_ratio in [0.5f64, 1.0, 2.0] {
             // Other-colour sites respond `colour_ratio` times as much.
-            let at_site = |x: usize, y: usize| if (x + y) % 2 == 0 { 1.0 } else { colour_ratio };
+            let at_site = |x: usize, y: usize| {
+                if (x + y).is_multiple_of(2) {
+                    1.0
+                } else {
+                    colour_ratio
+                }
+            };
             let mut src = vec![0u16; w * h];
             for y in 0..h {
                 for x in 0..w {
