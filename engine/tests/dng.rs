@@ -213,8 +213,25 @@ fn gain_maps_are_read_as_written_and_become_the_lens_shading_grid() {
     assert!(worst > 0.0);
     let (t, notes) = dng_tuning(&img, &Tuning::default());
     assert_eq!(t.stages.lens_shading, lsc);
-    // The file has no colour matrix, and says so; nothing else was left.
-    assert_eq!(notes, ["no ColorMatrix: the CCM is left as it was"]);
+    // The file has no colour matrix, and says so; its AsShotNeutral is the
+    // white balance it opens with (AWB off); nothing else was left.
+    assert_eq!(
+        notes,
+        [
+            "no ColorMatrix: the CCM is left as it was",
+            "AsShotNeutral is the white balance: awb.grey_world off (turn it on to estimate one)"
+        ]
+    );
+    assert!(
+        t.algorithms
+            .iter()
+            .all(|a| !(a.enabled && a.name.starts_with("awb.")))
+    );
+    assert!(
+        t.algorithms
+            .iter()
+            .any(|a| a.enabled && a.name.starts_with("ae."))
+    );
     assert!(t.check("dng").is_ok());
 }
 

@@ -185,7 +185,8 @@ impl FrameSource for DngSource {
 
 /// `base` with what a DNG says about its sensor: black and white levels,
 /// the CCM of its daylight ColorMatrix, white-balance gains from
-/// AsShotNeutral (used when AWB is off), lens shading from OpcodeList2's
+/// AsShotNeutral (and AWB turned off: the file's balance is the one it
+/// opens with), lens shading from OpcodeList2's
 /// GainMaps. Also what was not taken, one line each.
 pub fn dng_tuning(img: &DngImage, base: &Tuning) -> (Tuning, Vec<String>) {
     let mut t = base.clone();
@@ -215,6 +216,23 @@ pub fn dng_tuning(img: &DngImage, base: &Tuning) -> (Tuning, Vec<String>) {
             1.0,
             (n[1] / n[2]).clamp(0.0, 16.0) as f32,
         ];
+        // The file's white balance is the one it opens with, as LibRaw,
+        // darktable and Lightroom do; an AWB is a choice made after.
+        let awb: Vec<String> = t
+            .algorithms
+            .iter_mut()
+            .filter(|a| a.enabled && a.name.starts_with("awb."))
+            .map(|a| {
+                a.enabled = false;
+                a.name.clone()
+            })
+            .collect();
+        if !awb.is_empty() {
+            notes.push(format!(
+                "AsShotNeutral is the white balance: {} off (turn it on to estimate one)",
+                awb.join(", ")
+            ));
+        }
     }
     if let Some(lsc) = lens_shading_of(img) {
         t.stages.lens_shading = lsc;

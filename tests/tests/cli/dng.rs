@@ -196,15 +196,38 @@ fn a_dng_is_developed_with_its_own_white_balance_and_exposure() {
     ])
     .ok();
     let file = format!("dng:{}", s(&dng.join("frame_000000.dng")));
-    // Developed with the file's tuning: AWB and AE settle on the frame.
+    // Developed with the file's tuning: its own white balance (AsShotNeutral,
+    // AWB off, as LibRaw, darktable and Lightroom open a DNG), AE settling
+    // on the frame.
     let out = tmp.path().join("out");
-    isp(&["process", &file, "--backend", "cpu", "--out", &s(&out)]).ok();
+    let r = isp(&["process", &file, "--backend", "cpu", "--out", &s(&out)]).ok();
+    assert!(
+        r.stderr
+            .contains("AsShotNeutral is the white balance: awb.grey_world off"),
+        "{}",
+        r.stderr
+    );
     let csv = std::fs::read_to_string(out.join("telemetry.csv")).unwrap();
     assert!(
         csv.lines()
             .any(|l| l.contains(",still,") && l.contains("settled")),
         "no still note:\n{csv}"
     );
+    // AWB as a choice: the built-in tuning (grey world and AE on).
+    let awb = tmp.path().join("awb.json");
+    Tuning::default().save(&awb).unwrap();
+    let out_awb = tmp.path().join("awb");
+    isp(&[
+        "process",
+        &file,
+        "--backend",
+        "cpu",
+        "--tuning",
+        &s(&awb),
+        "--out",
+        &s(&out_awb),
+    ])
+    .ok();
     // And with AWB and AE off (the gains of the file, no exposure).
     let mut off = Tuning::default();
     for a in &mut off.algorithms {
@@ -235,10 +258,18 @@ fn a_dng_is_developed_with_its_own_white_balance_and_exposure() {
         }
         worst
     };
-    let on = read_png(&out.join("frame_000000.png"));
-    let raw = read_png(&out_off.join("frame_000000.png"));
-    let (c_on, c_off) = (cast(&on), cast(&raw));
-    eprintln!("grey cast: {c_on:.3} developed, {c_off:.3} with the file's gains");
+    let own = cast(&read_png(&out.join("frame_000000.png")));
+    let c_on = cast(&read_png(&out_awb.join("frame_000000.png")));
+    let c_off = cast(&read_png(&out_off.join("frame_000000.png")));
+    eprintln!(
+        "grey cast: {own:.3} as shot, {c_on:.3} with AWB, {c_off:.3} with the file's gains and no 3A"
+    );
+    // As shot is the file's balance: its cast (wrong on purpose) stays
+    // (the file's CCM and AE's exposure make it differ a little from no 3A).
+    assert!(
+        own > 3.0 * c_on && (own / c_off - 1.0).abs() < 0.2,
+        "as shot {own:.3} vs AWB {c_on:.3} and the file's gains with no 3A {c_off:.3}"
+    );
     // Grey world on a colour chart keeps a bias of its own (about 10% of
     // red here); the file's unit gains leave a far stronger cast.
     assert!(c_on < 0.15, "greys still cast after AWB: {c_on:.3}");
