@@ -69,6 +69,20 @@ pub struct OnCurve {
 }
 
 impl CtCurveParams {
+    /// The curve's `(r, b)` (R/G and B/G of a grey) at colour temperature
+    /// `ct`: linear in mired between its points, held at its ends.
+    pub fn at_ct(&self, ct: f32) -> (f32, f32) {
+        let c = &self.ct_curve;
+        let i = c.partition_point(|p| p[0] < ct);
+        if i == 0 || i == c.len() {
+            let p = c[i.min(c.len() - 1)];
+            return (p[1], p[2]);
+        }
+        let (p, q) = (c[i - 1], c[i]);
+        let f = (1.0 / ct - 1.0 / p[0]) / (1.0 / q[0] - 1.0 / p[0]);
+        (p[1] + f * (q[1] - p[1]), p[2] + f * (q[2] - p[2]))
+    }
+
     /// The nearest point of the curve (its segments, held at its ends) to
     /// the ratios `(r, b)`.
     pub fn project(&self, r: f32, b: f32) -> OnCurve {

@@ -17,8 +17,11 @@ pub struct DngFrame<'a> {
     pub white_level: u16,
     /// Per site `[R, Gr, Gb, B]`.
     pub black_level: [u16; 4],
-    /// XYZ -> camera under D65 (CalibrationIlluminant1 = 21).
+    /// XYZ -> camera under `calibration_illuminant`.
     pub color_matrix: Option<[[f64; 3]; 3]>,
+    /// CalibrationIlluminant1: 21 (D65) when the matrix is the camera's
+    /// under D65, 0 (unknown) when it is only the frame's own light's.
+    pub calibration_illuminant: u16,
     /// The camera's values for a neutral (1 / white-balance gains).
     pub as_shot_neutral: [f64; 3],
     /// Seconds.
@@ -125,7 +128,10 @@ pub fn encode(f: &DngFrame<'_>) -> Result<Vec<u8>, String> {
     if let Some(cm) = f.color_matrix {
         let v: Vec<(i32, i32)> = cm.iter().flatten().map(|&x| srational(x)).collect();
         ifd0.set(t::COLOR_MATRIX1, Val::SRational(&v));
-        ifd0.set(t::CALIBRATION_ILLUMINANT1, Val::Short(&[21]));
+        ifd0.set(
+            t::CALIBRATION_ILLUMINANT1,
+            Val::Short(&[f.calibration_illuminant]),
+        );
     }
     let n: Vec<(u32, u32)> = f.as_shot_neutral.iter().map(|&x| rational(x)).collect();
     ifd0.set(t::AS_SHOT_NEUTRAL, Val::Rational(&n));
@@ -187,6 +193,7 @@ mod tests {
             white_level: 1023,
             black_level: [64, 65, 66, 67],
             color_matrix: Some(cm),
+            calibration_illuminant: 21,
             as_shot_neutral: [0.5, 1.0, 0.625],
             exposure_time: Some(0.01),
             iso: Some(400),

@@ -24,6 +24,7 @@ pub(crate) fn write_dng(c: &Capture, p: &Path) {
             white_level: c.white_level as u16,
             black_level: [0; 4],
             color_matrix: None,
+            calibration_illuminant: 0,
             as_shot_neutral: [1.0; 3],
             exposure_time: Some(0.01),
             iso: Some((c.analogue_gain * 100.0) as u16),

@@ -279,6 +279,87 @@ fn a_dng_is_developed_with_its_own_white_balance_and_exposure() {
     );
 }
 
+/// The ColorMatrix `export-dng` writes is the camera's under D65 where the
+/// tuning knows it (its CT curve's grey at 6500 K), labelled D65, so
+/// LibRaw's daylight balance is that grey's and not the frame's; without a
+/// curve it is the frame's own light's, labelled unknown (0).
+#[test]
+fn export_dng_writes_the_daylight_neutral_the_tuning_knows() {
+    let Some(py) = reference_python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut with_curve = tuning();
+    with_curve
+        .algorithms
+        .push(isp_engine::tuning::AlgorithmBlock {
+            name: "awb.ct_curve".into(),
+            enabled: false,
+            params: serde_json::json!({"ct_curve": [[2800.0, 0.8, 0.4], [6500.0, 0.5, 0.8]]}),
+        });
+    let mut files = Vec::new();
+    for (name, t) in [("curve", with_curve), ("none", tuning())] {
+        let tp = tmp.path().join(format!("{name}.json"));
+        t.save(&tp).unwrap();
+        let out = tmp.path().join(name);
+        isp(&[
+            "export-dng",
+            "synthetic:checker",
+            "--width",
+            "64",
+            "--height",
+            "48",
+            "--frames",
+            "1",
+            "--tuning",
+            &s(&tp),
+            "--out",
+            &s(&out),
+        ])
+        .ok();
+        files.push(s(&out.join("frame_000000.dng")));
+    }
+    let o = Command::new(py)
+        .arg(repo_root().join("scripts/dng_reference.py"))
+        .arg("check")
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let wb = |f: &serde_json::Value, k: &str| -> Vec<f64> {
+        let v: Vec<f64> = f[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        v.iter().take(3).map(|x| x / v[1]).collect()
+    };
+    let near = |a: &[f64], b: [f64; 3]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 2e-3);
+    let curve = &v["files"][0];
+    // As shot: the frame's gains; daylight: 1 / the curve's grey at 6500 K.
+    assert!(
+        near(&wb(curve, "camera_whitebalance"), [2.0, 1.0, 1.5]),
+        "{curve}"
+    );
+    assert!(
+        near(&wb(curve, "daylight_whitebalance"), [2.0, 1.0, 1.25]),
+        "{curve}"
+    );
+    let none = &v["files"][1];
+    assert!(
+        near(&wb(none, "daylight_whitebalance"), [2.0, 1.0, 1.5]),
+        "{none}"
+    );
+    // The labels, read back.
+    let ill = |f: &str| {
+        isp_engine::dng::read_tags(std::path::Path::new(f))
+            .unwrap()
+            .color_matrices[0]
+            .0
+    };
+    assert_eq!((ill(&files[0]), ill(&files[1])), (21, 0));
+}
+
 #[test]
 fn bad_dngs_are_named() {
     let tmp = tempfile::tempdir().unwrap();
@@ -330,6 +411,7 @@ fn a_dark_still_shot_long_and_at_high_iso_is_brightened() {
             white_level: 4095,
             black_level: [64; 4],
             color_matrix: None,
+            calibration_illuminant: 0,
             as_shot_neutral: [0.55, 1.0, 0.62],
             exposure_time: Some(0.1),
             iso: Some(1600),

@@ -4,6 +4,7 @@
 //! the frame's exposure time and gain (ISO = 100 x gain).
 
 use crate::{Res, SourceArgs, load_tuning, opts};
+use isp_engine::algorithms::awb_ct::CtCurveParams;
 use isp_engine::dng::{self, DngFrame};
 use isp_engine::forward_frame_source;
 use isp_engine::pipeline::{Engine, EngineConfig, PathMode};
@@ -121,10 +122,17 @@ fn export_dng(
             1.0,
             (wb[1] / wb[2].max(1e-6)) as f64,
         ];
-        let ccm = st
-            .ccm
-            .for_ct(result.ipa.colour_temperature)
-            .map(|r| r.map(f64::from));
+        // The ColorMatrix is the camera's under D65 where the tuning knows
+        // it (the CT curve's grey at 6500 K and the CCM there); else the
+        // frame's own light's (its CCM and neutral), labelled unknown.
+        let (ccm, cm_neutral, illuminant) = match ct_curve(&set.tuning) {
+            Some(curve) => {
+                let (r, b) = curve.at_ct(6500.0);
+                (st.ccm.for_ct(6500.0), [r as f64, 1.0, b as f64], 21)
+            }
+            None => (st.ccm.for_ct(result.ipa.colour_temperature), neutral, 0),
+        };
+        let ccm = ccm.map(|r| r.map(f64::from));
         let frame = DngFrame {
             width: w,
             height: h,
@@ -136,7 +144,8 @@ fn export_dng(
             } else {
                 [0; 4]
             },
-            color_matrix: dng::color_matrix_from_ccm(&ccm, neutral),
+            color_matrix: dng::color_matrix_from_ccm(&ccm, cm_neutral),
+            calibration_illuminant: illuminant,
             as_shot_neutral: neutral,
             exposure_time: (result.meta.exposure_us > 0.0)
                 .then(|| result.meta.exposure_us as f64 / 1e6),
@@ -163,4 +172,15 @@ fn export_dng(
         serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?
     );
     Ok(())
+}
+
+/// The curve of the tuning's `awb.ct_curve` block, if it has one (on or
+/// off: the curve is the sensor's calibration either way).
+fn ct_curve(t: &Tuning) -> Option<CtCurveParams> {
+    let b = t
+        .algorithms
+        .iter()
+        .find(|b| b.name == isp_engine::algorithms::awb_ct::CtCurveAwb::NAME)?;
+    let p: CtCurveParams = serde_json::from_value(b.params.clone()).ok()?;
+    (p.ct_curve.len() >= 2).then_some(p)
 }
