@@ -8,6 +8,7 @@
 //! Values read equal LibRaw's `raw_image_visible` (held by
 //! `engine/tests/dng.rs` against `scripts/dng_reference.py`'s files).
 
+pub mod colour;
 pub mod lj92;
 mod opcodes;
 mod read;
@@ -121,6 +122,12 @@ pub struct DngImage {
     pub default_crop: Option<[f64; 4]>,
     /// (CalibrationIlluminant, ColorMatrix: XYZ -> camera) pairs.
     pub color_matrices: Vec<(u16, [[f64; 3]; 3])>,
+    /// ForwardMatrix and CameraCalibration of each of `color_matrices`.
+    pub forward_matrices: Vec<Option<[[f64; 3]; 3]>>,
+    pub camera_calibrations: Vec<Option<[[f64; 3]; 3]>>,
+    pub analog_balance: Option<[f64; 3]>,
+    /// Stops.
+    pub baseline_exposure: Option<f64>,
     pub as_shot_neutral: Option<[f64; 3]>,
     /// Seconds.
     pub exposure_time: Option<f64>,

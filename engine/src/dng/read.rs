@@ -28,7 +28,7 @@ struct Dirs {
 /// Tags of the camera profile, which live in IFD 0 when the raw image is
 /// in a SubIFD. Every other tag is the raw IFD's own (a SubIFD that omits
 /// one takes its default, never the thumbnail's value).
-const PROFILE_TAGS: [u16; 11] = [
+const PROFILE_TAGS: [u16; 17] = [
     tags::DNG_VERSION,
     tags::UNIQUE_CAMERA_MODEL,
     tags::MAKE,
@@ -40,6 +40,12 @@ const PROFILE_TAGS: [u16; 11] = [
     tags::AS_SHOT_NEUTRAL,
     tags::EXPOSURE_TIME,
     tags::ISO,
+    tags::CAMERA_CALIBRATION1,
+    tags::CAMERA_CALIBRATION2,
+    tags::ANALOG_BALANCE,
+    tags::BASELINE_EXPOSURE,
+    tags::FORWARD_MATRIX1,
+    tags::FORWARD_MATRIX2,
 ];
 
 impl Dirs {
@@ -230,24 +236,55 @@ fn parse_as(data: &[u8], samples: bool) -> Result<DngImage, String> {
     let black_level = black_levels(&t, &d, cfa)?;
 
     let mut color_matrices = Vec::new();
-    for (m, ill) in [
-        (tags::COLOR_MATRIX1, tags::CALIBRATION_ILLUMINANT1),
-        (tags::COLOR_MATRIX2, tags::CALIBRATION_ILLUMINANT2),
+    let mut forward_matrices = Vec::new();
+    let mut camera_calibrations = Vec::new();
+    let matrix = |tag: u16, name: &str| -> Result<Option<[[f64; 3]; 3]>, String> {
+        match numbers(&t, &d, tag)? {
+            None => Ok(None),
+            Some(v) if v.len() == 9 && v.iter().all(|x| x.is_finite()) => Ok(Some([
+                [v[0], v[1], v[2]],
+                [v[3], v[4], v[5]],
+                [v[6], v[7], v[8]],
+            ])),
+            Some(v) => Err(format!(
+                "{name} (tag {tag}) has {} values; a 3-colour CFA needs 9 finite ones",
+                v.len()
+            )),
+        }
+    };
+    for (m, ill, fm, cc) in [
+        (
+            tags::COLOR_MATRIX1,
+            tags::CALIBRATION_ILLUMINANT1,
+            tags::FORWARD_MATRIX1,
+            tags::CAMERA_CALIBRATION1,
+        ),
+        (
+            tags::COLOR_MATRIX2,
+            tags::CALIBRATION_ILLUMINANT2,
+            tags::FORWARD_MATRIX2,
+            tags::CAMERA_CALIBRATION2,
+        ),
     ] {
-        if let Some(v) = numbers(&t, &d, m)? {
-            if v.len() != 9 {
-                return Err(format!(
-                    "ColorMatrix (tag {m}) has {} values; a 3-colour CFA needs 9",
-                    v.len()
-                ));
-            }
+        if let Some(cm) = matrix(m, "ColorMatrix")? {
             let illuminant = one(&t, &d, ill, "CalibrationIlluminant")?.unwrap_or(0.0) as u16;
-            color_matrices.push((
-                illuminant,
-                [[v[0], v[1], v[2]], [v[3], v[4], v[5]], [v[6], v[7], v[8]]],
-            ));
+            color_matrices.push((illuminant, cm));
+            forward_matrices.push(matrix(fm, "ForwardMatrix")?);
+            camera_calibrations.push(matrix(cc, "CameraCalibration")?);
         }
     }
+    let analog_balance = match numbers(&t, &d, tags::ANALOG_BALANCE)? {
+        Some(v) if v.len() == 3 && v.iter().all(|x| x.is_finite() && *x > 0.0) => {
+            Some([v[0], v[1], v[2]])
+        }
+        Some(v) => return Err(format!("AnalogBalance {v:?} is not 3 positive values")),
+        None => None,
+    };
+    let baseline_exposure = match one(&t, &d, tags::BASELINE_EXPOSURE, "BaselineExposure")? {
+        Some(v) if v.is_finite() && v.abs() <= 16.0 => Some(v),
+        Some(v) => return Err(format!("BaselineExposure {v} is not within -16..=16 stops")),
+        None => None,
+    };
     let as_shot_neutral = match numbers(&t, &d, tags::AS_SHOT_NEUTRAL)? {
         Some(v) if v.len() == 3 && v.iter().all(|x| *x > 0.0) => Some([v[0], v[1], v[2]]),
         Some(v) => return Err(format!("AsShotNeutral {v:?} is not 3 positive values")),
@@ -317,6 +354,10 @@ fn parse_as(data: &[u8], samples: bool) -> Result<DngImage, String> {
         active_area: area,
         default_crop,
         color_matrices,
+        forward_matrices,
+        camera_calibrations,
+        analog_balance,
+        baseline_exposure,
         as_shot_neutral,
         exposure_time,
         iso,

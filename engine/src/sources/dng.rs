@@ -184,7 +184,9 @@ impl FrameSource for DngSource {
 }
 
 /// `base` with what a DNG says about its sensor: black and white levels,
-/// the CCM of its daylight ColorMatrix, white-balance gains from
+/// the CCM (of its daylight ColorMatrix, or of the whole camera profile at
+/// the as-shot white balance: [`DngImage::colour_for_neutral`]), the
+/// BaselineExposure as the tone's exposure, white-balance gains from
 /// AsShotNeutral (and AWB turned off: the file's balance is the one it
 /// opens with), lens shading from OpcodeList2's
 /// GainMaps. Also what was not taken, one line each.
@@ -197,10 +199,32 @@ pub fn dng_tuning(img: &DngImage, base: &Tuning) -> (Tuning, Vec<String>) {
         .black_level
         .map(|b| b.round().clamp(0.0, white.max(1) as f32 - 1.0) as u16);
     t.stages.black_level.white_level = Some(white);
-    match img
-        .daylight_matrix()
-        .and_then(|m| dng::ccm_from_color_matrix(&m))
-    {
+    // A profile with two calibrations, a ForwardMatrix, CameraCalibration
+    // or AnalogBalance is taken as the specification's chapter 6 says, at
+    // the as-shot white balance; a single plain ColorMatrix as dcraw and
+    // LibRaw take it.
+    let spec = img.color_matrices.len() > 1
+        || img.forward_matrices.iter().any(Option::is_some)
+        || img.camera_calibrations.iter().any(Option::is_some)
+        || img.analog_balance.is_some();
+    let spec_colour = img
+        .as_shot_neutral
+        .filter(|_| spec)
+        .and_then(|n| img.colour_for_neutral(n));
+    if let Some(c) = spec_colour {
+        notes.push(format!(
+            "colour: the camera profile at the as-shot white balance ({:.0} K, DNG chapter 6)",
+            c.ct
+        ));
+    }
+    if let Some(ev) = img.baseline_exposure {
+        let k = 2f64.powf(ev).clamp(1.0 / 64.0, 64.0) as f32;
+        t.stages.tone.exposure = k;
+    }
+    match spec_colour.map(|c| c.ccm).or_else(|| {
+        img.daylight_matrix()
+            .and_then(|m| dng::ccm_from_color_matrix(&m))
+    }) {
         Some(ccm) => {
             t.stages.ccm.enabled = true;
             t.stages.ccm.matrix = ccm.map(|r| r.map(|v| v as f32));
