@@ -3,7 +3,7 @@
 
 fn black_level_px(v: u32, x: u32, y: u32) -> u32 {
     let s = site_at(x, y);
-    return clamp_u16(max(f32(v) - P.bl_ped[s], 0.0) * P.bl_scale[s]);
+    return clamp_u16((f32(v) - P.bl_ped[s]) * P.bl_scale[s] + PEDESTAL_F);
 }
 
 // Mosaic in `src` -> mosaic in `dst`, one invocation per word.

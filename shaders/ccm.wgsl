@@ -2,7 +2,9 @@
 // Twin of engine/src/stages/ccm.rs.
 
 fn ccm_px(v: vec3<u32>) -> vec3<u32> {
-    let f = vec3<f32>(v);
+    // The pedestal comes off here (the matrix is scaled for it on the CPU):
+    // the chain's one clamp at black.
+    let f = vec3<f32>(v) - vec3<f32>(PEDESTAL_F);
     return vec3<u32>(
         clamp_u16(P.ccm0.x * f.x + P.ccm0.y * f.y + P.ccm0.z * f.z),
         clamp_u16(P.ccm1.x * f.x + P.ccm1.y * f.y + P.ccm1.z * f.z),

@@ -64,6 +64,13 @@ const FLAG_LSC: u32 = 2u;
 const FLAG_MALVAR: u32 = 4u;
 const FLAG_HL: u32 = 8u;
 
+// Where black sits in the mosaic and in camera RGB up to the CCM
+// (`stages::PEDESTAL`): lens shading and white balance work about it, the
+// CCM takes it off and clamps once. HIST_SCALE: `stats::HIST_SCALE`.
+const PEDESTAL: u32 = 4096u;
+const PEDESTAL_F: f32 = 4096.0;
+const HIST_SCALE: u32 = 69905u;
+
 // Word offsets in `aux`: the 8-bit tone table (4 entries a word), then the
 // 16-bit one (2 a word), then the tone's scale per largest channel (f32
 // bits, 65536), the scaler's sRGB tables (256 linear values, 256
@@ -84,6 +91,11 @@ const SRGB_MID_AT: u32 = 114944u;
 // `stages::clamp_u16`.
 fn clamp_u16(v: f32) -> u32 {
     return u32(min(max(v + 0.5, 0.0), 65535.0));
+}
+
+// `v` times `g` about the pedestal: `stages::gain_about_pedestal`.
+fn gain_about_pedestal(v: u32, g: f32) -> u32 {
+    return clamp_u16((f32(v) - PEDESTAL_F) * g + PEDESTAL_F);
 }
 
 // Mirror an index into 0..n without repeating the edge sample: the CPU's

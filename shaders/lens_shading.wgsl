@@ -26,7 +26,7 @@ fn lsc_px(v: u32, x: u32, y: u32) -> u32 {
     if ((P.flags & FLAG_LSC) == 0u) {
         return v;
     }
-    return clamp_u16(f32(v) * lsc_gain(site_at(x, y), x, y));
+    return gain_about_pedestal(v, lsc_gain(site_at(x, y), x, y));
 }
 
 @compute @workgroup_size(16, 16)

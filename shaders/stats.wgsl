@@ -56,14 +56,19 @@ fn zone_of(qx: u32, qy: u32) -> vec2<u32> {
     return vec2<u32>(qx * P.zones_x / qw, qy * P.zones_y / qh);
 }
 
+// `stats::hist_bin`: the value above the pedestal in 256ths of full scale.
+fn hist_bin(v: u32) -> u32 {
+    return ((max(v, PEDESTAL) - PEDESTAL) * HIST_SCALE) >> 24u;
+}
+
 // One quad: its four samples (g1 on the red row, g2 on the blue row) into
 // the histograms and zones. z0 is the first zone of the workgroup. The sums
 // and the focus term the caller keeps in registers (see `stats_sums`).
 fn stats_quad(qx: u32, qy: u32, r: u32, g1: u32, g2: u32, b: u32, z0: vec2<u32>) {
-    atomicAdd(&st_hist[r >> 8u], 1u);
-    atomicAdd(&st_hist[256u + (g1 >> 8u)], 1u);
-    atomicAdd(&st_hist[256u + (g2 >> 8u)], 1u);
-    atomicAdd(&st_hist[512u + (b >> 8u)], 1u);
+    atomicAdd(&st_hist[hist_bin(r)], 1u);
+    atomicAdd(&st_hist[256u + hist_bin(g1)], 1u);
+    atomicAdd(&st_hist[256u + hist_bin(g2)], 1u);
+    atomicAdd(&st_hist[512u + hist_bin(b)], 1u);
     let z = zone_of(qx, qy);
     let sat = max(max(r, b), max(g1, g2)) >= P.saturation;
     let d = z - z0;

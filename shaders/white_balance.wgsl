@@ -2,7 +2,7 @@
 // Twin of engine/src/stages/white_balance.rs.
 
 fn wb_px(v: u32, x: u32, y: u32) -> u32 {
-    return clamp_u16(f32(v) * P.wb[site_rgb(site_at(x, y))]);
+    return gain_about_pedestal(v, P.wb[site_rgb(site_at(x, y))]);
 }
 
 @compute @workgroup_size(16, 16)

@@ -139,7 +139,7 @@ mod tests {
             BayerOrder::Rggb,
             w,
             h,
-            &mosaic(BayerOrder::Rggb, w, h, &img),
+            &crate::stages::lifted(&mosaic(BayerOrder::Rggb, w, h, &img)),
         )
     }
 

@@ -117,7 +117,7 @@ mod tests {
     fn neutralises_a_colour_cast() {
         let (w, h) = (64, 48);
         let img: Vec<u16> = (0..w * h).flat_map(|_| [10000u16, 20000, 12500]).collect();
-        let m = mosaic(BayerOrder::Gbrg, w, h, &img);
+        let m = crate::stages::lifted(&mosaic(BayerOrder::Gbrg, w, h, &img));
         let stats = compute(&StatsParams::default(), BayerOrder::Gbrg, w, h, &m);
         let mut awb = GreyWorldAwb::default();
         awb.init(&serde_json::json!({"speed": 1.0})).unwrap();
@@ -147,7 +147,7 @@ mod tests {
                 }
             })
             .collect();
-        let d = mosaic(BayerOrder::Rggb, w, h, &img);
+        let d = crate::stages::lifted(&mosaic(BayerOrder::Rggb, w, h, &img));
         let p = StatsParams {
             zones_x: 2,
             zones_y: 2,

@@ -274,7 +274,7 @@ mod tests {
                 }
             })
             .collect();
-        let m = mosaic(BayerOrder::Rggb, w, h, &img);
+        let m = crate::stages::lifted(&mosaic(BayerOrder::Rggb, w, h, &img));
         let stats = compute(&StatsParams::default(), BayerOrder::Rggb, w, h, &m);
         let mut awb = CtCurveAwb::default();
         awb.init(&serde_json::json!({"speed": 1.0})).unwrap();

@@ -117,7 +117,7 @@ impl Uniforms {
             .fold(0u32, |a, (i, c)| a | ((c.index() as u32) << (2 * i)));
         let k = st.black_level.resolve(fmt.max_value());
         let wb = st.white_balance.effective();
-        let m = st.ccm.effective();
+        let m = st.ccm.pipeline_matrix();
         let (rx, ry) = fmt.bayer.red_pos();
         let (kr, kb) = st.yuv.matrix.coefficients();
         let row = |r: [f32; 3]| [r[0], r[1], r[2], 0.0];
@@ -268,6 +268,11 @@ mod tests {
         assert_eq!(shader_const("SRGB_DEC_AT"), SRGB_AT);
         assert_eq!(shader_const("SRGB_MID_AT"), SRGB_AT + 256);
         assert_eq!(shader_const("FLAG_HL"), FLAG_HL as usize);
+        assert_eq!(shader_const("PEDESTAL"), crate::stages::PEDESTAL as usize);
+        assert_eq!(
+            shader_const("HIST_SCALE"),
+            crate::stages::stats::HIST_SCALE as usize
+        );
         // And the words are laid out so.
         let t = crate::tuning::Tuning::default();
         let fmt = crate::types::RawFormat::new(

@@ -1,6 +1,10 @@
-//! Black level: subtract the sensor pedestal per CFA site and scale so the
-//! white level lands on 65535. Disabled, it still scales (pedestal 0), so the
-//! stages after always see 16-bit data.
+//! Black level: map the sensor's black per CFA site to [`PEDESTAL`] and its
+//! white level to 65535. Below black stays below it (down to 0, two sigma of
+//! a noisy sensor), so shadows keep their mean until the CCM clamps once.
+//! Disabled, it still scales (black 0), so the stages after always see
+//! 16-bit data.
+//!
+//! [`PEDESTAL`]: super::PEDESTAL
 
 use crate::types::BayerOrder;
 use serde::{Deserialize, Serialize};
@@ -32,8 +36,9 @@ impl BlackLevelParams {
         super::fields::Field::closed("white_level", 1.0, 65535.0),
     ];
 
-    /// `(pedestal, scale)` per site `[R, Gr, Gb, B]` for a sensor whose
-    /// largest value is `max_value`.
+    /// `(black, scale)` per site `[R, Gr, Gb, B]` for a sensor whose
+    /// largest value is `max_value`: the output is `(v - black) * scale +
+    /// PEDESTAL`.
     pub fn resolve(&self, max_value: u16) -> [(f32, f32); 4] {
         let white = self.white_level.unwrap_or(max_value) as f32;
         let mut out = [(0.0, 1.0); 4];
@@ -44,7 +49,7 @@ impl BlackLevelParams {
                 0.0
             };
             let range = (white - bl).max(1.0);
-            *o = (bl, 65535.0 / range);
+            *o = (bl, (65535.0 - super::PEDESTAL_F) / range);
         }
         out
     }
@@ -75,7 +80,7 @@ pub fn row_constants(k: &[(f32, f32); 4], order: BayerOrder, y: usize) -> [(f32,
 pub fn apply_row(row_k: [(f32, f32); 2], row: &mut [u16]) {
     for pair in row.chunks_exact_mut(2) {
         for (v, (bl, scale)) in pair.iter_mut().zip(row_k) {
-            *v = super::clamp_u16((*v as f32 - bl).max(0.0) * scale);
+            *v = super::clamp_u16((*v as f32 - bl) * scale + super::PEDESTAL_F);
         }
     }
 }
@@ -106,19 +111,24 @@ mod tests {
 
     #[test]
     fn by_hand() {
-        // RAW10, pedestal 64: 64 -> 0, 1023 -> 65535, 543.5 is the midpoint.
+        // RAW10, black 64: 64 -> P, 1023 -> 65535, 543.5 is the midpoint;
+        // below black keeps its distance (scaled) down to 0.
+        let p0 = crate::stages::PEDESTAL;
         let p = BlackLevelParams {
             enabled: true,
             levels: [64, 64, 64, 64],
             white_level: None,
         };
-        let src = [64u16, 1023, 10, 544];
-        let mut dst = [0u16; 4];
+        let src = [64u16, 1023, 10, 544, 60, 0];
+        let mut dst = [0u16; 6];
         apply(&p, 1023, BayerOrder::Rggb, 2, &src, &mut dst);
-        assert_eq!(dst[0], 0);
+        let k = (65535.0 - p0 as f64) / 959.0;
+        assert_eq!(dst[0], p0);
         assert_eq!(dst[1], 65535);
-        assert_eq!(dst[2], 0); // below the pedestal clamps to 0
-        assert_eq!(dst[3], ((544.0 - 64.0) * 65535.0f32 / 959.0).round() as u16);
+        assert_eq!(dst[2], (p0 as f64 - 54.0 * k).round() as u16);
+        assert_eq!(dst[3], (p0 as f64 + 480.0 * k).round() as u16);
+        assert_eq!(dst[4], (p0 as f64 - 4.0 * k).round() as u16);
+        assert_eq!(dst[5], 0); // 64 below: past the pedestal, 0
     }
 
     #[test]
@@ -132,7 +142,7 @@ mod tests {
         let src = [40u16, 30, 20, 10];
         let mut dst = [1u16; 4];
         apply(&p, 1023, BayerOrder::Bggr, 2, &src, &mut dst);
-        assert_eq!(dst, [0, 0, 0, 0]);
+        assert_eq!(dst, [crate::stages::PEDESTAL; 4]);
     }
 
     #[test]
@@ -143,7 +153,7 @@ mod tests {
         };
         let mut dst = [0u16; 2];
         apply(&p, 255, BayerOrder::Rggb, 2, &[255, 0], &mut dst);
-        assert_eq!(dst, [65535, 0]);
+        assert_eq!(dst, [65535, crate::stages::PEDESTAL]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub struct CcmParams {
     /// Row-major; output R = row 0 . (R, G, B). Rows usually sum to 1.
     pub matrix: [[f32; 3]; 3],
     /// Matrices calibrated at colour temperatures (ascending): when there
-    /// are any, each frame's matrix is interpolated (linearly in CT, held
+    /// are any, each frame's matrix is interpolated (linearly in mired, held
     /// at the ends) at the colour temperature AWB estimated, and `matrix`
     /// is what it was last.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -108,11 +108,27 @@ pub fn mul(m: &[[f32; 3]; 3], r: f32, g: f32, b: f32) -> [u16; 3] {
     ]
 }
 
-/// Apply in place to interleaved RGB16.
+/// `m` as the pipeline applies it: to camera RGB less the pedestal, scaled
+/// so white lands at 65535 again (`stages::PEDESTAL`).
+pub fn for_pipeline(m: [[f32; 3]; 3]) -> [[f32; 3]; 3] {
+    m.map(|r| r.map(|v| v * super::PEDESTAL_SCALE))
+}
+
+impl CcmParams {
+    /// [`for_pipeline`] of the effective matrix (identity when off: the
+    /// pedestal still comes off here).
+    pub fn pipeline_matrix(&self) -> [[f32; 3]; 3] {
+        for_pipeline(self.effective())
+    }
+}
+
+/// Apply in place to interleaved RGB16 about the pedestal: the pedestal
+/// comes off, and this is where the chain clamps at black, once.
 pub fn apply(p: &CcmParams, rgb: &mut [u16]) {
-    let m = p.effective();
+    let m = p.pipeline_matrix();
+    let k = super::PEDESTAL_F;
     for px in rgb.chunks_exact_mut(3) {
-        let o = mul(&m, px[0] as f32, px[1] as f32, px[2] as f32);
+        let o = mul(&m, px[0] as f32 - k, px[1] as f32 - k, px[2] as f32 - k);
         px.copy_from_slice(&o);
     }
 }
@@ -155,11 +171,17 @@ mod tests {
             matrix: [[2.0, -1.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.0, 0.5]],
             by_ct: Vec::new(),
         };
-        let mut px = vec![1000u16, 300, 3000, 100, 60000, 0];
+        // Camera RGB about the pedestal P; out, 0 is black and white
+        // (65535) stays white: each value is (v - P) 65535 / (65535 - P).
+        let p0 = super::super::PEDESTAL;
+        let k = 65535.0 / (65535.0 - p0 as f64);
+        let o = |v: f64| (v * k).round().clamp(0.0, 65535.0) as u16;
+        let mut px = vec![p0 + 1000, p0 + 300, p0 + 3000, p0 + 100, 60000, p0];
         apply(&p, &mut px);
-        assert_eq!(&px[..3], &[1700, 300, 2000]);
-        assert_eq!(&px[3..], &[0, 60000, 50]); // negative clamps to 0
-        let mut id = vec![5u16, 6, 7];
+        assert_eq!(&px[..3], &[o(1700.0), o(300.0), o(2000.0)]);
+        // Negative clamps to 0, once, here.
+        assert_eq!(&px[3..], &[0, o(60000.0 - p0 as f64), o(50.0)]);
+        let mut id = vec![p0 + 5, p0 - 6, 65535];
         apply(
             &CcmParams {
                 enabled: false,
@@ -167,6 +189,6 @@ mod tests {
             },
             &mut id,
         );
-        assert_eq!(id, vec![5, 6, 7]);
+        assert_eq!(id, vec![o(5.0), 0, 65535]);
     }
 }

@@ -7,11 +7,11 @@
 //! `lens_shading -> white_balance -> demosaic -> highlights -> ccm -> tone`
 //! one by one.
 
-use super::clamp_u16;
 use super::demosaic::DemosaicMethod;
 use super::lens_shading::LensShadingParams;
 use super::reflect;
 use super::tone::ToneLut;
+use super::{PEDESTAL_F, clamp_u16, gain_about_pedestal};
 use crate::types::{BayerOrder, CfaColor};
 use std::cell::RefCell;
 
@@ -25,6 +25,8 @@ pub struct FastParams<'a> {
     pub method: DemosaicMethod,
     /// `highlights::HighlightsParams::resolve`.
     pub highlights: Option<(u32, u32)>,
+    /// `ccm::CcmParams::pipeline_matrix`: applied to camera RGB less the
+    /// pedestal.
     pub ccm: [[f32; 3]; 3],
     pub lut: &'a ToneLut,
 }
@@ -38,7 +40,7 @@ impl<'a> FastParams<'a> {
             wb: st.white_balance.effective(),
             method: st.demosaic.method,
             highlights: st.highlights.resolve(),
-            ccm: st.ccm.effective(),
+            ccm: st.ccm.pipeline_matrix(),
             lut,
         }
     }
@@ -112,13 +114,13 @@ fn prepare_row(
                 x = end;
             }
             for (((b, &s), &g), &k) in body.iter_mut().zip(row).zip(gain.iter()).zip(wb.iter()) {
-                let v = clamp_u16(s as f32 * g);
-                *b = clamp_u16(v as f32 * k) as i32;
+                let v = gain_about_pedestal(s, g);
+                *b = gain_about_pedestal(v, k) as i32;
             }
         }
         None => {
             for ((b, &s), &k) in body.iter_mut().zip(row).zip(wb.iter()) {
-                *b = clamp_u16(s as f32 * k) as i32;
+                *b = gain_about_pedestal(s, k) as i32;
             }
         }
     }
@@ -222,7 +224,11 @@ fn finish_row(p: &FastParams, w: usize, rb: &mut RowBufs, out: &mut [u8]) {
     let [cr, cg, cb] = &mut rb.out;
     let (cr, cg, cb) = (&mut cr[..w], &mut cg[..w], &mut cb[..w]);
     for x in 0..w {
-        let (r, g, b) = (rr[x] as f32, gg[x] as f32, bb[x] as f32);
+        let (r, g, b) = (
+            rr[x] as f32 - PEDESTAL_F,
+            gg[x] as f32 - PEDESTAL_F,
+            bb[x] as f32 - PEDESTAL_F,
+        );
         cr[x] = clamp_u16(m[0][0] * r + m[0][1] * g + m[0][2] * b);
         cg[x] = clamp_u16(m[1][0] * r + m[1][1] * g + m[1][2] * b);
         cb[x] = clamp_u16(m[2][0] * r + m[2][1] * g + m[2][2] * b);
@@ -420,7 +426,7 @@ mod tests {
                             wb,
                             method,
                             highlights: highlights::HighlightsParams::default().resolve(),
-                            ccm: m,
+                            ccm: ccm::for_pipeline(m),
                             lut: &lut,
                         };
                         let mut got = vec![0u8; w * h * 4];

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct HighlightsParams {
     pub enabled: bool,
-    /// Where the blend starts, a fraction of full scale.
+    /// Where the blend starts, a fraction of full scale (above black).
     pub threshold: f32,
 }
 
@@ -26,7 +26,7 @@ impl Default for HighlightsParams {
     fn default() -> Self {
         HighlightsParams {
             enabled: true,
-            threshold: 0.9,
+            threshold: 0.98,
         }
     }
 }
@@ -41,12 +41,15 @@ impl HighlightsParams {
             .map_err(|e| format!("threshold {e}"))
     }
 
-    /// `(threshold, 65535 - threshold)` in 16-bit units; `None` when off.
+    /// `(threshold, 65535 - threshold)` in 16-bit units about the pedestal;
+    /// `None` when off.
     pub fn resolve(&self) -> Option<(u32, u32)> {
         if !self.enabled || !Self::FIELDS[0].admits(self.threshold as f64) {
             return None;
         }
-        let t = (self.threshold * 65535.0).round() as u32;
+        // A fraction of the range above the pedestal (black).
+        let p0 = super::PEDESTAL_F;
+        let t = (p0 + self.threshold * (65535.0 - p0)).round() as u32;
         (t < 65535).then_some((t, 65535 - t))
     }
 }
@@ -84,9 +87,10 @@ mod tests {
     fn by_hand() {
         let p = HighlightsParams::default();
         let (t, den) = p.resolve().unwrap();
-        assert_eq!((t, den), (58982, 6553));
+        // 0.98 of the range above the pedestal (4096 + 0.98 x 61439).
+        assert_eq!((t, den), (64306, 1229));
         // Below the threshold: untouched.
-        assert_eq!(px((t, den), [58982, 1000, 30000]), [58982, 1000, 30000]);
+        assert_eq!(px((t, den), [64306, 1000, 30000]), [64306, 1000, 30000]);
         // Clipped in one channel: neutral at full scale.
         assert_eq!(px((t, den), [65535, 20000, 40000]), [65535; 3]);
         // Half way up the ramp: half way to the largest.
@@ -94,7 +98,9 @@ mod tests {
         let got = px((t, den), [m as u16, 10000, m as u16]);
         let want = 10000 + ((m - 10000) * (den / 2) + den / 2) / den;
         assert_eq!(got, [m as u16, want as u16, m as u16]);
-        assert!((got[1] as f64 - (10000.0 + m as f64) / 2.0).abs() < 6.0);
+        // (den / 2 is a hair under half of den: within one step of it.)
+        let step = (m - 10000) as f64 / den as f64;
+        assert!((got[1] as f64 - (10000.0 + m as f64) / 2.0).abs() < step + 1.0);
     }
 
     #[test]

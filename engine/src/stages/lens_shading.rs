@@ -123,7 +123,7 @@ impl LensShadingParams {
     }
 }
 
-/// Apply in place to a 16-bit mosaic.
+/// Apply in place to a 16-bit mosaic (about the pedestal: black stays put).
 pub fn apply(
     p: &LensShadingParams,
     order: BayerOrder,
@@ -138,7 +138,7 @@ pub fn apply(
         for x in 0..width {
             let c = order.color_at(x, y).index();
             let v = &mut data[y * width + x];
-            *v = super::clamp_u16(*v as f32 * p.gain_at(c, x, y, width, height));
+            *v = super::gain_about_pedestal(*v, p.gain_at(c, x, y, width, height));
         }
     }
 }
@@ -163,9 +163,10 @@ mod tests {
     fn applies_per_site_and_clamps() {
         let mut p = LensShadingParams::default();
         p.gains = [vec![2.0; 4], vec![1.0; 4], vec![1.0; 4], vec![0.5; 4]];
-        let mut d = vec![1000u16, 1000, 1000, 40000];
+        let p0 = crate::stages::PEDESTAL;
+        let mut d = vec![p0 + 1000, p0 + 1000, p0 - 1000, p0 + 40000];
         apply(&p, BayerOrder::Rggb, 2, 2, &mut d);
-        assert_eq!(d, vec![2000, 1000, 1000, 20000]);
+        assert_eq!(d, vec![p0 + 2000, p0 + 1000, p0 - 1000, p0 + 20000]);
         let mut sat = vec![40000u16, 0, 0, 0];
         apply(&p, BayerOrder::Rggb, 2, 2, &mut sat);
         assert_eq!(sat[0], 65535);

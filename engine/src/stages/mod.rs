@@ -56,6 +56,38 @@ pub fn reflect(i: isize, n: usize) -> usize {
     i.clamp(0, n - 1) as usize
 }
 
+/// Where black sits in the 16-bit mosaic and in the camera RGB up to the
+/// CCM: black level maps a sensor's black to this value and its white to
+/// 65535, so noise below black keeps its sign through lens shading, white
+/// balance, demosaic and highlights (each works about the pedestal), and
+/// the CCM takes it off and clamps once (issue 23: a clamp at black lifts a
+/// noisy shadow by sigma/sqrt(2 pi) before white balance multiplies it).
+/// 4096 holds noise of 1024 (sigma 64 DN at 12 bits) times a gain of 2 to
+/// two sigma below black. The statistics take it off too.
+pub const PEDESTAL: u16 = 4096;
+/// [`PEDESTAL`] as a float.
+pub const PEDESTAL_F: f32 = PEDESTAL as f32;
+/// 65535 over the range above the pedestal: what the CCM scales by to put
+/// white back at full scale.
+pub const PEDESTAL_SCALE: f32 = 65535.0 / (65535.0 - PEDESTAL_F);
+
+/// `v` times `g` about the pedestal (black stays black), rounded and
+/// clamped: lens shading and white balance.
+#[inline(always)]
+pub fn gain_about_pedestal(v: u16, g: f32) -> u16 {
+    clamp_u16((v as f32 - PEDESTAL_F) * g + PEDESTAL_F)
+}
+
+/// A mosaic of values above black (0 black, 65535 white) as the black level
+/// stage hands one on: black at the pedestal, white still 65535. For tests
+/// and tools that make a mosaic by hand.
+pub fn lifted(d: &[u16]) -> Vec<u16> {
+    let k = (65535.0 - PEDESTAL_F) / 65535.0;
+    d.iter()
+        .map(|&v| clamp_u16(v as f32 * k + PEDESTAL_F))
+        .collect()
+}
+
 /// Round to the nearest 16-bit value (halves up) and clamp. Every stage and
 /// the fused path round this one way, so they agree bit for bit.
 #[inline(always)]

@@ -63,7 +63,8 @@ pub struct Stats3A {
     /// Sum of samples per colour (both greens in G) and how many.
     pub sums: [f64; 3],
     pub counts: [u64; 3],
-    /// Histograms per colour of `value >> 8`.
+    /// Histograms per colour of the value above black, 256 bins of full
+    /// scale ([`hist_bin`]).
     pub histograms: [Vec<u32>; 3],
     pub zones_x: usize,
     pub zones_y: usize,
@@ -307,10 +308,10 @@ impl Frame<'_> {
                     sg += g1 as u64 + g2 as u64;
                     sb += b as u64;
                     let k = (q & 1) * 4;
-                    a.part[k][(r >> 8) as usize] += 1;
-                    a.part[k + 1][(g1 >> 8) as usize] += 1;
-                    a.part[k + 2][(g2 >> 8) as usize] += 1;
-                    a.part[k + 3][(b >> 8) as usize] += 1;
+                    a.part[k][hist_bin(r)] += 1;
+                    a.part[k + 1][hist_bin(g1)] += 1;
+                    a.part[k + 2][hist_bin(g2)] += 1;
+                    a.part[k + 3][hist_bin(b)] += 1;
                     if r.max(b).max(g1).max(g2) >= self.sat {
                         ns += 1;
                     } else {
@@ -358,7 +359,35 @@ impl Frame<'_> {
     }
 }
 
+/// The histogram bin of a mosaic sample: its value above the pedestal
+/// (black) in 256ths of full scale, below black in bin 0: `(v - P) *
+/// HIST_SCALE >> 24`, `HIST_SCALE` = 2^32 / (65536 - P) rounded down, so
+/// 65535 lands in bin 255 and nothing overflows 32 bits (the WGSL twin
+/// uses the same integers).
+#[inline(always)]
+pub fn hist_bin(v: u16) -> usize {
+    ((v.saturating_sub(super::PEDESTAL) as u32 * HIST_SCALE) >> 24) as usize
+}
+
+/// See [`hist_bin`].
+pub const HIST_SCALE: u32 = ((1u64 << 32) / (65536 - super::PEDESTAL as u64)) as u32;
+
 impl Stats3A {
+    /// Take the pedestal off what the kernels summed (with it, so the sums
+    /// of a noisy black are unbiased) and scale to full scale above black:
+    /// means, sums and focus in the units the algorithms read. A mean below
+    /// black is held at 0.
+    pub fn above_pedestal(&mut self) {
+        let (p, k) = (super::PEDESTAL_F as f64, super::PEDESTAL_SCALE as f64);
+        for z in &mut self.zones {
+            z.mean = z.mean.map(|m| ((m as f64 - p) * k).max(0.0) as f32);
+        }
+        for c in 0..3 {
+            self.sums[c] = ((self.sums[c] - self.counts[c] as f64 * p) * k).max(0.0);
+        }
+        self.focus *= k;
+    }
+
     /// Empty statistics (to fill with [`compute_into`]).
     pub fn empty() -> Self {
         Stats3A {
@@ -473,6 +502,7 @@ pub fn compute_into(
         out.zones_x = p.zones_x;
         out.zones_y = p.zones_y;
         out.focus = acc.focus as f64 / acc.focus_n.max(1) as f64 / 65535.0;
+        out.above_pedestal();
     }
     POOL.with(|p| *p.borrow_mut() = pool);
 }
@@ -482,9 +512,11 @@ mod tests {
     use super::*;
     use crate::stages::demosaic::mosaic;
 
+    use crate::stages::lifted as lift;
+
     fn flat(order: BayerOrder, w: usize, h: usize, rgb: [u16; 3]) -> Vec<u16> {
         let img: Vec<u16> = (0..w * h).flat_map(|_| rgb).collect();
-        mosaic(order, w, h, &img)
+        lift(&mosaic(order, w, h, &img))
     }
 
     #[test]
@@ -500,7 +532,7 @@ mod tests {
                 }
             })
             .collect();
-        let d = mosaic(BayerOrder::Rggb, w, h, &img);
+        let d = lift(&mosaic(BayerOrder::Rggb, w, h, &img));
         let p = StatsParams {
             zones_x: 2,
             zones_y: 2,
@@ -543,7 +575,7 @@ mod tests {
                 }
             })
             .collect();
-        let d = mosaic(BayerOrder::Rggb, w, h, &img);
+        let d = lift(&mosaic(BayerOrder::Rggb, w, h, &img));
         let p = StatsParams {
             zones_x: 6,
             zones_y: 2,
@@ -579,7 +611,7 @@ mod tests {
                 std::array::from_fn::<u16, 3, _>(|c| (truth[c] / (1.0 + s[c] * r2)).round() as u16)
             })
             .collect();
-        let d = mosaic(BayerOrder::Rggb, w, h, &img);
+        let d = lift(&mosaic(BayerOrder::Rggb, w, h, &img));
         let mut st = compute(&StatsParams::default(), BayerOrder::Rggb, w, h, &d);
         let ratio = |st: &Stats3A, c: usize| st.mean(c) / st.mean(1);
         let want = [truth[0] / truth[1], 1.0, truth[2] / truth[1]].map(|v| v as f64);
@@ -629,14 +661,20 @@ mod tests {
             let (w, h) = (32, 24);
             let d = flat(order, w, h, [1000, 2000, 3000]);
             let s = compute(&StatsParams::default(), order, w, h, &d);
+            // Above black again, within the 16-bit rounding of the lift.
+            let near = |a: f64, b: f64| (a - b).abs() <= 0.6;
             assert_eq!(s.counts, [192, 384, 192]);
-            assert_eq!(s.sums, [192000.0, 768000.0, 576000.0]);
-            assert_eq!(s.mean(1), 2000.0);
-            assert_eq!(s.histograms[0][1000 >> 8], 192);
-            assert_eq!(s.histograms[2][3000 >> 8], 192);
+            for (c, v) in [1000.0, 2000.0, 3000.0].into_iter().enumerate() {
+                assert!(near(s.mean(c), v), "{order} {c}: {}", s.mean(c));
+            }
+            // Bins of 65536 / 256 above black: 1000 is in bin 3, 3000 in 11.
+            assert_eq!(s.histograms[0][3], 192, "{:?}", s.histograms[0]);
+            assert_eq!(s.histograms[2][11], 192);
             assert_eq!(s.zones.len(), 16 * 12);
             for z in &s.zones {
-                assert_eq!(z.mean, [1000.0, 2000.0, 3000.0]);
+                for (c, v) in [1000.0, 2000.0, 3000.0].into_iter().enumerate() {
+                    assert!(near(z.mean[c] as f64, v), "{z:?}");
+                }
                 assert_eq!(z.quads, 1);
             }
             assert_eq!(s.focus, 0.0);
@@ -656,22 +694,24 @@ mod tests {
         let s = compute(&p, BayerOrder::Rggb, w, h, &d);
         assert_eq!(s.zones[0].saturated, 1);
         assert_eq!(s.zones[0].quads, 3);
-        assert_eq!(s.zones[0].mean, [100.0; 3]);
+        assert!(s.zones[0].mean.iter().all(|m| (m - 100.0).abs() <= 0.6));
     }
 
     #[test]
     fn focus_grows_with_detail() {
         let (w, h) = (64, 64);
         let smooth = flat(BayerOrder::Rggb, w, h, [5000; 3]);
-        let sharp: Vec<u16> = (0..w * h)
-            .map(|i| {
-                if (i % w / 2 + i / w / 2) % 2 == 0 {
-                    1000
-                } else {
-                    9000
-                }
-            })
-            .collect();
+        let sharp: Vec<u16> = lift(
+            &(0..w * h)
+                .map(|i| {
+                    if (i % w / 2 + i / w / 2) % 2 == 0 {
+                        1000
+                    } else {
+                        9000
+                    }
+                })
+                .collect::<Vec<_>>(),
+        );
         let p = StatsParams::default();
         let a = compute(&p, BayerOrder::Rggb, w, h, &smooth).focus;
         let b = compute(&p, BayerOrder::Rggb, w, h, &sharp).focus;

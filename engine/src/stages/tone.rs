@@ -290,8 +290,9 @@ pub fn apply_rgb16(lut: &ToneLut, rgb: &mut [u16]) {
     }
 }
 
-/// Interleaved linear RGB16 through the exposure and roll-off alone (the
-/// slow path's linear output), in place.
+/// Interleaved linear RGB16 times the exposure alone, clipped at full
+/// scale (the slow path's linear output stays linear: no roll-off), in
+/// place.
 pub fn apply_exposure(p: &ToneParams, rgb: &mut [u16]) {
     if p.exposure == 1.0 {
         return;
@@ -299,6 +300,7 @@ pub fn apply_exposure(p: &ToneParams, rgb: &mut [u16]) {
     let lin = ToneParams {
         enabled: false,
         preserve_hue: true,
+        shoulder: 1.0,
         ..p.clone()
     };
     apply_rgb16(&lut_for(&lin), rgb);

@@ -58,13 +58,13 @@ pub fn normalised(gains: [f32; 3]) -> [f32; 3] {
     }
 }
 
-/// Apply in place to a 16-bit mosaic.
+/// Apply in place to a 16-bit mosaic (about the pedestal: black stays put).
 pub fn apply(p: &WhiteBalanceParams, order: BayerOrder, width: usize, data: &mut [u16]) {
     let g = p.effective();
     for (y, row) in data.chunks_exact_mut(width).enumerate() {
         let k = [g[order.color_at(0, y).rgb()], g[order.color_at(1, y).rgb()]];
         for (x, v) in row.iter_mut().enumerate() {
-            *v = super::clamp_u16(*v as f32 * k[x & 1]);
+            *v = super::gain_about_pedestal(*v, k[x & 1]);
         }
     }
 }
@@ -79,11 +79,27 @@ mod tests {
             enabled: true,
             gains: [2.0, 1.0, 1.5],
         };
-        let mut d = vec![100u16, 100, 100, 100, 50000, 7, 9, 65535];
+        // About the pedestal P: P + d -> P + g d; below black stays below,
+        // down to 0.
+        let p0 = crate::stages::PEDESTAL;
+        let mut d = vec![
+            p0 + 100,
+            p0 + 100,
+            p0 + 100,
+            p0 + 100,
+            50000,
+            p0 - 7,
+            p0 - 9,
+            65535,
+        ];
         apply(&p, BayerOrder::Grbg, 2, &mut d);
         // GRBG: row 0 = G R, row 1 = B G
-        assert_eq!(&d[..4], &[100, 200, 150, 100]);
-        assert_eq!(&d[4..], &[50000, 14, 14, 65535]);
+        assert_eq!(&d[..4], &[p0 + 100, p0 + 200, p0 + 150, p0 + 100]);
+        // -13.5 rounds half up.
+        assert_eq!(&d[4..], &[50000, p0 - 14, p0 - 13, 65535]);
+        let mut deep = vec![p0, 0, 0, p0];
+        apply(&p, BayerOrder::Grbg, 2, &mut deep);
+        assert_eq!(deep, [p0, 0, 0, p0]);
     }
 
     #[test]

@@ -23,12 +23,12 @@ fn a_new_sensor_reconfigures_the_algorithms() {
         crate::types::BayerOrder::Rggb,
         w,
         h,
-        &crate::stages::demosaic::mosaic(
+        &crate::stages::lifted(&crate::stages::demosaic::mosaic(
             crate::types::BayerOrder::Rggb,
             w,
             h,
             &vec![200; w * h * 3],
-        ),
+        )),
     );
     let asks = |store: &ParamStore| {
         let set = store.snapshot();

@@ -244,7 +244,7 @@ pub(super) fn decode_stats(p: &FrameParams, words: &[u32]) -> Stats3A {
     let (qw, qh) = (w / 2, h / 2);
     let quads = (qw * qh) as u64;
     let focus_n = (qh * qw.saturating_sub(1) + qh.saturating_sub(1) * qw) as u64;
-    Stats3A {
+    let mut s = Stats3A {
         width: w,
         height: h,
         sums: [u64_at(0) as f64, u64_at(2) as f64, u64_at(4) as f64],
@@ -254,5 +254,7 @@ pub(super) fn decode_stats(p: &FrameParams, words: &[u32]) -> Stats3A {
         zones_y: st.zones_y,
         zones,
         focus: u64_at(6) as f64 / focus_n.max(1) as f64 / 65535.0,
-    }
+    };
+    s.above_pedestal();
+    s
 }
