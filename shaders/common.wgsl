@@ -31,11 +31,12 @@ struct Params {
     ccm0: vec4<f32>,
     ccm1: vec4<f32>,
     ccm2: vec4<f32>,
-    // lens shading grid size, word offset of the grid in `aux`
+    // lens shading grid size, word offset of the grid in `aux`; word offset
+    // of the static defect map's bitmap in `aux` (0: none)
     lsc_width: u32,
     lsc_height: u32,
     lsc_at: u32,
-    pad0: u32,
+    dpc_map_at: u32,
     // statistics zones, saturation level, red site (x | y << 1)
     zones_x: u32,
     zones_y: u32,
@@ -55,8 +56,9 @@ struct Params {
     // highlights: where the blend starts, 65535 minus that
     hl_threshold: u32,
     hl_den: u32,
-    pad2: u32,
-    pad3: u32,
+    // defect pixels by the noise model: variance a * (level >> 8) + b
+    dpc_noise_a: u32,
+    dpc_noise_b: u32,
 };
 
 const FLAG_DPC: u32 = 1u;

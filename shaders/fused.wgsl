@@ -89,7 +89,8 @@ fn fused_tile(tile: vec2<u32>, lid: vec2<u32>, li: u32) -> vec4<u32> {
                 + fz_bl_at(sx - 2u, sy + 1u) + fz_bl_at(sx + 2u, sy + 1u);
             c = dpc_decide(c, fz_bl_at(sx - 2u, sy), fz_bl_at(sx + 2u, sy), fz_bl_at(sx, sy - 2u),
                 fz_bl_at(sx, sy + 2u), fz_bl_at(sx - 2u, sy - 2u), fz_bl_at(sx + 2u, sy - 2u),
-                fz_bl_at(sx - 2u, sy + 2u), fz_bl_at(sx + 2u, sy + 2u), 2 * near - ring);
+                fz_bl_at(sx - 2u, sy + 2u), fz_bl_at(sx + 2u, sy + 2u), 2 * near - ring,
+                dpc_mapped(u32(reflect_i(ox - 4 + i32(sx), w)), u32(reflect_i(oy - 4 + i32(sy), h))));
         }
         fz_v[i] = c;
     }

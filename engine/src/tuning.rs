@@ -78,6 +78,21 @@ impl SensorNoise {
             self.read.iter().sum::<f32>() / 4.0,
         )
     }
+    /// Into the defect pixel stage of a frame of `format` at analogue gain
+    /// `gain` (its threshold by the noise at each pixel's level).
+    pub fn resolve_into(
+        &self,
+        stages: &mut StageParams,
+        format: &crate::types::RawFormat,
+        gain: f32,
+    ) {
+        let k = stages.black_level.resolve(format.max_value());
+        let scale = k.iter().map(|(_, s)| s).sum::<f32>() / 4.0;
+        let (shot, read) = self.mean();
+        stages.defect_pixel =
+            std::mem::take(&mut stages.defect_pixel).with_noise(shot, read, gain, scale);
+    }
+
     pub fn check(&self) -> Result<(), String> {
         match self
             .shot
@@ -404,11 +419,15 @@ impl FrameParams {
     /// A frame's parameters straight from a tuning (no algorithm has
     /// prepared them): for benches, tests and one-off processing.
     pub fn from_tuning(t: &Tuning, format: crate::types::RawFormat) -> FrameParams {
+        let mut stages = t.stages.clone();
+        if let Some(n) = &t.noise {
+            n.resolve_into(&mut stages, &format, 1.0);
+        }
         FrameParams {
             version: 0,
             format,
             linear_output: false,
-            stages: t.stages.clone(),
+            stages,
             lut: Arc::new(ToneLut::build(&t.stages.tone)),
             algorithms: Arc::new(t.algorithms(&SensorConfig::default())),
         }

@@ -60,6 +60,17 @@ fn busy_stages(rng: &mut Rng) -> StageParams {
     st.lens_shading = lens_shading::LensShadingParams::radial(9, 7, [0.6, 0.4, 0.45, 0.7]);
     st.defect_pixel.enabled = true;
     st.defect_pixel.threshold = 2000 + rng.below(4000) as u16;
+    // Half the time by a noise model, with a static map (some of it
+    // outside the smaller frames: ignored on both sides).
+    if rng.below(2) == 0 {
+        st.defect_pixel =
+            st.defect_pixel
+                .clone()
+                .with_noise(0.5 + rng.below(4) as f32, 40.0, 2.0, 60.0);
+        st.defect_pixel.map = (0..30)
+            .map(|_| [rng.below(100) as u32, rng.below(64) as u32])
+            .collect();
+    }
     st.black_level.levels = [60, 64, 66, 70];
     st.white_balance.gains = [1.9, 1.0, 1.55];
     st
@@ -261,7 +272,13 @@ fn every_stage_matches_its_cpu_twin() {
             }
             for _ in 0..wu * hu / 40 {
                 let i = rng.below((wu * hu) as u64) as usize;
-                m[i] = if rng.below(2) == 0 { 65535 } else { 0 };
+                // Extremes, and excesses all the way up (near the
+                // threshold or the noise model's bound, for some).
+                m[i] = match rng.below(3) {
+                    0 => 65535,
+                    1 => 0,
+                    _ => 24000 + rng.below(30000) as u16,
+                };
             }
             let mut want = vec![0u16; wu * hu];
             let fixed = defect_pixel::apply(&st.defect_pixel, wu, hu, &m, &mut want);

@@ -152,6 +152,14 @@ pub fn run(inputs: &Inputs, base: &Tuning) -> Result<(Tuning, Report), String> {
             "stages.black_level.levels = {:?} (from {} dark frame(s))",
             t.stages.black_level.levels, b.frames
         ));
+        if !b.hot.is_empty() {
+            t.stages.defect_pixel.enabled = true;
+            t.stages.defect_pixel.map = b.hot.clone();
+            rep.applied.push(format!(
+                "stages.defect_pixel.map = {} hot pixel(s) from the dark frames (defect correction on)",
+                b.hot.len()
+            ));
+        }
         rep.warnings.extend(b.warnings.iter().cloned());
         rep.black = Some(b);
     }

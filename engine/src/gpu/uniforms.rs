@@ -65,7 +65,8 @@ pub struct Uniforms {
     pub lsc_width: u32,
     pub lsc_height: u32,
     pub lsc_at: u32,
-    pub pad0: u32,
+    /// Word offset of the static defect map's bitmap in `aux` (0: none).
+    pub dpc_map_at: u32,
     /// Statistics zones, saturation level, red site (x | y << 1).
     pub zones_x: u32,
     pub zones_y: u32,
@@ -85,8 +86,9 @@ pub struct Uniforms {
     /// Highlights: where the blend starts and `65535 - threshold`.
     pub hl_threshold: u32,
     pub hl_den: u32,
-    pub pad2: u32,
-    pub pad3: u32,
+    /// `defect_pixel::DefectPixelParams::resolve`'s `a` and `b`.
+    pub dpc_noise_a: u32,
+    pub dpc_noise_b: u32,
 }
 
 impl Uniforms {
@@ -116,6 +118,12 @@ impl Uniforms {
             .enumerate()
             .fold(0u32, |a, (i, c)| a | ((c.index() as u32) << (2 * i)));
         let k = st.black_level.resolve(fmt.max_value());
+        let dpc = st.defect_pixel.resolve();
+        let dpc_map_at = if st.defect_pixel.map.is_empty() {
+            0
+        } else {
+            map_at(p) as u32
+        };
         let wb = st.white_balance.effective();
         let m = st.ccm.pipeline_matrix();
         let (rx, ry) = fmt.bayer.red_pos();
@@ -132,7 +140,7 @@ impl Uniforms {
                 crate::types::Packing::Csi2 => 1,
             },
             cfa,
-            dpc_threshold: st.defect_pixel.threshold as u32,
+            dpc_threshold: dpc.0 as u32,
             bl_ped: k.map(|(b, _)| b),
             bl_scale: k.map(|(_, s)| s),
             wb: [wb[0], wb[1], wb[2], 0.0],
@@ -142,7 +150,7 @@ impl Uniforms {
             lsc_width: st.lens_shading.grid_width as u32,
             lsc_height: st.lens_shading.grid_height as u32,
             lsc_at: LSC_AT as u32,
-            pad0: 0,
+            dpc_map_at,
             zones_x: st.stats.zones_x as u32,
             zones_y: st.stats.zones_y as u32,
             saturation: st.stats.saturation as u32,
@@ -161,8 +169,8 @@ impl Uniforms {
             pad1: 0.0,
             hl_threshold,
             hl_den,
-            pad2: 0,
-            pad3: 0,
+            dpc_noise_a: dpc.1,
+            dpc_noise_b: dpc.2,
         }
     }
 
@@ -196,7 +204,7 @@ impl Uniforms {
             lsc_width,
             lsc_height,
             lsc_at,
-            pad0,
+            dpc_map_at,
             zones_x,
             zones_y,
             saturation,
@@ -211,8 +219,8 @@ impl Uniforms {
             pad1,
             hl_threshold,
             hl_den,
-            pad2,
-            pad3,
+            dpc_noise_a,
+            dpc_noise_b,
         )
     }
 }
@@ -240,6 +248,30 @@ pub fn aux_words(p: &FrameParams, out: &mut Vec<u32>) {
     for plane in &p.stages.lens_shading.gains {
         out.extend(plane.iter().map(|g| g.to_bits()));
     }
+    let map = &p.stages.defect_pixel.map;
+    if !map.is_empty() {
+        debug_assert_eq!(out.len(), map_at(p));
+        let mut bits = Vec::new();
+        crate::stages::defect_pixel::map_bits(
+            map,
+            p.format.width as usize,
+            p.format.height as usize,
+            &mut bits,
+        );
+        out.extend(bits);
+    }
+}
+
+/// Where the static defect map's bitmap starts in `aux`: after the lens
+/// shading grid.
+pub fn map_at(p: &FrameParams) -> usize {
+    LSC_AT
+        + p.stages
+            .lens_shading
+            .gains
+            .iter()
+            .map(Vec::len)
+            .sum::<usize>()
 }
 
 #[cfg(test)]

@@ -322,6 +322,9 @@ impl Engine {
         }
         let mut lut = set.lut;
         frame_adjustments(&ipa, &mut stages, &mut lut);
+        if let Some(n) = &set.tuning.noise {
+            n.resolve_into(&mut stages, &format, ipa.analogue_gain);
+        }
         (
             Arc::new(FrameParams {
                 version: set.version,

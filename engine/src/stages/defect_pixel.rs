@@ -9,6 +9,19 @@
 //! least an eighth of the pixel's own excess: `2 * sum(near) - sum(ring) >=
 //! c - max(same-colour neighbours)`. The test is symmetric, so a gradient
 //! (or an edge) cancels in it; dark defects are replaced as before.
+//!
+//! How far is "standing out": with the sensor's noise model (the tuning's
+//! `noise`, resolved per frame at its analogue gain into [`noise`]) and
+//! `sigmas` > 0, `sigmas` times the noise's sigma at the neighbours' level
+//! (the largest for a bright pixel, the smallest for a dark one), so the
+//! test is as strict in a dark shadow as in a bright sky; without one, the
+//! fixed `threshold`. Integer arithmetic: the excess squared against the
+//! variance `a * (level >> 8) + b`, so the WGSL twin is exact.
+//!
+//! A static defect map (`map`, pixel coordinates, as `isp calibrate` finds
+//! them in dark frames) is replaced whatever its neighbours say.
+//!
+//! [`noise`]: DefectPixelParams::noise
 
 use super::reflect;
 use serde::{Deserialize, Serialize};
@@ -17,13 +30,68 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct DefectPixelParams {
     pub enabled: bool,
-    /// How far (16-bit units) a pixel must lie outside its neighbours' range.
+    /// How far (16-bit units) a pixel must lie outside its neighbours'
+    /// range, when there is no noise model (or `sigmas` is 0).
     pub threshold: u16,
+    /// With a noise model: how many of its sigmas a pixel must lie outside
+    /// its neighbours' range (0: the fixed threshold).
+    pub sigmas: f32,
+    /// Pixels always replaced, `[x, y]` (a static defect map; any outside
+    /// the frame are ignored).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub map: Vec<[u32; 2]>,
+    /// The noise at this frame, `(a, b)`: variance `a * level + b` in
+    /// 16-bit units squared, `level` above black. Set by the engine from
+    /// the tuning's `noise` at the frame's gain (`with_noise`); not part of
+    /// the file.
+    #[serde(skip)]
+    pub noise: Option<(f32, f32)>,
 }
 
 impl DefectPixelParams {
-    pub const FIELDS: &'static [super::fields::Field] =
-        &[super::fields::Field::closed("threshold", 0.0, 65535.0)];
+    pub const FIELDS: &'static [super::fields::Field] = &[
+        super::fields::Field::closed("threshold", 0.0, 65535.0),
+        super::fields::Field::closed("sigmas", 0.0, 100.0),
+    ];
+
+    /// These parameters with the noise of a sensor whose sample `s` DN
+    /// above black varies by `shot * s + read` DN² at unity gain, at
+    /// analogue gain `gain`, for a black level stage that scales a DN by
+    /// `scale` (16-bit units above the pedestal per DN).
+    pub fn with_noise(mut self, shot: f32, read: f32, gain: f32, scale: f32) -> Self {
+        let (shot, read, gain) = (shot.max(0.0), read.max(0.0), gain.max(0.0));
+        // A DN of signal is `scale` units; its variance `gain * shot` DN²
+        // per DN is `scale * gain * shot` units² per unit.
+        self.noise = Some((scale * gain * shot, scale * scale * gain * gain * read));
+        self
+    }
+
+    /// What the per-pixel test needs: `(t, a, b)`, a pixel's excess `d`
+    /// over its neighbours' range counts when `d > t` and `d * d > a *
+    /// (level >> 8) + b` (`level` above the pedestal).
+    pub fn resolve(&self) -> (i32, u32, u32) {
+        match self.noise {
+            Some((a, b)) if self.sigmas > 0.0 => {
+                let k = (self.sigmas * self.sigmas) as f64;
+                let q = |v: f64| v.round().clamp(0.0, u32::MAX as f64) as u32;
+                (0, q(k * a as f64 * 256.0), q(k * b as f64))
+            }
+            _ => (self.threshold as i32, 0, 0),
+        }
+    }
+}
+
+/// The variance bound at `level` (16-bit, pedestal in), held at `u32::MAX`.
+#[inline]
+pub fn bound(a: u32, b: u32, level: i32) -> u32 {
+    let s = ((level - super::PEDESTAL as i32).max(0) >> 8) as u64;
+    (a as u64 * s + b as u64).min(u32::MAX as u64) as u32
+}
+
+/// Whether an excess `d` counts, against `(t, a, b)` at `level`.
+#[inline]
+pub fn stands_out(d: i32, (t, a, b): (i32, u32, u32), level: i32) -> bool {
+    d > t && (d as u32) * (d as u32) > bound(a, b, level)
 }
 
 impl Default for DefectPixelParams {
@@ -31,16 +99,20 @@ impl Default for DefectPixelParams {
         DefectPixelParams {
             enabled: false,
             threshold: 4096,
+            sigmas: 6.0,
+            map: Vec::new(),
+            noise: None,
         }
     }
 }
 
 /// Whether pixel `c` is a defect: outside `lo..=hi` (its same-colour
-/// neighbours' range) by more than `t`, and when bright, not a point of
-/// light (`spread` = 2 x the four nearest neighbours - their ring of eight).
+/// neighbours' range) by more than `k` allows ([`stands_out`]), and when
+/// bright, not a point of light (`spread` = 2 x the four nearest
+/// neighbours - their ring of eight).
 #[inline]
-pub fn decide(c: i32, lo: i32, hi: i32, t: i32, spread: i32) -> bool {
-    (c > hi + t && spread < c - hi) || c < lo - t
+pub fn decide(c: i32, lo: i32, hi: i32, k: (i32, u32, u32), spread: i32) -> bool {
+    (stands_out(c - hi, k, hi) && spread < c - hi) || stands_out(lo - c, k, lo)
 }
 
 /// Correct a mosaic (any Bayer order: neighbours two apart share the colour).
@@ -56,7 +128,7 @@ pub fn apply(
         dst[..width * height].copy_from_slice(&src[..width * height]);
         return 0;
     }
-    let t = p.threshold as i32;
+    let k = p.resolve();
     let mut fixed = 0;
     for y in 0..height {
         for x in 0..width {
@@ -82,7 +154,7 @@ pub fn apply(
                 lo = lo.min(*v);
                 hi = hi.max(*v);
             }
-            dst[y * width + x] = if decide(c, lo, hi, t, 2 * near - ring) {
+            dst[y * width + x] = if decide(c, lo, hi, k, 2 * near - ring) {
                 fixed += 1;
                 ((axial.iter().sum::<i32>() + 2) / 4) as u16
             } else {
@@ -90,7 +162,35 @@ pub fn apply(
             };
         }
     }
+    for &[x, y] in &p.map {
+        let (x, y) = (x as usize, y as usize);
+        if x >= width || y >= height {
+            continue;
+        }
+        let at = |dx: isize, dy: isize| -> i32 {
+            src[reflect(y as isize + dy, height) * width + reflect(x as isize + dx, width)] as i32
+        };
+        let mean = ((at(-2, 0) + at(2, 0) + at(0, -2) + at(0, 2) + 2) / 4) as u16;
+        if dst[y * width + x] == src[y * width + x] {
+            fixed += 1;
+        }
+        dst[y * width + x] = mean;
+    }
     fixed
+}
+
+/// The map as a bitmap of `width * height` bits, 32 a word, row-major (the
+/// WGSL twin's view of it).
+pub fn map_bits(map: &[[u32; 2]], width: usize, height: usize, out: &mut Vec<u32>) {
+    out.clear();
+    out.resize((width * height).div_ceil(32), 0);
+    for &[x, y] in map {
+        let (x, y) = (x as usize, y as usize);
+        if x < width && y < height {
+            let i = y * width + x;
+            out[i / 32] |= 1 << (i % 32);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +208,7 @@ mod tests {
         let p = DefectPixelParams {
             enabled: true,
             threshold: 800,
+            ..Default::default()
         };
         assert_eq!(apply(&p, w, h, &src, &mut dst), 2);
         assert_eq!(dst[3 * w + 3], 1000);
@@ -145,6 +246,7 @@ mod tests {
             let p = DefectPixelParams {
                 enabled: true,
                 threshold: 4096,
+                ..Default::default()
             };
             apply(&p, w, h, &src, &mut dst);
             assert_eq!(
@@ -168,8 +270,71 @@ mod tests {
         let p = DefectPixelParams {
             enabled: true,
             threshold: 100,
+            ..Default::default()
         };
         assert_eq!(apply(&p, w, h, &src, &mut dst), 0);
         assert_eq!(src, dst);
+    }
+
+    /// The noise model's threshold against the fixed one (12-bit, 16
+    /// units a DN; shot 1 DN² per DN, read 4 DN², unity gain): six sigmas
+    /// at 10 DN (the level in steps of 256 units: read noise alone) are 6 x
+    /// 2 x 16 = 192 units, at 3000 DN about 6 sqrt(3000) x 16 = 5255. A
+    /// pixel 2000 units hot in a shadow is a defect (the fixed 4096 misses
+    /// it); one 4500 units up in a highlight is noise (the fixed threshold
+    /// takes it).
+    #[test]
+    fn the_noise_model_sets_the_threshold_by_level() {
+        let (w, h) = (16, 16);
+        let p0 = crate::stages::PEDESTAL;
+        let mut src = vec![0u16; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                src[y * w + x] = if x < w / 2 { p0 + 160 } else { p0 + 48000 };
+            }
+        }
+        let (dark, bright) = (6 * w + 3, 6 * w + 12);
+        src[dark] += 2000;
+        src[bright] += 4500;
+        let fixed = DefectPixelParams {
+            enabled: true,
+            ..Default::default()
+        };
+        let noisy = fixed.clone().with_noise(1.0, 4.0, 1.0, 16.0);
+        let (mut a, mut b) = (vec![0u16; w * h], vec![0u16; w * h]);
+        apply(&fixed, w, h, &src, &mut a);
+        apply(&noisy, w, h, &src, &mut b);
+        assert_eq!((a[dark], a[bright]), (src[dark], p0 + 48000));
+        assert_eq!((b[dark], b[bright]), (p0 + 160, src[bright]));
+        // At gain 16 the shadow's sigma is 16 times the read noise's (6
+        // sigmas: 3072 units): 2000 is noise there too.
+        let gained = fixed.with_noise(1.0, 4.0, 16.0, 16.0);
+        apply(&gained, w, h, &src, &mut b);
+        assert_eq!((b[dark], b[bright]), (src[dark], src[bright]));
+    }
+
+    #[test]
+    fn the_static_map_is_replaced_whatever_its_neighbours_say() {
+        let (w, h) = (8, 8);
+        let src: Vec<u16> = (0..w * h).map(|i| 1000 + (i % 3) as u16).collect();
+        let mut src = src;
+        src[2 * w + 5] = 1100; // within the threshold, but mapped
+        let p = DefectPixelParams {
+            enabled: true,
+            map: vec![[5, 2], [0, 0], [99, 3]],
+            ..Default::default()
+        };
+        let mut dst = vec![0u16; w * h];
+        apply(&p, w, h, &src, &mut dst);
+        let at = |x: usize, y: usize| src[y * w + x] as i32;
+        assert_eq!(
+            dst[2 * w + 5] as i32,
+            (at(3, 2) + at(7, 2) + at(5, 0) + at(5, 4) + 2) / 4
+        );
+        // At the corner the neighbours mirror (reflect: -2 -> 2).
+        assert_eq!(dst[0] as i32, (2 * at(2, 0) + 2 * at(0, 2) + 2) / 4);
+        let mut bits = Vec::new();
+        map_bits(&p.map, w, h, &mut bits);
+        assert_eq!(bits, vec![1 | 1 << (2 * 8 + 5), 0]);
     }
 }

@@ -128,6 +128,11 @@ impl GpuIsp {
             for g in l.gains.iter().flatten() {
                 g.to_bits().hash(&mut hs);
             }
+            // The static defect map's bitmap follows the grid.
+            let map = &p.stages.defect_pixel.map;
+            if !map.is_empty() {
+                (map, p.format.width, p.format.height).hash(&mut hs);
+            }
             hs.finish()
         };
         let key = (Arc::as_ptr(&p.lut) as usize, lsc_hash);
