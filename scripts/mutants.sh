@@ -22,8 +22,8 @@ shard=${2:-0/1}
 shift $(( $# < 2 ? $# : 2 ))
 case "$group" in
   core)
-    files=(engine/src/controls.rs engine/src/resource_manager.rs
-      'engine/src/resource_manager/*.rs' engine/src/tuning.rs engine/src/stages/unpack.rs)
+    files=(engine/src/controls.rs engine/core/src/resource_manager.rs
+      'engine/core/src/resource_manager/*.rs' engine/src/tuning.rs engine/src/stages/unpack.rs)
     tests=(--lib --test resource_manager --test runtime --test reference --test chain) ;;
   dng) files=('engine/src/dng/*.rs'); tests=(--lib --test dng) ;;
   calibrate) files=('engine/src/calibrate/*.rs'); tests=(--lib --test calibrate) ;;
@@ -43,5 +43,7 @@ if command -v mold >/dev/null; then
 fi
 out="target/mutants-out/$group-${shard/\//-}"
 mkdir -p "$out"
-cargo mutants -p isp-engine --profile mutants --sharding round-robin --shard "$shard" \
+# The engine and its lowest layers' crate (isp-core: the resource manager);
+# tests across the workspace, since the engine's tests cover isp-core.
+cargo mutants -p isp-engine -p isp-core --test-workspace=true --profile mutants --sharding round-robin --shard "$shard" \
   "${fargs[@]}" --timeout 180 --build-timeout 900 -o "$out" "$@"

@@ -14,11 +14,13 @@
     )
 )]
 
+// The lowest layers live in their own crate (`engine/core`), re-exported
+// under their own names: `crate::types` and `isp_engine::types` as before.
+pub use isp_core::{allocator, clock, image_io, resource_manager, telemetry, types};
+
 pub mod algorithms;
-pub mod allocator;
 pub mod bench;
 pub mod calibrate;
-pub mod clock;
 pub mod completion_dispatcher;
 pub mod controls;
 pub mod dng;
@@ -26,18 +28,14 @@ pub mod envelope;
 pub mod fusion;
 pub mod gpu;
 pub mod housekeeper;
-pub mod image_io;
 pub mod isp;
 pub mod libcamera;
 pub mod models;
 pub mod pipeline;
-pub mod resource_manager;
 pub mod sources;
 pub mod stages;
-pub mod telemetry;
 pub mod threading_manager;
 pub mod tuning;
-pub mod types;
 pub mod worker_holds;
 
 /// The demo session's files, embedded at build time (see build.rs).
