@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the lossless JPEG (ITU T.81 process 14, "LJ92") test vectors.
 
-The vectors feed the tests of ``engine/src/dng/lj92.rs``. Each vector NAME is
+The vectors feed the tests of ``engine/dng/src/lj92.rs``. Each vector NAME is
 three files in ``engine/tests/data/lj92/``:
 
   NAME.ljpeg  the stream, SOI .. EOI

@@ -25,9 +25,9 @@ case "$group" in
     files=(engine/src/controls.rs engine/core/src/resource_manager.rs
       'engine/core/src/resource_manager/*.rs' engine/src/tuning.rs engine/src/stages/unpack.rs)
     tests=(--lib --test resource_manager --test runtime --test reference --test chain) ;;
-  dng) files=('engine/src/dng/*.rs'); tests=(--lib --test dng) ;;
+  dng) files=('engine/dng/src/*.rs'); tests=(--lib --test dng) ;;
   calibrate) files=('engine/src/calibrate/*.rs'); tests=(--lib --test calibrate) ;;
-  fusion) files=('engine/src/fusion/*.rs'); tests=(--lib --test capture --test gpu_fusion) ;;
+  fusion) files=('engine/fusion/src/*.rs'); tests=(--lib --test capture --test gpu_fusion) ;;
   libcamera) files=('engine/src/libcamera/*.rs'); tests=(--lib --test libcamera) ;;
   *) echo "scripts/mutants.sh: unknown group $group" >&2; exit 2 ;;
 esac
@@ -43,7 +43,7 @@ if command -v mold >/dev/null; then
 fi
 out="target/mutants-out/$group-${shard/\//-}"
 mkdir -p "$out"
-# The engine and its lowest layers' crate (isp-core: the resource manager);
+# The engine and the crates split from it (isp-core, isp-dng, isp-fusion);
 # tests across the workspace, since the engine's tests cover isp-core.
-cargo mutants -p isp-engine -p isp-core --test-workspace=true --profile mutants --sharding round-robin --shard "$shard" \
+cargo mutants -p isp-engine -p isp-core -p isp-dng -p isp-fusion --test-workspace=true --profile mutants --sharding round-robin --shard "$shard" \
   "${fargs[@]}" --timeout 180 --build-timeout 900 -o "$out" "$@"

@@ -17,15 +17,17 @@
 // The lowest layers live in their own crate (`engine/core`), re-exported
 // under their own names: `crate::types` and `isp_engine::types` as before.
 pub use isp_core::{allocator, clock, image_io, resource_manager, telemetry, types};
+/// DNG in and out (`engine/dng`, the crate `isp-dng`).
+pub use isp_dng as dng;
+/// FusionManager, burst and bracket merges (`engine/fusion`, `isp-fusion`).
+pub use isp_fusion as fusion;
 
 pub mod algorithms;
 pub mod bench;
 pub mod calibrate;
 pub mod completion_dispatcher;
 pub mod controls;
-pub mod dng;
 pub mod envelope;
-pub mod fusion;
 pub mod gpu;
 pub mod housekeeper;
 pub mod isp;

@@ -18,6 +18,18 @@
 //!
 //! The bracket merge and the tone map are CPU code so far. The engine's
 //! background lane aligns and merges bursts on its GPU when it has one.
+//!
+//! Its own crate (`isp-fusion`, layer 2: it knows only `isp-core`'s
+//! buffers and formats); the engine re-exports it as `fusion`.
+
+#![cfg_attr(
+    test,
+    allow(
+        clippy::needless_range_loop,
+        clippy::too_many_arguments,
+        clippy::field_reassign_with_default
+    )
+)]
 
 pub mod align;
 pub mod hdr;
@@ -28,11 +40,11 @@ pub use job::{
     AlignWith, BracketMerge, BurstMerge, FusionDone, FusionJob, FusionReply, GpuOps, Pause,
 };
 
-use crate::resource_manager::{
+use align::{Alignment, Grey};
+use isp_core::resource_manager::{
     BufferKind, BufferRef, BufferSpec, Lifecycle, PlanId, ResourceManager, RmError,
 };
-use crate::types::RawFormat;
-use align::{Alignment, Grey};
+use isp_core::types::RawFormat;
 use merge::{MergeParams, MergeStats, NoiseModel};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,7 +3,7 @@
 //! ([`FusionDone`], [`FusionReply`]).
 
 use super::*;
-use crate::resource_manager::BufferRef;
+use isp_core::resource_manager::BufferRef;
 
 /// An alignment done elsewhere (the GPU's), or why not.
 pub type AlignWith<'a> = &'a dyn Fn(&Grey, &Grey) -> Result<Alignment, String>;

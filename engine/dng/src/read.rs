@@ -6,7 +6,7 @@
 
 use super::tiff::{Ifd, Tiff};
 use super::{DngImage, lj92, tags};
-use crate::types::BayerOrder;
+use isp_core::types::BayerOrder;
 
 /// The samples a DNG may hold at most (a 400 MP sensor).
 const MAX_SAMPLES: usize = 400_000_000;

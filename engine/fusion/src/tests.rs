@@ -3,9 +3,9 @@
 //! (shot + read noise).
 
 use super::*;
-use crate::allocator::HeapAllocator;
-use crate::resource_manager::PoolConfig;
-use crate::types::{BayerOrder, Packing};
+use isp_core::allocator::HeapAllocator;
+use isp_core::resource_manager::PoolConfig;
+use isp_core::types::{BayerOrder, Packing};
 
 fn fmt(w: u32, h: u32) -> RawFormat {
     RawFormat::new(w, h, 10, BayerOrder::Rggb, Packing::Plain)
@@ -125,7 +125,7 @@ fn an_unused_reservation_expires() {
     );
     assert_eq!(rm.stats().reserved, 3);
     assert_eq!(
-        rm.expire_reservations(&key, crate::clock::now_ns()),
+        rm.expire_reservations(&key, isp_core::clock::now_ns()),
         vec![plan.id]
     );
     assert_eq!(rm.stats().reserved, 0);

@@ -4,7 +4,7 @@
 
 use super::tags as t;
 use super::tiff::{IfdBuilder, Val};
-use crate::types::BayerOrder;
+use isp_core::types::BayerOrder;
 
 /// What a DNG of one frame holds.
 #[derive(Clone, Debug)]

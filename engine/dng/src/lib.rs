@@ -7,6 +7,18 @@
 //! refuse CFA photometrics, and the complete raw crates are LGPL or AGPL.
 //! Values read equal LibRaw's `raw_image_visible` (held by
 //! `engine/tests/dng.rs` against `scripts/dng_reference.py`'s files).
+//!
+//! Its own crate (`isp-dng`, layer 1: it knows only `isp-core`'s raw
+//! formats and files written whole); the engine re-exports it as `dng`.
+
+#![cfg_attr(
+    test,
+    allow(
+        clippy::needless_range_loop,
+        clippy::too_many_arguments,
+        clippy::field_reassign_with_default
+    )
+)]
 
 pub mod colour;
 pub mod lj92;
@@ -18,7 +30,7 @@ mod write;
 
 pub use write::{DngFrame, encode};
 
-use crate::types::BayerOrder;
+use isp_core::types::BayerOrder;
 use std::path::Path;
 
 /// A DNG that cannot be read or written; the message names the file.
@@ -178,7 +190,7 @@ pub fn read_tags(path: &Path) -> Result<DngImage, DngError> {
 /// Write `frame` as a DNG at `path` (a temporary file renamed into place).
 pub fn write(path: &Path, frame: &DngFrame<'_>) -> Result<(), DngError> {
     let bytes = encode(frame).map_err(|m| DngError::at(path, m))?;
-    crate::image_io::write_atomic(path, &bytes).map_err(|e| DngError::at(path, e.to_string()))
+    isp_core::image_io::write_atomic(path, &bytes).map_err(|e| DngError::at(path, e.to_string()))
 }
 
 /// The colour temperature of an EXIF LightSource code, where it has one:

@@ -2,7 +2,7 @@ use super::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/lj92");
+const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/lj92");
 
 struct Vector {
     name: String,
