@@ -23,7 +23,7 @@ shift $(( $# < 2 ? $# : 2 ))
 case "$group" in
   core)
     files=(engine/src/controls.rs engine/core/src/resource_manager.rs
-      'engine/core/src/resource_manager/*.rs' engine/src/tuning.rs engine/src/stages/unpack.rs)
+      'engine/core/src/resource_manager/*.rs' engine/stages/src/tuning.rs engine/stages/src/stages/unpack.rs)
     tests=(--lib --test resource_manager --test runtime --test reference --test chain) ;;
   dng) files=('engine/dng/src/*.rs'); tests=(--lib --test dng) ;;
   calibrate) files=('engine/src/calibrate/*.rs'); tests=(--lib --test calibrate) ;;
@@ -43,7 +43,8 @@ if command -v mold >/dev/null; then
 fi
 out="target/mutants-out/$group-${shard/\//-}"
 mkdir -p "$out"
-# The engine and the crates split from it (isp-core, isp-dng, isp-fusion);
+# The engine and the crates split from it (isp-core, isp-dng, isp-fusion,
+# isp-stages);
 # tests across the workspace, since the engine's tests cover isp-core.
-cargo mutants -p isp-engine -p isp-core -p isp-dng -p isp-fusion --test-workspace=true --profile mutants --sharding round-robin --shard "$shard" \
+cargo mutants -p isp-engine -p isp-core -p isp-dng -p isp-fusion -p isp-stages --test-workspace=true --profile mutants --sharding round-robin --shard "$shard" \
   "${fargs[@]}" --timeout 180 --build-timeout 900 -o "$out" "$@"

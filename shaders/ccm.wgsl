@@ -1,5 +1,5 @@
 // ccm.wgsl: 3x3 colour correction matrix on RGB16.
-// Twin of engine/src/stages/ccm.rs.
+// Twin of engine/stages/src/stages/ccm.rs.
 
 fn ccm_px(v: vec3<u32>) -> vec3<u32> {
     // The pedestal comes off here (the matrix is scaled for it on the CPU):

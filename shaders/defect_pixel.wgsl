@@ -1,7 +1,7 @@
 // defect_pixel.wgsl: a pixel outside the range of its eight same-colour
 // neighbours (two away) by more than the threshold becomes the mean of the
 // four axial ones, unless, bright, it spreads into its nearest neighbours
-// as a point of light does. Twin of engine/src/stages/defect_pixel.rs.
+// as a point of light does. Twin of engine/stages/src/stages/defect_pixel.rs.
 
 // c: the pixel; l r u d: axial neighbours; a b e f: diagonal ones; spread:
 // 2 x its four nearest neighbours - their ring of eight (a knight's move).

@@ -1,5 +1,5 @@
 // demosaic.wgsl: bilinear and Malvar-He-Cutler (integer kernels, /16), edges
-// mirrored. Twin of engine/src/stages/demosaic.rs.
+// mirrored. Twin of engine/stages/src/stages/demosaic.rs.
 
 // The 13 taps both methods use around the centre pixel.
 struct Nbhd {

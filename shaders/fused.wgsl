@@ -1,5 +1,5 @@
 // fused.wgsl: the whole preview in one dispatch, raw bytes -> RGBA8 and the
-// 3A statistics. Twin of engine/src/stages/fused.rs (the CPU's fused schedule)
+// 3A statistics. Twin of engine/stages/src/stages/fused.rs (the CPU's fused schedule)
 // and, through it, of the reference stages: unpack, black level, defect pixel
 // correction, statistics, lens shading, white balance, demosaic, highlights,
 // CCM, tone.

@@ -1,5 +1,5 @@
 // highlights.wgsl: colours blended towards neutral as a pixel nears
-// clipping, on RGB16 before the CCM. Twin of engine/src/stages/highlights.rs
+// clipping, on RGB16 before the CCM. Twin of engine/stages/src/stages/highlights.rs
 // (integer arithmetic, so the two agree exactly).
 
 fn highlights_px(v: vec3<u32>) -> vec3<u32> {

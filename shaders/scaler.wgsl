@@ -2,7 +2,7 @@
 // pixels, the colour channels in linear light (sRGB codes decoded through
 // the table at SRGB_DEC_AT, the mean encoded back by a binary search of the
 // midpoints at SRGB_MID_AT), alpha as it is. Twin of
-// engine/src/stages/scaler.rs; integer, exact.
+// engine/stages/src/stages/scaler.rs; integer, exact.
 
 fn srgb_encode(v: u32) -> u32 {
     var lo = 0u;

@@ -1,7 +1,7 @@
 // tone.wgsl: the tone curve (exposure and roll-off, gamma, contrast, control
 // points) through the tables the CPU builds once per parameter version
 // (ToneLut): the scale of the pixel's largest channel, then the transfer
-// function per channel. Twin of engine/src/stages/tone.rs: RGB16 -> RGBA8
+// function per channel. Twin of engine/stages/src/stages/tone.rs: RGB16 -> RGBA8
 // for display or RGB16 encoded.
 
 fn tone8(v: u32) -> u32 {

@@ -1,5 +1,5 @@
 // unpack.wgsl: sensor bytes -> one u16 per pixel at the sensor's bit depth.
-// Twin of engine/src/stages/unpack.rs (plain RAW8..16 little-endian words,
+// Twin of engine/stages/src/stages/unpack.rs (plain RAW8..16 little-endian words,
 // CSI-2 RAW10P: 4 pixels in 5 bytes, RAW12P: 2 pixels in 3 bytes).
 
 fn raw_byte(i: u32) -> u32 {

@@ -1,5 +1,5 @@
 // white_balance.wgsl: per-channel gains on the mosaic.
-// Twin of engine/src/stages/white_balance.rs.
+// Twin of engine/stages/src/stages/white_balance.rs.
 
 fn wb_px(v: u32, x: u32, y: u32) -> u32 {
     return gain_about_pedestal(v, P.wb[site_rgb(site_at(x, y))]);

@@ -1,5 +1,5 @@
 // yuv.wgsl: RGB16 -> Y, U, V planes (BT.601 / BT.709, full or limited range).
-// Twin of engine/src/stages/yuv.rs; float arithmetic, so held to +-1 LSB.
+// Twin of engine/stages/src/stages/yuv.rs; float arithmetic, so held to +-1 LSB.
 
 fn yuv_px(v: vec3<u32>) -> vec3<u32> {
     let r = f32(v.x) / 65535.0;

@@ -21,8 +21,10 @@ pub use isp_core::{allocator, clock, image_io, resource_manager, telemetry, type
 pub use isp_dng as dng;
 /// FusionManager, burst and bracket merges (`engine/fusion`, `isp-fusion`).
 pub use isp_fusion as fusion;
+/// The stages, 3A algorithms, models and tuning (`engine/stages`,
+/// `isp-stages`).
+pub use isp_stages::{algorithms, models, stages, tuning};
 
-pub mod algorithms;
 pub mod bench;
 pub mod calibrate;
 pub mod completion_dispatcher;
@@ -32,12 +34,9 @@ pub mod gpu;
 pub mod housekeeper;
 pub mod isp;
 pub mod libcamera;
-pub mod models;
 pub mod pipeline;
 pub mod sources;
-pub mod stages;
 pub mod threading_manager;
-pub mod tuning;
 pub mod worker_holds;
 
 /// The demo session's files, embedded at build time (see build.rs).

@@ -50,8 +50,9 @@ fn every_stage_has_its_rust_and_wgsl_file_and_kernel() {
     let m = module();
     for d in CHAIN {
         assert!(
-            root.join(format!("src/stages/{}.rs", d.file)).is_file(),
-            "{}: no engine/src/stages/{}.rs",
+            root.join(format!("stages/src/stages/{}.rs", d.file))
+                .is_file(),
+            "{}: no engine/stages/src/stages/{}.rs",
             d.name,
             d.file
         );

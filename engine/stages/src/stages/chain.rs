@@ -1,5 +1,5 @@
 //! The ISP's pixel chain, declared once: every stage in pipeline order, the
-//! image it writes, the file pair that implements it (`engine/src/stages/
+//! image it writes, the file pair that implements it (`engine/stages/src/stages/
 //! <file>.rs` and `shaders/<file>.wgsl`), its GPU kernel run on its own, and
 //! the per-pixel function the fused schedules inline. The CPU reference chain
 //! (`isp::reference_chain`), the taps, the GPU's unfused passes
@@ -27,7 +27,7 @@ pub struct StageDecl {
     pub tap: Tap,
     /// The tap's name (the inspector's, the CLI's).
     pub name: &'static str,
-    /// `engine/src/stages/<file>.rs` and `shaders/<file>.wgsl`.
+    /// `engine/stages/src/stages/<file>.rs` and `shaders/<file>.wgsl`.
     pub file: &'static str,
     /// The WGSL entry point that runs the stage on its own.
     pub kernel: &'static str,
