@@ -1,5 +1,5 @@
-// black_level.wgsl: subtract the pedestal per CFA site and scale the white
-// level to 65535. Twin of engine/stages/src/stages/black_level.rs.
+// black_level.wgsl: map the sensor's black per CFA site to PEDESTAL and its
+// white level to 65535 (below black stays below, down to 0). Twin of engine/stages/src/stages/black_level.rs.
 
 fn black_level_px(v: u32, x: u32, y: u32) -> u32 {
     let s = site_at(x, y);

@@ -1,4 +1,5 @@
-// ccm.wgsl: 3x3 colour correction matrix on RGB16.
+// ccm.wgsl: 3x3 colour correction matrix on RGB16; takes the pedestal off
+// and clamps at black (the chain's one clamp there).
 // Twin of engine/stages/src/stages/ccm.rs.
 
 fn ccm_px(v: vec3<u32>) -> vec3<u32> {

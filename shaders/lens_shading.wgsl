@@ -1,5 +1,5 @@
-// lens_shading.wgsl: multiply each pixel by its site's gain, bilinear in a
-// grid stretched over the frame. Twin of engine/stages/src/stages/lens_shading.rs
+// lens_shading.wgsl: multiply each pixel (about the pedestal) by its site's
+// gain, bilinear in a grid stretched over the frame. Twin of engine/stages/src/stages/lens_shading.rs
 // (same order of operations: interpolate down the two grid columns, then across).
 
 fn lsc_grid(c: u32, i: u32) -> f32 {

@@ -1,6 +1,7 @@
 // stats.wgsl: 3A statistics of the black-level-corrected mosaic: per-channel
-// sums, 256-bin histograms, AE/AWB zone means (saturated quads left out) and
-// a focus metric. Twin of engine/stages/src/stages/stats.rs; integer, so exact.
+// sums, 256-bin histograms of the value above black, AE/AWB zone means
+// (saturated quads left out) and a focus metric; the pedestal comes off on
+// the CPU after (`Stats3A::above_pedestal`). Twin of engine/stages/src/stages/stats.rs; integer, so exact.
 //
 // Each invocation takes one 2x2 quad. A workgroup (16x16 quads) accumulates
 // in workgroup memory with atomics (histograms, a 4x4 window of zones, the

@@ -1,4 +1,4 @@
-// white_balance.wgsl: per-channel gains on the mosaic.
+// white_balance.wgsl: per-channel gains on the mosaic, about the pedestal.
 // Twin of engine/stages/src/stages/white_balance.rs.
 
 fn wb_px(v: u32, x: u32, y: u32) -> u32 {
