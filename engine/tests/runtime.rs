@@ -759,3 +759,44 @@ fn a_replayed_frame_shows_the_edit_and_leaves_3a_alone() {
     assert_eq!(stages, ["raw_isp", "raw_algo", "fast_isp"]);
     engine.shutdown();
 }
+
+/// A feed waiting for a free slot (`max_in_flight` reached: a result held,
+/// its frame still in flight) when the engine shuts down gives up with
+/// `Closed` instead of waiting for a slot that cannot come (the studio's
+/// exit while its player fed hung in this wait).
+#[test]
+fn a_feed_waiting_for_a_slot_ends_when_the_engine_shuts_down() {
+    use isp_engine::pipeline::EngineError;
+    use std::sync::Arc;
+    let engine = Arc::new(
+        Engine::new(
+            EngineConfig {
+                max_in_flight: 1,
+                ..Default::default()
+            },
+            Tuning::default(),
+        )
+        .unwrap(),
+    );
+    let rx = engine.subscribe(true);
+    let mut src = MemorySource::synthetic(Scene::Checker, fmt(), 1, 3);
+    engine.feed(&mut src, Some(1), |_| {}).unwrap();
+    // Held: the first frame stays in flight, so the next feed waits.
+    let held = rx.recv_timeout(WAIT).unwrap();
+    let (tx, done) = std::sync::mpsc::channel();
+    let e = engine.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(e.feed(&mut src, Some(1), |_| {}));
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        done.try_recv().is_err(),
+        "the second feed did not wait for the held frame"
+    );
+    engine.shutdown();
+    let r = done
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the feed still waits for a slot after shutdown");
+    assert!(matches!(r, Err(EngineError::Closed)), "{r:?}");
+    drop(held);
+}

@@ -98,6 +98,12 @@ impl Engine {
                     .in_flight
                     .wait_below(self.config.max_in_flight, Duration::from_millis(200))
                 {
+                    // Shut down with frames still counted in flight (their
+                    // work cancelled): no slot will come, so stop waiting
+                    // for one (the studio's exit while its player fed).
+                    if self.threading.is_shut_down() {
+                        return Err(EngineError::Closed);
+                    }
                 }
             }
             self.apply_controls(source)?;
